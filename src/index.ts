@@ -5,3 +5,9 @@
  */
 export * from './errors.js';
 export * from './constants.js';
+export * from './loop/index.js';
+export * from './net/index.js';
+export * from './pki/index.js';
+export * from './wire/index.js';
+export * from './tokens/index.js';
+export * from './session/index.js';

@@ -1,0 +1,89 @@
+/**
+ * Clocks: where time comes from. The only module that reads the system's time (`performance.now`, `Date.now`);
+ * everything else takes a {@link Clock}.
+ *
+ * A clock gives two readings in seconds: {@link Clock.time} (monotonic, for timers and timeouts) and
+ * {@link Clock.epoch} (wall time since 1970, for expiries, certificate lifetimes and tokens). A
+ * {@link VirtualClock} moves both together, so a test of "an hour later" is deterministic and instant.
+ */
+
+/** A source of time, in seconds. */
+export interface Clock {
+  /** Monotonic time in seconds (asyncio's `loop.time()`): never goes backwards; its zero is arbitrary. */
+  time(): number;
+  /** Wall-clock time in seconds since the Unix epoch (fractional). */
+  epoch(): number;
+  /**
+   * When true, an event loop driven by this clock jumps time forward to its next timer whenever nothing is ready
+   * (trio's `autojump_clock`). Only virtual clocks set it.
+   */
+  readonly autojump: boolean;
+  /**
+   * Moves the clock forward to `when` (monotonic seconds). Called by the loop when it autojumps; a real clock
+   * ignores it. Never moves backwards.
+   */
+  jumpTo?(when: number): void;
+}
+
+/** The real clock: `performance.now()` for monotonic time, `Date.now()` for the epoch. */
+export class SystemClock implements Clock {
+  readonly autojump = false;
+  /** Monotonic seconds. */
+  time(): number {
+    return performance.now() / 1000;
+  }
+  /** Epoch seconds. */
+  epoch(): number {
+    return Date.now() / 1000;
+  }
+}
+
+/** The process-wide real clock. */
+export const systemClock: Clock = new SystemClock();
+
+/** Options of {@link VirtualClock}. */
+export interface VirtualClockOptions {
+  /** Jump to the next timer whenever the loop has nothing ready. Default false (time moves only by `advance`). */
+  autojump?: boolean;
+  /** Monotonic time to start at, seconds. Default 0. */
+  start?: number;
+  /** Epoch seconds that correspond to `start`. Default the real epoch when the clock is made. */
+  epochStart?: number;
+}
+
+/** A clock that moves only when told to (`advance`) or, with `autojump`, when the loop is idle. */
+export class VirtualClock implements Clock {
+  readonly autojump: boolean;
+  #now: number;
+  readonly #epochOffset: number;
+
+  constructor(options: VirtualClockOptions = {}) {
+    this.autojump = options.autojump ?? false;
+    this.#now = options.start ?? 0;
+    this.#epochOffset = (options.epochStart ?? Date.now() / 1000) - this.#now;
+  }
+
+  /** Virtual monotonic seconds. */
+  time(): number {
+    return this.#now;
+  }
+
+  /** Virtual epoch seconds: moves with {@link time}. */
+  epoch(): number {
+    return this.#now + this.#epochOffset;
+  }
+
+  /**
+   * Moves time forward by `seconds`.
+   * @throws RangeError when `seconds` is negative: time can't go backwards (trio's `MockClock.jump`).
+   */
+  advance(seconds: number): void {
+    if (!(seconds >= 0)) throw new RangeError("time can't go backwards");
+    this.#now += seconds;
+  }
+
+  /** Moves time forward to `when`; does nothing when `when` is not later than now. */
+  jumpTo(when: number): void {
+    if (when > this.#now) this.#now = when;
+  }
+}

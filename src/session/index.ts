@@ -1,0 +1,2 @@
+/** The session area's public exports, re-exported by src/index.ts. */
+export {};
