@@ -36,3 +36,27 @@ export const CERT_LIFETIME = 24 * 3600;
 export const CERT_BACKDATE = 5 * 60;
 /** A leaf is renewed at this fraction of its lifetime (the seeds' "cron job every 12 hours" on 24 h certificates, with margin). */
 export const RENEW_AT_FRACTION = 2 / 3;
+/** Most nonces a MemoryNonceStore holds at once: ~70 MB at ~70 B/entry (SECURITY-NOTES B.4); when full it fails closed. */
+export const NONCE_CACHE_MAX_ENTRIES = 1_000_000;
+/** Width of a MemoryNonceStore expiry bucket, seconds: entries are evicted at most this long after they expire. */
+export const NONCE_BUCKET_WIDTH = 1;
+/** Expired entries a MemoryNonceStore evicts per reserve: more than the one it inserts, so eviction keeps up, O(1) per call. */
+export const NONCE_EVICT_BUDGET = 16;
+/** A Redis command that gets no reply within this many seconds fails (StoreUnavailable): fail closed, never hang. */
+export const REDIS_COMMAND_TIMEOUT = 2;
+/** Access token lifetime, seconds: short-lived; a stolen one is good for at most this long (the seeds allow ~24 h). */
+export const ACCESS_TOKEN_TTL = 3600;
+/** Refresh token lifetime, seconds (30 days); bumping the account's generation revokes them all at once. */
+export const REFRESH_TOKEN_TTL = 30 * 24 * 3600;
+/** Auth ticket lifetime, seconds: the seeds' `make_auth_ticket(user_id, expires_in=60)`. */
+export const AUTH_TICKET_TTL = 60;
+/** Lifetime of a CA root, seconds (10 years): it signs only intermediates and stays offline. */
+export const CA_ROOT_LIFETIME = 10 * 365 * 24 * 3600;
+/** Lifetime of the issuing intermediate, seconds (90 days): rotated under the same root while leaves renew daily. */
+export const CA_INTERMEDIATE_LIFETIME = 90 * 24 * 3600;
+/** First retry delay after a failed certificate renewal, seconds; doubles per failure up to {@link RENEW_RETRY_MAX}. */
+export const RENEW_RETRY_MIN = 5;
+/** Longest retry delay after failed renewals, seconds (a 24 h leaf still gets dozens of attempts before expiry). */
+export const RENEW_RETRY_MAX = 300;
+/** Past this fraction of its lifetime an unrenewed certificate is reported loudly on every failed attempt. */
+export const CERT_WARN_AT_FRACTION = 5 / 6;
