@@ -60,3 +60,27 @@ export const RENEW_RETRY_MIN = 5;
 export const RENEW_RETRY_MAX = 300;
 /** Past this fraction of its lifetime an unrenewed certificate is reported loudly on every failed attempt. */
 export const CERT_WARN_AT_FRACTION = 5 / 6;
+/** First reconnect window, seconds: the n-th retry waits uniform [0, min(cap, base·2ⁿ)) (full jitter, AWS 2015). */
+export const RECONNECT_BASE = 0.5;
+/** Largest reconnect window, seconds: socket.io waits 1–5 s; 30 s keeps a 1,000-client storm spread yet bounded. */
+export const RECONNECT_CAP = 30;
+/** Reconnect attempts before a session gives up: a game or service session keeps trying until it is cancelled. */
+export const RECONNECT_ATTEMPTS = Infinity;
+/** Seconds between signed PINGs, both ways: Colyseus pings every 3 s, Nakama 15 s (GAMENET-NOTES). */
+export const HEARTBEAT_INTERVAL = 5;
+/** A peer silent this long is dropped with PeerTimeout, seconds: three missed heartbeats (Colyseus ~6–9 s, Nakama 25 s). */
+export const IDLE_TIMEOUT = 15;
+/** Calls a session holds while disconnected; one more fails with SessionClosed (bounded waiting, never unbounded). */
+export const SESSION_QUEUE_SIZE = 1024;
+/** Connections one certificate identity may hold on a session server at once. */
+export const MAX_CONNECTIONS_PER_IDENTITY = 8;
+/** RPCs one connection may have in flight; one more is answered TooManyInFlight (Nakama kicks at 64 queued). */
+export const MAX_IN_FLIGHT = 64;
+/** Sustained messages per second per connection (token bucket rate): a 64 Hz client plus its RPCs, with room. */
+export const MESSAGE_RATE = 200;
+/** Token bucket size per connection, messages: two seconds' worth of burst after a quiet spell or a reconnect. */
+export const MESSAGE_BURST = 400;
+/** The signed RECONNECT notice goes this many seconds before the peer certificate's notAfter closes the connection. */
+export const RECONNECT_NOTICE = 30;
+/** `SessionServer.drain()` timeout, seconds: in-flight RPCs get this long after GOAWAY before the rest is closed. */
+export const DRAIN_TIMEOUT = 30;
