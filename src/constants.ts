@@ -84,3 +84,7 @@ export const MESSAGE_BURST = 400;
 export const RECONNECT_NOTICE = 30;
 /** `SessionServer.drain()` timeout, seconds: in-flight RPCs get this long after GOAWAY before the rest is closed. */
 export const DRAIN_TIMEOUT = 30;
+/** Default RPC call timeout, seconds: as long as the default message TTL, after which an answer could not verify anyway. */
+export const RPC_TIMEOUT = 30;
+/** Finished idempotent RPC outcomes kept per cache: forgetting one early is safe (the retry is refused, not re-run). */
+export const IDEMPOTENCY_CACHE_MAX_ENTRIES = 10_000;

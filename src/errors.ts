@@ -365,6 +365,17 @@ export class TooManyInFlight extends TulipError {
   static override readonly code: string = 'TW_TOO_MANY_IN_FLIGHT';
   static override get defaultMessage() { return 'too many calls in flight'; }
 }
+/** The peer has no handler for the RPC method called; `method` names it. */
+export class MethodNotFound extends TulipError {
+  static override readonly code: string = 'TW_METHOD_NOT_FOUND';
+  static override get defaultMessage() { return 'method not found'; }
+  /** The method that was called, if known. */
+  method: string | null = null;
+  constructor(message?: string, options?: TulipErrorOptions & { method?: string | null }) {
+    super(message, options);
+    this.method = options?.method ?? null;
+  }
+}
 /** A remote error whose code the peer's application defined; `remoteCode` and `data` come from the reply. */
 export class RpcError extends TulipError {
   static override readonly code: string = 'TW_RPC';
@@ -407,7 +418,7 @@ export type TulipErrorCode =
   | 'TW_BAD_PAYLOAD' | 'TW_MALFORMED_ENVELOPE' | 'TW_REPLAYED_MESSAGE' | 'TW_FRAME_TOO_LARGE'
   | 'TW_FORBIDDEN' | 'TW_TOKEN_EXPIRED' | 'TW_TOKEN_REVOKED' | 'TW_UNKNOWN_TOKEN'
   | 'TW_SESSION_CLOSED' | 'TW_PEER_TIMEOUT' | 'TW_RATE_LIMITED' | 'TW_TOO_MANY_CONNECTIONS' | 'TW_TOO_MANY_IN_FLIGHT'
-  | 'TW_RPC' | 'TW_ERROR_GROUP';
+  | 'TW_METHOD_NOT_FOUND' | 'TW_RPC' | 'TW_ERROR_GROUP';
 
 /** True when `value` is a {@link CancelledError}. Code that catches everything must rethrow these. */
 export function isCancelledError(value: unknown): value is CancelledError {
@@ -422,7 +433,7 @@ export const ERROR_CLASSES: readonly (typeof TulipError)[] = [
   WrongPurpose, HostnameMismatch, PinMismatch, ReplayCacheFull, StoreUnavailable, BadData, BadSignature,
   BadTimeSignature, SignatureExpired, UnknownKeyId, BadPayload, MalformedEnvelope, ReplayedMessage, Forbidden,
   TokenExpired, TokenRevoked, UnknownToken, SessionClosed, PeerTimeout, RateLimited, TooManyConnections,
-  TooManyInFlight, RpcError,
+  TooManyInFlight, MethodNotFound, RpcError,
 ];
 
 const byCode = new Map<string, typeof TulipError>(ERROR_CLASSES.map((c) => [c.code, c]));

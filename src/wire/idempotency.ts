@@ -1,0 +1,168 @@
+/**
+ * Idempotency: the seeds' `handle_request`, without its race.
+ *
+ * The seeds' server did `if not nonce_has_been_used(n): perform_modification(); remember_nonce(n)` and answered
+ * with a freshly signed result. A retry of an already handled request thus did nothing and got no answer, and two
+ * copies arriving together both ran. Here a request marked idempotent is filed under its peer and nonce *before*
+ * it runs ({@link IdempotencyCache.begin}); a copy that arrives while it runs waits for the same outcome, and a copy
+ * that arrives after gets the cached outcome, re-signed for the connection it came on. Nothing runs twice while the
+ * nonce is remembered.
+ *
+ * A client keeps one {@link IdempotencyKey} per logical operation and passes it to every attempt. Every attempt
+ * carries the key's nonce and expires at the same instant as the first one, so no attempt can be accepted after
+ * the server may have forgotten the nonce (which would run the operation again).
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { IDEMPOTENCY_CACHE_MAX_ENTRIES } from '../constants.js';
+import { systemClock } from '../loop/clock.js';
+import type { Clock } from '../loop/clock.js';
+
+/** Bytes in an idempotency nonce: the envelope's 128-bit nonce. */
+export const IDEMPOTENCY_NONCE_SIZE = 16;
+
+/**
+ * The client's handle on one logical operation that may be retried (on the same connection or a new one).
+ *
+ * The first call that uses the key fixes {@link expiresAt} (epoch seconds); later calls send the same nonce with a
+ * TTL that ends at that same instant, and fail with `TimeoutError` once it has passed.
+ */
+export class IdempotencyKey {
+  /** The nonce every attempt carries (16 bytes). */
+  readonly nonce: Buffer;
+  /** Epoch seconds at which the first attempt (and so every attempt) expires; null until the first attempt is sent. */
+  expiresAt: number | null = null;
+
+  /**
+   * @param nonce 16 bytes to reuse (e.g. persisted across a restart); default 16 fresh random bytes
+   * @throws RangeError when `nonce` is not 16 bytes
+   */
+  constructor(nonce?: Uint8Array) {
+    if (nonce !== undefined && nonce.byteLength !== IDEMPOTENCY_NONCE_SIZE) {
+      throw new RangeError(`an idempotency nonce is ${IDEMPOTENCY_NONCE_SIZE} bytes, got ${nonce.byteLength}`);
+    }
+    this.nonce = nonce === undefined ? randomBytes(IDEMPOTENCY_NONCE_SIZE) : Buffer.from(nonce);
+  }
+}
+
+/** What {@link IdempotencyCache.begin} found. */
+export type IdempotencyBegin<V> =
+  /** Nobody has run this request: run it, then call `complete(value)` (or `abandon()` if nothing happened). */
+  | { readonly status: 'new'; complete(value: V): void; abandon(): void }
+  /** It is running: `wait` resolves with its outcome, or with `undefined` if it was abandoned. */
+  | { readonly status: 'pending'; readonly wait: Promise<V | undefined> }
+  /** It ran: this is its outcome. */
+  | { readonly status: 'done'; readonly value: V };
+
+/** Options of {@link IdempotencyCache}. */
+export interface IdempotencyCacheOptions {
+  /** Where time comes from (its monotonic `time()`). Default the system clock. */
+  clock?: Clock;
+  /**
+   * Most finished outcomes kept; beyond it the oldest is forgotten. Default {@link IDEMPOTENCY_CACHE_MAX_ENTRIES}.
+   * Forgetting is safe: the nonce store still refuses the retry (ReplayedMessage), it just gets no cached answer.
+   */
+  maxEntries?: number;
+}
+
+interface Pending<V> {
+  until: number;
+  waiters: ((value: V | undefined) => void)[];
+}
+
+/**
+ * Outcomes of idempotent requests, keyed by peer identity and nonce, each kept until its request's nonce expires.
+ *
+ * `begin` is one synchronous check-and-set, so two copies of a request can never both get `'new'`. Running entries
+ * are never evicted (they are bounded by the calls in flight); finished ones are kept at most `maxEntries`, in
+ * insertion order, and expired ones are dropped as they are met. Share one cache between every connection of a
+ * server (as the nonce store is shared) so a retry on a new connection finds the first attempt.
+ */
+export class IdempotencyCache<V = unknown> {
+  readonly #clock: Clock;
+  readonly #maxEntries: number;
+  readonly #pending = new Map<string, Pending<V>>();
+  // key → {until, value}; Map order is insertion order, which is completion order.
+  readonly #done = new Map<string, { until: number; value: V }>();
+
+  constructor(options: IdempotencyCacheOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    const max = options.maxEntries ?? IDEMPOTENCY_CACHE_MAX_ENTRIES;
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxEntries must be an integer >= 1, got ${String(max)}`);
+    this.#maxEntries = max;
+  }
+
+  /** The cache key of a request: the peer's identity string and the request's nonce (distinct inputs never collide). */
+  static key(peer: string, nonce: Uint8Array): string {
+    const n = Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('hex');
+    return `${n}:${peer}`;
+  }
+
+  /** Finished outcomes held (expired ones not yet met included). */
+  get size(): number {
+    return this.#done.size;
+  }
+
+  /** Requests running now. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Looks the request up and, when nobody has run it, files it as running.
+   *
+   * @param key from {@link IdempotencyCache.key}
+   * @param ttl seconds the outcome is kept after this call (the nonce's remaining lifetime); <= 0 keeps nothing
+   *   once the request finishes
+   */
+  begin(key: string, ttl: number): IdempotencyBegin<V> {
+    const found = this.lookup(key);
+    if (found !== null) return found;
+    const entry: Pending<V> = { until: this.#clock.time() + ttl, waiters: [] };
+    this.#pending.set(key, entry);
+    let settled = false;
+    const settle = (value: V | undefined, keep: boolean): void => {
+      if (settled) return;
+      settled = true;
+      if (this.#pending.get(key) === entry) this.#pending.delete(key);
+      if (keep && entry.until > this.#clock.time()) this.#store(key, entry.until, value as V);
+      for (const w of entry.waiters) w(value);
+    };
+    return {
+      status: 'new',
+      complete: (value: V) => settle(value, true),
+      abandon: () => settle(undefined, false),
+    };
+  }
+
+  /** Looks the request up without filing it: null when nobody ran it (or its outcome was forgotten). */
+  lookup(key: string): Exclude<IdempotencyBegin<V>, { status: 'new' }> | null {
+    const running = this.#pending.get(key);
+    if (running !== undefined) {
+      return { status: 'pending', wait: new Promise<V | undefined>((resolve) => running.waiters.push(resolve)) };
+    }
+    const done = this.#done.get(key);
+    if (done !== undefined) {
+      if (done.until > this.#clock.time()) return { status: 'done', value: done.value };
+      this.#done.delete(key);
+    }
+    return null;
+  }
+
+  /** Forgets everything; running requests still settle their waiters. */
+  clear(): void {
+    this.#done.clear();
+  }
+
+  #store(key: string, until: number, value: V): void {
+    this.#done.delete(key);
+    this.#done.set(key, { until, value });
+    const now = this.#clock.time();
+    // Drop expired entries at the head (O(1) amortised: each entry is dropped once), then enforce the bound.
+    for (const [k, e] of this.#done) {
+      if (this.#done.size > this.#maxEntries || e.until <= now) this.#done.delete(k);
+      else break;
+    }
+  }
+}
