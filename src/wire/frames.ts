@@ -1,0 +1,166 @@
+/**
+ * Framing: every message on a tulipwire connection is a frame, a 4-byte big-endian unsigned length followed by
+ * that many body bytes (docs/wire-format.md §1).
+ *
+ * The decoder is incremental: chunks may split a frame anywhere, and one chunk may hold many frames. Frames that
+ * lie wholly inside one chunk are handed out as views of that chunk (no copy); only a frame that spans chunks is
+ * assembled into a buffer of its own, allocated once at its exact size (known from its header). A declared length
+ * above `maxFrameSize` is rejected from the 4 header bytes alone, before anything is allocated.
+ *
+ * @module
+ */
+import { FrameTooLarge } from '../errors.js';
+import { MAX_FRAME_SIZE } from '../constants.js';
+
+/** Bytes in the length prefix of every frame. */
+export const FRAME_HEADER_SIZE = 4;
+
+/** Options of a {@link FrameDecoder}. */
+export interface FrameDecoderOptions {
+  /** Largest frame body accepted, bytes (default {@link MAX_FRAME_SIZE}, 1 MiB). At most 2^32 - 1. */
+  maxFrameSize?: number;
+}
+
+/**
+ * Receives one complete frame body as a range of `buf`: bytes `buf[start]` up to (not including) `buf[end]`.
+ * `buf` is either the chunk that was fed (valid as long as the caller keeps that chunk) or a buffer owned by
+ * the frame alone.
+ */
+export type FrameSink = (buf: Buffer, start: number, end: number) => void;
+
+/**
+ * Prefixes `body` with its 4-byte big-endian length. Copies `body` once into a new buffer.
+ * @throws RangeError when `body` is longer than 2^32 - 1 bytes.
+ */
+export function encodeFrame(body: Uint8Array): Buffer {
+  const n = body.length;
+  if (n > 0xffffffff) throw new RangeError(`frame body of ${n} bytes does not fit a 32-bit length`);
+  const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + n);
+  out.writeUInt32BE(n, 0);
+  out.set(body, FRAME_HEADER_SIZE);
+  return out;
+}
+
+/**
+ * Incremental decoder of length-prefixed frames.
+ *
+ * State machine: either between frames (0–3 header bytes held in `head`) or inside a frame that spans chunks
+ * (`partial` allocated at the frame's exact size, `filled` bytes of it received). After a {@link FrameTooLarge}
+ * the decoder is dead: the byte stream is out of sync, and every later `feed` throws the same error.
+ */
+export class FrameDecoder {
+  /** Largest frame body accepted, bytes. */
+  readonly maxFrameSize: number;
+  // Invariant: headLen in 0..3 while partial === null; headLen === 0 while partial !== null.
+  private readonly head = Buffer.alloc(FRAME_HEADER_SIZE);
+  private headLen = 0;
+  private partial: Buffer | null = null;
+  private filled = 0;
+  private failed: FrameTooLarge | null = null;
+
+  /** @throws RangeError when `maxFrameSize` is not an integer in 0..2^32-1. */
+  constructor(options: FrameDecoderOptions = {}) {
+    const max = options.maxFrameSize ?? MAX_FRAME_SIZE;
+    if (!Number.isInteger(max) || max < 0 || max > 0xffffffff) {
+      throw new RangeError(`maxFrameSize must be an integer in 0..4294967295, got ${max}`);
+    }
+    this.maxFrameSize = max;
+  }
+
+  /** Bytes held for an incomplete frame (its header bytes included). */
+  get buffered(): number {
+    return this.partial !== null ? FRAME_HEADER_SIZE + this.filled : this.headLen;
+  }
+
+  /**
+   * Feeds one chunk; calls `onFrame` with every frame body it completes, in order. Each body is a `Buffer`: a view of
+   * `chunk` when the frame lay wholly inside it, else a buffer of its own.
+   * @throws FrameTooLarge (fatal) when a declared length exceeds {@link maxFrameSize}; the frames completed before it
+   *   in the same chunk have already been delivered.
+   */
+  feed(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+    this.feedRanges(chunk, (buf, start, end) => onFrame(start === 0 && end === buf.length ? buf : buf.subarray(start, end)));
+  }
+
+  /**
+   * Like {@link feed} but delivers `(buf, start, end)` ranges instead of views, so a hot path can process many
+   * frames of one chunk without creating an object per frame.
+   * @throws FrameTooLarge as {@link feed}.
+   */
+  feedRanges(chunk: Buffer, sink: FrameSink): void {
+    if (this.failed !== null) throw this.failed;
+    const len = chunk.length;
+    let pos = 0;
+    // Finish a frame that spans chunks.
+    if (this.partial !== null) {
+      const part = this.partial;
+      const need = part.length - this.filled;
+      if (len < need) {
+        part.set(chunk, this.filled);
+        this.filled += len;
+        return;
+      }
+      part.set(need === len ? chunk : chunk.subarray(0, need), this.filled);
+      this.partial = null;
+      this.filled = 0;
+      pos = need;
+      sink(part, 0, part.length);
+    }
+    // Complete a header split across chunks.
+    if (this.headLen > 0) {
+      const take = Math.min(FRAME_HEADER_SIZE - this.headLen, len - pos);
+      for (let i = 0; i < take; i++) this.head[this.headLen + i] = chunk[pos + i]!;
+      this.headLen += take;
+      pos += take;
+      if (this.headLen < FRAME_HEADER_SIZE) return;
+      this.headLen = 0;
+      const size = this.head.readUInt32BE(0);
+      if (size > this.maxFrameSize) throw this.fail(size);
+      if (len - pos >= size) {
+        sink(chunk, pos, pos + size);
+        pos += size;
+      } else {
+        this.startPartial(chunk, pos, size);
+        return;
+      }
+    }
+    // The common case: whole frames inside this chunk, delivered as ranges of it.
+    const max = this.maxFrameSize;
+    while (len - pos >= FRAME_HEADER_SIZE) {
+      const size = ((chunk[pos]! << 24) >>> 0) + (chunk[pos + 1]! << 16) + (chunk[pos + 2]! << 8) + chunk[pos + 3]!;
+      if (size > max) throw this.fail(size);
+      const start = pos + FRAME_HEADER_SIZE;
+      if (len - start < size) {
+        this.startPartial(chunk, start, size);
+        return;
+      }
+      pos = start + size;
+      sink(chunk, start, pos);
+    }
+    // 0–3 bytes of the next header remain.
+    for (let i = pos; i < len; i++) this.head[this.headLen++] = chunk[i]!;
+  }
+
+  /** Forgets any partial frame (e.g. after the connection was lost). A failed decoder stays failed. */
+  reset(): void {
+    this.partial = null;
+    this.filled = 0;
+    this.headLen = 0;
+  }
+
+  private startPartial(chunk: Buffer, start: number, size: number): void {
+    // The size passed the maxFrameSize check, so this allocation is bounded by the limit.
+    const part = Buffer.allocUnsafe(size);
+    const have = chunk.length - start;
+    part.set(chunk.subarray(start), 0);
+    this.partial = part;
+    this.filled = have;
+  }
+
+  private fail(size: number): FrameTooLarge {
+    this.failed = new FrameTooLarge(size, this.maxFrameSize);
+    this.partial = null;
+    this.headLen = 0;
+    return this.failed;
+  }
+}

@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { Packr } from 'msgpackr';
+import { PACKR_OPTIONS, UNPACKR_OPTIONS, checkShape, decode, encode } from '../../src/wire/codec.js';
+import { BadPayload } from '../../src/errors.js';
+
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+
+function badPayload(fn: () => unknown): BadPayload {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(BadPayload);
+    expect((e as BadPayload).code).toBe('TW_BAD_PAYLOAD');
+    expect((e as BadPayload).fatal).toBe(false);
+    return e as BadPayload;
+  }
+  throw new Error('expected a BadPayload');
+}
+
+describe('codec options', () => {
+  it('are frozen', () => {
+    expect(Object.isFrozen(PACKR_OPTIONS)).toBe(true);
+    expect(Object.isFrozen(UNPACKR_OPTIONS)).toBe(true);
+  });
+});
+
+describe('encode/decode', () => {
+  it('round-trips the game message as standard msgpack (no records)', () => {
+    const msg = { t: 'move', id: 42, x: 1.5, y: -3.25, seq: 123456, ts: 1700000000000 };
+    const bytes = encode(msg);
+    // map16 with 6 entries, first key "t" — not a record (d4 72)
+    expect(bytes.subarray(0, 5).toString('hex')).toBe('de0006a174');
+    expect(decode(bytes)).toEqual(msg);
+  });
+
+  it('encodes undefined as nil and byte strings as bin', () => {
+    expect(encode(undefined).toString('hex')).toBe('c0');
+    expect(encode(new Uint8Array([1, 2])).toString('hex')).toBe('c4020102');
+    const b = decode(hex('c4020102'));
+    expect(Buffer.isBuffer(b)).toBe(true);
+    expect([...(b as Buffer)]).toEqual([1, 2]);
+  });
+
+  it('copies bin values instead of pinning the input', () => {
+    const input = hex('c4020102');
+    const b = decode(input) as Buffer;
+    expect(b.buffer).not.toBe(input.buffer);
+  });
+
+  it('decodes a range of a larger buffer', () => {
+    const buf = Buffer.concat([hex('ffff'), encode({ a: 1 }), hex('ffff')]);
+    expect(decode(buf, undefined, 2, buf.length - 2)).toEqual({ a: 1 });
+  });
+
+  it('wraps an encoder failure in BadPayload', () => {
+    const cyc: Record<string, unknown> = {};
+    cyc.self = cyc;
+    const e = badPayload(() => encode(cyc));
+    expect(e.cause).toBeDefined();
+  });
+
+  it.each([
+    ['truncated array', '9301'],
+    ['truncated str', 'a56869'],
+    ['trailing bytes', '01 02'],
+    ['reserved byte c1', 'c1'],
+    ['array32 of 2^32-1 in 5 bytes', 'ddffffffff'],
+    ['map32 of 2^32-1', 'dfffffffff'],
+    ['str32 of 2^32-1', 'dbffffffff'],
+    ['bin32 of 2^32-1', 'c6ffffffff'],
+    ['ext32 of 2^32-1', 'c9ffffffff01'],
+  ])('rejects %s with BadPayload and a cause', (_name, h) => {
+    const e = badPayload(() => decode(hex(h)));
+    // either msgpackr threw (cause set) or the shape check refused it
+    expect(e.message.length).toBeGreaterThan(0);
+  });
+
+  it('rejects an empty payload', () => {
+    badPayload(() => decode(Buffer.alloc(0)));
+  });
+
+  it('does not leak a preview of the input into the message', () => {
+    const e = badPayload(() => decode(Buffer.concat([encode('SECRET-VALUE-0123456789'), hex('00')])));
+    expect(e.message).not.toContain('SECRET');
+    expect(e.cause).toBeInstanceOf(Error);
+  });
+
+  it('survives 5,000 levels of nesting (stack overflow inside msgpackr) and recovers', () => {
+    const deep = Buffer.concat([Buffer.alloc(5000, 0x91), hex('01')]);
+    badPayload(() => decode(deep));
+    expect(decode(encode({ ok: true }))).toEqual({ ok: true });
+  });
+});
+
+describe('shape check', () => {
+  it.each([
+    ['Date (timestamp ext -1)', 'd6ff00000001'],
+    ['undefined (ext 0)', 'd40000'],
+    ['Set (ext 0x73)', 'c70273920102'.slice(0, 8) + '9201' + '02'],
+    ['RegExp (ext 0x78)', new Packr({ moreTypes: true, useRecords: false }).pack(/(a+)+$/).toString('hex')],
+    ['Error (ext 0x65)', new Packr({ moreTypes: true, useRecords: false }).pack(new TypeError('x')).toString('hex')],
+    ['Float32Array (ext 0x74)', new Packr({ moreTypes: true, useRecords: false }).pack(new Float32Array([1])).toString('hex')],
+    ['bare Uint8Array (ext 0x74)', new Packr({ moreTypes: true, useRecords: false }).pack(new Uint8Array([1])).toString('hex')],
+    ['BigInt (uint64 beyond 2^53)', 'cf0020000000000001'],
+    ['NaN', 'cb7ff8000000000000'],
+    ['Infinity', 'cb7ff0000000000000'],
+    ['__proto__ key', '81a95f5f70726f746f5f5f01'],
+    ['constructor key', '81ab636f6e7374727563746f7201'],
+    ['C1 sentinel inside an array', '91c1'],
+  ])('rejects %s', (_name, h) => {
+    const e = badPayload(() => decode(hex(h)));
+    expect(e.code).toBe('TW_BAD_PAYLOAD');
+  });
+
+  it('decodes records (which msgpackr cannot switch off) only to plain data, and never carries them to the next message', () => {
+    const withRecords = new Packr({ useRecords: true }).pack([{ x: 5 }, { x: 7 }]);
+    expect(withRecords.subarray(0, 3).toString('hex')).toBe('92d472');
+    expect(decode(withRecords)).toEqual([{ x: 5 }, { x: 7 }]);
+    // the definition did not persist: 0x40 is the integer 64 again
+    expect(decode(hex('40'))).toBe(64);
+  });
+
+  it('accepts plain data', () => {
+    const v = { a: [1, 2.5, -3, 'x', null, true, false, { b: Buffer.from([1]) }], s: '', n: 0 };
+    expect(decode(encode(v))).toEqual(v);
+  });
+
+  it('allows bigint, Date and undefined only when asked', () => {
+    expect(decode(hex('cf0020000000000001'), { allowBigInt: true })).toBe(9007199254740993n);
+    expect(decode(hex('d6ff00000001'), { allowDate: true })).toEqual(new Date(1000));
+    expect(decode(hex('d40000'), { allowUndefined: true })).toBeUndefined();
+  });
+
+  it('enforces maxDepth iteratively', () => {
+    let v: unknown = 1;
+    for (let i = 0; i < 10; i++) v = [v];
+    expect(() => checkShape(v, { maxDepth: 10 })).not.toThrow(); // 10 nested arrays
+    badPayload(() => checkShape(v, { maxDepth: 9 }));
+    // far deeper than the JS stack could recurse
+    let deep: unknown = null;
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    expect(() => checkShape(deep, { maxDepth: 300_000, maxNodes: 1_000_000 })).not.toThrow();
+    badPayload(() => checkShape(deep));
+  });
+
+  it('enforces maxNodes', () => {
+    const arr = new Array(100).fill(0);
+    expect(() => checkShape(arr, { maxNodes: 101 })).not.toThrow();
+    badPayload(() => checkShape(arr, { maxNodes: 100 }));
+  });
+
+  it('rejects objects with exotic prototypes and functions', () => {
+    badPayload(() => checkShape(Object.create(null)));
+    badPayload(() => checkShape(new Map()));
+    badPayload(() => checkShape({ f: () => 1 }));
+    badPayload(() => checkShape({ s: Symbol('x') }));
+  });
+
+  it('fuzz: random bytes either decode to plain data or throw BadPayload, never anything else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), (bytes) => {
+        try {
+          const v = decode(bytes);
+          expect(() => checkShape(v)).not.toThrow();
+        } catch (e) {
+          expect(e).toBeInstanceOf(BadPayload);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('fuzz: mutated valid payloads never escape as a foreign error', () => {
+    const base = encode({ t: 'move', id: 42, x: 1.5, list: [1, 'two', { three: 3 }], b: Buffer.from('bin') });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (muts) => {
+        const b = Buffer.from(base);
+        for (const [i, v] of muts) b[i] = v;
+        try {
+          decode(b);
+        } catch (e) {
+          expect(e).toBeInstanceOf(BadPayload);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('fuzz: any plain JSON-like value round-trips', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), (v) => {
+        // msgpack has no -0 distinction in msgpackr's integer path; normalise like JSON does
+        const norm = JSON.parse(JSON.stringify(v));
+        fc.pre(!JSON.stringify(norm).includes('"__proto__"') && !JSON.stringify(norm).includes('"constructor"'));
+        expect(decode(encode(norm))).toEqual(norm);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
