@@ -88,3 +88,12 @@ export const DRAIN_TIMEOUT = 30;
 export const RPC_TIMEOUT = 30;
 /** Finished idempotent RPC outcomes kept per cache: forgetting one early is safe (the retry is refused, not re-run). */
 export const IDEMPOTENCY_CACHE_MAX_ENTRIES = 10_000;
+/** Microtask hops the loop waits for a resumed task to reach its next suspension before it gives up on the step
+ *  (a task awaiting a foreign promise; ASYNCIO-NOTES §0 "with a hop cap"). Deep async call chains need far fewer. */
+export const TASK_STEP_HOP_CAP = 256;
+/** Longest wait the loop computes for its next timer, seconds (asyncio `MAXIMUM_SELECT_TIMEOUT`, 24 h). */
+export const MAXIMUM_SELECT_TIMEOUT = 24 * 3600;
+/** Largest decompressed payload a URL-safe token may carry, bytes (64 KiB): bounds a zlib bomb inside a signed token. */
+export const TOKEN_MAX_PAYLOAD = 64 * 1024;
+/** An expired access token is remembered this long past its expiry, seconds, so a late use says TokenExpired, not UnknownToken. */
+export const EXPIRED_TOKEN_MEMORY = 3600;

@@ -1,0 +1,137 @@
+/**
+ * JSON text exactly as Python's `json.dumps` writes it, for the types JSON and JavaScript share, so a token signed
+ * here has the very bytes Python would sign (itsdangerous's `_json.py` and the stdlib `json` module).
+ *
+ * Supported: `null`, booleans, finite numbers (an integral number is written as a Python `int`, any other as
+ * Python's `float.__repr__`: `0.1`, `1e-05`), `bigint` (as an `int`), well-formed strings, arrays and plain
+ * objects (keys in JavaScript's own order, which puts integer-like keys first). Everything else (`undefined`,
+ * functions, symbols, `NaN`/`Infinity`, Dates, Maps, typed arrays, class instances, cycles, lone surrogates) is a
+ * `TypeError`, as Python's encoder refuses what it cannot represent.
+ */
+
+/** How a {@link pythonJsonDumps} call formats its text. */
+export interface PythonJsonOptions {
+  /** Python's `separators`: compact `[',', ':']` (the URL-safe serializers) or the stdlib default `[', ', ': ']`. */
+  separators: readonly [string, string];
+  /** Python's `ensure_ascii`: escape every character outside `' '..'~'` as `\uXXXX` (the stdlib default, true). */
+  ensureAscii: boolean;
+}
+
+/** `json.dumps(obj, separators=(",", ":"), ensure_ascii=False)`: what `URLSafeSerializer` signs. */
+export const COMPACT_JSON: PythonJsonOptions = Object.freeze({ separators: [',', ':'] as const, ensureAscii: false });
+/** `json.dumps(obj)` with the stdlib defaults: what the plain `Serializer` signs. */
+export const STDLIB_JSON: PythonJsonOptions = Object.freeze({ separators: [', ', ': '] as const, ensureAscii: true });
+
+const SHORT_ESCAPES: Record<string, string> = {
+  '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t',
+};
+
+function hex4(code: number): string {
+  return '\\u' + code.toString(16).padStart(4, '0');
+}
+
+/** Python's `py_encode_basestring(_ascii)`: quotes and escapes one string. */
+export function pythonJsonString(s: string, ensureAscii: boolean): string {
+  let out = '"';
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    let esc: string | undefined;
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const isPair = c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+      if (!isPair) throw new TypeError('cannot encode a string with a lone surrogate (not valid UTF-8)');
+      if (ensureAscii) {
+        esc = hex4(c) + hex4(s.charCodeAt(i + 1));
+        out += s.slice(start, i) + esc;
+        i++;
+        start = i + 1;
+      } else {
+        i++;
+      }
+      continue;
+    }
+    if (c === 0x22 || c === 0x5c) esc = SHORT_ESCAPES[s[i]!];
+    else if (c < 0x20) esc = SHORT_ESCAPES[s[i]!] ?? hex4(c);
+    else if (ensureAscii && c > 0x7e) esc = hex4(c);
+    if (esc !== undefined) {
+      out += s.slice(start, i) + esc;
+      start = i + 1;
+    }
+  }
+  return out + s.slice(start) + '"';
+}
+
+/** Python's `float.__repr__` for a finite, non-integral number (shortest round-trip digits, as JavaScript's). */
+export function pythonFloatRepr(x: number): string {
+  const abs = Math.abs(x);
+  // Python writes fixed notation for 1e-4 <= |x| < 1e16 and exponent notation otherwise; JavaScript switches at
+  // 1e-7 and 1e21, with the same shortest digits. Non-integral doubles are all below 2^52 < 1e16.
+  if (abs >= 1e-4 && abs < 1e16) return String(x);
+  const [mantissa, exp] = x.toExponential().split('e') as [string, string];
+  const sign = exp[0] === '-' ? '-' : '+';
+  const digits = exp.replace(/^[+-]/, '');
+  return `${mantissa}e${sign}${digits.padStart(2, '0')}`;
+}
+
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Serializes `value` to the exact text Python's `json.dumps(value, separators=…, ensure_ascii=…)` gives.
+ * @throws TypeError for values outside the supported types, and for cycles ("Circular reference detected")
+ */
+export function pythonJsonDumps(value: unknown, options: PythonJsonOptions = COMPACT_JSON): string {
+  const [itemSep, keySep] = options.separators;
+  const ascii = options.ensureAscii;
+  const seen = new Set<object>();
+  const enc = (v: unknown): string => {
+    switch (typeof v) {
+      case 'string':
+        return pythonJsonString(v, ascii);
+      case 'number':
+        if (!Number.isFinite(v)) throw new TypeError(`cannot encode ${v} (Python would write non-standard JSON)`);
+        if (Number.isInteger(v)) return BigInt(v).toString();
+        return pythonFloatRepr(v);
+      case 'bigint':
+        return v.toString();
+      case 'boolean':
+        return v ? 'true' : 'false';
+      case 'object': {
+        if (v === null) return 'null';
+        if (seen.has(v)) throw new TypeError('Circular reference detected');
+        seen.add(v);
+        let text: string;
+        if (Array.isArray(v)) {
+          text = '[' + v.map((item) => enc(item)).join(itemSep) + ']';
+        } else if (isPlainObject(v)) {
+          const parts: string[] = [];
+          for (const key of Object.keys(v)) {
+            parts.push(pythonJsonString(key, ascii) + keySep + enc((v as Record<string, unknown>)[key]));
+          }
+          text = '{' + parts.join(itemSep) + '}';
+        } else {
+          throw new TypeError(`Object of type ${v.constructor?.name ?? 'unknown'} is not JSON serializable`);
+        }
+        seen.delete(v);
+        return text;
+      }
+      default:
+        throw new TypeError(`Object of type ${typeof v} is not JSON serializable`);
+    }
+  };
+  return enc(value);
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses JSON bytes or text as Python's `json.loads` would for standard JSON (bytes must be valid UTF-8).
+ * Python also accepts `NaN`/`Infinity`, which JavaScript's parser refuses; such payloads fail here.
+ * @throws SyntaxError or TypeError on invalid input (the serializers wrap it in BadPayload)
+ */
+export function pythonJsonLoads(payload: string | Uint8Array): unknown {
+  const text = typeof payload === 'string' ? payload : strictUtf8.decode(payload);
+  return JSON.parse(text);
+}
