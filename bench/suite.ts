@@ -1,0 +1,239 @@
+/**
+ * `npm run bench`: runs every per-area bench as a child process (`bench/<x>.ts --json`), in order, with a progress
+ * line on a terminal; prints ONE table (messages/s or µs, the baseline measured in the same run, the ratio) and the
+ * goals, and writes the same figures with the machine they ran on to `bench/results/latest.json`.
+ *
+ * Flags: `--quick` (tiny runs that only check the plumbing; written to bench/results/quick.json unless `--out`),
+ * `--only <name>[,<name>]` (run only these benches), `--out <path>`, `--duration <s>` (passed on).
+ * A bench that is missing, crashes or prints no report gets one row with its error; the others still run.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { argValue, type BenchCase, type BenchReport, errorText, fmtValue, isMain, REPO_ROOT, renderTable } from './support/common.js';
+import type { CheckedGoal } from './support/compare.js';
+import { systemPython } from './support/workers.js';
+
+/** One bench script of the suite. */
+export interface SuiteEntry {
+  /** Short name (the report's `name`). */
+  name: string;
+  /** Path from the repository root. */
+  file: string;
+  /** Seconds the script may take (full run); a quick run gets a third. */
+  budget: number;
+}
+
+/** The suite, in the order it runs. */
+export const SUITE: SuiteEntry[] = [
+  { name: 'loop', file: 'bench/loop.ts', budget: 120 },
+  { name: 'wire', file: 'bench/wire.ts', budget: 120 },
+  { name: 'transport', file: 'bench/transport.ts', budget: 150 },
+  { name: 'pki', file: 'bench/pki.ts', budget: 120 },
+  { name: 'signed', file: 'bench/signed.ts', budget: 300 },
+];
+
+/** What running one entry gave: its report, or the error that stopped it. */
+export interface EntryOutcome {
+  entry: SuiteEntry;
+  report: BenchReport | null;
+  error: string | null;
+  seconds: number;
+}
+
+/** Status line on a terminal (rewritten in place), plain lines otherwise. */
+class Status {
+  #tty = process.stderr.isTTY === true;
+  #text = '';
+  #t0 = Date.now();
+  #timer: NodeJS.Timeout | null = null;
+  start(text: string): void {
+    this.#text = text;
+    this.#t0 = Date.now();
+    if (this.#tty) {
+      this.#draw();
+      this.#timer ??= setInterval(() => this.#draw(), 250);
+    } else process.stderr.write(`bench: ${text}\n`);
+  }
+  update(detail: string): void {
+    if (this.#tty) {
+      this.#text = `${this.#text.split(' — ')[0]} — ${detail}`;
+      this.#draw();
+    }
+  }
+  #draw(): void {
+    const s = ((Date.now() - this.#t0) / 1000).toFixed(0);
+    const cols = process.stderr.columns || 100;
+    process.stderr.write(`\r\x1b[K${`… ${this.#text} (${s} s)`.slice(0, cols - 1)}`);
+  }
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    if (this.#tty) process.stderr.write('\r\x1b[K');
+  }
+}
+
+/** Runs one bench script with `--json` (and `--quick`), parsing its report from stdout. */
+export function runEntry(entry: SuiteEntry, args: string[], status: Status | null, budget: number): Promise<EntryOutcome> {
+  const t0 = Date.now();
+  const done = (report: BenchReport | null, error: string | null): EntryOutcome => ({ entry, report, error, seconds: (Date.now() - t0) / 1000 });
+  if (!existsSync(join(REPO_ROOT, entry.file))) return Promise.resolve(done(null, `${entry.file} is missing`));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, entry.file), '--json', ...args], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TW_BENCH_PROGRESS: '1' },
+    });
+    let stdout = '';
+    const stderr: string[] = [];
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      if (line.startsWith('@progress ')) status?.update(line.slice(10));
+      else if (stderr.length < 200) stderr.push(line);
+    });
+    const timer = setTimeout(() => {
+      stderr.push(`killed after ${budget} s`);
+      child.kill('SIGKILL');
+    }, budget * 1000);
+    child.on('error', (err) => stderr.push(String(err)));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const report = parseReport(stdout);
+      if (report) resolve(done(report, code === 0 ? null : `exited ${code ?? signal} after its report`));
+      else {
+        const why = stderr.filter((l) => /error|Error|killed|missing|Cannot/.test(l)).slice(0, 3);
+        resolve(done(null, `exited ${code ?? signal} without a report: ${errorText((why.length ? why : stderr.slice(-3)).join(' | ') || '(no output)')}`));
+      }
+    });
+  });
+}
+
+/** The last stdout line that is a `{name, cases}` JSON object, or null. */
+export function parseReport(stdout: string): BenchReport | null {
+  const lines = stdout.trim().split('\n').reverse();
+  for (const line of lines) {
+    try {
+      const v = JSON.parse(line) as unknown;
+      if (v && typeof v === 'object' && Array.isArray((v as BenchReport).cases) && typeof (v as BenchReport).name === 'string') return v as BenchReport;
+    } catch {
+      /* not the report line */
+    }
+  }
+  return null;
+}
+
+/** Goals of the suite: those the benches attach (`extra.goals`), plus the loop goals of PERF-NOTES found by name. */
+export function collectGoals(outcomes: EntryOutcome[]): (CheckedGoal & { bench: string; case: string })[] {
+  const goals: (CheckedGoal & { bench: string; case: string })[] = [];
+  for (const o of outcomes) {
+    for (const c of o.report?.cases ?? []) {
+      const own = c.extra?.['goals'];
+      if (Array.isArray(own)) {
+        for (const g of own as CheckedGoal[]) goals.push({ ...g, bench: o.entry.name, case: c.case });
+        continue;
+      }
+      // The loop bench's asyncio comparisons: callSoon chain ≥ 8x, Future create+resolve+await ≥ 5x (PERF-NOTES).
+      if (o.entry.name === 'loop' && c.baseline && /asyncio/i.test(c.baseline.name) && !/uvloop/i.test(c.baseline.name)) {
+        const target = /call_?soon/i.test(c.case) ? 8 : /future/i.test(c.case) ? 5 : null;
+        if (target !== null) {
+          const r = c.ratio ?? null;
+          goals.push({ op: '>=', target, text: `${c.case}: ≥ ${target}x asyncio`, ratio: r, met: r == null ? null : r >= target, bench: o.entry.name, case: c.case });
+        }
+      }
+    }
+  }
+  return goals;
+}
+
+/** The machine the figures come from. */
+export function machineInfo(): Record<string, unknown> {
+  let python: string | null = null;
+  try {
+    python = systemPython();
+  } catch {
+    /* no python */
+  }
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    platform: `${process.platform} ${process.arch}`,
+    node: process.version,
+    openssl: process.versions.openssl,
+    python,
+  };
+}
+
+function caseRow(bench: string, c: BenchCase): string[] {
+  const notes: string[] = [];
+  const e = c.extra ?? {};
+  if (typeof e['error'] === 'string') notes.push(`ERROR ${String(e['error']).slice(0, 90)}`);
+  if (typeof e['cpuSendUs'] === 'number') notes.push(`cpu µs/msg ${(e['cpuSendUs'] as number).toFixed(2)}/${(e['cpuRecvUs'] as number).toFixed(2)}`);
+  if (typeof e['note'] === 'string') notes.push(e['note'] as string);
+  return [
+    bench,
+    c.case,
+    fmtValue(c.value, c.unit),
+    c.unit,
+    c.baseline ? `${c.baseline.name} = ${fmtValue(c.baseline.value, c.unit)}` : '',
+    c.ratio == null ? '' : `${c.ratio.toFixed(2)}x`,
+    notes.join('; '),
+  ];
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const quick = argv.includes('--quick');
+  const only = argValue(argv, 'only', '').split(',').filter(Boolean);
+  const out = argValue(argv, 'out', join(REPO_ROOT, 'bench/results', quick ? 'quick.json' : 'latest.json'));
+  const passOn = [...(quick ? ['--quick'] : []), ...(argv.includes('--duration') ? ['--duration', argValue(argv, 'duration', '1.5')] : [])];
+  const entries = SUITE.filter((e) => only.length === 0 || only.includes(e.name));
+  const status = new Status();
+  const t0 = Date.now();
+  const outcomes: EntryOutcome[] = [];
+  for (const [i, entry] of entries.entries()) {
+    status.start(`[${i + 1}/${entries.length}] ${entry.name}`);
+    outcomes.push(await runEntry(entry, passOn, status, quick ? Math.ceil(entry.budget / 3) + 30 : entry.budget));
+  }
+  status.stop();
+
+  const rows: string[][] = [];
+  for (const o of outcomes) {
+    for (const c of o.report?.cases ?? []) rows.push(caseRow(o.entry.name, c));
+    if (o.error) rows.push([o.entry.name, '(bench failed)', '—', '', '', '', `ERROR ${o.error.slice(0, 140)}`]);
+  }
+  const machine = machineInfo();
+  const goals = collectGoals(outcomes);
+  const lines = [
+    `tulipwire bench — ${new Date().toISOString()} — ${machine['cpu']} (${machine['cores']} cores), Node ${machine['node']}, OpenSSL ${machine['openssl']}${quick ? ' — QUICK (plumbing check, figures meaningless)' : ''}`,
+    '',
+    renderTable(['bench', 'case', 'value', 'unit', 'baseline (same run)', 'ratio', 'notes'], rows),
+  ];
+  if (goals.length) {
+    lines.push('', 'goals (ratios from this run)', renderTable(['goal', 'ratio', 'target', 'met'], goals.map((g) => [
+      g.text, g.ratio == null ? '—' : `${g.ratio.toFixed(2)}x`, `${g.op} ${g.target}x`, g.met == null ? 'n/a' : g.met ? 'yes' : 'NO',
+    ])));
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+
+  const result = {
+    date: new Date().toISOString(),
+    quick,
+    seconds: Math.round((Date.now() - t0) / 100) / 10,
+    machine,
+    benches: outcomes.map((o) => ({ name: o.entry.name, file: o.entry.file, seconds: Math.round(o.seconds * 10) / 10, error: o.error, report: o.report })),
+    goals,
+  };
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  process.stdout.write(`\nwrote ${out} (${result.seconds} s)\n`);
+}
+
+if (isMain(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`suite: ${errorText(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,137 @@
+/**
+ * Runs the transport-level scenarios for several implementations side by side, the raw `node:tls` baseline first
+ * in every scenario, and turns the figures into one report (rows with baselines, ratios and goals).
+ */
+import {
+  type BenchCase, type BenchFlags, type BenchReport, emitReport, errorText, makeCerts, progress, ratio, removeCerts, round,
+} from './common.js';
+import { budget, throughputScenarios } from './scenarios.js';
+import { type Impl, type PingResult, runPing, runThroughput, type ThroughputResult } from './workers.js';
+
+/** How each implementation is named in the table. */
+export const IMPL_NAMES: Record<Impl, string> = {
+  raw: 'raw node:tls',
+  tulipwire: 'tulipwire signed',
+  asyncio: 'python asyncio signed',
+  uvloop: 'python uvloop signed',
+  grpc: 'grpc-js signed',
+};
+
+/** A goal on a row's ratio: `ratio op target` (PERF-NOTES / issue 7). */
+export interface Goal {
+  op: '>=' | '<=';
+  target: number;
+  text: string;
+}
+
+/** A goal with the ratio it was checked against and whether it is met. */
+export interface CheckedGoal extends Goal {
+  ratio: number | null;
+  met: boolean | null;
+}
+
+/** Checks `ratio` against `goal`. */
+export function checked(goal: Goal, r: number | null): CheckedGoal {
+  return { ...goal, ratio: r, met: r == null ? null : goal.op === '>=' ? r >= goal.target : r <= goal.target };
+}
+
+function throughputGoal(impl: Impl, scenario: string): Goal | undefined {
+  if (impl !== 'tulipwire') return undefined;
+  if (scenario === '1 KiB x1') return { op: '>=', target: 0.6, text: 'signed 1 KiB x1: ≥ 60% of raw frames/s' };
+  if (scenario === '16 KiB x1') return { op: '>=', target: 0.85, text: 'signed 16 KiB x1: ≥ 85% of raw frames/s' };
+  return undefined;
+}
+
+/**
+ * Runs every scenario for `impls` (raw first each time), then the round trips, and emits the report named `name`.
+ * A failing implementation gets its error in its row; the others go on.
+ */
+export async function compareRun(name: string, impls: Impl[], flags: BenchFlags): Promise<BenchReport> {
+  const b = budget(flags);
+  const certs = makeCerts();
+  const cases: BenchCase[] = [];
+  try {
+    for (const sc of throughputScenarios(flags)) {
+      const got = new Map<Impl, ThroughputResult | Error>();
+      for (const impl of ['raw', ...impls] as Impl[]) {
+        progress(`${IMPL_NAMES[impl]} ${sc.label}`);
+        try {
+          got.set(impl, await runThroughput({ impl, certsDir: certs.dir, conns: sc.conns, pad: sc.pad, warmup: b.warmup, duration: b.duration }));
+        } catch (err) {
+          got.set(impl, err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      const value = (impl: Impl): number | null => {
+        const r = got.get(impl);
+        return r && !(r instanceof Error) ? round(r.msgsPerSec) : null;
+      };
+      const row = (impl: Impl, baseline: Impl | null, goals: Goal[] = []): BenchCase => {
+        const r = got.get(impl)!;
+        const c: BenchCase = { case: `${IMPL_NAMES[impl]} ${sc.label}${baseline && baseline !== 'raw' ? ` vs ${baseline}` : ''}`, unit: 'msg/s', value: value(impl) };
+        if (baseline) {
+          c.baseline = { name: `${IMPL_NAMES[baseline]} ${sc.label}`, value: value(baseline) };
+          c.ratio = ratio(c.value, c.baseline.value);
+        }
+        c.extra = r instanceof Error
+          ? { error: errorText(r) }
+          : { MBps: round(r.MBps, 1), cpuSendUs: round(r.cpuSendUs, 3), cpuRecvUs: round(r.cpuRecvUs, 3), conns: sc.conns, size: sc.size };
+        if (goals.length) c.extra['goals'] = goals.map((g) => checked(g, c.ratio ?? null));
+        return c;
+      };
+      cases.push(row('raw', null));
+      for (const impl of impls) {
+        const goals: Goal[] = [];
+        const own = throughputGoal(impl, sc.label);
+        if (own) goals.push(own);
+        const c = row(impl, 'raw', goals);
+        if (impl === 'tulipwire') {
+          // tulipwire must beat every peer (issue 7): one goal per scenario on the smallest of its ratios to them.
+          const vs: Record<string, number | null> = {};
+          for (const peer of impls.filter((i) => i !== 'tulipwire')) vs[peer] = ratio(c.value, value(peer));
+          c.extra!['vs'] = vs;
+          const peers = Object.keys(vs);
+          if (peers.length) {
+            const rs = Object.values(vs);
+            const worst = rs.some((r) => r == null) ? null : Math.min(...(rs as number[]));
+            ((c.extra!['goals'] ??= []) as CheckedGoal[]).push(checked({ op: '>=', target: 1, text: `${sc.label}: beats every peer (${peers.join(', ')}), worst ratio` }, worst));
+          }
+        }
+        cases.push(c);
+      }
+      if (impls.includes('tulipwire') && impls.includes('asyncio')) {
+        const headline = sc.label === '100 B x1';
+        cases.push(row('tulipwire', 'asyncio', headline ? [{ op: '>=', target: 5, text: 'signed 100 B x1: ≥ 5x Python asyncio' }] : []));
+      }
+    }
+    if (!flags.only || 'round trip'.includes(flags.only)) {
+      const got = new Map<Impl, PingResult | Error>();
+      for (const impl of ['raw', ...impls] as Impl[]) {
+        progress(`${IMPL_NAMES[impl]} round trips`);
+        try {
+          got.set(impl, await runPing({ impl, certsDir: certs.dir, pad: 0, count: b.pingCount, warmup: b.pingWarmup, duration: b.pingDuration }));
+        } catch (err) {
+          got.set(impl, err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      const raw = got.get('raw');
+      const rawP99 = raw && !(raw instanceof Error) ? raw.p99 : null;
+      for (const impl of ['raw', ...impls] as Impl[]) {
+        const r = got.get(impl)!;
+        const label = impl === 'raw' ? 'raw node:tls echo' : impl === 'tulipwire' ? 'tulipwire signed RPC' : `${IMPL_NAMES[impl]} ${impl === 'grpc' ? 'unary' : 'request/response'}`;
+        const c: BenchCase = { case: `${label} round trip p99`, unit: 'us', value: r instanceof Error ? null : r.p99 };
+        if (impl !== 'raw') {
+          c.baseline = { name: 'raw node:tls echo p99', value: rawP99 };
+          c.ratio = ratio(c.value, rawP99);
+        }
+        c.extra = r instanceof Error ? { error: errorText(r) } : { p50: r.p50, p99: r.p99, max: r.max, n: r.n, note: `p50 ${r.p50} / max ${r.max} µs` };
+        if (impl === 'tulipwire') c.extra['goals'] = [checked({ op: '<=', target: 2, text: 'signed RPC p99 within 2x raw p99' }, c.ratio ?? null)];
+        cases.push(c);
+      }
+    }
+  } finally {
+    removeCerts(certs);
+  }
+  const report: BenchReport = { name, cases };
+  emitReport(report, flags);
+  return report;
+}

@@ -1,0 +1,45 @@
+/**
+ * The cases of the transport-level benches (signed.ts, raw.ts, peers/grpc.ts) and their time budgets.
+ */
+import type { BenchFlags } from './common.js';
+import { SIZES } from './common.js';
+
+/** One one-way throughput scenario. */
+export interface ThroughputScenario {
+  /** e.g. `100 B x1`. */
+  label: string;
+  /** Size label (a key of SIZES). */
+  size: string;
+  /** Padding bytes added to the game message. */
+  pad: number;
+  /** Connections, all from one sender process to one receiver process. */
+  conns: number;
+}
+
+/** Time budget of one throughput run and of one round-trip run. */
+export interface Budget {
+  /** Seconds after the first message before counting starts. */
+  warmup: number;
+  /** Seconds counted. */
+  duration: number;
+  /** Round trips not recorded, then at most `pingCount` recorded ones within `pingDuration` seconds. */
+  pingWarmup: number;
+  pingCount: number;
+  pingDuration: number;
+}
+
+/** The throughput scenarios: three sizes over one connection, then 100 B over 16 and 256 (2 and 3 with --quick). */
+export function throughputScenarios(flags: BenchFlags): ThroughputScenario[] {
+  const many = flags.quick ? [2, 3] : [16, 256];
+  const list: ThroughputScenario[] = [
+    ...Object.keys(SIZES).map((size) => ({ label: `${size} x1`, size, pad: SIZES[size]!, conns: 1 })),
+    ...many.map((conns) => ({ label: `100 B x${conns}`, size: '100 B', pad: 0, conns })),
+  ];
+  return flags.only ? list.filter((s) => s.label.includes(flags.only!)) : list;
+}
+
+/** Budget per run: ~2 s of counting (0.15 s with --quick); `--duration` overrides the window. */
+export function budget(flags: BenchFlags): Budget {
+  if (flags.quick) return { warmup: 0.1, duration: flags.duration ?? 0.15, pingWarmup: 5, pingCount: 30, pingDuration: 0.5 };
+  return { warmup: 0.4, duration: flags.duration ?? 1.5, pingWarmup: 500, pingCount: 20000, pingDuration: 2.0 };
+}
