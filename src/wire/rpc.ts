@@ -1,0 +1,858 @@
+/**
+ * RPC over signed messages: `call`/`handle`, notifications both ways, cancellation across the wire, typed error
+ * replies, and idempotent retries (the seeds' `handle_request`).
+ *
+ * The logic lives in {@link RpcEndpoint}, which knows nothing about sockets: it is given a way to send a signed
+ * message ({@link RpcLink}) and is fed the verified messages that arrive. {@link RpcProtocol} is the endpoint wired
+ * into a {@link MessageProtocol}, the class applications use; the session layer drives an endpoint over
+ * reconnecting connections the same way.
+ *
+ * Every RPC message is one signed envelope whose header `kind` says what it is and whose msgpack payload is an array
+ * (docs/wire-format.md, section "RPC", gives every byte):
+ *
+ * | kind | payload |
+ * |---|---|
+ * | REQUEST 1 | `[id, method, params]` or `[id, method, params, {idempotent?, token?}]` |
+ * | RESPONSE 2 | `[id, result]` |
+ * | ERROR 3 | `[id or nil, code, message, data]` |
+ * | NOTIFY 4 | `[method, params]` or `[method, params, {token?}]` |
+ * | CANCEL 5 | `[id]` |
+ *
+ * Ids are chosen by the caller and name its own calls only, so both sides may call each other at once.
+ *
+ * @module
+ */
+import { CancelledError, Forbidden, MethodNotFound, BadPayload, ReplayedMessage, RpcError, TimeoutError,
+  TooManyInFlight, TransportClosed, TulipError, errorFromCode, isCancelledError } from '../errors.js';
+import type { BadData } from '../errors.js';
+import { CLOCK_SKEW, MAX_IN_FLIGHT, MESSAGE_TTL, RPC_TIMEOUT } from '../constants.js';
+import type { EventLoop, Future, Task, TimerHandle } from '../loop/index.js';
+import { IdempotencyCache, IdempotencyKey } from './idempotency.js';
+
+/** The envelope kinds RPC uses (the wire format reserves them; equal to `KIND.REQUEST` … `KIND.CANCEL`). */
+export const RPC_KIND = Object.freeze({ REQUEST: 1, RESPONSE: 2, ERROR: 3, NOTIFY: 4, CANCEL: 5 } as const);
+
+/** Longest method name accepted, bytes of UTF-8 (a longer one is a malformed request). */
+export const MAX_METHOD_LENGTH = 256;
+
+/** Largest correlation id: ids are unsigned 32-bit integers. */
+const MAX_ID = 0xffff_ffff;
+
+/** The parts of a verified message's metadata RPC reads (MessageProtocol's `MessageMeta` has them all). */
+export interface RpcMessageMeta {
+  /** The envelope kind. */
+  readonly kind: number;
+  /** The key id that verified the message. */
+  readonly kid: string;
+  /** Epoch seconds the message was signed. */
+  readonly issuedAt: number;
+  /** Epoch seconds the message expires. */
+  readonly expiresAt: number;
+  /** The envelope's 16-byte nonce. */
+  readonly nonce: Uint8Array;
+  /** The verified peer identity (mTLS certificate), or null. */
+  readonly peer: unknown;
+}
+
+/** What the endpoint needs from the connection under it. */
+export interface RpcLink {
+  /** The loop the endpoint's Futures, Tasks and timers belong to. */
+  readonly loop: EventLoop;
+  /**
+   * Signs and sends one message. `ttl` in seconds (default the link's own), `nonce` the 16 bytes to put in the
+   * envelope (default fresh random bytes).
+   * @throws TransportClosed when the connection is closed; BadPayload when `message` cannot be encoded
+   */
+  send(message: unknown, options: { kind: number; ttl?: number; nonce?: Uint8Array }): void;
+  /** Reports an inbound message the endpoint refused (counted like any rejected message; may close the connection). */
+  reject(error: BadData): void;
+}
+
+/** What a role check needs from a security context (tokens' `SecurityContext` is one). */
+export interface RoleHolder {
+  /** True when the caller has `role` (the account has it and the current token or certificate grants it). */
+  hasRole(role: string): boolean;
+}
+
+/** The input of {@link RpcEndpointOptions.securityContext}. */
+export interface SecurityInput {
+  /** The verified peer identity (mTLS certificate), or null. */
+  readonly peer: unknown;
+  /** The token the peer attached to this request or notification, or null. */
+  readonly token: string | null;
+  /** The method called. */
+  readonly method: string;
+  /** The verified message's metadata. */
+  readonly meta: RpcMessageMeta;
+}
+
+/**
+ * Builds the security context of one request from the peer identity and/or the token it carried. Return null for
+ * "nobody"; throw (or reject with) a TulipError such as `TokenExpired` or `UnknownToken` to refuse the request with
+ * that error.
+ */
+export type SecurityContextFactory<S extends RoleHolder = RoleHolder> =
+  (input: SecurityInput) => S | null | PromiseLike<S | null>;
+
+/** What a request handler receives besides its params. */
+export interface RpcContext<S extends RoleHolder = RoleHolder> {
+  /** The security context built for this request, or null when there is no factory (or it returned null). */
+  readonly security: S | null;
+  /** The verified peer identity (mTLS certificate), or null. */
+  readonly peer: unknown;
+  /** Aborts when the caller cancels (its reason a CancelledError), or the connection is lost (TransportClosed). */
+  readonly signal: AbortSignal;
+  /** The request's verified metadata (key id, issued/expires at, nonce). */
+  readonly meta: RpcMessageMeta;
+  /** The method called. */
+  readonly method: string;
+  /** True when the request is idempotent (its outcome is cached for retries). */
+  readonly idempotent: boolean;
+  /** The endpoint the request came on: call or notify the same peer through it (server-pushed notifications). */
+  readonly endpoint: RpcEndpoint<S>;
+}
+
+/** What a notification handler receives besides its params. */
+export type NotifyContext<S extends RoleHolder = RoleHolder> = Omit<RpcContext<S>, 'signal' | 'idempotent'>;
+
+/** A request handler: returns the result (or a promise of it), or throws to send an error reply. */
+export type RpcHandler<S extends RoleHolder = RoleHolder> = (params: any, ctx: RpcContext<S>) => unknown;
+/** A notification handler: its result is ignored; what it throws is reported to the loop's exception handler. */
+export type NotifyHandler<S extends RoleHolder = RoleHolder> = (params: any, ctx: NotifyContext<S>) => unknown;
+
+/** Options of `handle` and `onNotify`. */
+export interface HandlerOptions {
+  /** Roles the caller must all hold (`ctx.security.hasRole`); without them the reply is `Forbidden`. */
+  roles?: string | readonly string[];
+}
+
+interface Registered<H> { fn: H; roles: readonly string[] }
+
+/**
+ * The table of request and notification handlers. Share one between all the connections of a server, or let each
+ * {@link RpcEndpoint} make its own.
+ */
+export class RpcRouter<S extends RoleHolder = RoleHolder> {
+  readonly #handlers = new Map<string, Registered<RpcHandler<S>>>();
+  readonly #notifiers = new Map<string, Registered<NotifyHandler<S>>>();
+
+  /**
+   * Registers the handler of `method` (replacing any). `roles` are required of every caller.
+   * @throws TypeError when `method` is empty or longer than {@link MAX_METHOD_LENGTH} bytes
+   */
+  handle(method: string, handler: RpcHandler<S>, options: HandlerOptions = {}): this {
+    this.#handlers.set(checkMethod(method), { fn: handler, roles: toRoles(options.roles) });
+    return this;
+  }
+
+  /** Registers the handler of notification `method` (replacing any). */
+  onNotify(method: string, handler: NotifyHandler<S>, options: HandlerOptions = {}): this {
+    this.#notifiers.set(checkMethod(method), { fn: handler, roles: toRoles(options.roles) });
+    return this;
+  }
+
+  /** Removes the request handler of `method`; true if there was one. */
+  unhandle(method: string): boolean {
+    return this.#handlers.delete(method);
+  }
+
+  /** @internal */
+  handlerOf(method: string): Registered<RpcHandler<S>> | undefined {
+    return this.#handlers.get(method);
+  }
+
+  /** @internal */
+  notifierOf(method: string): Registered<NotifyHandler<S>> | undefined {
+    return this.#notifiers.get(method);
+  }
+}
+
+/** Options of {@link RpcEndpoint.call}. */
+export interface CallOptions {
+  /** Seconds to wait for the reply; null waits forever. Default {@link RPC_TIMEOUT}. On expiry: TimeoutError, and a CANCEL to the peer. */
+  timeout?: number | null;
+  /**
+   * Makes the call safe to retry: `true` for a one-off, or an {@link IdempotencyKey} shared by every attempt of one
+   * operation (on this connection or a new one). The peer runs it at most once while it remembers the nonce and
+   * answers every attempt with the same outcome.
+   */
+  idempotent?: boolean | IdempotencyKey;
+  /** Aborting it cancels the call (as `future.cancel()`), which sends a CANCEL to the peer. */
+  signal?: AbortSignal;
+  /** Lifetime of the request message, seconds (default the link's). Ignored for retries of an IdempotencyKey. */
+  ttl?: number;
+}
+
+/** Options of {@link RpcEndpoint}. */
+export interface RpcEndpointOptions<S extends RoleHolder = RoleHolder> {
+  /** The handler table (default a fresh one). */
+  router?: RpcRouter<S>;
+  /** Builds `ctx.security` per request from the peer identity and/or token. Default: none (security is null). */
+  securityContext?: SecurityContextFactory<S>;
+  /** The token this side attaches to its requests and notifications: a string, or a function asked on each send. */
+  token?: string | null | (() => string | null | undefined);
+  /** Outcomes of idempotent requests; share one between connections so retries on new ones find them. Default per endpoint. */
+  idempotencyCache?: IdempotencyCache<RpcOutcome>;
+  /** Clock-skew allowance the link verifies with, seconds (how long past expiry a nonce is remembered). Default {@link CLOCK_SKEW}. */
+  skew?: number;
+  /** Requests this side runs at once for its peer; one more is answered TooManyInFlight. Default {@link MAX_IN_FLIGHT}. */
+  maxInFlight?: number;
+  /** Send handlers' plain `Error` messages to the peer (default false: "internal error", the error goes to the loop's handler). */
+  exposeErrors?: boolean;
+  /** The string idempotent outcomes are filed under for a peer; default from the certificate identity. */
+  peerKey?: (peer: unknown) => string;
+  /** Called with an ERROR reply that matches no call (id nil: e.g. a refused notification). Default: the loop's exception handler. */
+  onUnmatchedError?: (error: TulipError) => void;
+}
+
+/** What an idempotent request produced: its result, or the error reply it sent. Cached and re-sent to retries. */
+export type RpcOutcome =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly code: string; readonly message: string; readonly data: unknown };
+
+interface PendingCall {
+  readonly future: Future<unknown>;
+  readonly method: string;
+  timer: TimerHandle | null;
+  unlisten: (() => void) | null;
+}
+
+interface InFlight {
+  readonly controller: AbortController;
+  readonly idempotent: boolean;
+  task: Task<unknown> | null;
+  cancelled: boolean;
+}
+
+// Error fields that are never copied into an error reply's data (internal, or carrying untrusted bytes).
+const UNSENT_FIELDS = new Set(['code', 'name', 'message', 'stack', 'remote', 'fatal', 'payload', 'cause', 'partial',
+  'remoteCode', 'data']);
+
+/**
+ * One side of an RPC conversation over a {@link RpcLink}: makes calls and sends notifications, and runs the
+ * handlers of its {@link RpcRouter} for the peer's.
+ *
+ * Guarantees: every request that reaches a side is answered exactly once (RESPONSE or ERROR; a cancelled one with
+ * TW_CANCELLED) while the connection lasts; a handler that throws gets an error reply and the endpoint keeps
+ * serving; an idempotent request runs at most once per (key id, peer, nonce) while the cache remembers it; on
+ * {@link close} every pending call fails with the given error.
+ */
+export class RpcEndpoint<S extends RoleHolder = RoleHolder> {
+  /** The handler table. */
+  readonly router: RpcRouter<S>;
+  readonly #link: RpcLink;
+  readonly #security: SecurityContextFactory<S> | null;
+  readonly #token: RpcEndpointOptions['token'];
+  readonly #cache: IdempotencyCache<RpcOutcome>;
+  readonly #skew: number;
+  readonly #maxInFlight: number;
+  readonly #expose: boolean;
+  readonly #peerKey: (peer: unknown) => string;
+  readonly #onUnmatchedError: ((error: TulipError) => void) | null;
+  // Calls this side made that await a reply, by id.
+  readonly #pending = new Map<number, PendingCall>();
+  // Requests of the peer this side is running, by the peer's id.
+  readonly #inFlight = new Map<number, InFlight>();
+  #nextId = 1;
+  #closed: Error | null = null;
+
+  constructor(link: RpcLink, options: RpcEndpointOptions<S> = {}) {
+    this.#link = link;
+    this.router = options.router ?? new RpcRouter<S>();
+    this.#security = options.securityContext ?? null;
+    this.#token = options.token ?? null;
+    this.#cache = options.idempotencyCache ?? new IdempotencyCache<RpcOutcome>({ clock: link.loop.clock });
+    this.#skew = options.skew ?? CLOCK_SKEW;
+    this.#maxInFlight = options.maxInFlight ?? MAX_IN_FLIGHT;
+    this.#expose = options.exposeErrors ?? false;
+    this.#peerKey = options.peerKey ?? defaultPeerKey;
+    this.#onUnmatchedError = options.onUnmatchedError ?? null;
+  }
+
+  /** Calls this side made that still await their reply. */
+  get pendingCalls(): number {
+    return this.#pending.size;
+  }
+
+  /** Requests of the peer running on this side now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** True once {@link close} ran: calls fail at once. */
+  get closed(): boolean {
+    return this.#closed !== null;
+  }
+
+  /** Registers a request handler on this endpoint's router (see {@link RpcRouter.handle}). */
+  handle(method: string, handler: RpcHandler<S>, options?: HandlerOptions): this {
+    this.router.handle(method, handler, options);
+    return this;
+  }
+
+  /** Registers a notification handler on this endpoint's router (see {@link RpcRouter.onNotify}). */
+  onNotify(method: string, handler: NotifyHandler<S>, options?: HandlerOptions): this {
+    this.router.onNotify(method, handler, options);
+    return this;
+  }
+
+  /**
+   * Calls `method` on the peer. The Future resolves with the handler's result, or fails with:
+   * the peer's error rebuilt (a `TW_` code as its class with `remote = true`, e.g. `Forbidden`, `MethodNotFound`;
+   * any other code as `RpcError` with `remoteCode` and `data`); `TimeoutError` after `timeout` seconds;
+   * `TransportClosed` when the connection is or gets lost; `BadPayload` when `params` cannot be encoded.
+   * Cancelling the Future (or aborting `signal`) sends a CANCEL, which aborts the handler's `ctx.signal`.
+   */
+  call<T = unknown>(method: string, params?: unknown, options: CallOptions = {}): Future<T> {
+    const loop = this.#link.loop;
+    const future = loop.createFuture<T>();
+    if (this.#closed !== null) {
+      future.setException(closedError(this.#closed));
+      return future;
+    }
+    if (options.signal?.aborted) {
+      future.cancel('aborted before the call was sent');
+      return future;
+    }
+    const id = this.#allocateId();
+    const key = options.idempotent === true ? new IdempotencyKey()
+      : options.idempotent instanceof IdempotencyKey ? options.idempotent : null;
+    let ttl = options.ttl;
+    if (key !== null) {
+      const now = loop.clock.epoch();
+      if (key.expiresAt === null) {
+        key.expiresAt = now + (ttl ?? MESSAGE_TTL);
+      } else {
+        // A retry expires with the first attempt, so it can't arrive after the peer may have forgotten the nonce.
+        ttl = key.expiresAt - now;
+        if (ttl <= 0) {
+          future.setException(new TimeoutError(
+            `the idempotency window of this operation closed ${(-ttl).toFixed(3)} s ago; retry with a new IdempotencyKey`));
+          return future;
+        }
+      }
+    }
+    const opts: Record<string, unknown> = {};
+    if (key !== null) opts.idempotent = true;
+    const token = this.#currentToken();
+    if (token !== null) opts.token = token;
+    const payload = Object.keys(opts).length > 0 ? [id, method, params ?? null, opts] : [id, method, params ?? null];
+    try {
+      this.#link.send(payload, { kind: RPC_KIND.REQUEST, ...(ttl !== undefined ? { ttl } : {}),
+        ...(key !== null ? { nonce: key.nonce } : {}) });
+    } catch (err) {
+      future.setException(wrap(err));
+      return future;
+    }
+    const entry: PendingCall = { future: future as Future<unknown>, method, timer: null, unlisten: null };
+    this.#pending.set(id, entry);
+    const timeout = options.timeout === undefined ? RPC_TIMEOUT : options.timeout;
+    if (timeout !== null) {
+      entry.timer = loop.callLater(timeout, () => {
+        entry.timer = null;
+        if (this.#pending.get(id) !== entry) return;
+        this.#pending.delete(id);
+        this.#sendCancel(id);
+        future.setException(new TimeoutError(`call ${method} got no reply within ${timeout} s`));
+      });
+    }
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => { future.cancel('aborted by the caller'); };
+      signal.addEventListener('abort', onAbort, { once: true });
+      entry.unlisten = () => signal.removeEventListener('abort', onAbort);
+    }
+    future.addDoneCallback(() => {
+      entry.timer?.cancel();
+      entry.timer = null;
+      entry.unlisten?.();
+      entry.unlisten = null;
+      if (this.#pending.get(id) === entry) {
+        // Still pending here means the caller cancelled the Future: tell the peer.
+        this.#pending.delete(id);
+        if (future.cancelled()) this.#sendCancel(id);
+      }
+    });
+    return future;
+  }
+
+  /**
+   * Sends notification `method` to the peer (fire and forget; server-pushed when sent by a server).
+   * @throws TransportClosed when the connection is closed; BadPayload when `params` cannot be encoded
+   */
+  notify(method: string, params?: unknown, options: { ttl?: number } = {}): void {
+    if (this.#closed !== null) throw closedError(this.#closed);
+    const token = this.#currentToken();
+    const payload = token !== null ? [method, params ?? null, { token }] : [method, params ?? null];
+    this.#link.send(payload, { kind: RPC_KIND.NOTIFY, ...(options.ttl !== undefined ? { ttl: options.ttl } : {}) });
+  }
+
+  /**
+   * Feeds one verified message. Returns false when its kind is not an RPC kind (the caller may handle it), true
+   * otherwise (also when the message was refused: that went to `link.reject`).
+   */
+  receive(message: unknown, meta: RpcMessageMeta): boolean {
+    switch (meta.kind) {
+      case RPC_KIND.REQUEST: this.#onRequest(message, meta, false); return true;
+      case RPC_KIND.RESPONSE: this.#onResponse(message); return true;
+      case RPC_KIND.ERROR: this.#onError(message); return true;
+      case RPC_KIND.NOTIFY: this.#onNotify(message, meta); return true;
+      case RPC_KIND.CANCEL: this.#onCancel(message); return true;
+      default: return false;
+    }
+  }
+
+  /**
+   * MessageProtocol's `duplicateNonce` hook: a valid, fresh message whose nonce was already seen. An idempotent
+   * request is answered from the cache (waiting for the first run if it is still going) and true is returned. Any
+   * other request gets a ReplayedMessage error reply, and false is returned so it is also counted as rejected.
+   */
+  duplicate(message: unknown, meta: RpcMessageMeta): boolean {
+    if (meta.kind !== RPC_KIND.REQUEST) return false;
+    return this.#onRequest(message, meta, true);
+  }
+
+  /**
+   * Ends the endpoint: every pending call fails with `reason` (default TransportClosed), and the handlers of
+   * non-idempotent requests see `ctx.signal` abort. Idempotent requests run on, so their outcome is cached for a
+   * retry on another connection. Idempotent (a second call does nothing).
+   */
+  close(reason: Error = new TransportClosed('the connection closed')): void {
+    if (this.#closed !== null) return;
+    this.#closed = reason;
+    const calls = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const c of calls) {
+      if (!c.future.done()) c.future.setException(closedError(reason));
+    }
+    for (const f of this.#inFlight.values()) {
+      if (!f.idempotent && !f.controller.signal.aborted) f.controller.abort(closedError(reason));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Serving requests
+
+  // Returns true when the request was answered or is being handled (for `duplicate`).
+  #onRequest(message: unknown, meta: RpcMessageMeta, duplicate: boolean): boolean {
+    const req = parseRequest(message);
+    if (req instanceof BadPayload) {
+      const id = Array.isArray(message) && isId(message[0]) ? message[0] : null;
+      this.#sendError(id, req.code, req.message, null);
+      this.#link.reject(req);
+      return false;
+    }
+    const { id, method, params, idempotent, token } = req;
+    if (!idempotent) {
+      if (duplicate) {
+        const err = new ReplayedMessage(`request ${id} (${method}) reuses the nonce of a request already handled`);
+        this.#sendError(id, err.code, err.message, null);
+        return false;
+      }
+      this.#run(req.id, method, params, meta, token, null);
+      return true;
+    }
+    const key = IdempotencyCache.key(`${meta.kid}/${this.#peerKey(meta.peer)}`, meta.nonce);
+    if (duplicate) {
+      const found = this.#cache.lookup(key);
+      if (found === null) {
+        // The nonce store remembers the nonce but the outcome is gone (another process, or evicted): refuse, never re-run.
+        const err = new ReplayedMessage(`request ${id} (${method}) was already handled and its outcome is no longer cached`);
+        this.#sendError(id, err.code, err.message, null);
+        return false;
+      }
+    }
+    this.#serveIdempotent(id, method, params, meta, token, key);
+    return true;
+  }
+
+  #serveIdempotent(id: number, method: string, params: unknown, meta: RpcMessageMeta, token: string | null, key: string): void {
+    const ttl = meta.expiresAt + this.#skew - this.#link.loop.clock.epoch();
+    const begun = this.#cache.begin(key, ttl);
+    if (begun.status === 'done') {
+      this.#sendOutcome(id, begun.value);
+    } else if (begun.status === 'pending') {
+      void begun.wait.then((outcome) => {
+        // Abandoned (nothing ran, e.g. cancelled or refused before running): this attempt runs it.
+        if (outcome === undefined) this.#serveIdempotent(id, method, params, meta, token, key);
+        else this.#sendOutcome(id, outcome);
+      });
+    } else {
+      this.#run(id, method, params, meta, token, begun);
+    }
+  }
+
+  #run(id: number, method: string, params: unknown, meta: RpcMessageMeta, token: string | null,
+    cached: { complete(v: RpcOutcome): void; abandon(): void } | null): void {
+    // Refusals before the handler runs are answered but never cached: nothing happened, so a retry may succeed.
+    const refuse = (err: TulipError): void => {
+      cached?.abandon();
+      this.#sendOutcome(id, this.#toOutcome(err, null));
+    };
+    const registered = this.router.handlerOf(method);
+    if (registered === undefined) {
+      refuse(new MethodNotFound(`no handler for method ${JSON.stringify(method)}`, { method }));
+      return;
+    }
+    if (this.#inFlight.size >= this.#maxInFlight) {
+      refuse(new TooManyInFlight(`${this.#inFlight.size} requests are already running on this connection (maxInFlight ${this.#maxInFlight})`));
+      return;
+    }
+    const flight: InFlight = { controller: new AbortController(), idempotent: cached !== null, task: null, cancelled: false };
+    // A retry of the same id replaces the older entry for CANCEL purposes; the older one still answers.
+    this.#inFlight.set(id, flight);
+    let ctx: RpcContext<S> | null = null;   // set once the checks passed and the handler is about to run
+    const factory = this.#security;
+    // One Task per request: the security context, the role checks and the handler run in it, so the handler sees
+    // `currentTask()`, its awaits on library Futures are cancellation points, and the loop keeps order and time.
+    const task = this.#link.loop.createTask(async () => {
+      let security: S | null = null;
+      if (factory !== null) {
+        try {
+          security = await factory({ peer: meta.peer, token, method, meta });
+        } catch (err) {
+          throw new Refusal(asTulip(err, 'the security context could not be built'));
+        }
+      }
+      if (flight.cancelled) throw new Refusal(new CancelledError(`call ${method} was cancelled before it ran`));
+      for (const role of registered.roles) {
+        if (security === null || !security.hasRole(role)) {
+          throw new Refusal(new Forbidden(`method ${method} requires role ${JSON.stringify(role)}`, { role }));
+        }
+      }
+      ctx = { security, peer: meta.peer, signal: flight.controller.signal, meta, method, idempotent: cached !== null, endpoint: this };
+      return await registered.fn(params, ctx);
+    }, { name: `rpc ${method} #${id}` });
+    flight.task = task as Task<unknown>;
+    task.addDoneCallback(() => {
+      if (this.#inFlight.get(id) === flight) this.#inFlight.delete(id);
+      if (task.cancelled()) {
+        refuse(new CancelledError(`call ${method} was cancelled`));
+        return;
+      }
+      const exc = task.exception();
+      if (exc instanceof Refusal) {
+        refuse(exc.error);
+      } else if (exc === null || exc === undefined) {
+        cached?.complete({ ok: true, result: task.result() ?? null });
+        this.#sendOutcome(id, { ok: true, result: task.result() ?? null });
+      } else if (flight.controller.signal.aborted && (isCancelledError(exc) || isAbortError(exc, flight.controller.signal))) {
+        // The handler stopped because it was told to: nothing to cache, a retry runs it afresh.
+        refuse(new CancelledError(`call ${method} was cancelled`));
+      } else {
+        const outcome = this.#toOutcome(exc, ctx);
+        cached?.complete(outcome);
+        this.#sendOutcome(id, outcome);
+      }
+    });
+  }
+
+  #onCancel(message: unknown): void {
+    if (!Array.isArray(message) || message.length < 1 || !isId(message[0])) {
+      this.#link.reject(new BadPayload('a CANCEL payload must be [id]'));
+      return;
+    }
+    const flight = this.#inFlight.get(message[0]);
+    if (flight === undefined || flight.cancelled) return;  // already answered: nothing to do
+    flight.cancelled = true;
+    flight.controller.abort(new CancelledError('the caller cancelled the call'));
+    flight.task?.cancel('the caller cancelled the call');
+  }
+
+  #onNotify(message: unknown, meta: RpcMessageMeta): void {
+    const note = parseNotify(message);
+    if (note instanceof BadPayload) {
+      this.#link.reject(note);
+      return;
+    }
+    const registered = this.router.notifierOf(note.method);
+    if (registered === undefined) return;  // notifications are fire-and-forget: an unknown one is ignored (JSON-RPC)
+    const deliver = (security: S | null): void => {
+      for (const role of registered.roles) {
+        if (security === null || !security.hasRole(role)) {
+          const err = new Forbidden(`notification ${note.method} requires role ${JSON.stringify(role)}`, { role });
+          this.#sendError(null, err.code, err.message, { role });
+          return;
+        }
+      }
+      const ctx: NotifyContext<S> = { security, peer: meta.peer, meta, method: note.method, endpoint: this };
+      try {
+        const r = registered.fn(note.params, ctx);
+        if (isThenable(r)) r.then(undefined, (err: unknown) => this.#report(`notification handler ${note.method} failed`, err));
+      } catch (err) {
+        this.#report(`notification handler ${note.method} failed`, err);
+      }
+    };
+    if (this.#security === null) {
+      deliver(null);
+      return;
+    }
+    try {
+      const s = this.#security({ peer: meta.peer, token: note.token, method: note.method, meta });
+      if (isThenable(s)) s.then(deliver, (err: unknown) => this.#refusedNotify(note.method, err));
+      else deliver(s);
+    } catch (err) {
+      this.#refusedNotify(note.method, err);
+    }
+  }
+
+  #refusedNotify(method: string, err: unknown): void {
+    const e = asTulip(err, `the security context for notification ${method} could not be built`);
+    const w = this.#toOutcome(e, null);
+    if (!w.ok) this.#sendError(null, w.code, w.message, w.data);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Replies
+
+  #onResponse(message: unknown): void {
+    if (!Array.isArray(message) || message.length !== 2 || !isId(message[0])) {
+      this.#link.reject(new BadPayload('a RESPONSE payload must be [id, result]'));
+      return;
+    }
+    const entry = this.#pending.get(message[0]);
+    if (entry === undefined) return;  // a late reply to a call that timed out or was cancelled
+    this.#pending.delete(message[0]);
+    entry.future.setResult(message[1]);
+  }
+
+  #onError(message: unknown): void {
+    if (!Array.isArray(message) || message.length !== 4 || !(message[0] === null || isId(message[0]))
+      || typeof message[1] !== 'string' || typeof message[2] !== 'string') {
+      this.#link.reject(new BadPayload('an ERROR payload must be [id | nil, code, message, data]'));
+      return;
+    }
+    const err = errorFromWire(message[1], message[2], message[3]);
+    if (message[0] === null) {
+      if (this.#onUnmatchedError !== null) this.#onUnmatchedError(err);
+      else this.#report('the peer sent an error that matches no call', err);
+      return;
+    }
+    const entry = this.#pending.get(message[0]);
+    if (entry === undefined) return;
+    this.#pending.delete(message[0]);
+    entry.future.setException(err);
+  }
+
+  #sendOutcome(id: number, outcome: RpcOutcome): void {
+    if (this.#closed !== null) return;
+    if (outcome.ok) {
+      try {
+        this.#link.send([id, outcome.result ?? null], { kind: RPC_KIND.RESPONSE });
+        return;
+      } catch (err) {
+        if (this.#closed !== null || (TulipError.isTulipError(err) && err.code === 'TW_TRANSPORT_CLOSED')) return;
+        this.#report(`the result of request ${id} could not be sent`, err);
+        this.#sendError(id, 'TW_BAD_PAYLOAD', 'the result could not be encoded', null);
+        return;
+      }
+    }
+    this.#sendError(id, outcome.code, outcome.message, outcome.data);
+  }
+
+  #sendError(id: number | null, code: string, message: string, data: unknown): void {
+    if (this.#closed !== null) return;
+    try {
+      this.#link.send([id, code, message, data ?? null], { kind: RPC_KIND.ERROR });
+    } catch (err) {
+      if (this.#closed !== null || (TulipError.isTulipError(err) && err.code === 'TW_TRANSPORT_CLOSED')) return;
+      if (data !== null) {
+        // The data could not be encoded: send the error without it.
+        this.#sendError(id, code, message, null);
+        return;
+      }
+      this.#report(`the error reply to request ${String(id)} could not be sent`, err);
+    }
+  }
+
+  #sendCancel(id: number): void {
+    if (this.#closed !== null) return;
+    try {
+      this.#link.send([id], { kind: RPC_KIND.CANCEL });
+    } catch {
+      // The connection is going away: the peer's handlers are aborted by its own connectionLost.
+    }
+  }
+
+  // Turns what a handler threw into the error reply sent (and cached).
+  #toOutcome(err: unknown, ctx: RpcContext<S> | null): RpcOutcome {
+    if (TulipError.isTulipError(err)) {
+      if (err instanceof RpcError || err.code === 'TW_RPC') {
+        const r = err as RpcError;
+        return { ok: false, code: r.remoteCode ?? 'TW_RPC', message: r.message, data: r.data ?? null };
+      }
+      return { ok: false, code: err.code, message: err.message, data: errorFields(err) };
+    }
+    if (ctx !== null) this.#report(`RPC handler ${ctx.method} failed`, err);
+    const message = this.#expose && err instanceof Error ? err.message : 'internal error';
+    return { ok: false, code: 'TW_RPC', message, data: null };
+  }
+
+  #report(message: string, exception: unknown): void {
+    this.#link.loop.callExceptionHandler({ message, exception, endpoint: this });
+  }
+
+  #currentToken(): string | null {
+    const t = this.#token;
+    const v = typeof t === 'function' ? t() : t;
+    return typeof v === 'string' ? v : null;
+  }
+
+  #allocateId(): number {
+    // Ids wrap at 2^32; one still waiting for its reply is skipped, so two calls never share an id.
+    for (;;) {
+      const id = this.#nextId;
+      this.#nextId = id >= MAX_ID ? 1 : id + 1;
+      if (!this.#pending.has(id)) return id;
+    }
+  }
+}
+
+// A request refused before its handler ran (no handler, not authorized, cancelled early): answered, never cached.
+class Refusal extends Error {
+  readonly error: TulipError;
+  constructor(error: TulipError) {
+    super(error.message);
+    this.error = error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Payload shapes
+
+interface ParsedRequest { id: number; method: string; params: unknown; idempotent: boolean; token: string | null }
+
+function parseRequest(m: unknown): ParsedRequest | BadPayload {
+  if (!Array.isArray(m) || (m.length !== 3 && m.length !== 4)) {
+    return new BadPayload('a REQUEST payload must be [id, method, params] or [id, method, params, options]');
+  }
+  const [id, method, params, opts] = m as [unknown, unknown, unknown, unknown];
+  if (!isId(id)) return new BadPayload('a REQUEST id must be an integer in [0, 2^32)');
+  if (typeof method !== 'string' || method.length === 0 || Buffer.byteLength(method) > MAX_METHOD_LENGTH) {
+    return new BadPayload(`a REQUEST method must be a string of 1 to ${MAX_METHOD_LENGTH} bytes`);
+  }
+  let idempotent = false;
+  let token: string | null = null;
+  if (m.length === 4) {
+    const o = parseOptions(opts);
+    if (o instanceof BadPayload) return o;
+    idempotent = o.idempotent;
+    token = o.token;
+  }
+  return { id, method, params, idempotent, token };
+}
+
+function parseNotify(m: unknown): { method: string; params: unknown; token: string | null } | BadPayload {
+  if (!Array.isArray(m) || (m.length !== 2 && m.length !== 3)) {
+    return new BadPayload('a NOTIFY payload must be [method, params] or [method, params, options]');
+  }
+  const method = m[0] as unknown;
+  if (typeof method !== 'string' || method.length === 0 || Buffer.byteLength(method) > MAX_METHOD_LENGTH) {
+    return new BadPayload(`a NOTIFY method must be a string of 1 to ${MAX_METHOD_LENGTH} bytes`);
+  }
+  let token: string | null = null;
+  if (m.length === 3) {
+    const o = parseOptions(m[2]);
+    if (o instanceof BadPayload) return o;
+    token = o.token;
+  }
+  return { method, params: m[1], token };
+}
+
+function parseOptions(o: unknown): { idempotent: boolean; token: string | null } | BadPayload {
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || Buffer.isBuffer(o) || o instanceof Uint8Array) {
+    return new BadPayload('RPC options must be a map');
+  }
+  const r = o as Record<string, unknown>;
+  if (r.idempotent !== undefined && typeof r.idempotent !== 'boolean') return new BadPayload('options.idempotent must be a boolean');
+  if (r.token !== undefined && r.token !== null && typeof r.token !== 'string') return new BadPayload('options.token must be a string');
+  // Unknown keys are ignored, so later versions can add options older peers skip.
+  return { idempotent: r.idempotent === true, token: typeof r.token === 'string' ? r.token : null };
+}
+
+function isId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_ID;
+}
+
+function checkMethod(method: string): string {
+  if (typeof method !== 'string' || method.length === 0 || Buffer.byteLength(method) > MAX_METHOD_LENGTH) {
+    throw new TypeError(`a method name is a string of 1 to ${MAX_METHOD_LENGTH} bytes`);
+  }
+  return method;
+}
+
+function toRoles(roles: HandlerOptions['roles']): readonly string[] {
+  if (roles === undefined) return [];
+  return typeof roles === 'string' ? [roles] : [...roles];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors on the wire
+
+/** The plain-data fields of an error (role, retryAfter, lateBy, kid, method…) that travel in an error reply's data. */
+function errorFields(err: TulipError): Record<string, string | number | boolean | null> | null {
+  let out: Record<string, string | number | boolean | null> | null = null;
+  for (const [k, v] of Object.entries(err)) {
+    if (UNSENT_FIELDS.has(k)) continue;
+    if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) {
+      (out ??= {})[k] = v;
+    }
+  }
+  return out;
+}
+
+/**
+ * Rebuilds the error an ERROR reply names: a known `TW_` code as its class (with `remote = true` and its plain
+ * fields, such as `Forbidden.role`, restored from `data`), any other code as {@link RpcError}.
+ */
+export function errorFromWire(code: string, message: string, data: unknown): TulipError {
+  const err = errorFromCode(code, message, data);
+  if (!(err instanceof RpcError) && typeof data === 'object' && data !== null && !Array.isArray(data)) {
+    const target = err as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
+      if (UNSENT_FIELDS.has(k) || !(k in err)) continue;
+      if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) {
+        target[k] = v;
+      }
+    }
+  }
+  return err;
+}
+
+function closedError(reason: Error): TulipError {
+  if (TulipError.isTulipError(reason) && (reason.code === 'TW_TRANSPORT_CLOSED' || reason.code === 'TW_SESSION_CLOSED')) {
+    return reason;
+  }
+  return new TransportClosed('the connection closed', { cause: reason });
+}
+
+function wrap(err: unknown): TulipError {
+  return asTulip(err, 'the call could not be sent');
+}
+
+function asTulip(err: unknown, message: string): TulipError {
+  if (TulipError.isTulipError(err)) return err;
+  return new RpcError(message, { cause: err, remoteCode: 'TW_RPC' });
+}
+
+function isThenable<T>(v: unknown): v is PromiseLike<T> {
+  return typeof v === 'object' && v !== null && typeof (v as PromiseLike<T>).then === 'function';
+}
+
+function isAbortError(err: unknown, signal: AbortSignal): boolean {
+  return err === signal.reason || (err instanceof Error && err.name === 'AbortError');
+}
+
+/**
+ * The default identity string idempotent outcomes are filed under: the certificate's fingerprint when the peer
+ * identity has one, else its subject or common name, else "anonymous".
+ */
+export function defaultPeerKey(peer: unknown): string {
+  if (typeof peer !== 'object' || peer === null) return 'anonymous';
+  const p = peer as Record<string, unknown>;
+  for (const f of ['fingerprint', 'fingerprint256', 'spki', 'subject', 'commonName', 'cn', 'id']) {
+    const v = p[f];
+    if (typeof v === 'string' && v.length > 0) return v;
+  }
+  return 'anonymous';
+}
