@@ -2,8 +2,8 @@
  * JSON text exactly as Python's `json.dumps` writes it, for the types JSON and JavaScript share, so a token signed
  * here has the very bytes Python would sign (itsdangerous's `_json.py` and the stdlib `json` module).
  *
- * Supported: `null`, booleans, finite numbers (an integral number is written as a Python `int`, any other as
- * Python's `float.__repr__`: `0.1`, `1e-05`), `bigint` (as an `int`), well-formed strings, arrays and plain
+ * Supported: `null`, booleans, finite numbers (a safe integer is written as a Python `int`, any other number as
+ * Python's `float.__repr__`: `0.1`, `1e-05`, `1e+16`), `bigint` (as an `int`), well-formed strings, arrays and plain
  * objects (keys in JavaScript's own order, which puts integer-like keys first). Everything else (`undefined`,
  * functions, symbols, `NaN`/`Infinity`, Dates, Maps, typed arrays, class instances, cycles, lone surrogates) is a
  * `TypeError`, as Python's encoder refuses what it cannot represent.
@@ -61,12 +61,16 @@ export function pythonJsonString(s: string, ensureAscii: boolean): string {
   return out + s.slice(start) + '"';
 }
 
-/** Python's `float.__repr__` for a finite, non-integral number (shortest round-trip digits, as JavaScript's). */
+/** Python's `float.__repr__` of a finite number (shortest round-trip digits, as JavaScript's). */
 export function pythonFloatRepr(x: number): string {
   const abs = Math.abs(x);
   // Python writes fixed notation for 1e-4 <= |x| < 1e16 and exponent notation otherwise; JavaScript switches at
-  // 1e-7 and 1e21, with the same shortest digits. Non-integral doubles are all below 2^52 < 1e16.
-  if (abs >= 1e-4 && abs < 1e16) return String(x);
+  // 1e-7 and 1e21, with the same shortest digits. In fixed notation Python always shows a fraction ("2.0").
+  if (abs >= 1e-4 && abs < 1e16) {
+    const text = String(x);
+    return Number.isInteger(x) ? (Object.is(x, -0) ? '-0.0' : text + '.0') : text;
+  }
+  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
   const [mantissa, exp] = x.toExponential().split('e') as [string, string];
   const sign = exp[0] === '-' ? '-' : '+';
   const digits = exp.replace(/^[+-]/, '');
@@ -92,7 +96,8 @@ export function pythonJsonDumps(value: unknown, options: PythonJsonOptions = COM
         return pythonJsonString(v, ascii);
       case 'number':
         if (!Number.isFinite(v)) throw new TypeError(`cannot encode ${v} (Python would write non-standard JSON)`);
-        if (Number.isInteger(v)) return BigInt(v).toString();
+        // A safe integer is what a Python int would be; past 2^53 a double is only a float (use bigint for exact ints).
+        if (Number.isSafeInteger(v)) return String(v === 0 ? 0 : v);
         return pythonFloatRepr(v);
       case 'bigint':
         return v.toString();
