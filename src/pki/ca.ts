@@ -1,0 +1,423 @@
+/**
+ * The private CA: an offline-capable root that signs only intermediates, and an issuing intermediate (pathLen 0)
+ * that signs short-lived server and client leaves. The seeds' model: run your own CA, issue certificates for about
+ * a day, trust your own CA only, replace revocation with short lifetimes and rotation.
+ *
+ * Directory layout (`dir`):
+ * - `ca.json`            name, key algorithm, format version
+ * - `root.pem`           the root certificate (distribute it: it is the only trust anchor)
+ * - `root.key.pem`       the root key, PKCS#8, 0600, optionally passphrase-encrypted; may be moved offline
+ * - `intermediate.pem`   the issuing intermediate certificate
+ * - `intermediate.key.pem` its key, PKCS#8, 0600 (needed for daily issuing)
+ */
+// Before @peculiar/x509 (PKI-NOTES pitfall 1): module evaluation follows import order.
+import 'reflect-metadata';
+import { X509Certificate as PeculiarCertificate } from '@peculiar/x509';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CA_INTERMEDIATE_LIFETIME, CA_ROOT_LIFETIME, CERT_BACKDATE, CERT_LIFETIME } from '../constants.js';
+import { CABadPassphrase, CACorrupt, CAError, CANotFound } from '../errors.js';
+import type { Clock } from '../loop/clock.js';
+import { systemClock } from '../loop/clock.js';
+import type { TlsMaterial } from './files.js';
+import { writeCertDir, writeFileAtomic } from './files.js';
+import type { CertificateInfo, KeyAlgorithm, KeyPair, Purpose } from './issue.js';
+import {
+  certificateInfo, checkCAName, checkKeyAlgorithm, createCertificate, encryptPrivateKeyPem, generateKeyPair,
+  identityUri, importPrivateKeyPem, parseIdentityUri, privateKeyToPem, spkiPin,
+} from './issue.js';
+
+/** File names inside a CA directory. */
+export const CA_FILES = {
+  meta: 'ca.json',
+  rootCert: 'root.pem',
+  rootKey: 'root.key.pem',
+  intermediateCert: 'intermediate.pem',
+  intermediateKey: 'intermediate.key.pem',
+} as const;
+
+const FORMAT = 'tulipwire-ca';
+const VERSION = 1;
+
+/** Options of {@link PrivateCA.init}. Lifetimes are seconds. */
+export interface PrivateCAInitOptions {
+  /** Directory to create the CA in (created 0700 if missing; must not already hold a CA). */
+  dir: string;
+  /** The CA's name: lowercase DNS-style; it is the host of every `tulip://<name>/<kind>/<id>` identity. */
+  name: string;
+  /** Key algorithm of the root, the intermediate and (by default) every leaf. Default `'ECDSA-P256'`. */
+  keyAlgorithm?: KeyAlgorithm;
+  /** Encrypts the root key with this passphrase (PKCS#8 PBES2, AES-256-CBC). Default: unencrypted. */
+  passphrase?: string;
+  /** Where "now" comes from. Default the system clock. */
+  clock?: Clock;
+  /** Root lifetime, seconds. Default {@link CA_ROOT_LIFETIME} (10 years). */
+  rootLifetime?: number;
+  /** Intermediate lifetime, seconds. Default {@link CA_INTERMEDIATE_LIFETIME} (90 days). */
+  intermediateLifetime?: number;
+}
+
+/** Options of {@link PrivateCA.load}. */
+export interface PrivateCALoadOptions {
+  /** The CA directory. */
+  dir: string;
+  /** Decrypts the root key; without it an encrypted root key stays locked (issuing leaves does not need it). */
+  passphrase?: string;
+  /** Where "now" comes from. Default the system clock. */
+  clock?: Clock;
+}
+
+/** Validity options shared by both issue calls. Times are seconds. */
+export interface ValidityOptions {
+  /** Lifetime, seconds, counted from now. Default {@link CERT_LIFETIME} (24 h). */
+  lifetime?: number;
+  /** Explicit validity start, epoch seconds (for not-yet-valid test certificates). Default now − {@link CERT_BACKDATE}. */
+  notBefore?: number;
+  /** Explicit validity end, epoch seconds (for expired test certificates). Default now + lifetime. */
+  notAfter?: number;
+  /** Leaf key algorithm. Default the CA's. */
+  keyAlgorithm?: KeyAlgorithm;
+  /**
+   * Extended key usages. Default serverAuth for servers, clientAuth for clients (never both). Tests use this to
+   * mint wrong-purpose certificates.
+   */
+  purposes?: readonly Purpose[];
+}
+
+/** Options of {@link PrivateCA.issueServer}. */
+export interface IssueServerOptions extends ValidityOptions {
+  /** DNS names the server answers to (SAN dNSName). */
+  dnsNames?: readonly string[];
+  /** IP addresses the server answers on (SAN iPAddress). */
+  ipAddresses?: readonly string[];
+  /** Subject CN. Default the first DNS name, else the first IP. */
+  commonName?: string;
+}
+
+/** Options of {@link PrivateCA.issueClient}. */
+export interface IssueClientOptions extends ValidityOptions {
+  /**
+   * The client's identity: a bare id (`'player-42'`, kind from `kind`), `'<kind>/<id>'`, or a full
+   * `tulip://<this-ca>/<kind>/<id>` URI. It becomes the certificate's one URI SAN and its CN is the id.
+   */
+  identity: string;
+  /** The kind segment when `identity` is a bare id. Default `'client'`. */
+  kind?: string;
+}
+
+/** What an issue call returns (STYLE §7.4b): the key, the leaf, the chain to present, and the root to trust. */
+export interface IssuedCertificate {
+  /** `'server'` or `'client'`. */
+  kind: 'server' | 'client';
+  /** The leaf's private key: PKCS#8 PEM (unencrypted; write it 0600). */
+  key: { pem: string; algorithm: KeyAlgorithm };
+  /** The leaf alone. */
+  cert: CertificateInfo;
+  /** The leaf followed by the intermediate: what a peer presents (`cert` option of node:tls). */
+  chain: { pem: string };
+  /** The root: what a peer trusts (`ca` option of node:tls). */
+  ca: { pem: string };
+  /** The `tulip://` identity URI in the certificate. */
+  identity: string;
+  /** DNS SANs (servers). */
+  dnsNames: readonly string[];
+  /** IP SANs (servers). */
+  ipAddresses: readonly string[];
+  /** The lifetime asked for, seconds (notAfter − now at issue time); a renewal asks for the same. */
+  lifetime: number;
+}
+
+/** Turns an {@link IssuedCertificate} into the three PEM texts node:tls and `--out DIR` use. */
+export function toTlsMaterial(issued: IssuedCertificate): TlsMaterial {
+  return { key: issued.key.pem, cert: issued.chain.pem, ca: issued.ca.pem };
+}
+
+interface CAState {
+  dir: string;
+  name: string;
+  keyAlgorithm: KeyAlgorithm;
+  clock: Clock;
+  root: PeculiarCertificate;
+  rootKeys: KeyPair | null;
+  intermediate: PeculiarCertificate;
+  intermediateKeys: KeyPair;
+}
+
+function readMeta(dir: string): { name: string; keyAlgorithm: KeyAlgorithm } {
+  const path = join(dir, CA_FILES.meta);
+  if (!existsSync(path)) throw new CANotFound(`no CA in ${dir}: ${CA_FILES.meta} is missing (create one with \`tulipwire ca init --dir ${dir}\`)`);
+  let meta: unknown;
+  try {
+    meta = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CACorrupt(`${path} is not valid JSON`, { cause: e });
+  }
+  const m = meta as { format?: unknown; version?: unknown; name?: unknown; keyAlgorithm?: unknown };
+  if (m.format !== FORMAT || m.version !== VERSION || typeof m.name !== 'string' || typeof m.keyAlgorithm !== 'string') {
+    throw new CACorrupt(`${path} is not a tulipwire CA description (format ${FORMAT} version ${VERSION})`);
+  }
+  try {
+    return { name: checkCAName(m.name), keyAlgorithm: checkKeyAlgorithm(m.keyAlgorithm) };
+  } catch (e) {
+    throw new CACorrupt(`${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function readPem(dir: string, file: string): string {
+  const path = join(dir, file);
+  if (!existsSync(path)) throw new CACorrupt(`the CA in ${dir} is incomplete: ${file} is missing`);
+  return readFileSync(path, 'utf8');
+}
+
+function parseCert(dir: string, file: string, pem: string): PeculiarCertificate {
+  try {
+    return new PeculiarCertificate(pem);
+  } catch (e) {
+    throw new CACorrupt(`${join(dir, file)} is not a PEM certificate`, { cause: e });
+  }
+}
+
+async function importKey(dir: string, file: string, pem: string, passphrase?: string): Promise<KeyPair> {
+  try {
+    return await importPrivateKeyPem(pem, passphrase);
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? '';
+    if (passphrase !== undefined && /BAD_DECRYPT|DECRYPT|PASSPHRASE/i.test(`${code} ${(e as Error).message}`)) {
+      throw new CABadPassphrase(`the passphrase does not decrypt ${join(dir, file)}`, { cause: e });
+    }
+    throw new CACorrupt(`${join(dir, file)} is not a usable PKCS#8 private key`, { cause: e });
+  }
+}
+
+function isEncryptedPem(pem: string): boolean {
+  return pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+}
+
+function sameKey(certPem: string, keyPem: string, passphrase?: string): boolean {
+  const fromCert = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
+  const priv = createPrivateKey(passphrase !== undefined ? { key: keyPem, passphrase } : keyPem);
+  return createPublicKey(priv).export({ type: 'spki', format: 'der' }).equals(fromCert);
+}
+
+/** A private certificate authority on disk. Make one with {@link PrivateCA.init}, open one with {@link PrivateCA.load}. */
+export class PrivateCA {
+  readonly #s: CAState;
+
+  private constructor(state: CAState) {
+    this.#s = state;
+  }
+
+  /**
+   * Creates a CA in `dir`: a self-signed root (BasicConstraints CA, keyCertSign|cRLSign) and an intermediate signed
+   * by it (pathLen 0). Keys are PKCS#8 PEM, mode 0600, written atomically; the root key is encrypted when a
+   * `passphrase` is given. Takes ~20 ms.
+   * @throws CAError when `dir` already holds a CA, the name or algorithm is invalid, or a file cannot be written.
+   */
+  static async init(options: PrivateCAInitOptions): Promise<PrivateCA> {
+    const { dir } = options;
+    const name = checkCAName(options.name);
+    const keyAlgorithm = checkKeyAlgorithm(options.keyAlgorithm ?? 'ECDSA-P256');
+    const clock = options.clock ?? systemClock;
+    if (existsSync(join(dir, CA_FILES.meta))) throw new CAError(`${dir} already holds a CA (${CA_FILES.meta} exists)`);
+    if (options.passphrase !== undefined && options.passphrase.length === 0) throw new CAError('the root key passphrase is empty');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const now = clock.epoch();
+    const rootKeys = await generateKeyPair(keyAlgorithm);
+    const root = await createCertificate({
+      kind: 'root', commonName: `${name} root CA`, organization: name, subjectKeys: rootKeys, issuerKeys: rootKeys,
+      notBefore: now - CERT_BACKDATE, notAfter: now + (options.rootLifetime ?? CA_ROOT_LIFETIME),
+    });
+    const intermediateKeys = await generateKeyPair(keyAlgorithm);
+    const intermediate = await PrivateCA.#makeIntermediate(name, root, rootKeys, intermediateKeys, now, options.intermediateLifetime);
+    let rootKeyPem = await privateKeyToPem(rootKeys.privateKey);
+    if (options.passphrase !== undefined) rootKeyPem = encryptPrivateKeyPem(rootKeyPem, options.passphrase);
+    // Keys first, then certificates, then ca.json last: a crash midway leaves no ca.json, so no half CA loads.
+    await writeFileAtomic(join(dir, CA_FILES.rootKey), rootKeyPem, 0o600);
+    await writeFileAtomic(join(dir, CA_FILES.intermediateKey), await privateKeyToPem(intermediateKeys.privateKey), 0o600);
+    await writeFileAtomic(join(dir, CA_FILES.rootCert), root.toString('pem') + '\n');
+    await writeFileAtomic(join(dir, CA_FILES.intermediateCert), intermediate.toString('pem') + '\n');
+    await writeFileAtomic(join(dir, CA_FILES.meta), JSON.stringify({ format: FORMAT, version: VERSION, name, keyAlgorithm }, null, 2) + '\n');
+    return new PrivateCA({ dir, name, keyAlgorithm, clock, root, rootKeys, intermediate, intermediateKeys });
+  }
+
+  static async #makeIntermediate(name: string, root: PeculiarCertificate, rootKeys: KeyPair, keys: KeyPair, now: number, lifetime?: number) {
+    const rootNotAfter = root.notAfter.getTime() / 1000;
+    return createCertificate({
+      kind: 'intermediate', commonName: `${name} issuing CA`, organization: name, subjectKeys: keys, issuerCert: root,
+      issuerKeys: rootKeys, notBefore: now - CERT_BACKDATE,
+      notAfter: Math.min(rootNotAfter, now + (lifetime ?? CA_INTERMEDIATE_LIFETIME)),
+    });
+  }
+
+  /**
+   * Opens the CA in `dir`. The root key is read only if it is present (it may live offline) and, when encrypted, only
+   * if `passphrase` is given.
+   * @throws CANotFound when `dir` has no `ca.json`; CACorrupt when a file is missing, unparsable, or the parts do not
+   *   belong together (intermediate not signed by the root, key not matching its certificate); CABadPassphrase when
+   *   `passphrase` does not decrypt the root key.
+   */
+  static async load(options: PrivateCALoadOptions): Promise<PrivateCA> {
+    const { dir, passphrase } = options;
+    const { name, keyAlgorithm } = readMeta(dir);
+    const rootPem = readPem(dir, CA_FILES.rootCert);
+    const interPem = readPem(dir, CA_FILES.intermediateCert);
+    const interKeyPem = readPem(dir, CA_FILES.intermediateKey);
+    const root = parseCert(dir, CA_FILES.rootCert, rootPem);
+    const intermediate = parseCert(dir, CA_FILES.intermediateCert, interPem);
+    const nodeRoot = new X509Certificate(rootPem);
+    const nodeInter = new X509Certificate(interPem);
+    if (!nodeInter.checkIssued(nodeRoot) || !nodeInter.verify(nodeRoot.publicKey)) {
+      throw new CACorrupt(`${join(dir, CA_FILES.intermediateCert)} is not signed by ${join(dir, CA_FILES.rootCert)}`);
+    }
+    const intermediateKeys = await importKey(dir, CA_FILES.intermediateKey, interKeyPem);
+    if (!sameKey(interPem, interKeyPem)) throw new CACorrupt(`${join(dir, CA_FILES.intermediateKey)} does not match ${CA_FILES.intermediateCert}`);
+    let rootKeys: KeyPair | null = null;
+    const rootKeyPath = join(dir, CA_FILES.rootKey);
+    if (existsSync(rootKeyPath)) {
+      const rootKeyPem = readFileSync(rootKeyPath, 'utf8');
+      if (!isEncryptedPem(rootKeyPem) || passphrase !== undefined) {
+        rootKeys = await importKey(dir, CA_FILES.rootKey, rootKeyPem, isEncryptedPem(rootKeyPem) ? passphrase : undefined);
+        if (!sameKey(rootPem, rootKeyPem, isEncryptedPem(rootKeyPem) ? passphrase : undefined)) {
+          throw new CACorrupt(`${rootKeyPath} does not match ${CA_FILES.rootCert}`);
+        }
+      }
+    }
+    return new PrivateCA({ dir, name, keyAlgorithm, clock: options.clock ?? systemClock, root, rootKeys, intermediate, intermediateKeys });
+  }
+
+  /** The CA directory. */
+  get dir(): string {
+    return this.#s.dir;
+  }
+  /** The CA's name (the host of its identity URIs). */
+  get name(): string {
+    return this.#s.name;
+  }
+  /** The key algorithm of the CA and its default leaves. */
+  get keyAlgorithm(): KeyAlgorithm {
+    return this.#s.keyAlgorithm;
+  }
+  /** The clock this CA reads "now" from. */
+  get clock(): Clock {
+    return this.#s.clock;
+  }
+  /** True when the root key is loaded (so the intermediate can be rotated). */
+  get hasRootKey(): boolean {
+    return this.#s.rootKeys !== null;
+  }
+  /** The root certificate: the one trust anchor peers need. */
+  get root(): CertificateInfo {
+    return certificateInfo(this.#s.root);
+  }
+  /** The issuing intermediate certificate. */
+  get intermediate(): CertificateInfo {
+    return certificateInfo(this.#s.intermediate);
+  }
+  /** SHA-256 of the root's SubjectPublicKeyInfo, lowercase hex: the value for the TLS builders' `pin` option. */
+  get rootPin(): string {
+    return spkiPin(this.root.x509);
+  }
+
+  /**
+   * Issues a server certificate: EKU serverAuth, SAN DNS/IP names plus the URI `tulip://<ca>/server/<cn>`, KU
+   * digitalSignature, 128-bit random serial, notBefore backdated {@link CERT_BACKDATE}, lifetime default 24 h.
+   * @throws CAError when no DNS name or IP is given, or the leaf would outlive the intermediate.
+   */
+  async issueServer(options: IssueServerOptions): Promise<IssuedCertificate> {
+    const dnsNames = [...(options.dnsNames ?? [])];
+    const ipAddresses = [...(options.ipAddresses ?? [])];
+    if (dnsNames.length === 0 && ipAddresses.length === 0) throw new CAError('a server certificate needs at least one DNS name or IP address');
+    const commonName = options.commonName ?? dnsNames[0] ?? ipAddresses[0]!;
+    const identity = identityUri(this.#s.name, 'server', commonName.replace(/[^A-Za-z0-9._~-]/g, '-'));
+    return this.#issue('server', commonName, identity, dnsNames, ipAddresses, options);
+  }
+
+  /**
+   * Issues a client certificate: EKU clientAuth, one URI SAN `tulip://<ca>/<kind>/<id>`, CN = id, KU
+   * digitalSignature, 128-bit random serial, backdated notBefore, lifetime default 24 h.
+   * @throws CAError when the identity is malformed or names another CA, or the leaf would outlive the intermediate.
+   */
+  async issueClient(options: IssueClientOptions): Promise<IssuedCertificate> {
+    let kind = options.kind ?? 'client';
+    let id = options.identity;
+    if (id.startsWith('tulip://')) {
+      const parsed = parseIdentityUri(id);
+      if (parsed === null) throw new CAError(`identity ${JSON.stringify(id)} is not tulip://<ca>/<kind>/<id>`);
+      if (parsed.caName !== this.#s.name) throw new CAError(`identity ${id} names CA ${parsed.caName}, not this CA (${this.#s.name})`);
+      ({ kind, id } = parsed);
+    } else if (id.includes('/')) {
+      const parts = id.split('/');
+      if (parts.length !== 2) throw new CAError(`identity ${JSON.stringify(id)} must be <id>, <kind>/<id> or a tulip:// URI`);
+      [kind, id] = parts as [string, string];
+    }
+    const identity = identityUri(this.#s.name, kind, id);
+    return this.#issue('client', id, identity, [], [], options);
+  }
+
+  /** Issues a new leaf with the same profile (kind, SANs, identity, lifetime) as `previous`: what rotation calls. */
+  async renew(previous: IssuedCertificate, options: ValidityOptions = {}): Promise<IssuedCertificate> {
+    const validity = { lifetime: previous.lifetime, keyAlgorithm: previous.key.algorithm, ...options };
+    if (previous.kind === 'server') {
+      return this.issueServer({ ...validity, dnsNames: previous.dnsNames, ipAddresses: previous.ipAddresses, commonName: previous.cert.x509.subject.match(/CN=([^\n]*)/)?.[1] });
+    }
+    return this.issueClient({ ...validity, identity: previous.identity });
+  }
+
+  async #issue(
+    kind: 'server' | 'client', commonName: string, identity: string, dnsNames: string[], ipAddresses: string[],
+    options: ValidityOptions,
+  ): Promise<IssuedCertificate> {
+    const now = this.#s.clock.epoch();
+    const lifetime = options.lifetime ?? CERT_LIFETIME;
+    if (!(lifetime > 0)) throw new CAError(`lifetime must be positive seconds, got ${lifetime}`);
+    const notBefore = options.notBefore ?? now - CERT_BACKDATE;
+    const notAfter = options.notAfter ?? now + lifetime;
+    if (!(notAfter > notBefore)) throw new CAError('notAfter must be later than notBefore');
+    const interNotAfter = this.#s.intermediate.notAfter.getTime() / 1000;
+    if (notAfter > interNotAfter + 1) {
+      throw new CAError(`the leaf would outlive the issuing intermediate (expires ${new Date(interNotAfter * 1000).toISOString()}): rotate the intermediate`);
+    }
+    const keyAlgorithm = checkKeyAlgorithm(options.keyAlgorithm ?? this.#s.keyAlgorithm);
+    const keys = await generateKeyPair(keyAlgorithm);
+    const leaf = await createCertificate({
+      kind, commonName, subjectKeys: keys, issuerCert: this.#s.intermediate, issuerKeys: this.#s.intermediateKeys,
+      notBefore, notAfter, dnsNames, ipAddresses, uris: [identity], purposes: options.purposes,
+    });
+    const cert = certificateInfo(leaf);
+    const interPem = this.#s.intermediate.toString('pem') + '\n';
+    return {
+      kind,
+      key: { pem: await privateKeyToPem(keys.privateKey), algorithm: keyAlgorithm },
+      cert,
+      chain: { pem: cert.pem + interPem },
+      ca: { pem: this.#s.root.toString('pem') + '\n' },
+      identity,
+      dnsNames,
+      ipAddresses,
+      lifetime: notAfter - now,
+    };
+  }
+
+  /**
+   * Replaces the issuing intermediate with a new one signed by the root (new key, new lifetime). Leaves issued by
+   * the old one stay valid (peers trust the root), and move over as they renew.
+   * @throws CAError when the root key is not loaded (offline, or encrypted and no passphrase given).
+   */
+  async rotateIntermediate(options: { lifetime?: number } = {}): Promise<void> {
+    const rootKeys = this.#s.rootKeys;
+    if (rootKeys === null) throw new CAError(`the root key of ${this.#s.dir} is not loaded: load the CA with its passphrase (or bring the key back online)`);
+    const keys = await generateKeyPair(this.#s.keyAlgorithm);
+    const inter = await PrivateCA.#makeIntermediate(this.#s.name, this.#s.root, rootKeys, keys, this.#s.clock.epoch(), options.lifetime);
+    await writeFileAtomic(join(this.#s.dir, CA_FILES.intermediateKey), await privateKeyToPem(keys.privateKey), 0o600);
+    await writeFileAtomic(join(this.#s.dir, CA_FILES.intermediateCert), inter.toString('pem') + '\n');
+    this.#s.intermediate = inter;
+    this.#s.intermediateKeys = keys;
+  }
+
+  /** Writes `issued` to a certificate directory (`key.pem` 0600, `cert.pem` chain, `ca.pem` root), atomically per file. */
+  async writeTo(dir: string, issued: IssuedCertificate): Promise<void> {
+    await writeCertDir(dir, toTlsMaterial(issued));
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Files: atomic writes (temp file + fsync + rename) and the `--out DIR` layout a server or client reads its
+ * credentials from: `key.pem` (0600), `cert.pem` (leaf + intermediate) and `ca.pem` (the root).
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, readFileSync } from 'node:fs';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CAError } from '../errors.js';
+
+/** File names of a certificate directory (`ca issue ... --out DIR`). */
+export const CERT_DIR_FILES = { key: 'key.pem', cert: 'cert.pem', ca: 'ca.pem' } as const;
+
+/** The three PEM texts node:tls needs: a private key, the chain to present, and the roots to trust. */
+export interface TlsMaterial {
+  /** PKCS#8 PEM private key. */
+  key: string;
+  /** PEM chain presented to the peer: the leaf followed by the intermediate (never the root). */
+  cert: string;
+  /** PEM root certificate(s) to trust; several during a root rollover. Replaces the system roots. */
+  ca: string | readonly string[];
+}
+
+/**
+ * Writes `data` to `path` atomically: a temp file in the same directory is written with `mode`, fsynced and renamed
+ * over `path`, so a reader sees the old file or the new one, never a half-written one.
+ * @throws CAError wrapping the fs error.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await prepareTemp(tmp, data, mode);
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw new CAError(`could not write ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+async function prepareTemp(tmp: string, data: string | Uint8Array, mode: number): Promise<void> {
+  // O_EXCL: never follow or reuse something an attacker placed there.
+  const fh = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
+  try {
+    await fh.chmod(mode); // the umask may have removed bits; it can never add any, but be exact
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes a certificate directory atomically per file: `ca.pem`, then `key.pem` (0600), then `cert.pem` last. A watcher
+ * that reads between the renames sees a key that does not match the certificate, which {@link readCertDir} callers
+ * skip (createSecureContext refuses the pair), and the final rename brings a consistent set.
+ */
+export async function writeCertDir(dir: string, material: TlsMaterial): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const ca = typeof material.ca === 'string' ? material.ca : material.ca.join('');
+  // Prepare every temp file first so the three renames follow each other closely.
+  const parts: [string, string, number][] = [
+    [CERT_DIR_FILES.ca, ca, 0o644],
+    [CERT_DIR_FILES.key, material.key, 0o600],
+    [CERT_DIR_FILES.cert, material.cert, 0o644],
+  ];
+  const temps: [string, string][] = [];
+  try {
+    for (const [name, data, mode] of parts) {
+      const tmp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+      await prepareTemp(tmp, data, mode);
+      temps.push([tmp, join(dir, name)]);
+    }
+    for (const [tmp, final] of temps) await rename(tmp, final);
+  } catch (e) {
+    for (const [tmp] of temps) await unlink(tmp).catch(() => undefined);
+    throw new CAError(`could not write the certificate directory ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Reads a certificate directory written by {@link writeCertDir} (synchronously: three small files, read together so
+ * they come from one moment).
+ * @throws CAError when a file is missing or unreadable.
+ */
+export function readCertDir(dir: string): TlsMaterial {
+  try {
+    return {
+      key: readFileSync(join(dir, CERT_DIR_FILES.key), 'utf8'),
+      cert: readFileSync(join(dir, CERT_DIR_FILES.cert), 'utf8'),
+      ca: readFileSync(join(dir, CERT_DIR_FILES.ca), 'utf8'),
+    };
+  } catch (e) {
+    throw new CAError(`could not read the certificate directory ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The verified peer as a plain object: what `transport.getExtraInfo('peerIdentity')` returns on both sides of an
+ * mTLS connection, built from `socket.getPeerX509Certificate()` after node:tls has validated the chain.
+ */
+import { X509Certificate as NodeX509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import { fingerprintOf, normalizeSerial, parseIdentityUri } from './issue.js';
+
+/** Who is on the other end of a verified mTLS connection. Times are epoch seconds, hex is lowercase. */
+export interface PeerIdentity {
+  /** The `tulip://<ca>/<kind>/<id>` URI SAN, or null when the certificate has none (not one of ours). */
+  identity: string | null;
+  /** The `<kind>` segment of `identity` (`'server'` for server certificates), or null. */
+  kind: string | null;
+  /** The `<id>` segment of `identity`, or null. */
+  id: string | null;
+  /** The CA name in `identity`, or null. */
+  caName: string | null;
+  /** The subject DN as Node prints it (`'CN=player-42'`; several attributes joined with `, `). */
+  subject: string;
+  /** The subject's CN, or null. */
+  commonName: string | null;
+  /** DNS SANs. */
+  dnsNames: string[];
+  /** IP SANs. */
+  ipAddresses: string[];
+  /** URI SANs (all of them, `identity` included). */
+  uris: string[];
+  /** Extended key usages by name where known (`'serverAuth'`, `'clientAuth'`), else the OID. */
+  purposes: string[];
+  /** Serial, lowercase hex without leading zero bytes. */
+  serial: string;
+  /** SHA-256 of the certificate's DER, lowercase hex. */
+  fingerprint: string;
+  /** Validity start, epoch seconds. */
+  notBefore: number;
+  /** Validity end, epoch seconds: a connection must not outlive it (rotation replaces revocation). */
+  notAfter: number;
+}
+
+const PURPOSE_NAMES: Record<string, string> = {
+  '1.3.6.1.5.5.7.3.1': 'serverAuth',
+  '1.3.6.1.5.5.7.3.2': 'clientAuth',
+};
+
+/**
+ * Splits Node's `subjectAltName` string (`'DNS:a, IP Address:1.2.3.4, URI:tulip://x/y/z'`). Since CVE-2021-44532
+ * Node quotes (JSON-style) any value containing a separator, so a quoted value is read with JSON.parse.
+ */
+export function parseSubjectAltName(san: string | undefined): { dns: string[]; ip: string[]; uri: string[] } {
+  const out = { dns: [] as string[], ip: [] as string[], uri: [] as string[] };
+  if (san === undefined) return out;
+  let i = 0;
+  while (i < san.length) {
+    const colon = san.indexOf(':', i);
+    if (colon < 0) break;
+    const type = san.slice(i, colon).trim();
+    let value: string;
+    let next: number;
+    if (san[colon + 1] === '"') {
+      // Find the closing quote, skipping escaped characters.
+      let j = colon + 2;
+      while (j < san.length && san[j] !== '"') j += san[j] === '\\' ? 2 : 1;
+      try {
+        value = JSON.parse(san.slice(colon + 1, j + 1)) as string;
+      } catch {
+        value = san.slice(colon + 2, j);
+      }
+      next = san.indexOf(', ', j);
+    } else {
+      next = san.indexOf(', ', colon);
+      value = san.slice(colon + 1, next < 0 ? undefined : next);
+    }
+    if (type === 'DNS') out.dns.push(value);
+    else if (type === 'IP Address') out.ip.push(value);
+    else if (type === 'URI') out.uri.push(value);
+    if (next < 0) break;
+    i = next + 2;
+  }
+  return out;
+}
+
+/** Builds the {@link PeerIdentity} of a certificate. */
+export function identityOfCertificate(cert: X509Certificate): PeerIdentity {
+  const san = parseSubjectAltName(cert.subjectAltName);
+  const identityUri = san.uri.find((u) => parseIdentityUri(u) !== null) ?? null;
+  const parsed = identityUri !== null ? parseIdentityUri(identityUri) : null;
+  const subject = cert.subject.split('\n').filter((l) => l.length > 0).join(', ');
+  return {
+    identity: identityUri,
+    kind: parsed?.kind ?? null,
+    id: parsed?.id ?? null,
+    caName: parsed?.caName ?? null,
+    subject,
+    commonName: /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1] ?? null,
+    dnsNames: san.dns,
+    ipAddresses: san.ip,
+    uris: san.uri,
+    purposes: (cert.keyUsage ?? []).map((oid) => PURPOSE_NAMES[oid] ?? oid),
+    serial: normalizeSerial(cert.serialNumber),
+    fingerprint: fingerprintOf(cert),
+    notBefore: Date.parse(cert.validFrom) / 1000,
+    notAfter: Date.parse(cert.validTo) / 1000,
+  };
+}
+
+/**
+ * The verified peer of a TLS socket, or null when the peer sent no certificate or it was not verified
+ * (`socket.authorized` false). This is the `Symbol.for('tulipwire.peerIdentity')` hook of the TLS builders.
+ */
+export function peerIdentityOf(socket: TLSSocket): PeerIdentity | null {
+  if (!socket.authorized) return null;
+  const cert = peerX509Of(socket);
+  return cert === null ? null : identityOfCertificate(cert);
+}
+
+/**
+ * The peer's leaf as a `crypto.X509Certificate`, or null. Built from `getPeerCertificate().raw` on purpose: on
+ * Node 20.20.2 a *client* socket's `getPeerX509Certificate()` works once, and after it both it and
+ * `getPeerCertificate()` return nothing (observed; server sockets are not affected). This never calls it.
+ */
+export function peerX509Of(socket: TLSSocket): X509Certificate | null {
+  const legacy = socket.getPeerCertificate(false);
+  const raw = (legacy as { raw?: Buffer } | null)?.raw;
+  return raw === undefined ? null : new NodeX509Certificate(raw);
+}

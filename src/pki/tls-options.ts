@@ -1,0 +1,275 @@
+/**
+ * Pinned mutual-TLS option builders for node:tls (and for tulipwire's `createServer`/`createConnection`, which take
+ * the same objects as their `ssl` option).
+ *
+ * Both sides trust only the CA root(s) given (the `ca` option replaces Node's Mozilla roots), present leaf +
+ * intermediate, and require TLS 1.3 by default. The server requires and verifies a client certificate; the client
+ * checks the server's host name. An optional SPKI pin of the root (sha256) makes a look-alike CA fail even if it was
+ * slipped into the trust list. The returned object carries the three `Symbol.for('tulipwire.…')` hooks the
+ * transports call (NET-CONTRACT): `peerIdentity`, `mapTlsError` and `verifyPeer`.
+ */
+import { X509Certificate, createHash } from 'node:crypto';
+import type { ConnectionOptions, DetailedPeerCertificate, PeerCertificate, SecureVersion, TLSSocket, TlsOptions } from 'node:tls';
+import { checkServerIdentity as nodeCheckServerIdentity, createSecureContext } from 'node:tls';
+import { CAError, HostnameMismatch, PinMismatch } from '../errors.js';
+import type { Clock } from '../loop/clock.js';
+import { systemClock } from '../loop/clock.js';
+import type { IssuedCertificate } from './ca.js';
+import type { TlsMaterial } from './files.js';
+import { splitPemCertificates } from './issue.js';
+import type { PeerIdentity } from './peer-identity.js';
+import { peerIdentityOf } from './peer-identity.js';
+import type { TlsSide } from './tls-errors.js';
+import { mapTlsError } from './tls-errors.js';
+
+// Symbol.for keys shared with src/net (which defines the same ones): no import either way.
+const kPeerIdentity = Symbol.for('tulipwire.peerIdentity');
+const kMapTlsError = Symbol.for('tulipwire.mapTlsError');
+const kVerifyPeer = Symbol.for('tulipwire.verifyPeer');
+
+/** The hooks the builders attach (symbol-keyed, enumerable so they survive `{...opts}`; node:tls ignores them). */
+export interface PkiTlsHooks {
+  /** `Symbol.for('tulipwire.peerIdentity')`: the verified peer, once after the handshake. */
+  [kPeerIdentity]: (socket: TLSSocket) => PeerIdentity | null;
+  /** `Symbol.for('tulipwire.mapTlsError')`: a handshake failure as a typed CertificateError (or null). */
+  [kMapTlsError]: (err: Error, side: TlsSide, socket?: TLSSocket) => Error | null;
+  /** `Symbol.for('tulipwire.verifyPeer')`: the extra post-handshake check (SPKI pin of the root), or null. */
+  [kVerifyPeer]: (socket: TLSSocket) => Error | null;
+}
+
+/** Server options as node:tls takes them, plus the hooks. */
+export type PkiServerTlsOptions = TlsOptions & PkiTlsHooks;
+/** Client options as node:tls takes them, plus the hooks. */
+export type PkiClientTlsOptions = ConnectionOptions & PkiTlsHooks;
+
+/** What the builders accept: an issue call's result, or the three PEM texts (e.g. from {@link readCertDir}). */
+export type TlsSource = IssuedCertificate | TlsMaterial;
+
+/** Options shared by both builders. */
+export interface PinnedTlsOptions {
+  /**
+   * SHA-256 pin(s) of the CA root's SubjectPublicKeyInfo: lowercase hex (`ca.rootPin`), base64, or `sha256/<base64>`.
+   * When set, only roots with this key are trusted, even if others are in `ca.pem` or `extraCa` (their chains then
+   * fail as `UnknownIssuer`); building throws `PinMismatch` when no root matches; and a client re-checks the verified
+   * chain's root after the handshake (`PinMismatch`). Default: no pin (trusting `ca` alone).
+   */
+  pin?: string | readonly string[];
+  /** Lowest TLS version. Default `'TLSv1.3'` (we own both ends). */
+  minVersion?: SecureVersion;
+  /** Extra roots to trust besides the source's (a root rollover: old and new side by side). */
+  extraCa?: readonly string[];
+  /** Where "now" comes from (session lifetimes, error messages). Default the system clock. */
+  clock?: Clock;
+}
+
+/** Options of {@link serverTlsOptions}. */
+export interface ServerTlsBuildOptions extends PinnedTlsOptions {
+  /**
+   * TLS session ticket lifetime, seconds. Default 300, capped at the server certificate's remaining life so a
+   * resumed session never outlives the certificate that authenticated it (PKI-NOTES).
+   */
+  sessionTimeout?: number;
+}
+
+/** Options of {@link clientTlsOptions}. */
+export interface ClientTlsBuildOptions extends PinnedTlsOptions {
+  /** The name to send as SNI and to check the server's certificate against. Default: the host connected to. */
+  servername?: string;
+  /** If set, the server's certificate must also carry this `tulip://` URI SAN (checked after the host name). */
+  expectedIdentity?: string;
+}
+
+function materialOf(source: TlsSource): TlsMaterial {
+  if (typeof (source as TlsMaterial).key === 'string') return source as TlsMaterial;
+  const issued = source as IssuedCertificate;
+  return { key: issued.key.pem, cert: issued.chain.pem, ca: issued.ca.pem };
+}
+
+function caList(material: TlsMaterial, extra: readonly string[] | undefined, pins: readonly string[]): string[] {
+  const roots = typeof material.ca === 'string' ? [material.ca] : [...material.ca];
+  // Split bundles: node takes one entry per certificate most reliably.
+  const all = [...roots, ...(extra ?? [])].flatMap((pem) => splitPemCertificates(pem));
+  if (pins.length === 0) return all;
+  // With a pin, only pinned roots are trusted at all: a look-alike slipped into ca.pem or extraCa is dropped here,
+  // so OpenSSL refuses its chains (UnknownIssuer) on both sides. (The server cannot re-check the pin after the
+  // handshake: node exposes only the client's leaf there, not the chain.)
+  const kept = all.filter((pem) => pins.includes(spkiPinOfRaw(new X509Certificate(pem).raw)));
+  if (kept.length === 0) {
+    throw new PinMismatch(`none of the ${all.length} trusted root(s) matches the pin ${pins.join(' or ')}: the CA bundle is not the pinned CA's`);
+  }
+  return kept;
+}
+
+/**
+ * Normalizes a pin to lowercase hex: accepts 64 hex digits, 44-character base64, or `sha256/<base64>` (the HPKP
+ * `pin-sha256` form). @throws CAError when it is none of those.
+ */
+export function normalizePin(pin: string): string {
+  const p = pin.trim().replace(/^sha256\//i, '');
+  if (/^[0-9a-fA-F]{64}$/.test(p)) return p.toLowerCase();
+  if (/^[A-Za-z0-9+/]{43}=$/.test(p)) return Buffer.from(p, 'base64').toString('hex');
+  throw new CAError(`pin ${JSON.stringify(pin)} is not a SHA-256 SPKI hash (64 hex digits or base64)`);
+}
+
+function spkiPinOfRaw(raw: Buffer): string {
+  return createHash('sha256').update(new X509Certificate(raw).publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+}
+
+/** The root (last certificate) of the chain Node built for a peer, as DER, or null when the chain does not end self-signed. */
+function chainRoot(cert: DetailedPeerCertificate | PeerCertificate): Buffer | null {
+  let c = cert as DetailedPeerCertificate;
+  for (let depth = 0; depth < 10; depth++) {
+    const issuer = c.issuerCertificate as DetailedPeerCertificate | undefined;
+    // Node marks the self-signed end of the chain by pointing issuerCertificate at itself.
+    if (issuer === undefined || issuer === c || issuer.fingerprint256 === c.fingerprint256) {
+      return c.raw ?? null;
+    }
+    c = issuer;
+  }
+  return null;
+}
+
+/**
+ * Checks the root of a verified peer chain against SPKI pins (lowercase hex).
+ * @returns a `PinMismatch` or null when the pin matches (or `pins` is empty).
+ */
+export function checkChainPin(cert: DetailedPeerCertificate | PeerCertificate, pins: readonly string[]): PinMismatch | null {
+  if (pins.length === 0) return null;
+  const raw = chainRoot(cert);
+  if (raw === null) return new PinMismatch('the peer chain does not end at a self-signed root, so the root pin cannot match');
+  const actual = spkiPinOfRaw(raw);
+  if (pins.includes(actual)) return null;
+  return new PinMismatch(`the peer's chain ends at a root whose key (SPKI sha256 ${actual}) is not pinned (expected ${pins.join(' or ')}): a look-alike CA?`);
+}
+
+/**
+ * Checks the root pin of a connected TLS socket. This is the `verifyPeer` hook; use it yourself with plain node:tls
+ * (on a server, in `secureConnection`). @returns a `PinMismatch`, or null.
+ */
+export function verifyPeerPin(socket: TLSSocket, pins: readonly string[]): PinMismatch | null {
+  if (pins.length === 0) return null;
+  const cert = socket.getPeerCertificate(true);
+  if (cert === null || Object.keys(cert).length === 0) return new PinMismatch('the peer presented no certificate to check the root pin against');
+  // A server gets only the client's leaf from node (no issuerCertificate); there the trust list, already cut down
+  // to pinned roots by the builder, is the check.
+  if (cert.issuerCertificate === undefined) return null;
+  return checkChainPin(cert, pins);
+}
+
+function pinsOf(options: PinnedTlsOptions): string[] {
+  const p = options.pin;
+  return p === undefined ? [] : (typeof p === 'string' ? [p] : [...p]).map(normalizePin);
+}
+
+function hooks(pins: string[], clock: Clock): PkiTlsHooks {
+  return {
+    [kPeerIdentity]: peerIdentityOf,
+    [kMapTlsError]: (err, side, socket) => mapTlsError(err, side, socket, { now: clock.epoch() }),
+    [kVerifyPeer]: (socket) => verifyPeerPin(socket, pins),
+  };
+}
+
+function leafNotAfter(certPem: string): number {
+  const first = splitPemCertificates(certPem)[0];
+  if (first === undefined) throw new CAError('the cert PEM holds no certificate');
+  return Date.parse(new X509Certificate(first).validTo) / 1000;
+}
+
+/**
+ * Server options for mTLS: `requestCert` + `rejectUnauthorized`, `ca` = the CA root only (never the system roots),
+ * `cert` = leaf + intermediate, TLS 1.3 minimum, session tickets capped at the certificate's remaining life, and the
+ * three hooks. Pass the whole object to `server.setSecureContext()` on rotation (leaving `ca` out would silently
+ * fall back to the public roots: PKI-NOTES), or use {@link reloadServer}.
+ * @throws CAError when the pin is malformed or the cert PEM is empty; PinMismatch when no trusted root matches the pin.
+ */
+export function serverTlsOptions(source: TlsSource, options: ServerTlsBuildOptions = {}): PkiServerTlsOptions {
+  const material = materialOf(source);
+  const clock = options.clock ?? systemClock;
+  const pins = pinsOf(options);
+  const remaining = Math.floor(leafNotAfter(material.cert) - clock.epoch());
+  return {
+    key: material.key,
+    cert: material.cert,
+    ca: caList(material, options.extraCa, pins),
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: options.minVersion ?? 'TLSv1.3',
+    sessionTimeout: Math.max(1, Math.min(options.sessionTimeout ?? 300, remaining)),
+    ...hooks(pins, clock),
+  };
+}
+
+/**
+ * Client options for mTLS: `ca` = the CA root only, `cert` = leaf + intermediate, `rejectUnauthorized`, TLS 1.3
+ * minimum, and a `checkServerIdentity` that checks the host name (`HostnameMismatch`), then the root pin
+ * (`PinMismatch`), then `expectedIdentity`. The typed error is what the `error` event (and tulipwire's
+ * `createConnection`) reports.
+ * @throws CAError when the pin is malformed; PinMismatch when no trusted root matches the pin.
+ */
+export function clientTlsOptions(source: TlsSource, options: ClientTlsBuildOptions = {}): PkiClientTlsOptions {
+  const material = materialOf(source);
+  const clock = options.clock ?? systemClock;
+  const pins = pinsOf(options);
+  const expected = options.expectedIdentity;
+  const opts: PkiClientTlsOptions = {
+    key: material.key,
+    cert: material.cert,
+    ca: caList(material, options.extraCa, pins),
+    rejectUnauthorized: true,
+    minVersion: options.minVersion ?? 'TLSv1.3',
+    // Node calls this only after the chain verified, with the detailed chain (root included).
+    checkServerIdentity: (host: string, cert: PeerCertificate) => {
+      const hostErr = nodeCheckServerIdentity(host, cert);
+      if (hostErr !== undefined) {
+        const reason = (hostErr as Error & { reason?: string }).reason ?? hostErr.message;
+        return new HostnameMismatch(`the server's certificate does not name the host ${host} the client connected to: ${reason}`, { cause: hostErr });
+      }
+      const pinErr = checkChainPin(cert, pins);
+      if (pinErr !== null) return pinErr;
+      if (expected !== undefined && !(cert.subjectaltname ?? '').split(', ').includes(`URI:${expected}`)) {
+        return new HostnameMismatch(`the server's certificate does not carry the identity ${expected} (it has ${cert.subjectaltname ?? 'no SANs'})`);
+      }
+      return undefined;
+    },
+    ...hooks(pins, clock),
+  };
+  if (options.servername !== undefined) opts.servername = options.servername;
+  return opts;
+}
+
+/** Anything with node's `setSecureContext` (a `tls.Server`, or tulipwire's `Server`). */
+export interface SecureContextTarget {
+  /** Replaces the server's credentials for new connections; open connections keep theirs. */
+  setSecureContext(options: TlsOptions): void;
+}
+
+/**
+ * Swaps a running server to new credentials without dropping open connections: builds the full option set with
+ * {@link serverTlsOptions} (so `ca` and `minVersion` are never lost), validates it with `createSecureContext` first
+ * (a key that does not match its certificate throws here, before the swap), then calls `setSecureContext`.
+ * @returns the options now in force.
+ * @throws CAError when the new material is unusable; the server keeps its old context.
+ */
+export function reloadServer(server: SecureContextTarget, source: TlsSource, options: ServerTlsBuildOptions = {}): PkiServerTlsOptions {
+  const opts = serverTlsOptions(source, options);
+  try {
+    createSecureContext(opts);
+  } catch (e) {
+    throw new CAError(`the new server credentials are unusable (${(e as { code?: string }).code ?? (e as Error).message}); keeping the old ones`, { cause: e });
+  }
+  server.setSecureContext(opts);
+  return opts;
+}
+
+/**
+ * Checks that key, chain and roots form a usable TLS identity (the key matches the leaf; the PEMs parse).
+ * @throws CAError with the node error as cause.
+ */
+export function validateTlsMaterial(source: TlsSource): void {
+  const m = materialOf(source);
+  try {
+    createSecureContext({ key: m.key, cert: m.cert, ca: caList(m, undefined, []) });
+  } catch (e) {
+    throw new CAError(`unusable TLS material (${(e as { code?: string }).code ?? (e as Error).message})`, { cause: e });
+  }
+}
