@@ -103,7 +103,8 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
         cases.push(row('tulipwire', 'asyncio', headline ? [{ op: '>=', target: 5, text: 'signed 100 B x1: ≥ 5x Python asyncio' }] : []));
       }
     }
-    if (!flags.only || 'round trip'.includes(flags.only)) {
+    {
+      // Round trips always run (a few seconds); --only filters the throughput scenarios.
       const got = new Map<Impl, PingResult | Error>();
       for (const impl of ['raw', ...impls] as Impl[]) {
         progress(`${IMPL_NAMES[impl]} round trips`);

@@ -1,0 +1,293 @@
+/**
+ * The tulipwire side of bench/signed.ts: one process of a case, speaking the line protocol of
+ * bench/support/workers.ts. Everything goes through the public entry (`src/index.ts`): the event loop, the mTLS
+ * builders of src/pki, `loop.createServer`/`loop.createConnection` of src/net, and `MessageProtocol` (one-way
+ * messages) and `RpcProtocol` (round trips) of src/wire.
+ *
+ * Roles: `recv` (counts verified messages over `--conns` connections), `send` (sends the game message, padded by
+ * `--pad` bytes, as fast as flow control allows, one batch per loop iteration), `echo-server` and `ping` (sequential
+ * signed RPC calls of an `echo` method).
+ *
+ * The wire and RPC modules land during the session, so the classes are looked up at run time; a missing one
+ * makes the worker exit with a message naming it (the suite shows it in the row).
+ */
+import * as tw from '../src/index.js';
+import { argValue, cpuMicros, errorText, gameMessage, loadCerts, now, summarise } from './support/common.js';
+import { emitEvent } from './support/workers.js';
+
+/** The secret both sides share (32 bytes; the bench is not about key handling). */
+const SECRET = Buffer.alloc(32, 0x5a);
+/** Messages sent per loop iteration by the sender, at most (PERF-NOTES: batches of 256). */
+const BATCH = 256;
+/** Bytes per iteration, at most (so 16 KiB messages go 16 at a time). */
+const BATCH_BYTES = 256 * 1024;
+
+// ---- the parts of the API this worker uses (contracts: /tmp/ctx/*-CONTRACT.md), looked up at run time
+
+interface TransportLike {
+  write(data: Uint8Array): void;
+  close(): void;
+  abort(): void;
+  isClosing(): boolean;
+}
+
+interface MessageProtocolLike {
+  transport: TransportLike | null;
+  connectionMade(t: TransportLike): void;
+  connectionLost(e: Error | null): void;
+  dataReceived(d: Buffer): void;
+  pauseWriting?(): void;
+  resumeWriting?(): void;
+  sendMessage(message: unknown, o?: { ttl?: number; kind?: number }): unknown;
+  messageReceived(message: unknown, meta: unknown): void;
+  messageRejected(error: Error): void;
+}
+
+type MessageProtocolCtor = abstract new (o: Record<string, unknown>) => MessageProtocolLike;
+
+interface FutureLike<T> extends PromiseLike<T> {
+  cancel(msg?: string): boolean;
+}
+
+interface RpcProtocolLike extends MessageProtocolLike {
+  handle(method: string, handler: (params: unknown) => unknown): unknown;
+  call<T = unknown>(method: string, params?: unknown, o?: { timeout?: number | null }): FutureLike<T>;
+}
+
+type RpcProtocolCtor = new (o: Record<string, unknown>) => RpcProtocolLike;
+
+interface ServerLike {
+  close(): void;
+  readonly sockets: readonly { address(): unknown }[];
+}
+
+interface NetLoop {
+  createServer(factory: () => unknown, host: string, port: number, o: { ssl: object }): Promise<ServerLike>;
+  createConnection(factory: () => unknown, host: string, port: number, o: { ssl: object; serverHostname?: string }): Promise<[TransportLike, unknown]>;
+  callSoon(cb: () => void): unknown;
+  callLater(delay: number, cb: () => void): unknown;
+  createTask<T>(fn: () => Promise<T>): PromiseLike<T>;
+  runUntilComplete<T>(f: PromiseLike<T>): Promise<T>;
+  close(): void;
+}
+
+function lookup<T>(name: string, hint: string): T {
+  const v = (tw as Record<string, unknown>)[name];
+  if (v === undefined) throw new Error(`src/index.ts does not export ${name} yet (${hint})`);
+  return v as T;
+}
+
+function keyring(): tw.Keyring {
+  const k = new tw.Keyring();
+  k.add('bench', SECRET);
+  return k;
+}
+
+function tlsOptions(certsDir: string): { server: object; client: object } {
+  const c = loadCerts(certsDir);
+  return {
+    server: tw.serverTlsOptions({ key: c.serverKey, cert: c.serverCert, ca: c.ca }),
+    client: tw.clientTlsOptions({ key: c.clientKey, cert: c.clientCert, ca: c.ca }, { servername: 'localhost' }),
+  };
+}
+
+function newLoop(): NetLoop {
+  const loop = new tw.EventLoop() as unknown as NetLoop;
+  if (typeof loop.createServer !== 'function') throw new Error('loop.createServer is not installed yet (src/net)');
+  return loop;
+}
+
+function portOf(server: ServerLike): number {
+  const a = server.sockets[0]?.address() as { port?: number } | undefined;
+  return a?.port ?? 0;
+}
+
+// ---- roles
+
+async function recvRole(argv: string[]): Promise<void> {
+  const MessageProtocol = lookup<MessageProtocolCtor>('MessageProtocol', 'src/wire/message-protocol.ts');
+  const warmup = Number(argValue(argv, 'warmup', '0.3'));
+  const duration = Number(argValue(argv, 'duration', '1'));
+  const loop = newLoop();
+  const ring = keyring();
+  const ssl = tlsOptions(argValue(argv, 'certs', '')).server;
+  let msgs = 0;
+  let bytes = 0;
+  let rejected = 0;
+  let firstReject = '';
+  let started = false;
+  let mark: [number, number, number, number] | null = null;
+  const protos = new Set<MessageProtocolLike>();
+  let done!: () => void;
+  const finished = new Promise<void>((res) => (done = res));
+
+  class Receiver extends MessageProtocol {
+    constructor() {
+      super({ keyring: ring, side: 'server' });
+    }
+    override connectionMade(t: TransportLike): void {
+      super.connectionMade(t);
+      protos.add(this);
+    }
+    override dataReceived(d: Buffer): void {
+      if (!started) {
+        started = true;
+        loop.callLater(warmup, () => {
+          mark = [now(), msgs, bytes, cpuMicros()];
+          loop.callLater(duration, finish);
+        });
+      }
+      bytes += d.length;
+      super.dataReceived(d);
+    }
+    override messageReceived(): void {
+      msgs++;
+    }
+    override messageRejected(error: Error): void {
+      if (rejected++ === 0) firstReject = errorText(error);
+    }
+  }
+  function finish(): void {
+    const [t0, m0, b0, c0] = mark!;
+    emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0, rejected, firstReject });
+    for (const p of protos) p.transport?.abort();
+    done();
+  }
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const server = await loop.createServer(() => new Receiver(), '127.0.0.1', 0, { ssl });
+    emitEvent({ event: 'listening', port: portOf(server) });
+    await finished;
+    server.close();
+  }));
+  setTimeout(() => process.exit(0), 50);
+}
+
+async function sendRole(argv: string[]): Promise<void> {
+  const MessageProtocol = lookup<MessageProtocolCtor>('MessageProtocol', 'src/wire/message-protocol.ts');
+  const port = Number(argValue(argv, 'port', '0'));
+  const conns = Number(argValue(argv, 'conns', '1'));
+  const pad = Number(argValue(argv, 'pad', '0'));
+  const padBytes = pad > 0 ? (gameMessage(pad)['pad'] as Buffer) : null;
+  const perIteration = Math.max(1, Math.min(BATCH, Math.floor(BATCH_BYTES / (pad + 100))));
+  const loop = newLoop();
+  const ring = keyring();
+  const ssl = tlsOptions(argValue(argv, 'certs', '')).client;
+  let sent = 0;
+  let open = 0;
+  let seq = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((res) => (done = res));
+
+  class Sender extends MessageProtocol {
+    paused = false;
+    lost = false;
+    constructor() {
+      super({ keyring: ring, side: 'client' });
+    }
+    override connectionMade(t: TransportLike): void {
+      super.connectionMade(t);
+      open++;
+    }
+    override pauseWriting(): void {
+      super.pauseWriting?.();
+      this.paused = true;
+    }
+    override resumeWriting(): void {
+      super.resumeWriting?.();
+      this.paused = false;
+      loop.callSoon(this.pump);
+    }
+    override connectionLost(e: Error | null): void {
+      super.connectionLost(e);
+      this.lost = true;
+      if (--open === 0) done();
+    }
+    // One batch per loop iteration: the transport coalesces the iteration's writes into one socket write.
+    readonly pump = (): void => {
+      if (this.paused || this.lost || this.transport === null || this.transport.isClosing()) return;
+      for (let i = 0; i < perIteration; i++) {
+        const m: Record<string, unknown> = { t: 'move', id: 42, x: 1.5, y: -3.25, seq: ++seq, ts: 1700000000000 };
+        if (padBytes) m['pad'] = padBytes;
+        this.sendMessage(m);
+      }
+      sent += perIteration;
+      loop.callSoon(this.pump);
+    };
+  }
+  let c0 = 0;
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const protos: Sender[] = [];
+    for (let i = 0; i < conns; i++) {
+      const [, p] = await loop.createConnection(() => new Sender(), '127.0.0.1', port, { ssl, serverHostname: 'localhost' });
+      protos.push(p as Sender);
+    }
+    c0 = cpuMicros();
+    for (const p of protos) loop.callSoon(p.pump);
+    await finished;
+  }));
+  emitEvent({ event: 'result', sent, cpuUs: cpuMicros() - c0 });
+  setTimeout(() => process.exit(0), 20);
+}
+
+async function echoServerRole(argv: string[]): Promise<void> {
+  const RpcProtocol = lookup<RpcProtocolCtor>('RpcProtocol', 'src/wire/rpc.ts');
+  const loop = newLoop();
+  const ring = keyring();
+  const ssl = tlsOptions(argValue(argv, 'certs', '')).server;
+  const factory = (): RpcProtocolLike => {
+    const p = new RpcProtocol({ keyring: ring, side: 'server' });
+    p.handle('echo', (params) => params);
+    return p;
+  };
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const server = await loop.createServer(factory, '127.0.0.1', 0, { ssl });
+    emitEvent({ event: 'listening', port: portOf(server) });
+    await new Promise<void>(() => {}); // until killed
+  }));
+}
+
+async function pingRole(argv: string[]): Promise<void> {
+  const RpcProtocol = lookup<RpcProtocolCtor>('RpcProtocol', 'src/wire/rpc.ts');
+  const count = Number(argValue(argv, 'count', '1000'));
+  const warmup = Number(argValue(argv, 'warmup', '100'));
+  const duration = Number(argValue(argv, 'duration', '1'));
+  const pad = Number(argValue(argv, 'pad', '0'));
+  const loop = newLoop();
+  const ring = keyring();
+  const ssl = tlsOptions(argValue(argv, 'certs', '')).client;
+  const samples: number[] = [];
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const [transport, p] = await loop.createConnection(() => new RpcProtocol({ keyring: ring, side: 'client' }), '127.0.0.1',
+      Number(argValue(argv, 'port', '0')), { ssl, serverHostname: 'localhost' });
+    const proto = p as RpcProtocolLike;
+    let deadline = Infinity;
+    for (let i = 1; samples.length < count; i++) {
+      const t0 = now();
+      await proto.call('echo', gameMessage(pad, i), { timeout: 10 });
+      const t = now();
+      if (i > warmup) {
+        if (deadline === Infinity) deadline = t + duration;
+        samples.push((t - t0) * 1e6);
+        if (t > deadline) break;
+      }
+    }
+    transport.close();
+  }));
+  emitEvent({ event: 'result', ...summarise(samples) });
+  setTimeout(() => process.exit(0), 20);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const role = argValue(argv, 'role', '');
+  if (role === 'recv') await recvRole(argv);
+  else if (role === 'send') await sendRole(argv);
+  else if (role === 'echo-server') await echoServerRole(argv);
+  else if (role === 'ping') await pingRole(argv);
+  else throw new Error('usage: signed-worker.ts --role recv|send|echo-server|ping ... (run by bench/signed.ts)');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`Error: tulipwire worker: ${errorText(err)}\n`);
+  process.exit(1);
+});
