@@ -1,0 +1,159 @@
+/**
+ * The three MAC engines give byte-identical tags. The native addon is part of what is tested: when it is not built,
+ * this file builds it (node-gyp, as `npm run build:native` does) and fails if that does not work. Nothing is skipped.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { MacEngine } from '../../src/wire/mac.js';
+import { TAG_SIZE, nodeMac } from '../../src/wire/mac.js';
+import { jsMac } from '../../src/wire/mac-js.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const addonFile = join(root, 'native', 'build', 'Release', 'tulipwire_mac.node');
+
+/** npm's bundled node-gyp: $npm_config_node_gyp inside npm scripts, else next to the npm that ships with node. */
+function nodeGyp(): string {
+  const env = process.env.npm_config_node_gyp;
+  if (env !== undefined && existsSync(env)) return env;
+  const bundled = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  if (existsSync(bundled)) return bundled;
+  throw new Error(`node-gyp not found (looked for npm's bundled copy at ${bundled})`);
+}
+
+/** Node's own headers (what npm's nodedir points at on these machines), so node-gyp needs no download. */
+function nodedirArgs(): string[] {
+  const env = process.env.npm_config_nodedir;
+  if (env !== undefined && env !== '') return [`--nodedir=${env}`];
+  const local = join(dirname(process.execPath), '..');
+  return existsSync(join(local, 'include', 'node', 'node_api.h')) ? [`--nodedir=${local}`] : [];
+}
+
+async function loadNative(): Promise<MacEngine> {
+  if (!existsSync(addonFile)) {
+    execFileSync(process.execPath, [nodeGyp(), 'rebuild', '-C', join(root, 'native'), ...nodedirArgs()], { stdio: 'pipe', timeout: 120_000 });
+  }
+  const mod = await import('../../src/wire/mac-native.js');
+  if (mod.nativeMac === null) throw new Error(`native MAC addon did not load: ${mod.nativeMacUnavailableReason}`);
+  return mod.nativeMac;
+}
+
+const ref = (key: Uint8Array, m: Uint8Array) => createHmac('sha256', key).update(m).digest();
+
+describe('MAC engines', () => {
+  it('the native addon builds and loads (build-or-fail)', async () => {
+    const native = await loadNative();
+    expect(native.name).toBe('native');
+  }, 150_000);
+
+  it('RFC 4231 test case 2 ("Jefe") on every engine', async () => {
+    const native = await loadNative();
+    const key = Buffer.from('Jefe');
+    const data = Buffer.from('what do ya want for nothing?');
+    const expected = '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843';
+    for (const e of [jsMac, nodeMac, native]) expect(e.mac(e.prepareKey(key), data).toString('hex')).toBe(expected);
+  });
+
+  it('RFC 4231 test case 6 (131-byte key, hashed first) on every engine', async () => {
+    const native = await loadNative();
+    const key = Buffer.alloc(131, 0xaa);
+    const data = Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First');
+    const expected = '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54';
+    for (const e of [jsMac, nodeMac, native]) expect(e.mac(e.prepareKey(key), data).toString('hex')).toBe(expected);
+  });
+
+  it('native, JS and createHmac agree at every length around the block boundaries', async () => {
+    const native = await loadNative();
+    for (const klen of [0, 1, 31, 32, 63, 64, 65, 200]) {
+      const key = randomBytes(klen);
+      const kj = jsMac.prepareKey(key);
+      const kn = native.prepareKey(key);
+      for (let mlen = 0; mlen <= 200; mlen++) {
+        const m = randomBytes(mlen);
+        const want = ref(key, m).toString('hex');
+        expect(jsMac.mac(kj, m).toString('hex')).toBe(want);
+        expect(native.mac(kn, m).toString('hex')).toBe(want);
+      }
+    }
+  });
+
+  it('property: batches of random messages sign and verify identically on every engine', async () => {
+    const native = await loadNative();
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 80 }), fc.array(fc.uint8Array({ maxLength: 2000 }), { minLength: 1, maxLength: 12 }), (key, msgs) => {
+        // Lay the messages out with a tag slot after each and a junk gap between them.
+        let size = 0;
+        for (const m of msgs) size += 3 + m.length + TAG_SIZE;
+        const layout = Buffer.alloc(size, 0xee);
+        const starts = new Uint32Array(msgs.length);
+        const ends = new Uint32Array(msgs.length);
+        let o = 0;
+        msgs.forEach((m, i) => {
+          o += 3;
+          starts[i] = o;
+          layout.set(m, o);
+          ends[i] = o + m.length;
+          o = ends[i]! + TAG_SIZE;
+        });
+        const outs = [jsMac, nodeMac, native].map((e) => {
+          const b = Buffer.from(layout);
+          e.signBatch(e.prepareKey(key), b, starts, ends, 0, msgs.length);
+          return b;
+        });
+        msgs.forEach((m, i) => expect(outs[0]!.subarray(ends[i]!, ends[i]! + TAG_SIZE).equals(ref(key, m))).toBe(true));
+        expect(outs[1]!.equals(outs[0]!)).toBe(true);
+        expect(outs[2]!.equals(outs[0]!)).toBe(true);
+        // verify on every engine, with one tag corrupted
+        const bad = msgs.length - 1;
+        const signed = Buffer.from(outs[0]!);
+        signed[ends[bad]! + 5] ^= 1;
+        for (const e of [jsMac, nodeMac, native]) {
+          const res = new Uint8Array(msgs.length);
+          expect(e.verifyBatch(e.prepareKey(key), signed, starts, ends, 0, msgs.length, res)).toBe(msgs.length - 1);
+          expect([...res]).toEqual(msgs.map((_, i) => (i === bad ? 0 : 1)));
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('verifyBatch honours first/count and leaves other results untouched', async () => {
+    const native = await loadNative();
+    for (const e of [jsMac, nodeMac, native]) {
+      const k = e.prepareKey(Buffer.alloc(32, 1));
+      const buf = Buffer.alloc(3 * 42);
+      const starts = Uint32Array.of(0, 42, 84);
+      const ends = Uint32Array.of(10, 52, 94);
+      e.signBatch(k, buf, starts, ends, 1, 2);
+      expect(buf.subarray(10, 42).equals(Buffer.alloc(32))).toBe(true); // frame 0 not signed
+      const res = new Uint8Array([9, 9, 9]);
+      expect(e.verifyBatch(k, buf, starts, ends, 1, 2, res)).toBe(2);
+      expect([...res]).toEqual([9, 1, 1]);
+    }
+  });
+
+  it('the native addon bounds-checks every range and argument', async () => {
+    const native = await loadNative();
+    const k = native.prepareKey(Buffer.alloc(32, 1));
+    const buf = Buffer.alloc(64);
+    expect(() => native.signBatch(k, buf, Uint32Array.of(0), Uint32Array.of(40), 0, 1)).toThrow(RangeError); // tag past end
+    expect(() => native.signBatch(k, buf, Uint32Array.of(20), Uint32Array.of(10), 0, 1)).toThrow(RangeError); // start > end
+    expect(() => native.signBatch(k, buf, Uint32Array.of(0), Uint32Array.of(10), 0, 2)).toThrow(RangeError); // count too big
+    expect(() => native.verifyBatch(k, buf, Uint32Array.of(0), Uint32Array.of(10), 0, 1, new Uint8Array(0))).toThrow(RangeError);
+    expect(() => native.mac(k, buf, 10, 100)).toThrow(RangeError);
+    expect(() => native.signBatch({ engine: 'native', state: Buffer.alloc(3) } as never, buf, Uint32Array.of(0), Uint32Array.of(10), 0, 1)).toThrow(RangeError);
+    expect(() => native.signBatch(k, buf, new Int32Array(1) as never, Uint32Array.of(10), 0, 1)).toThrow(TypeError);
+    expect(buf.equals(Buffer.alloc(64))).toBe(true); // nothing written by the failed calls
+  });
+
+  it('TULIPWIRE_NO_NATIVE=1 selects the JS engine', () => {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '-e',
+      "import('./src/wire/mac-native.ts').then((m) => console.log(m.defaultMacEngine().name))"],
+    { cwd: root, env: { ...process.env, TULIPWIRE_NO_NATIVE: '1' }, encoding: 'utf8' });
+    expect(out.trim()).toBe('js');
+  });
+});
