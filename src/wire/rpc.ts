@@ -26,11 +26,14 @@ import { CancelledError, Forbidden, MethodNotFound, BadPayload, ReplayedMessage,
   TooManyInFlight, TransportClosed, TulipError, errorFromCode, isCancelledError } from '../errors.js';
 import type { BadData } from '../errors.js';
 import { CLOCK_SKEW, MAX_IN_FLIGHT, MESSAGE_TTL, RPC_TIMEOUT } from '../constants.js';
-import type { EventLoop, Future, Task, TimerHandle } from '../loop/index.js';
+import type { Clock, EventLoop, Future, Task, TimerHandle } from '../loop/index.js';
+import { KIND } from './envelope.js';
 import { IdempotencyCache, IdempotencyKey } from './idempotency.js';
 
-/** The envelope kinds RPC uses (the wire format reserves them; equal to `KIND.REQUEST` … `KIND.CANCEL`). */
-export const RPC_KIND = Object.freeze({ REQUEST: 1, RESPONSE: 2, ERROR: 3, NOTIFY: 4, CANCEL: 5 } as const);
+/** The envelope kinds RPC uses (reserved by the wire format: `KIND.REQUEST` … `KIND.CANCEL`, 1 to 5). */
+export const RPC_KIND = Object.freeze({
+  REQUEST: KIND.REQUEST, RESPONSE: KIND.RESPONSE, ERROR: KIND.ERROR, NOTIFY: KIND.NOTIFY, CANCEL: KIND.CANCEL,
+} as const);
 
 /** Longest method name accepted, bytes of UTF-8 (a longer one is a malformed request). */
 export const MAX_METHOD_LENGTH = 256;
@@ -58,6 +61,8 @@ export interface RpcMessageMeta {
 export interface RpcLink {
   /** The loop the endpoint's Futures, Tasks and timers belong to. */
   readonly loop: EventLoop;
+  /** The clock message expiries are checked with (its `epoch()`); default the loop's. */
+  readonly clock?: Clock;
   /**
    * Signs and sends one message. `ttl` in seconds (default the link's own), `nonce` the 16 bytes to put in the
    * envelope (default fresh random bytes).
@@ -241,6 +246,7 @@ export class RpcEndpoint<S extends RoleHolder = RoleHolder> {
   /** The handler table. */
   readonly router: RpcRouter<S>;
   readonly #link: RpcLink;
+  readonly #clock: Clock;
   readonly #security: SecurityContextFactory<S> | null;
   readonly #token: RpcEndpointOptions['token'];
   readonly #cache: IdempotencyCache<RpcOutcome>;
@@ -258,10 +264,11 @@ export class RpcEndpoint<S extends RoleHolder = RoleHolder> {
 
   constructor(link: RpcLink, options: RpcEndpointOptions<S> = {}) {
     this.#link = link;
+    this.#clock = link.clock ?? link.loop.clock;
     this.router = options.router ?? new RpcRouter<S>();
     this.#security = options.securityContext ?? null;
     this.#token = options.token ?? null;
-    this.#cache = options.idempotencyCache ?? new IdempotencyCache<RpcOutcome>({ clock: link.loop.clock });
+    this.#cache = options.idempotencyCache ?? new IdempotencyCache<RpcOutcome>({ clock: this.#clock });
     this.#skew = options.skew ?? CLOCK_SKEW;
     this.#maxInFlight = options.maxInFlight ?? MAX_IN_FLIGHT;
     this.#expose = options.exposeErrors ?? false;
@@ -319,7 +326,7 @@ export class RpcEndpoint<S extends RoleHolder = RoleHolder> {
       : options.idempotent instanceof IdempotencyKey ? options.idempotent : null;
     let ttl = options.ttl;
     if (key !== null) {
-      const now = loop.clock.epoch();
+      const now = this.#clock.epoch();
       if (key.expiresAt === null) {
         key.expiresAt = now + (ttl ?? MESSAGE_TTL);
       } else {
@@ -467,7 +474,7 @@ export class RpcEndpoint<S extends RoleHolder = RoleHolder> {
   }
 
   #serveIdempotent(id: number, method: string, params: unknown, meta: RpcMessageMeta, token: string | null, key: string): void {
-    const ttl = meta.expiresAt + this.#skew - this.#link.loop.clock.epoch();
+    const ttl = meta.expiresAt + this.#skew - this.#clock.epoch();
     const begun = this.#cache.begin(key, ttl);
     if (begun.status === 'done') {
       this.#sendOutcome(id, begun.value);
@@ -844,13 +851,14 @@ function isAbortError(err: unknown, signal: AbortSignal): boolean {
 }
 
 /**
- * The default identity string idempotent outcomes are filed under: the certificate's fingerprint when the peer
- * identity has one, else its subject or common name, else "anonymous".
+ * The default identity string idempotent outcomes are filed under: the peer certificate's `tulip://` identity
+ * (stable when the certificate is renewed, so a retry after a rotation still finds its outcome), else its
+ * fingerprint, else its subject, else "anonymous".
  */
 export function defaultPeerKey(peer: unknown): string {
   if (typeof peer !== 'object' || peer === null) return 'anonymous';
   const p = peer as Record<string, unknown>;
-  for (const f of ['fingerprint', 'fingerprint256', 'spki', 'subject', 'commonName', 'cn', 'id']) {
+  for (const f of ['identity', 'fingerprint', 'subject']) {
     const v = p[f];
     if (typeof v === 'string' && v.length > 0) return v;
   }
