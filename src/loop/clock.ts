@@ -56,6 +56,7 @@ export class VirtualClock implements Clock {
   readonly autojump: boolean;
   #now: number;
   readonly #epochOffset: number;
+  readonly #listeners = new Set<() => void>();
 
   constructor(options: VirtualClockOptions = {}) {
     this.autojump = options.autojump ?? false;
@@ -80,10 +81,29 @@ export class VirtualClock implements Clock {
   advance(seconds: number): void {
     if (!(seconds >= 0)) throw new RangeError("time can't go backwards");
     this.#now += seconds;
+    if (seconds > 0) this.#notify();
   }
 
   /** Moves time forward to `when`; does nothing when `when` is not later than now. */
   jumpTo(when: number): void {
-    if (when > this.#now) this.#now = when;
+    if (when > this.#now) {
+      this.#now = when;
+      this.#notify();
+    }
+  }
+
+  /**
+   * Calls `listener` whenever time moves (an event loop uses it to wake up and fire the timers now due).
+   * Returns a function that removes the listener.
+   */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  #notify(): void {
+    for (const l of this.#listeners) l();
   }
 }

@@ -1,0 +1,600 @@
+/**
+ * {@link EventLoop}: asyncio's event loop on top of Node's own (libuv) loop.
+ *
+ * One *iteration* is asyncio's `BaseEventLoop._run_once`: drop cancelled timers, compute the wait, move due timers
+ * to the ready queue, snapshot the ready queue and run exactly that many callbacks (each one's resumed task step
+ * runs to its next suspension before the next callback), then run `deferToIterationEnd` callbacks.
+ *
+ * One *turn* is one libuv callback (a `setImmediate`, or the one Node timer armed for the nearest TimerHandle) in
+ * which iterations run back to back for at most {@link LOOP_TURN_BUDGET} (~1 ms), so Node's I/O phases are never
+ * starved; I/O callbacks enter the ready queue through `callSoon`, which arms the `setImmediate` when the loop is
+ * idle. `docs/event-loop-internals.md` maps this onto libuv's phases.
+ */
+import {
+  LOOP_TURN_BUDGET,
+  MAXIMUM_SELECT_TIMEOUT,
+  MIN_CANCELLED_TIMER_HANDLES_FRACTION,
+  MIN_SCHEDULED_TIMER_HANDLES,
+  SLOW_CALLBACK_DURATION,
+  TASK_STEP_HOP_CAP,
+} from '../constants.js';
+import { InvalidStateError, LoopClosedError } from '../errors.js';
+import { systemClock, type Clock } from './clock.js';
+import { Handle, TimerHandle, type ExceptionContext, type ExceptionHandler, type LoopLogger, type Tracer } from './events.js';
+import { Future, PENDING, wrapPromise } from './futures.js';
+import { captureStack, rt } from './state.js';
+import { Task, type TaskFunction, type TaskOptions } from './tasks.js';
+import { TimerHeap } from './timer-heap.js';
+
+/** Options of {@link EventLoop}. */
+export interface EventLoopOptions {
+  /** Where time comes from (default the real clock). A `VirtualClock` makes timers deterministic. */
+  clock?: Clock;
+  /** Debug mode: slow-callback warnings and creation tracebacks (default false). */
+  debug?: boolean;
+  /** In debug mode, callbacks slower than this are logged, seconds (default {@link SLOW_CALLBACK_DURATION}). */
+  slowCallbackDuration?: number;
+  /** Where warnings and the default exception handler's reports go (default `console`). */
+  logger?: LoopLogger;
+}
+
+const consoleLogger: LoopLogger = {
+  warn: (m) => console.warn(m),
+  error: (m) => console.error(m),
+};
+
+interface ChangeableClock extends Clock {
+  onChange(listener: () => void): () => void;
+}
+
+function isChangeable(c: Clock): c is ChangeableClock {
+  return typeof (c as Partial<ChangeableClock>).onChange === 'function';
+}
+
+/** asyncio's event loop. Times are seconds. */
+export class EventLoop {
+  /** The loop's clock; `clock.epoch()` gives wall time for expiries. */
+  readonly clock: Clock;
+  /** In debug mode, callbacks slower than this many seconds are logged. */
+  slowCallbackDuration: number;
+
+  /** @internal */ _debug: boolean;
+  /** @internal */ _closed = false;
+  /** @internal */ _running = false;
+  /** @internal */ _stopping = false;
+  /** @internal True while a turn executes (callSoon then needs no wake-up). */ _inTurn = false;
+  /** @internal Callbacks for the next iteration. */ _ready: Handle[] = [];
+  /** @internal The array of the previous batch, reused (the ready queue is two swapped arrays). */ _spare: Handle[] = [];
+  /** @internal */ _heap = new TimerHeap();
+  /** @internal */ _seq = 0;
+  /** @internal */ _deferred: (() => void)[] = [];
+  /** @internal */ _immediate: ReturnType<typeof setImmediate> | null = null;
+  /** @internal */ _timer: ReturnType<typeof setTimeout> | null = null;
+  /** @internal */ _timerWhen = Infinity;
+  /** @internal */ _exceptionHandler: ExceptionHandler | null = null;
+  /** @internal */ _tracer: Tracer | null = null;
+  /** @internal */ _iteration = 0;
+  /** @internal Pending tasks, strongly held (asyncio's weak set loses fire-and-forget tasks). */ _tasks = new Set<Task<unknown>>();
+  /** @internal */ _runResolve: (() => void) | null = null;
+  /** @internal */ _logger: LoopLogger;
+  /** @internal Timers within this of now are due (asyncio `clock_resolution`). */ _clockResolution: number;
+  /** @internal A virtual clock: time moves only when told, so no Node timer is ever armed. */ _virtual: boolean;
+  /** @internal */ _unsubscribeClock: (() => void) | null = null;
+
+  readonly #turnFromImmediate = (): void => {
+    this._immediate = null;
+    void this.#turn();
+  };
+  readonly #turnFromTimer = (): void => {
+    this._timer = null;
+    this._timerWhen = Infinity;
+    void this.#turn();
+  };
+  readonly #clockChanged = (): void => {
+    if (!this._inTurn && this._running && this._immediate === null) this._armImmediate();
+  };
+
+  /** A new, stopped loop. */
+  constructor(options: EventLoopOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this._debug = options.debug ?? false;
+    this.slowCallbackDuration = options.slowCallbackDuration ?? SLOW_CALLBACK_DURATION;
+    this._logger = options.logger ?? consoleLogger;
+    this._virtual = isChangeable(this.clock);
+    this._clockResolution = this._virtual ? 0 : 1e-6;
+  }
+
+  /** Monotonic time in seconds from the loop's clock (asyncio `loop.time()`). */
+  time(): number {
+    return this.clock.time();
+  }
+
+  // ---- scheduling ---------------------------------------------------------------------------------------------
+
+  /**
+   * Schedules `callback(...args)` for the next iteration, FIFO. Callable from anywhere, also from Node I/O
+   * callbacks outside an iteration: it wakes the loop.
+   * @throws LoopClosedError when the loop is closed.
+   */
+  callSoon<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): Handle {
+    if (this._closed) throw new LoopClosedError();
+    const n = args.length;
+    const h = new Handle(callback as (...a: unknown[]) => unknown, n > 1 ? 2 : n, n === 1 ? args[0] : undefined, n > 1 ? args : undefined, this);
+    if (this._debug) h._sourceTraceback = captureStack(2);
+    this._ready.push(h);
+    if (!this._inTurn && this._immediate === null && this._running) this._armImmediate();
+    return h;
+  }
+
+  /** @internal callSoon with exactly one argument and no rest array (Future callbacks, task steps). */
+  _callSoon1(callback: (a: unknown) => unknown, arg: unknown): Handle {
+    if (this._closed) throw new LoopClosedError();
+    const h = new Handle(callback, 1, arg, undefined, this);
+    if (this._debug) h._sourceTraceback = captureStack(3);
+    this._ready.push(h);
+    if (!this._inTurn && this._immediate === null && this._running) this._armImmediate();
+    return h;
+  }
+
+  /**
+   * Schedules `callback(...args)` `delay` seconds from now.
+   * @throws TypeError when `delay` is not a number; LoopClosedError when the loop is closed.
+   */
+  callLater<A extends unknown[]>(delay: number, callback: (...args: A) => unknown, ...args: A): TimerHandle {
+    if (typeof delay !== 'number' || Number.isNaN(delay)) throw new TypeError(`delay must be a number of seconds, got ${String(delay)}`);
+    return this.#callAt(this.clock.time() + delay, callback as (...a: unknown[]) => unknown, args);
+  }
+
+  /**
+   * Schedules `callback(...args)` at loop time `when` (seconds). Timers fire in `when` order, ties in
+   * scheduling order.
+   * @throws TypeError when `when` is not a number; LoopClosedError when the loop is closed.
+   */
+  callAt<A extends unknown[]>(when: number, callback: (...args: A) => unknown, ...args: A): TimerHandle {
+    if (typeof when !== 'number' || Number.isNaN(when)) throw new TypeError(`when must be a number of seconds, got ${String(when)}`);
+    return this.#callAt(when, callback as (...a: unknown[]) => unknown, args);
+  }
+
+  #callAt(when: number, callback: (...a: unknown[]) => unknown, args: unknown[]): TimerHandle {
+    if (this._closed) throw new LoopClosedError();
+    const n = args.length;
+    const t = new TimerHandle(when, this._seq++, callback, n > 1 ? 2 : n, n === 1 ? args[0] : undefined, n > 1 ? args : undefined, this);
+    if (this._debug) t._sourceTraceback = captureStack(3);
+    t._scheduled = true;
+    this._heap.push(t);
+    // Outside a turn the wait must be recomputed (a sooner timer, or a virtual clock's next jump).
+    if (!this._inTurn && this._immediate === null && this._running) this._armImmediate();
+    return t;
+  }
+
+  /** @internal */
+  _timerHandleCancelled(_t: TimerHandle): void {
+    this._heap.cancelled++;
+  }
+
+  /**
+   * @internal (used by transports to flush corked writes) Runs `cb` once right after the ready callbacks of the
+   * current iteration (and the task steps they resumed) have all run, in the same libuv turn. Called outside an
+   * iteration, it runs after the next iteration (and schedules one). Several calls in one iteration run FIFO.
+   */
+  deferToIterationEnd(cb: () => void): void {
+    if (this._closed) throw new LoopClosedError();
+    this._deferred.push(cb);
+    if (!this._inTurn && this._immediate === null && this._running) this._armImmediate();
+  }
+
+  /** A pending Future bound to this loop. */
+  createFuture<T = unknown>(): Future<T> {
+    return new Future<T>(this);
+  }
+
+  /**
+   * Wraps `fn` (an async function, or a generator function yielding Futures) in a Task whose first step runs on
+   * the next iteration.
+   * @throws LoopClosedError when the loop is closed.
+   */
+  createTask<T>(fn: TaskFunction<T>, options?: TaskOptions): Task<T> {
+    if (this._closed) throw new LoopClosedError();
+    if (typeof fn !== 'function') throw new TypeError('createTask() takes a function (async or generator)');
+    return new Task<T>(fn, this, options);
+  }
+
+  // ---- running ------------------------------------------------------------------------------------------------
+
+  /** True while inside `runForever()` / `runUntilComplete()`. */
+  isRunning(): boolean {
+    return this._running;
+  }
+
+  /** True once `close()` was called. */
+  isClosed(): boolean {
+    return this._closed;
+  }
+
+  /**
+   * Runs iterations until `stop()` is called; the Promise resolves once the loop has stopped.
+   * @throws LoopClosedError when closed; InvalidStateError when already running (as a rejection).
+   */
+  runForever(): Promise<void> {
+    if (this._closed) return Promise.reject(new LoopClosedError());
+    if (this._running) return Promise.reject(new InvalidStateError('This event loop is already running'));
+    this._running = true;
+    rt.running.push(this);
+    if (isChangeable(this.clock)) this._unsubscribeClock = this.clock.onChange(this.#clockChanged);
+    const p = new Promise<void>((resolve) => {
+      this._runResolve = resolve;
+    });
+    this._armImmediate();
+    return p;
+  }
+
+  /**
+   * Runs the loop until `future` is done and returns its result (or throws its exception). A function is wrapped
+   * in a Task first, a native Promise in a Future.
+   * @throws InvalidStateError when the loop is already running, or is stopped before the Future is done.
+   */
+  async runUntilComplete<T>(future: Future<T> | TaskFunction<T> | PromiseLike<T>): Promise<T> {
+    if (this._closed) throw new LoopClosedError();
+    if (this._running) throw new InvalidStateError('This event loop is already running');
+    const fut: Future<T> =
+      future instanceof Future ? future : typeof future === 'function' ? this.createTask(future as TaskFunction<T>) : wrapPromise(future, this);
+    const onDone = (): void => this.stop();
+    fut.addDoneCallback(onDone);
+    try {
+      await this.runForever();
+    } finally {
+      fut.removeDoneCallback(onDone);
+    }
+    if (!fut.done()) throw new InvalidStateError('Event loop stopped before Future completed.');
+    return fut.result();
+  }
+
+  /** Stops the loop after the current iteration (callbacks already scheduled still run on the next run). */
+  stop(): void {
+    this._stopping = true;
+    if (this._running && !this._inTurn && this._immediate === null) this._armImmediate();
+  }
+
+  /**
+   * Closes the loop: drops scheduled callbacks and timers. Tasks still pending are reported through the exception
+   * handler ("Task was destroyed but it is pending!"). Idempotent.
+   * @throws InvalidStateError when the loop is running.
+   */
+  close(): void {
+    if (this._running) throw new InvalidStateError('Cannot close a running event loop');
+    if (this._closed) return;
+    for (const t of this._tasks) {
+      if (t._state === PENDING) this.callExceptionHandler({ message: 'Task was destroyed but it is pending!', task: t });
+    }
+    this._closed = true;
+    this._tasks.clear();
+    this._ready.length = 0;
+    this._spare.length = 0;
+    this._heap.clear();
+    this._deferred.length = 0;
+    this.#disarm();
+  }
+
+  // ---- errors, debug, tracing ---------------------------------------------------------------------------------
+
+  /** Sets the exception handler (`null` restores the default). */
+  setExceptionHandler(handler: ExceptionHandler | null): void {
+    if (handler !== null && typeof handler !== 'function') throw new TypeError('the exception handler must be a function or null');
+    this._exceptionHandler = handler;
+  }
+
+  /** The exception handler, or null when the default is in use. */
+  getExceptionHandler(): ExceptionHandler | null {
+    return this._exceptionHandler;
+  }
+
+  /** The default handler: writes the context (and the exception's stack) to the loop's logger. */
+  defaultExceptionHandler(context: ExceptionContext): void {
+    const lines = [context.message || 'Unhandled exception in event loop'];
+    for (const key of Object.keys(context).sort()) {
+      if (key === 'message' || key === 'exception' || key === 'sourceTraceback') continue;
+      lines.push(`${key}: ${String(context[key])}`);
+    }
+    if (context.sourceTraceback !== undefined) lines.push(`created at:\n${context.sourceTraceback}`);
+    const exc = context.exception;
+    if (exc !== undefined) lines.push(exc instanceof Error && exc.stack !== undefined ? exc.stack : String(exc));
+    this._logger.error(lines.join('\n'));
+  }
+
+  /**
+   * Reports `context` to the exception handler (or the default one). Never throws: an error in the handler is
+   * reported through the default handler.
+   */
+  callExceptionHandler(context: ExceptionContext): void {
+    if (this._debug && context.sourceTraceback === undefined) {
+      const src = (context.handle ?? context.task ?? context.future) as { _sourceTraceback?: string } | undefined;
+      if (src?._sourceTraceback !== undefined) context = { ...context, sourceTraceback: src._sourceTraceback };
+    }
+    const h = this._exceptionHandler;
+    if (h === null) {
+      try {
+        this.defaultExceptionHandler(context);
+      } catch {
+        // Nothing left to report to.
+      }
+      return;
+    }
+    try {
+      h(this, context);
+    } catch (e) {
+      try {
+        this.defaultExceptionHandler({ message: 'Unhandled error in exception handler', exception: e, context });
+      } catch {
+        // Nothing left to report to.
+      }
+    }
+  }
+
+  /** Turns debug mode on or off (slow-callback warnings, creation tracebacks in reports). */
+  setDebug(enabled: boolean): void {
+    this._debug = enabled;
+  }
+
+  /** True in debug mode. */
+  getDebug(): boolean {
+    return this._debug;
+  }
+
+  /** Sets a function that receives one {@link TraceRecord} per iteration (`null` removes it). */
+  setTracer(tracer: Tracer | null): void {
+    this._tracer = tracer;
+  }
+
+  /** The tracer, or null. */
+  getTracer(): Tracer | null {
+    return this._tracer;
+  }
+
+  /** Iterations run so far. */
+  get iterations(): number {
+    return this._iteration;
+  }
+
+  // ---- the libuv bridge ---------------------------------------------------------------------------------------
+
+  /** @internal */
+  _armImmediate(): void {
+    if (this._immediate === null) this._immediate = setImmediate(this.#turnFromImmediate);
+  }
+
+  #disarm(): void {
+    if (this._immediate !== null) {
+      clearImmediate(this._immediate);
+      this._immediate = null;
+    }
+    if (this._timer !== null) {
+      clearTimeout(this._timer);
+      this._timer = null;
+      this._timerWhen = Infinity;
+    }
+  }
+
+  /** Nothing is ready: wait for a callSoon (I/O), the Node timer of the nearest TimerHandle, or a clock change. */
+  #idle(wait: number | null): void {
+    if (wait === null || this._virtual) return;
+    const when = this._heap.peek()!._when;
+    if (this._timer !== null) {
+      if (this._timerWhen <= when) return;
+      clearTimeout(this._timer);
+    }
+    this._timer = setTimeout(this.#turnFromTimer, Math.max(1, Math.ceil(wait * 1000)));
+    this._timerWhen = when;
+  }
+
+  #finishRun(): void {
+    this._stopping = false;
+    this._running = false;
+    this.#disarm();
+    const i = rt.running.lastIndexOf(this);
+    if (i >= 0) rt.running.splice(i, 1);
+    if (this._unsubscribeClock !== null) {
+      this._unsubscribeClock();
+      this._unsubscribeClock = null;
+    }
+    const r = this._runResolve;
+    this._runResolve = null;
+    r?.();
+  }
+
+  #cleanHeap(): void {
+    const heap = this._heap;
+    if (heap.size > MIN_SCHEDULED_TIMER_HANDLES && heap.cancelled / heap.size > MIN_CANCELLED_TIMER_HANDLES_FRACTION) {
+      heap.compact();
+      return;
+    }
+    for (;;) {
+      const top = heap.peek();
+      if (top === undefined || !top._cancelled) break;
+      heap.pop();
+      top._scheduled = false;
+      heap.cancelled--;
+    }
+  }
+
+  /** A resumed task did not reach a suspension within the hop cap (it awaits a foreign promise): stop waiting. */
+  #abandonStep(): void {
+    const t = rt.task;
+    if (t !== null) t._stepping = false;
+    rt.task = null;
+    rt.inFlight = 0;
+  }
+
+  #callbackFailed(h: Handle, e: unknown): void {
+    this.callExceptionHandler({ message: `Exception in callback ${h.name()}`, exception: e, handle: h });
+  }
+
+  /** One libuv turn: iterations back to back until idle, stopped, or over the ~1 ms budget. */
+  async #turn(): Promise<void> {
+    if (!this._running || this._inTurn) return;
+    this._inTurn = true;
+    const prevExecuting = rt.executing;
+    rt.executing = this;
+    const clock = this.clock;
+    const heap = this._heap;
+    const turnStart = systemClock.time();
+    let work = 0;
+    try {
+      for (;;) {
+        // 1. Heap hygiene: drop cancelled timers at the top, or rebuild when most are cancelled.
+        if (heap.cancelled > 0) this.#cleanHeap();
+
+        // 2. The wait asyncio would give select(): 0 when anything is ready, else until the nearest timer.
+        let wait: number | null = 0;
+        let jumped = false;
+        if (this._ready.length === 0 && !this._stopping && this._deferred.length === 0) {
+          const top = heap.peek();
+          if (top === undefined) {
+            wait = null;
+          } else {
+            wait = top._when - clock.time();
+            if (wait <= this._clockResolution) wait = 0;
+            else if (wait > MAXIMUM_SELECT_TIMEOUT) wait = MAXIMUM_SELECT_TIMEOUT;
+          }
+          if (wait !== 0) {
+            if (wait !== null && clock.autojump && clock.jumpTo !== undefined) {
+              clock.jumpTo(top!._when);
+              jumped = true;
+            } else {
+              this.#idle(wait);
+              return;
+            }
+          }
+        }
+        const tracer = this._tracer;
+        const traceStart = tracer !== null ? systemClock.time() : 0;
+        const iterTime = tracer !== null ? clock.time() : 0;
+
+        // 3. Timers now due join the ready queue, in (when, seq) order.
+        let timersDue = 0;
+        if (heap.size > 0) {
+          const end = clock.time() + this._clockResolution;
+          for (;;) {
+            const t = heap.peek();
+            if (t === undefined) break;
+            if (t._cancelled) {
+              heap.pop();
+              t._scheduled = false;
+              heap.cancelled--;
+              continue;
+            }
+            if (t._when > end) break;
+            heap.pop();
+            t._scheduled = false;
+            this._ready.push(t);
+            timersDue++;
+          }
+        }
+
+        // 4. Run the snapshot; anything scheduled now waits for the next iteration (asyncio's `ntodo`).
+        const batch = this._ready;
+        const n = batch.length;
+        this._ready = this._spare;
+        const names: string[] | null = tracer !== null ? [] : null;
+        const debug = this._debug;
+        for (let i = 0; i < n; i++) {
+          const h = batch[i]!;
+          if (h._cancelled) continue;
+          if (names !== null) names.push(h.name());
+          const t0 = debug ? systemClock.time() : 0;
+          const cb = h._callback!;
+          try {
+            const k = h._nargs;
+            if (k === 1) cb(h._arg);
+            else if (k === 0) cb();
+            else cb(...h._args!);
+          } catch (e) {
+            this.#callbackFailed(h, e);
+          }
+          // The task step this callback resumed runs to its next suspension before the next callback.
+          if (rt.inFlight > 0) {
+            let hops = 0;
+            do {
+              if (++hops > TASK_STEP_HOP_CAP) {
+                this.#abandonStep();
+                break;
+              }
+              await null;
+            } while (rt.inFlight > 0);
+          }
+          if (debug) {
+            const dt = systemClock.time() - t0;
+            if (dt >= this.slowCallbackDuration) this._logger.warn(`Executing ${h.toString()} took ${dt.toFixed(3)} seconds`);
+          }
+        }
+        batch.length = 0;
+        this._spare = batch;
+
+        // 5. End of iteration: transports flush corked writes here, in the same libuv turn.
+        let deferredRun = 0;
+        const deferred = this._deferred;
+        if (deferred.length > 0) {
+          for (let i = 0; i < deferred.length; i++) {
+            const cb = deferred[i]!;
+            deferredRun++;
+            try {
+              cb();
+            } catch (e) {
+              this.callExceptionHandler({ message: `Exception in deferred callback ${cb.name || '<anonymous>'}`, exception: e });
+            }
+            if (rt.inFlight > 0) {
+              let hops = 0;
+              do {
+                if (++hops > TASK_STEP_HOP_CAP) {
+                  this.#abandonStep();
+                  break;
+                }
+                await null;
+              } while (rt.inFlight > 0);
+            }
+          }
+          deferred.length = 0;
+        }
+
+        this._iteration++;
+        if (tracer !== null) {
+          try {
+            tracer({
+              iteration: this._iteration,
+              time: iterTime,
+              wait,
+              jumped,
+              timersDue,
+              ready: n,
+              callbacks: names!,
+              deferred: deferredRun,
+              duration: systemClock.time() - traceStart,
+            });
+          } catch (e) {
+            this.callExceptionHandler({ message: 'Exception in tracer', exception: e });
+          }
+        }
+
+        if (this._stopping) {
+          this.#finishRun();
+          return;
+        }
+        work += n + 1;
+        if (work >= 64) {
+          work = 0;
+          if (systemClock.time() - turnStart >= LOOP_TURN_BUDGET) {
+            // Yield to libuv so I/O (poll phase) runs; continue in its check phase.
+            this._armImmediate();
+            return;
+          }
+        }
+      }
+    } catch (e) {
+      // Only a bug in the loop itself gets here; report it and keep the loop alive.
+      this.callExceptionHandler({ message: 'internal error in the event loop', exception: e });
+      if (this._running) this._armImmediate();
+    } finally {
+      this._inTurn = false;
+      rt.executing = prevExecuting;
+    }
+  }
+}

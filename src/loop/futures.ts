@@ -1,0 +1,387 @@
+/**
+ * {@link Future}: asyncio's Future, and a thenable, so `await fut` works in any async function.
+ *
+ * Done callbacks always run through `loop.callSoon` (asyncio `futures.py:170`), never synchronously. Awaiting a
+ * pending Future inside a Task is the Task's suspension point: `then()` notices the stepping task (a module
+ * variable, no AsyncLocalStorage, ASYNCIO-NOTES §0), ends its atomic step and records the Future as the one the
+ * task waits on, so `task.cancel()` can cancel it and make the `await` throw `CancelledError`.
+ */
+import { CancelledError, InvalidStateError } from '../errors.js';
+import type { EventLoop } from './event-loop.js';
+import { captureStack, getRunningLoop, rt } from './state.js';
+
+/** @internal Future states (asyncio `_PENDING`, `_FINISHED` with a result or an exception, `_CANCELLED`). */
+export const PENDING = 0;
+/** @internal */
+export const FINISHED = 1;
+/** @internal */
+export const ERRORED = 2;
+/** @internal */
+export const CANCELLED = 3;
+
+/** A done callback: receives the Future once it is done. */
+export type DoneCallback<T> = (future: Future<T>) => void;
+
+interface Unretrieved {
+  loop: EventLoop;
+  message: string;
+  exception: unknown;
+  sourceTraceback: string | undefined;
+}
+
+// "exception was never retrieved": registered on setException, unregistered as soon as someone reads the exception
+// (result(), exception(), an await). Held values never reference the Future itself, or it could never be collected.
+const unretrieved = new FinalizationRegistry<Unretrieved>((held) => {
+  const ctx: Record<string, unknown> = { message: held.message, exception: held.exception };
+  if (held.sourceTraceback !== undefined) ctx.sourceTraceback = held.sourceTraceback;
+  held.loop.callExceptionHandler(ctx as { message: string });
+});
+
+/**
+ * The result of an asynchronous operation (asyncio's `Future`). Create one with `loop.createFuture()`; a Future is
+ * bound to one loop. `await fut` gives the result, throws the exception, or throws `CancelledError`.
+ */
+export class Future<T = unknown> implements PromiseLike<T> {
+  // Invariant: _state only moves PENDING → FINISHED | ERRORED | CANCELLED, once; callbacks are scheduled exactly then.
+  /** @internal */ _state = PENDING;
+  /** @internal */ _result: T | undefined = undefined;
+  /** @internal */ _exception: unknown = undefined;
+  /** @internal */ _loop: EventLoop;
+  /** @internal First done callback (most Futures have one: the awaiting task). */ _cb0: DoneCallback<T> | null = null;
+  /** @internal Further done callbacks, in registration order. */ _cbs: DoneCallback<T>[] | null = null;
+  /** @internal */ _cancelMessage: string | undefined = undefined;
+  /** @internal A done Future that still makes an awaiting task yield one iteration (`sleep(0)`). */ _forceYield = false;
+  /** @internal True while registered as "exception never retrieved". */ _logPending = false;
+  /** @internal Creation stack in debug mode. */ _sourceTraceback: string | undefined = undefined;
+
+  /**
+   * A pending Future bound to `loop` (default: the running loop).
+   * @throws InvalidStateError when no loop is given and none is running.
+   */
+  constructor(loop?: EventLoop) {
+    const l = loop ?? getRunningLoop();
+    this._loop = l;
+    if (l._debug) this._sourceTraceback = captureStack(3);
+  }
+
+  /** The loop this Future belongs to. */
+  getLoop(): EventLoop {
+    return this._loop;
+  }
+
+  /** True once the Future has a result, an exception, or was cancelled. */
+  done(): boolean {
+    return this._state !== PENDING;
+  }
+
+  /** True when the Future was cancelled. */
+  cancelled(): boolean {
+    return this._state === CANCELLED;
+  }
+
+  /**
+   * The result.
+   * @throws CancelledError when cancelled; InvalidStateError while pending; the stored exception when it has one.
+   */
+  result(): T {
+    const s = this._state;
+    if (s === FINISHED) return this._result as T;
+    if (s === CANCELLED) throw this._makeCancelledError();
+    if (s === PENDING) throw new InvalidStateError('Result is not set.');
+    this._markRetrieved();
+    throw this._exception;
+  }
+
+  /**
+   * The exception, or null when the Future has a result.
+   * @throws CancelledError when cancelled; InvalidStateError while pending.
+   */
+  exception(): unknown {
+    const s = this._state;
+    if (s === CANCELLED) throw this._makeCancelledError();
+    if (s === PENDING) throw new InvalidStateError('Exception is not set.');
+    this._markRetrieved();
+    return s === ERRORED ? this._exception : null;
+  }
+
+  /**
+   * Cancels the Future and schedules its callbacks. Returns false when it was already done.
+   * @param msg becomes the message of the `CancelledError` awaiters see.
+   */
+  cancel(msg?: string): boolean {
+    if (this._state !== PENDING) return false;
+    this._state = CANCELLED;
+    this._cancelMessage = msg;
+    this._scheduleCallbacks();
+    return true;
+  }
+
+  /**
+   * Marks the Future done with `value` and schedules its callbacks.
+   * @throws InvalidStateError when it is already done.
+   */
+  setResult(value: T): void {
+    if (this._state !== PENDING) throw new InvalidStateError(`${this._stateName()}: ${this}`);
+    this._state = FINISHED;
+    this._result = value;
+    this._scheduleCallbacks();
+  }
+
+  /**
+   * Marks the Future done with `exception` and schedules its callbacks. If nobody ever reads it, the loop's
+   * exception handler hears "Future exception was never retrieved" once the Future is garbage-collected.
+   * @throws InvalidStateError when it is already done.
+   */
+  setException(exception: unknown): void {
+    if (this._state !== PENDING) throw new InvalidStateError(`${this._stateName()}: ${this}`);
+    this._setExceptionInternal(exception, 'Future exception was never retrieved');
+  }
+
+  /**
+   * Adds a callback run (through `loop.callSoon`) with this Future once it is done; at once scheduled when it
+   * already is.
+   */
+  addDoneCallback(fn: DoneCallback<T>): void {
+    if (this._state !== PENDING) {
+      this._loop._callSoon1(fn as (a: unknown) => void, this);
+    } else if (this._cb0 === null && this._cbs === null) {
+      this._cb0 = fn;
+    } else {
+      (this._cbs ??= []).push(fn);
+    }
+  }
+
+  /** Removes every registration of `fn`; returns how many were removed. */
+  removeDoneCallback(fn: DoneCallback<T>): number {
+    let n = 0;
+    if (this._cb0 === fn) {
+      this._cb0 = null;
+      n++;
+    }
+    const cbs = this._cbs;
+    if (cbs !== null) {
+      const kept = cbs.filter((c) => c !== fn);
+      n += cbs.length - kept.length;
+      this._cbs = kept.length > 0 ? kept : null;
+    }
+    return n;
+  }
+
+  /**
+   * Promise-style chaining (so `await fut` works). Inside a Task, awaiting a pending Future suspends the task's
+   * atomic step. Returns a new Future for the value `onFulfilled`/`onRejected` return.
+   */
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
+  ): Future<R1 | R2> {
+    const derived = new Future<R1 | R2>(this._loop);
+    const t = rt.task;
+    if (t !== null && t._stepping && (this._state === PENDING || this._forceYield)) {
+      // The stepping task awaits this Future: its step ends here (ASYNCIO-NOTES §0).
+      t._suspend(this, onFulfilled, onRejected, derived);
+      return derived;
+    }
+    if (this._state === PENDING) {
+      const thenReaction = (f: Future<T>): void => settleDerived(f, derived, onFulfilled, onRejected);
+      (thenReaction as { _tulipThen?: boolean })._tulipThen = true;
+      this._addCallback(thenReaction);
+    } else if (this._forceYield && this._loop._running) {
+      this._loop._callSoon1(() => settleDerived(this, derived, onFulfilled, onRejected), undefined);
+    } else {
+      // Already done: Promise semantics (asynchronous, but without waiting for a loop iteration; asyncio's
+      // `await done_future` does not yield either).
+      queueMicrotask(() => settleDerived(this, derived, onFulfilled, onRejected));
+    }
+    return derived;
+  }
+
+  /** Promise-style `catch`. */
+  catch<R = never>(onRejected?: ((reason: any) => R | PromiseLike<R>) | null): Future<T | R> {
+    return this.then(undefined, onRejected);
+  }
+
+  /** Promise-style `finally`. */
+  finally(onFinally?: (() => void) | null): Future<T> {
+    if (typeof onFinally !== 'function') return this.then();
+    return this.then(
+      (v) => {
+        onFinally();
+        return v;
+      },
+      (e) => {
+        onFinally();
+        throw e;
+      },
+    );
+  }
+
+  /** Makes a Future structurally a Promise for TypeScript (`const p: Promise<T> = fut` type-checks). */
+  get [Symbol.toStringTag](): string {
+    return this.constructor.name;
+  }
+
+  /** `<Future pending>`, `<Future finished result=…>`, as asyncio's repr. */
+  toString(): string {
+    const s = this._state;
+    const extra = s === FINISHED ? ` result=${String(this._result)}` : s === ERRORED ? ` exception=${String(this._exception)}` : '';
+    return `<${this.constructor.name} ${this._stateName()}${extra}>`;
+  }
+
+  /** @internal */
+  _stateName(): string {
+    const s = this._state;
+    return s === PENDING ? 'pending' : s === CANCELLED ? 'cancelled' : 'finished';
+  }
+
+  /** @internal The CancelledError awaiters of a cancelled Future see. */
+  _makeCancelledError(): CancelledError {
+    return new CancelledError(this._cancelMessage);
+  }
+
+  /** @internal */
+  _setExceptionInternal(exception: unknown, message: string): void {
+    this._state = ERRORED;
+    this._exception = exception;
+    this._logPending = true;
+    // Format the stack now: V8's unformatted stack keeps every frame's receiver alive (a Task's own `_start`
+    // frame among them), which would keep this Future from ever being collected, and so from being reported.
+    if (exception instanceof Error) void exception.stack;
+    unretrieved.register(this, { loop: this._loop, message, exception, sourceTraceback: this._sourceTraceback }, this);
+    this._scheduleCallbacks();
+  }
+
+  /** @internal Someone saw the exception: no "never retrieved" report. */
+  _markRetrieved(): void {
+    if (this._logPending) {
+      this._logPending = false;
+      unretrieved.unregister(this);
+    }
+  }
+
+  /** @internal Settles a fresh Future that nobody can have observed yet (no callbacks to schedule). */
+  _settleQuiet(value: unknown): void {
+    if (this._state !== PENDING) return;
+    if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function') {
+      chain(this, value as PromiseLike<T>);
+    } else if (this._cb0 === null && this._cbs === null) {
+      this._state = FINISHED;
+      this._result = value as T;
+    } else {
+      this.setResult(value as T);
+    }
+  }
+
+  /** @internal */
+  _addCallback(fn: DoneCallback<T>): void {
+    if (this._cb0 === null && this._cbs === null) this._cb0 = fn;
+    else (this._cbs ??= []).push(fn);
+  }
+
+  /** @internal */
+  _scheduleCallbacks(): void {
+    const cb0 = this._cb0;
+    const cbs = this._cbs;
+    if (cb0 === null && cbs === null) return;
+    this._cb0 = null;
+    this._cbs = null;
+    const loop = this._loop;
+    if (!loop._running) {
+      // Promise-style reactions (then/await outside a task) must not wait for a loop that may never run again;
+      // done callbacks proper wait for the loop (asyncio). A closed loop runs nothing, so there everything goes.
+      const all = loop._closed;
+      if (cb0 !== null) {
+        if (all || (cb0 as { _tulipThen?: boolean })._tulipThen === true) queueMicrotask(() => cb0(this));
+        else loop._callSoon1(cb0 as (a: unknown) => void, this);
+      }
+      if (cbs !== null) {
+        for (const cb of cbs) {
+          if (all || (cb as { _tulipThen?: boolean })._tulipThen === true) queueMicrotask(() => cb(this));
+          else loop._callSoon1(cb as (a: unknown) => void, this);
+        }
+      }
+      return;
+    }
+    if (cb0 !== null) loop._callSoon1(cb0 as (a: unknown) => void, this);
+    if (cbs !== null) for (let i = 0; i < cbs.length; i++) loop._callSoon1(cbs[i] as (a: unknown) => void, this);
+  }
+}
+
+/** @internal Runs a then() reaction for a done Future `f` and settles `derived` with what it returns. */
+export function settleDerived<T, R1, R2>(
+  f: Future<T>,
+  derived: Future<R1 | R2>,
+  onFulfilled: ((value: T) => R1 | PromiseLike<R1>) | null | undefined,
+  onRejected: ((reason: any) => R2 | PromiseLike<R2>) | null | undefined,
+): void {
+  if (derived._state !== PENDING) return;
+  let handler: ((v: any) => unknown) | null | undefined;
+  let arg: unknown;
+  if (f._state === FINISHED) {
+    handler = onFulfilled;
+    arg = f._result;
+    if (typeof handler !== 'function') {
+      derived._settleQuiet(arg);
+      return;
+    }
+  } else {
+    arg = f._state === CANCELLED ? f._makeCancelledError() : f._exception;
+    f._markRetrieved();
+    handler = onRejected;
+    if (typeof handler !== 'function') {
+      derived.setException(arg);
+      return;
+    }
+  }
+  callReaction(handler, arg, derived);
+}
+
+/** @internal Calls a reaction and settles `derived` with its outcome. */
+export function callReaction(handler: (v: any) => unknown, arg: unknown, derived: Future<any>): void {
+  let v: unknown;
+  try {
+    v = handler(arg);
+  } catch (e) {
+    if (derived._state === PENDING) derived.setException(e);
+    return;
+  }
+  derived._settleQuiet(v);
+}
+
+function chain<T>(target: Future<T>, source: PromiseLike<T>): void {
+  if (source === (target as unknown)) {
+    target.setException(new TypeError('a Future cannot resolve to itself'));
+    return;
+  }
+  source.then(
+    (v) => {
+      if (target._state === PENDING) target.setResult(v);
+    },
+    (e) => {
+      if (target._state === PENDING) target.setException(e);
+    },
+  );
+}
+
+/** True when `value` is a tulipwire {@link Future} (Tasks included). */
+export function isFuture(value: unknown): value is Future<unknown> {
+  return value instanceof Future;
+}
+
+/**
+ * Turns a native Promise (or any thenable) into a {@link Future} of `loop` (default: the running loop). Awaiting
+ * the Future inside a Task is a cancellation point; cancelling it does not stop the underlying operation.
+ */
+export function wrapPromise<T>(promise: PromiseLike<T> | T, loop?: EventLoop): Future<T> {
+  if (promise instanceof Future && (loop === undefined || promise._loop === loop)) return promise as Future<T>;
+  const fut = new Future<T>(loop);
+  Promise.resolve(promise).then(
+    (v) => {
+      if (fut._state === PENDING) fut.setResult(v);
+    },
+    (e) => {
+      if (fut._state === PENDING) fut.setException(e);
+    },
+  );
+  return fut;
+}

@@ -1,0 +1,362 @@
+/**
+ * {@link Task}: a Future that drives an async function (or a `function*` generator yielding Futures, PEP 3156
+ * style) on the loop, one atomic step at a time, with asyncio's cancellation.
+ *
+ * How a step stays atomic without blocking (ASYNCIO-NOTES §0): a step starts when the task starts or when the
+ * Future it awaits wakes it (a ready callback), and `rt.inFlight` counts it. It ends when, inside the task,
+ * `then()` is called on a pending Future of ours (the task suspends; see `Future.then`) or when the task's promise
+ * settles. After each ready callback the loop lets microtasks run until no step is in flight, so the task reaches
+ * its next suspension before the loop runs the next callback, exactly as asyncio's `Task.__step`.
+ */
+import { CancelledError, InvalidStateError, isCancelledError } from '../errors.js';
+import type { EventLoop } from './event-loop.js';
+import { callReaction, CANCELLED, FINISHED, Future, PENDING, wrapPromise } from './futures.js';
+import { rt } from './state.js';
+
+/** What `createTask` accepts: an async function, or a generator function yielding Futures. */
+export type TaskFunction<T> = () => PromiseLike<T> | T | Generator<unknown, T, any>;
+
+/** Options of `loop.createTask`. */
+export interface TaskOptions {
+  /** The task's name (default `Task-N`). */
+  name?: string;
+  /** Cancels the task when this signal aborts (the abort reason's message becomes the cancel message). */
+  signal?: AbortSignal;
+}
+
+let taskCounter = 0;
+
+/**
+ * A scheduled async function (asyncio's `Task`). Created by `loop.createTask(fn)`; its first step runs on the
+ * loop's next iteration, never synchronously. The loop holds a strong reference while it is pending.
+ */
+export class Task<T = unknown> extends Future<T> {
+  /** @internal */ _fn: TaskFunction<T> | null;
+  /** @internal */ _name: string;
+  /** @internal True from the start of an atomic step until the task suspends or settles. */ _stepping = false;
+  /** @internal asyncio `_must_cancel`: throw CancelledError into the task at its next resumption. */ _mustCancel = false;
+  /** @internal */ _numCancelsRequested = 0;
+  /** @internal The Future the task is suspended on (asyncio `_fut_waiter`). */ _futWaiter: Future<any> | null = null;
+  /** @internal The resume functions of the suspended await. */ _resF: ((v: any) => unknown) | null | undefined = null;
+  /** @internal */ _resR: ((e: any) => unknown) | null | undefined = null;
+  /** @internal */ _resD: Future<any> | null = null;
+  /** @internal The CancelledError the task's body ended with. */ _cancelledExc: CancelledError | null = null;
+  /** @internal Generator tasks: the generator. */ _gen: Generator<unknown, T, any> | null = null;
+  /** @internal Done callback registered on awaited Futures (one closure per task, not per await). */ _wakeupFn: (f: Future<any>) => void;
+  /** @internal */ _signal: AbortSignal | null = null;
+  /** @internal */ _onAbort: (() => void) | null = null;
+
+  /** @internal Use `loop.createTask(fn, opts)`. */
+  constructor(fn: TaskFunction<T>, loop: EventLoop, options?: TaskOptions) {
+    super(loop);
+    this._fn = fn;
+    this._name = options?.name ?? `Task-${++taskCounter}`;
+    this._wakeupFn = (f) => this._wakeup(f);
+    (this._wakeupFn as { _tulipTask?: Task<T> })._tulipTask = this;
+    const h = loop._callSoon1(() => this._start(), undefined);
+    h._name = `${this._name}.start`;
+    loop._tasks.add(this as Task<unknown>);
+    const signal = options?.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        this.cancel(abortMessage(signal));
+      } else {
+        this._signal = signal;
+        this._onAbort = () => this.cancel(abortMessage(signal));
+        signal.addEventListener('abort', this._onAbort, { once: true });
+      }
+    }
+  }
+
+  /** The task's name. */
+  getName(): string {
+    return this._name;
+  }
+
+  /** Renames the task. */
+  setName(name: string): void {
+    this._name = String(name);
+  }
+
+  /**
+   * Requests cancellation (asyncio `Task.cancel`): the `await` the task is suspended on throws `CancelledError`
+   * (or, if it is running or about to resume, its next resumption does). The task may catch it and clean up.
+   * Returns false when the task is already done. Each call increments {@link cancelling}.
+   */
+  override cancel(msg?: string): boolean {
+    if (this._state !== PENDING) return false;
+    this._numCancelsRequested++;
+    const w = this._futWaiter;
+    // Leave _futWaiter set: it may be a Task that catches and ignores the cancel, so we may cancel it again later.
+    if (w !== null && w.cancel(msg)) return true;
+    this._mustCancel = true;
+    this._cancelMessage = msg;
+    return true;
+  }
+
+  /** How many cancellation requests are pending (asyncio 3.11 `cancelling()`). */
+  cancelling(): number {
+    return this._numCancelsRequested;
+  }
+
+  /** Decrements {@link cancelling} and returns the new count (used by timeouts and TaskGroup). */
+  uncancel(): number {
+    if (this._numCancelsRequested > 0) {
+      this._numCancelsRequested--;
+      if (this._numCancelsRequested === 0) this._mustCancel = false;
+    }
+    return this._numCancelsRequested;
+  }
+
+  /** A Task's result comes from its function. @throws InvalidStateError always. */
+  override setResult(_value: T): void {
+    throw new InvalidStateError('Task does not support setResult()');
+  }
+
+  /** A Task's exception comes from its function. @throws InvalidStateError always. */
+  override setException(_exception: unknown): void {
+    throw new InvalidStateError('Task does not support setException()');
+  }
+
+  /** `<Task pending name=Task-1>`. */
+  override toString(): string {
+    const state = this._state === PENDING && this._numCancelsRequested > 0 ? 'cancelling' : this._stateName();
+    return `<Task ${state} name=${this._name}>`;
+  }
+
+  /** @internal */
+  override _makeCancelledError(): CancelledError {
+    if (this._cancelledExc !== null) return this._cancelledExc;
+    return new CancelledError(this._cancelMessage);
+  }
+
+  // ---- stepping ---------------------------------------------------------------------------------------------
+
+  /** @internal The first step (a ready callback). */
+  _start(): void {
+    if (this._state !== PENDING) return;
+    const fn = this._fn!;
+    this._fn = null;
+    if (this._mustCancel) {
+      // Cancelled before it started: asyncio throws into the unstarted coroutine, so the body never runs.
+      this._mustCancel = false;
+      this._finish(false, new CancelledError(this._cancelMessage));
+      return;
+    }
+    rt.task = this as Task<unknown>;
+    this._stepping = true;
+    rt.inFlight++;
+    let r: unknown;
+    try {
+      r = fn();
+    } catch (e) {
+      this._endStep();
+      this._finish(false, e);
+      return;
+    }
+    if (r !== null && typeof r === 'object' && typeof (r as Generator).next === 'function' && typeof (r as Generator).throw === 'function' && typeof (r as PromiseLike<T>).then !== 'function') {
+      this._endStep();
+      this._gen = r as Generator<unknown, T, any>;
+      this._genStep(false, undefined);
+      return;
+    }
+    if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof (r as PromiseLike<T>).then === 'function') {
+      (r as PromiseLike<T>).then(
+        (v) => this._finish(true, v),
+        (e) => this._finish(false, e),
+      );
+      return;
+    }
+    this._endStep();
+    this._finish(true, r as T);
+  }
+
+  /** @internal Called by `Future.then` when this task, stepping, awaits the pending Future `fut`. */
+  _suspend(fut: Future<any>, onF: ((v: any) => unknown) | null | undefined, onR: ((e: any) => unknown) | null | undefined, derived: Future<any>): void {
+    this._stepping = false;
+    rt.inFlight--;
+    rt.task = null;
+    this._futWaiter = fut;
+    this._resF = onF;
+    this._resR = onR;
+    this._resD = derived;
+    if (fut._state !== PENDING) {
+      // sleep(0): a done Future that still yields one iteration.
+      this._loop._callSoon1(this._wakeupFn as (a: unknown) => void, fut);
+    } else {
+      fut._addCallback(this._wakeupFn);
+    }
+    if (this._mustCancel && fut.cancel(this._cancelMessage)) this._mustCancel = false;
+  }
+
+  /** @internal Done callback of the awaited Future: resumes the task (a new atomic step). */
+  _wakeup(fut: Future<any>): void {
+    if (this._gen !== null) {
+      this._futWaiter = null;
+      if (this._mustCancel) {
+        this._mustCancel = false;
+        this._genStep(true, this._makeCancelError());
+      } else if (fut._state === FINISHED) {
+        this._genStep(false, fut._result);
+      } else {
+        const err = fut._state === CANCELLED ? fut._makeCancelledError() : fut._exception;
+        fut._markRetrieved();
+        this._genStep(true, err);
+      }
+      return;
+    }
+    if (this._futWaiter !== fut) return; // stale (the task moved on)
+    this._futWaiter = null;
+    const onF = this._resF;
+    const onR = this._resR;
+    const d = this._resD!;
+    this._resF = this._resR = null;
+    this._resD = null;
+    rt.task = this as Task<unknown>;
+    this._stepping = true;
+    rt.inFlight++;
+    let handler: ((v: any) => unknown) | null | undefined;
+    let arg: unknown;
+    if (this._mustCancel) {
+      this._mustCancel = false;
+      handler = onR;
+      arg = this._makeCancelError();
+    } else if (fut._state === FINISHED) {
+      handler = onF;
+      arg = fut._result;
+    } else {
+      handler = onR;
+      arg = fut._state === CANCELLED ? fut._makeCancelledError() : fut._exception;
+      fut._markRetrieved();
+    }
+    if (typeof handler === 'function') callReaction(handler, arg, d);
+    else if (handler === onF) d._settleQuiet(arg);
+    else d.setException(arg);
+  }
+
+  /** @internal The CancelledError thrown into the task for a pending cancel request. */
+  _makeCancelError(): CancelledError {
+    return new CancelledError(this._cancelMessage);
+  }
+
+  /** @internal Ends the current step (the task settled or suspended). */
+  _endStep(): void {
+    if (this._stepping) {
+      this._stepping = false;
+      rt.inFlight--;
+      if (rt.task === (this as Task<unknown>)) rt.task = null;
+    }
+  }
+
+  /** @internal The task's body ended with a value (ok) or an exception. */
+  _finish(ok: boolean, v: unknown): void {
+    this._endStep();
+    if (this._state !== PENDING) return;
+    this._futWaiter = null;
+    this._loop._tasks.delete(this as Task<unknown>);
+    this._detachSignal();
+    if (ok) {
+      if (this._mustCancel) {
+        // Cancelled right before the body returned (asyncio does the same).
+        this._mustCancel = false;
+        this._cancelledExc = new CancelledError(this._cancelMessage);
+        this._state = CANCELLED;
+        this._scheduleCallbacks();
+      } else {
+        this._state = FINISHED;
+        this._result = v as T;
+        this._scheduleCallbacks();
+      }
+    } else if (isCancelledError(v)) {
+      this._cancelledExc = v;
+      this._cancelMessage = v.message;
+      this._state = CANCELLED;
+      this._scheduleCallbacks();
+    } else {
+      this._setExceptionInternal(v, 'Task exception was never retrieved');
+    }
+  }
+
+  /** @internal One step of a generator task: send a value or throw an error into it. */
+  _genStep(isThrow: boolean, value: unknown): void {
+    if (this._state !== PENDING) return;
+    const gen = this._gen!;
+    const prev = rt.task;
+    rt.task = this as Task<unknown>;
+    let r: IteratorResult<unknown, T>;
+    try {
+      r = isThrow ? gen.throw(value) : gen.next(value);
+    } catch (e) {
+      rt.task = prev;
+      this._finish(false, e);
+      return;
+    }
+    rt.task = prev;
+    if (r.done === true) {
+      this._finish(true, r.value);
+      return;
+    }
+    let y = r.value;
+    if (y === null || y === undefined) {
+      // A bare yield: resume on the next iteration (asyncio's `sleep(0)`).
+      const h = this._loop._callSoon1(() => this._genResumeBare(), undefined);
+      h._name = `${this._name}.step`;
+      return;
+    }
+    if (!(y instanceof Future)) {
+      if (typeof (y as PromiseLike<unknown>).then === 'function') {
+        y = wrapPromise(y as PromiseLike<unknown>, this._loop);
+      } else {
+        const err = new TypeError(`Task got bad yield: ${String(y)}`);
+        this._loop._callSoon1(() => this._genStep(true, err), undefined);
+        return;
+      }
+    }
+    const fut = y as Future<unknown>;
+    this._futWaiter = fut;
+    if (fut._state !== PENDING) this._loop._callSoon1(this._wakeupFn as (a: unknown) => void, fut);
+    else fut._addCallback(this._wakeupFn);
+    if (this._mustCancel && fut.cancel(this._cancelMessage)) this._mustCancel = false;
+  }
+
+  /** @internal */
+  _genResumeBare(): void {
+    if (this._mustCancel) {
+      this._mustCancel = false;
+      this._genStep(true, this._makeCancelError());
+    } else {
+      this._genStep(false, undefined);
+    }
+  }
+
+  /** @internal */
+  _detachSignal(): void {
+    if (this._signal !== null && this._onAbort !== null) {
+      this._signal.removeEventListener('abort', this._onAbort);
+      this._signal = null;
+      this._onAbort = null;
+    }
+  }
+}
+
+function abortMessage(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  if (r instanceof Error) return r.message;
+  return r === undefined ? 'aborted' : String(r);
+}
+
+/** The task whose step is running (asyncio's `current_task()`), or null outside a task. */
+export function currentTask(loop?: EventLoop): Task<unknown> | null {
+  const t = rt.task;
+  if (t === null) return null;
+  if (loop !== undefined && t._loop !== loop) return null;
+  return t;
+}
+
+/** Every pending task of `loop` (default: the running loop). Strong references: pending tasks are never lost. */
+export function allTasks(loop?: EventLoop): Set<Task<unknown>> {
+  const l = loop ?? rt.executing ?? rt.task?._loop ?? rt.running[rt.running.length - 1];
+  if (l === undefined) return new Set();
+  return new Set([...l._tasks].filter((t) => t._state === PENDING));
+}
+

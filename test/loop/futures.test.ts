@@ -1,0 +1,230 @@
+/**
+ * Future semantics, ported from CPython's test_futures (BaseFutureTests) plus the thenable behaviour JavaScript
+ * adds: `await fut`, chaining, wrapPromise, and "exception never retrieved" through FinalizationRegistry.
+ */
+import { describe, expect, it } from 'vitest';
+import { CancelledError, Future, InvalidStateError, isFuture, sleep, wrapPromise } from '../../src/index.js';
+import { collectGarbage, useLoop } from '../support/loop.js';
+
+describe('Future', () => {
+  const fx = useLoop();
+
+  it('test_futures.test_initial_state', () => {
+    const f = fx.loop.createFuture();
+    expect(f.cancelled()).toBe(false);
+    expect(f.done()).toBe(false);
+    f.cancel();
+    expect(f.cancelled()).toBe(true);
+  });
+
+  it('test_futures.test_constructor_without_loop: needs a running loop', () => {
+    expect(() => new Future()).toThrow(InvalidStateError);
+  });
+
+  it('test_futures.test_constructor_use_running_loop', async () => {
+    const { f } = await fx.run(() => ({ f: new Future() }));
+    expect(f.getLoop()).toBe(fx.loop);
+  });
+
+  it('test_futures.test_cancel', () => {
+    const f = fx.loop.createFuture();
+    expect(f.cancel()).toBe(true);
+    expect(f.cancelled()).toBe(true);
+    expect(f.done()).toBe(true);
+    expect(() => f.result()).toThrow(CancelledError);
+    expect(() => f.exception()).toThrow(CancelledError);
+    expect(() => f.setResult(null)).toThrow(InvalidStateError);
+    expect(() => f.setException(new Error())).toThrow(InvalidStateError);
+    expect(f.cancel()).toBe(false);
+  });
+
+  it('test_futures.test_future_cancel_message_getter: the message reaches the CancelledError', () => {
+    const f = fx.loop.createFuture();
+    f.cancel('my message');
+    try {
+      f.result();
+      expect.unreachable();
+    } catch (e) {
+      expect((e as CancelledError).code).toBe('TW_CANCELLED');
+      expect((e as CancelledError).message).toBe('my message');
+    }
+  });
+
+  it('test_futures.test_result', () => {
+    const f = fx.loop.createFuture<number>();
+    expect(() => f.result()).toThrow(InvalidStateError);
+    f.setResult(42);
+    expect(f.cancelled()).toBe(false);
+    expect(f.done()).toBe(true);
+    expect(f.result()).toBe(42);
+    expect(f.exception()).toBe(null);
+    expect(() => f.setResult(null as never)).toThrow(InvalidStateError);
+    expect(() => f.setException(new Error())).toThrow(InvalidStateError);
+    expect(f.cancel()).toBe(false);
+  });
+
+  it('test_futures.test_exception', () => {
+    const exc = new RangeError('x');
+    const f = fx.loop.createFuture();
+    expect(() => f.exception()).toThrow(InvalidStateError);
+    f.setException(exc);
+    expect(f.done()).toBe(true);
+    expect(() => f.result()).toThrow(exc);
+    expect(f.exception()).toBe(exc);
+    expect(() => f.setResult(null)).toThrow(InvalidStateError);
+    expect(f.cancel()).toBe(false);
+  });
+
+  it('test_futures.test_isfuture', () => {
+    expect(isFuture(fx.loop.createFuture())).toBe(true);
+    expect(isFuture(Promise.resolve())).toBe(false);
+    expect(isFuture({ then() {} })).toBe(false);
+  });
+
+  it('test_futures.test_future_repr', () => {
+    const f = fx.loop.createFuture<number>();
+    expect(String(f)).toBe('<Future pending>');
+    f.setResult(3);
+    expect(String(f)).toBe('<Future finished result=3>');
+    const c = fx.loop.createFuture();
+    c.cancel();
+    expect(String(c)).toBe('<Future cancelled>');
+  });
+
+  it('test_futures.test_callbacks_invoked_on_set_result: through callSoon, in registration order', async () => {
+    const rec: string[] = [];
+    const f = fx.loop.createFuture<number>();
+    f.addDoneCallback((x) => rec.push(`a${x.result()}`));
+    f.addDoneCallback((x) => rec.push(`b${x.result()}`));
+    f.setResult(10);
+    expect(rec).toEqual([]); // never synchronously
+    await fx.runBriefly();
+    expect(rec).toEqual(['a10', 'b10']);
+  });
+
+  it('test_futures.test_callbacks_invoked_on_set_exception', async () => {
+    const rec: unknown[] = [];
+    const f = fx.loop.createFuture();
+    const e = new Error('x');
+    f.addDoneCallback((x) => rec.push(x.exception()));
+    f.setException(e);
+    await fx.runBriefly();
+    expect(rec).toEqual([e]);
+  });
+
+  it('test_futures.test_remove_done_callback: returns the count removed', async () => {
+    const rec: number[] = [];
+    const f = fx.loop.createFuture();
+    const cb1 = (): number => rec.push(1);
+    const cb2 = (): number => rec.push(2);
+    const cb3 = (): number => rec.push(3);
+    f.addDoneCallback(cb1);
+    f.addDoneCallback(cb2);
+    f.addDoneCallback(cb1);
+    f.addDoneCallback(cb3);
+    expect(f.removeDoneCallback(cb1)).toBe(2);
+    expect(f.removeDoneCallback(cb1)).toBe(0);
+    f.setResult(null);
+    await fx.runBriefly();
+    expect(rec).toEqual([2, 3]);
+  });
+
+  it('test_futures.test_callbacks_remove_first_and_second_callback', async () => {
+    const rec: number[] = [];
+    const f = fx.loop.createFuture();
+    const cbs = [1, 2, 3].map((i) => (): number => rec.push(i));
+    for (const c of cbs) f.addDoneCallback(c);
+    f.removeDoneCallback(cbs[0]!);
+    f.removeDoneCallback(cbs[1]!);
+    f.setResult(null);
+    await fx.runBriefly();
+    expect(rec).toEqual([3]);
+  });
+
+  it('addDoneCallback on a done Future schedules it (never runs it synchronously)', async () => {
+    const f = fx.loop.createFuture();
+    f.setResult(1);
+    const rec: number[] = [];
+    f.addDoneCallback(() => rec.push(1));
+    expect(rec).toEqual([]);
+    await fx.runBriefly();
+    expect(rec).toEqual([1]);
+  });
+
+  it('await works in any async function, and chaining follows Promise rules', async () => {
+    const f = fx.loop.createFuture<number>();
+    fx.loop.callLater(1, () => f.setResult(20));
+    const chained = f.then((v) => v + 1).then((v) => v * 2);
+    const outside = (async () => (await f) + 100)();
+    await fx.run(() => sleep(2));
+    expect(await chained).toBe(42);
+    expect(await outside).toBe(120);
+    const g = fx.loop.createFuture();
+    g.setException(new Error('e'));
+    expect(await g.catch((e: Error) => e.message)).toBe('e');
+    const order: string[] = [];
+    const c = fx.loop.createFuture<number>();
+    c.cancel('stop');
+    const r = await c.finally(() => order.push('finally')).then(
+      () => 'fulfilled',
+      (e: CancelledError) => e.code,
+    );
+    expect([r, order]).toEqual(['TW_CANCELLED', ['finally']]);
+  });
+
+  it('a Future is structurally a Promise for TypeScript', () => {
+    const p: Promise<number> = fx.loop.createFuture<number>();
+    expect(Object.prototype.toString.call(p)).toBe('[object Future]');
+  });
+
+  it('wrapPromise turns a native Promise into a Future', async () => {
+    const r = await fx.run(async () => {
+      const ok = wrapPromise(Promise.resolve(5));
+      const bad = wrapPromise(Promise.reject(new Error('no')));
+      const v = await ok;
+      const e = await bad.then(
+        () => null,
+        (x: Error) => x.message,
+      );
+      return [v, e, ok instanceof Future];
+    });
+    expect(r).toEqual([5, 'no', true]);
+  });
+
+  it('test_futures.test_tb_logger_exception_unretrieved: "Future exception was never retrieved" at GC', async () => {
+    (() => {
+      const f = fx.loop.createFuture();
+      f.setException(new RangeError('lost'));
+    })();
+    await collectGarbage();
+    const recs = fx.take();
+    expect(recs.map((r) => r.message)).toEqual(['Future exception was never retrieved']);
+    expect(String(recs[0]!.exception)).toBe('RangeError: lost');
+  });
+
+  it('test_futures.test_tb_logger_exception_retrieved / result_unretrieved: no report', async () => {
+    (() => {
+      const f = fx.loop.createFuture();
+      f.setException(new RangeError('seen'));
+      f.exception();
+      const g = fx.loop.createFuture();
+      g.setResult(1);
+      const h = fx.loop.createFuture();
+      h.setException(new Error('awaited'));
+      h.then(undefined, () => {});
+      const c = fx.loop.createFuture();
+      c.cancel();
+    })();
+    await fx.runBriefly();
+    await collectGarbage();
+    expect(fx.take()).toEqual([]);
+  });
+
+  it('test_futures.test_future_source_traceback: debug mode records where a Future was created', () => {
+    fx.loop.setDebug(true);
+    const f = fx.loop.createFuture();
+    expect(f._sourceTraceback).toContain('futures.test.ts');
+    fx.loop.setDebug(false);
+    expect(fx.loop.createFuture()._sourceTraceback).toBe(undefined);
+  });
+});

@@ -1,0 +1,629 @@
+/**
+ * Tasks: start on the next iteration, atomic steps, real cancellation, cancelling()/uncancel(), generator tasks,
+ * AbortSignal. Most cases are ports of CPython's test_tasks (BaseTaskTests), named in each title.
+ */
+import { describe, expect, it } from 'vitest';
+import { CancelledError, InvalidStateError, Task, allTasks, currentTask, sleep, wrapPromise } from '../../src/index.js';
+import type { Future } from '../../src/index.js';
+import { collectGarbage, useLoop } from '../support/loop.js';
+
+describe('Task basics', () => {
+  const fx = useLoop();
+
+  it('starts on the next iteration, not synchronously', async () => {
+    const rec: string[] = [];
+    fx.loop.callSoon(() => rec.push('soon'));
+    const t = fx.loop.createTask(async () => {
+      rec.push('task');
+      return 1;
+    });
+    rec.push('created');
+    expect(await fx.loop.runUntilComplete(t)).toBe(1);
+    expect(rec).toEqual(['created', 'soon', 'task']);
+  });
+
+  it('names: Task-N by default, getName/setName, toString', async () => {
+    const t = fx.loop.createTask(async () => {}, { name: 'worker' });
+    expect(t.getName()).toBe('worker');
+    t.setName('w2');
+    expect(String(t)).toBe('<Task pending name=w2>');
+    const u = fx.loop.createTask(async () => {});
+    expect(u.getName()).toMatch(/^Task-\d+$/);
+    await fx.loop.runUntilComplete(u);
+    await fx.loop.runUntilComplete(t);
+  });
+
+  it('test_tasks.test_task_set_methods: setResult/setException are refused', async () => {
+    const t = fx.loop.createTask(async () => 'ko');
+    expect(() => t.setResult('ok')).toThrow(InvalidStateError);
+    expect(() => t.setException(new Error())).toThrow(InvalidStateError);
+    expect(await fx.loop.runUntilComplete(t)).toBe('ko');
+  });
+
+  it('test_tasks.test_step_result_future: a task returning a Future waits for it', async () => {
+    const fut = fx.loop.createFuture<string>();
+    const t = fx.loop.createTask(() => fut);
+    await fx.runBriefly();
+    expect(t.done()).toBe(false);
+    fut.setResult('res');
+    expect(await fx.loop.runUntilComplete(t)).toBe('res');
+  });
+
+  it('currentTask() names the stepping task, also after awaits; null in plain callbacks', async () => {
+    const seen: unknown[] = [];
+    fx.loop.callSoon(() => seen.push(currentTask()));
+    const t = fx.loop.createTask(async () => {
+      seen.push(currentTask());
+      await sleep(1);
+      seen.push(currentTask());
+      await Promise.resolve();
+      seen.push(currentTask());
+    });
+    await fx.loop.runUntilComplete(t);
+    expect(seen).toEqual([null, t, t, t]);
+  });
+
+  it('allTasks() holds pending tasks strongly, until they finish', async () => {
+    let t: Task<void> | null = fx.loop.createTask(async () => {
+      await sleep(10);
+    });
+    const ref = new WeakRef(t);
+    t = null;
+    await collectGarbage();
+    expect(ref.deref()).toBeDefined();
+    expect(allTasks(fx.loop).has(ref.deref()!)).toBe(true);
+    await fx.loop.runUntilComplete(ref.deref()!);
+    expect(allTasks(fx.loop).size).toBe(0);
+  });
+
+  it('a failing task reports "Task exception was never retrieved" when collected unobserved', async () => {
+    (() => {
+      fx.loop.createTask(async () => {
+        throw new RangeError('unobserved');
+      });
+    })();
+    await fx.runBriefly();
+    await collectGarbage();
+    const recs = fx.take();
+    expect(recs.map((r) => r.message)).toEqual(['Task exception was never retrieved']);
+  });
+
+  it('the exception of an awaited task reaches the awaiter', async () => {
+    const r = await fx.run(async () => {
+      const t = fx.loop.createTask(async () => {
+        await sleep(1);
+        throw new RangeError('inner');
+      });
+      try {
+        await t;
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'no';
+    });
+    expect(r).toBe('inner');
+  });
+});
+
+describe('atomic task steps (ASYNCIO-NOTES §0)', () => {
+  const fx = useLoop();
+
+  it('a resumed task runs to its next suspension before the next ready callback, through nested async calls', async () => {
+    const rec: string[] = [];
+    const f1 = fx.loop.createFuture();
+    async function deep(n: number): Promise<void> {
+      if (n === 0) {
+        rec.push('bottom');
+        return;
+      }
+      await Promise.resolve();
+      await deep(n - 1);
+    }
+    fx.loop.createTask(async () => {
+      await f1;
+      rec.push('A resumed');
+      await deep(20);
+      rec.push('A before suspend');
+      await sleep(1);
+      rec.push('A again');
+    });
+    fx.loop.createTask(async () => {
+      await f1;
+      rec.push('B resumed');
+    });
+    fx.loop.callLater(0.5, () => f1.setResult(null));
+    await fx.run(() => sleep(2));
+    expect(rec).toEqual(['A resumed', 'bottom', 'A before suspend', 'B resumed', 'A again']);
+  });
+
+  it('interleaving with sleep(0) is round-robin, one step per iteration (asyncio ordering)', async () => {
+    const rec: string[] = [];
+    const mk = (name: string) => async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) {
+        rec.push(`${name}${i}`);
+        await sleep(0);
+      }
+    };
+    const a = fx.loop.createTask(mk('a'));
+    const b = fx.loop.createTask(mk('b'));
+    const c = fx.loop.createTask(mk('c'));
+    await fx.run(async () => {
+      await a;
+      await b;
+      await c;
+    });
+    expect(rec).toEqual(['a0', 'b0', 'c0', 'a1', 'b1', 'c1', 'a2', 'b2', 'c2']);
+  });
+
+  it('a task awaiting a foreign promise that never resolves does not stall the loop (hop cap)', async () => {
+    const rec: string[] = [];
+    fx.loop.createTask(async () => {
+      await new Promise(() => {});
+    });
+    fx.loop.callSoon(() => rec.push('next'));
+    await fx.run(() => sleep(1));
+    expect(rec).toEqual(['next']);
+    for (const t of allTasks(fx.loop)) t.cancel();
+    fx.loop.close();
+    expect(fx.take().map((r) => r.message)).toEqual(['Task was destroyed but it is pending!']);
+  });
+
+  it('awaiting a foreign promise through wrapPromise keeps the await a cancellation point', async () => {
+    const r = await fx.run(async () => {
+      const t = fx.loop.createTask(async () => {
+        await wrapPromise(new Promise(() => {}));
+      });
+      await sleep(0);
+      t.cancel();
+      try {
+        await t;
+      } catch (e) {
+        return [(e as CancelledError).code, t.cancelled()];
+      }
+      return null;
+    });
+    expect(r).toEqual(['TW_CANCELLED', true]);
+  });
+});
+
+describe('Task cancellation (test_tasks)', () => {
+  const fx = useLoop();
+
+  it('test_tasks.test_cancel: cancel a sleeping task', async () => {
+    const t = fx.loop.createTask(async () => {
+      await sleep(10);
+      return 12;
+    });
+    fx.loop.callSoon(() => t.cancel());
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+    expect(t.done()).toBe(true);
+    expect(t.cancelled()).toBe(true);
+    expect(t.cancel()).toBe(false);
+  });
+
+  it('test_tasks.test_cancelling', async () => {
+    const t = fx.loop.createTask(async () => {
+      await sleep(10);
+    });
+    expect(t.cancelling()).toBe(0);
+    expect(String(t)).not.toContain('cancelling');
+    expect(t.cancel()).toBe(true);
+    expect(t.cancelling()).toBe(1);
+    expect(String(t)).toContain('cancelling');
+    expect(t.cancel()).toBe(true);
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+  });
+
+  it('test_tasks.test_uncancel_basic', async () => {
+    const t = fx.loop.createTask(async () => {
+      try {
+        await sleep(10);
+      } catch (e) {
+        if (!(e instanceof CancelledError)) throw e;
+        currentTask()!.uncancel();
+        await sleep(10);
+      }
+    });
+    await fx.loop.runUntilComplete(sleep(0.01, undefined, fx.loop));
+    expect(t.cancel()).toBe(true);
+    expect(t.cancelling()).toBe(1);
+    expect(t.cancelled()).toBe(false);
+    await fx.loop.runUntilComplete(sleep(0.01, undefined, fx.loop));
+    expect(t.cancelling()).toBe(0);
+    expect(t.cancelled()).toBe(false);
+    expect(t.cancel()).toBe(true);
+    expect(t.cancelling()).toBe(1);
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+    expect(t.cancelled()).toBe(true);
+    t.uncancel();
+    expect(t.cancelled()).toBe(true);
+  });
+
+  it('test_tasks.test_uncancel_structured_blocks', async () => {
+    async function makeRequestWithTimeout(sleepFor: number, timeoutAfter: number): Promise<boolean[]> {
+      const task = currentTask()!;
+      let timedOut = false;
+      let structuredBlockFinished = false;
+      let outerCodeReached = false;
+      const h = fx.loop.callLater(timeoutAfter, () => {
+        timedOut = true;
+        task.cancel();
+      });
+      try {
+        try {
+          await sleep(sleepFor);
+          structuredBlockFinished = true;
+        } catch (e) {
+          h.cancel();
+          if (timedOut && task.uncancel() === 0 && e instanceof CancelledError) throw new Error('timeout');
+          throw e;
+        }
+        h.cancel();
+      } catch (e) {
+        if ((e as Error).message !== 'timeout') throw e;
+        expect(timedOut).toBe(true);
+      }
+      outerCodeReached = true;
+      await sleep(0);
+      return [timedOut, structuredBlockFinished, outerCodeReached];
+    }
+    const t1 = fx.loop.createTask(() => makeRequestWithTimeout(10, 0.1));
+    expect(await fx.loop.runUntilComplete(t1)).toEqual([true, false, true]);
+    expect(t1.cancelling()).toBe(0);
+    const t2 = fx.loop.createTask(() => makeRequestWithTimeout(0, 10));
+    expect(await fx.loop.runUntilComplete(t2)).toEqual([false, true, true]);
+    expect(t2.cancelling()).toBe(0);
+  });
+
+  it('test_tasks.test_uncancel_resets_must_cancel', async () => {
+    const fut = fx.loop.createFuture();
+    const task = fx.loop.createTask(async () => {
+      await fut;
+      return 42;
+    });
+    await fx.loop.runUntilComplete(sleep(0, undefined, fx.loop));
+    fut.setResult(null);
+    task.cancel();
+    expect(task.cancelling()).toBe(1);
+    expect(task._mustCancel).toBe(true);
+    task.uncancel();
+    expect(task.cancelling()).toBe(0);
+    expect(task._mustCancel).toBe(false);
+    expect(await fx.loop.runUntilComplete(task)).toBe(42);
+  });
+
+  it('test_tasks.test_cancel_with_message_then_future_result', async () => {
+    for (const [arg, expected] of [[undefined, 'cancelled'], ['my message', 'my message']] as const) {
+      const task = fx.loop.createTask(async () => {
+        const inner = fx.loop.createTask(() => sleep(10));
+        await sleep(0);
+        inner.cancel(arg);
+        await fx.loop.createTask(async () => {
+          try {
+            await inner;
+          } catch {
+            // wait() equivalent: only wait for it to be done
+          }
+        });
+        inner.result();
+      });
+      const err = await fx.loop.runUntilComplete(task).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CancelledError);
+      expect((err as CancelledError).message).toBe(expected);
+    }
+  });
+
+  it('test_tasks.test_cancellation_exception_context: the cause chain keeps the CancelledError', async () => {
+    const fut = fx.loop.createFuture();
+    const task = fx.loop.createTask(async () => {
+      const inner = fx.loop.createTask(async () => {
+        fut.setResult(null);
+        await sleep(10);
+      });
+      await fut;
+      fx.loop.callSoon(() => inner.cancel('msg'));
+      try {
+        await inner;
+      } catch (e) {
+        throw new RangeError('cancelled', { cause: e });
+      }
+    });
+    const err = (await fx.loop.runUntilComplete(task).catch((e: unknown) => e)) as RangeError;
+    expect(err.message).toBe('cancelled');
+    expect(err.cause).toBeInstanceOf(CancelledError);
+    expect((err.cause as CancelledError).message).toBe('msg');
+  });
+
+  it('test_tasks.test_cancel_with_message_before_starting_task: the body never runs', async () => {
+    let ran = false;
+    const task = fx.loop.createTask(async () => {
+      const t = fx.loop.createTask(async () => {
+        ran = true;
+      });
+      t.cancel('my message');
+      await fx.loop.createTask(async () => {
+        await t.catch(() => {});
+      });
+      t.exception();
+    });
+    const err = await fx.loop.runUntilComplete(task).catch((e: unknown) => e);
+    expect((err as CancelledError).message).toBe('my message');
+    expect(ran).toBe(false);
+  });
+
+  it('test_tasks.test_cancel_yield', async () => {
+    const t = fx.loop.createTask(async () => {
+      await sleep(0);
+      await sleep(0);
+      return 12;
+    });
+    await fx.runBriefly();
+    t.cancel();
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+    expect(t.cancelled()).toBe(true);
+    expect(t.cancel()).toBe(false);
+  });
+
+  it('test_tasks.test_cancel_inner_future', async () => {
+    const f = fx.loop.createFuture();
+    const t = fx.loop.createTask(async () => {
+      await f;
+      return 12;
+    });
+    await fx.runBriefly();
+    f.cancel();
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+    expect(f.cancelled()).toBe(true);
+    expect(t.cancelled()).toBe(true);
+  });
+
+  it('test_tasks.test_cancel_both_task_and_inner_future', async () => {
+    const f = fx.loop.createFuture();
+    const t = fx.loop.createTask(async () => {
+      await f;
+      return 12;
+    });
+    await fx.runBriefly();
+    f.cancel();
+    t.cancel();
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+    expect(f.cancelled()).toBe(true);
+    expect(t.cancelled()).toBe(true);
+  });
+
+  it('test_tasks.test_cancel_task_catching', async () => {
+    const fut1 = fx.loop.createFuture();
+    const fut2 = fx.loop.createFuture();
+    const t = fx.loop.createTask(async () => {
+      await fut1;
+      try {
+        await fut2;
+      } catch (e) {
+        if (e instanceof CancelledError) return 42;
+        throw e;
+      }
+      return 0;
+    });
+    await fx.runBriefly();
+    expect(t._futWaiter).toBe(fut1);
+    fut1.setResult(null);
+    await fx.runBriefly();
+    expect(t._futWaiter).toBe(fut2);
+    t.cancel();
+    expect(fut2.cancelled()).toBe(true);
+    expect(await fx.loop.runUntilComplete(t)).toBe(42);
+    expect(t.cancelled()).toBe(false);
+  });
+
+  it('test_tasks.test_cancel_task_ignoring', async () => {
+    const fut1 = fx.loop.createFuture();
+    const fut2 = fx.loop.createFuture();
+    const fut3 = fx.loop.createFuture<number>();
+    const t = fx.loop.createTask(async () => {
+      await fut1;
+      try {
+        await fut2;
+      } catch {
+        // ignored
+      }
+      return await fut3;
+    });
+    await fx.runBriefly();
+    expect(t._futWaiter).toBe(fut1);
+    fut1.setResult(null);
+    await fx.runBriefly();
+    expect(t._futWaiter).toBe(fut2);
+    t.cancel();
+    expect(fut2.cancelled()).toBe(true);
+    await fx.runBriefly();
+    expect(t._futWaiter).toBe(fut3);
+    fut3.setResult(42);
+    expect(await fx.loop.runUntilComplete(t)).toBe(42);
+    expect(fut3.cancelled()).toBe(false);
+    expect(t.cancelled()).toBe(false);
+  });
+
+  it('test_tasks.test_cancel_current_task: the next await is cancelled at once', async () => {
+    const t: Task<number> = fx.loop.createTask(async () => {
+      t.cancel();
+      expect(t._mustCancel).toBe(true);
+      await sleep(100);
+      return 12;
+    });
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+    expect(t.cancelled()).toBe(true);
+    expect(t._mustCancel).toBe(false);
+    expect(fx.loop.time()).toBe(0);
+  });
+
+  it('test_tasks.test_cancel_at_end: cancelled right before returning', async () => {
+    const t: Task<number> = fx.loop.createTask(async () => {
+      t.cancel();
+      return 12;
+    });
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+    expect(t.cancelled()).toBe(true);
+    expect(t._mustCancel).toBe(false);
+  });
+
+  it('test_tasks.test_cancel_awaited_task (bpo-34872): the next awaited task is cancelled too', async () => {
+    const fut = fx.loop.createFuture();
+    let nested: Task<void> | null = null;
+    const task: Task<void> = fx.loop.createTask(async () => {
+      nested = fx.loop.createTask(async () => {
+        await fut;
+      });
+      await sleep(0);
+      task.cancel();
+      await nested;
+    });
+    await expect(fx.loop.runUntilComplete(task)).rejects.toBeInstanceOf(CancelledError);
+    expect(task.cancelled()).toBe(true);
+    expect(nested!.cancelled()).toBe(true);
+    expect(fut.cancelled()).toBe(true);
+  });
+
+  it('test_tasks.test_sleep_cancel: cancelling drops the sleep timer', async () => {
+    const t = fx.loop.createTask(() => sleep(10, 'yeah'));
+    await fx.runBriefly();
+    expect(fx.loop._heap.size).toBe(1);
+    const timer = fx.loop._heap.peek()!;
+    expect(timer.cancelled()).toBe(false);
+    t.cancel();
+    await fx.runBriefly();
+    expect(timer.cancelled()).toBe(true);
+  });
+
+  it('test_tasks.test_task_cancel_sleeping_task', async () => {
+    const r = await fx.run(async () => {
+      const sleeper = fx.loop.createTask(() => sleep(5000));
+      fx.loop.callLater(0.1, () => sleeper.cancel());
+      try {
+        await sleeper;
+        return 'slept in';
+      } catch {
+        return 'cancelled';
+      }
+    });
+    expect(r).toBe('cancelled');
+    expect(fx.loop.time()).toBeCloseTo(0.1, 9);
+  });
+
+  it('test_tasks.test_task_cancel_waiter_future', async () => {
+    const fut = fx.loop.createFuture();
+    const task = fx.loop.createTask(async () => {
+      await fut;
+    });
+    await fx.runBriefly();
+    expect(task._futWaiter).toBe(fut);
+    task.cancel();
+    await fx.runBriefly();
+    await expect(fx.loop.runUntilComplete(task)).rejects.toBeInstanceOf(CancelledError);
+    expect(task._futWaiter).toBe(null);
+    expect(fut.cancelled()).toBe(true);
+  });
+
+  it('test_tasks.test_yield_future_passes_cancel: outer → inner → waiter', async () => {
+    let proof = 0;
+    const waiter = fx.loop.createFuture();
+    async function inner(): Promise<void> {
+      try {
+        await waiter;
+      } catch (e) {
+        proof += 1;
+        throw e;
+      }
+    }
+    const f = fx.loop.createTask(async () => {
+      try {
+        await inner();
+        proof += 10;
+      } catch {
+        proof += 100;
+      }
+    });
+    await fx.runBriefly();
+    f.cancel();
+    await fx.loop.runUntilComplete(f);
+    expect(proof).toBe(101);
+    expect(waiter.cancelled()).toBe(true);
+  });
+
+  it('a task can catch CancelledError, clean up with more awaits, and re-raise', async () => {
+    const rec: unknown[] = [];
+    const t = fx.loop.createTask(async () => {
+      try {
+        await sleep(100);
+      } catch (e) {
+        rec.push((e as CancelledError).code);
+        await sleep(1);
+        rec.push('cleaned up', fx.loop.time());
+        throw e;
+      }
+    });
+    fx.loop.callLater(5, () => t.cancel());
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+    expect(rec).toEqual(['TW_CANCELLED', 'cleaned up', 6]);
+  });
+
+  it('cancelling a task waiting on a done sleep(0) delivers CancelledError at its resumption', async () => {
+    const rec: string[] = [];
+    const t = fx.loop.createTask(async () => {
+      try {
+        await sleep(0);
+        rec.push('not cancelled');
+      } catch {
+        rec.push('cancelled');
+      }
+    });
+    await fx.loop.runUntilComplete(sleep(0, undefined, fx.loop));
+    t.cancel();
+    await fx.loop.runUntilComplete(t);
+    expect(rec).toEqual(['cancelled']);
+  });
+});
+
+describe('AbortSignal and generator tasks', () => {
+  const fx = useLoop();
+
+  it('createTask({signal}): aborting cancels the task with the reason as message', async () => {
+    const ac = new AbortController();
+    const t = fx.loop.createTask(() => sleep(100), { signal: ac.signal });
+    fx.loop.callLater(1, () => ac.abort(new Error('user left')));
+    const err = await fx.loop.runUntilComplete(t).catch((e: unknown) => e);
+    expect((err as CancelledError).code).toBe('TW_CANCELLED');
+    expect((err as CancelledError).message).toBe('user left');
+  });
+
+  it('an already-aborted signal cancels before the body runs', async () => {
+    let ran = false;
+    const t = fx.loop.createTask(
+      async () => {
+        ran = true;
+      },
+      { signal: AbortSignal.abort() },
+    );
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+    expect(ran).toBe(false);
+  });
+
+  it('generator tasks yield Futures, PEP 3156 style, and are cancellable', async () => {
+    const loop = fx.loop;
+    const rec: unknown[] = [];
+    function* worker(): Generator<Future<unknown> | null, string, any> {
+      const v = yield sleep(1, 'one', loop);
+      rec.push(v, loop.time());
+      yield null; // bare yield: one iteration
+      try {
+        yield sleep(100, undefined, loop);
+      } catch (e) {
+        rec.push((e as CancelledError).code);
+      }
+      return 'done';
+    }
+    const t = loop.createTask(worker);
+    loop.callLater(2, () => t.cancel());
+    expect(await loop.runUntilComplete(t)).toBe('done');
+    expect(rec).toEqual(['one', 1, 'TW_CANCELLED']);
+  });
+});
