@@ -3,6 +3,7 @@
  * every `rpc-vector` block's msgpack bytes must be what the codec writes for its JSON, must decode back to it, and
  * must be accepted by a live endpoint (a REQUEST vector is answered with exactly the RESPONSE/ERROR vector bytes).
  */
+import { createHmac, hkdfSync } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EventLoop, VirtualClock } from '../../src/loop/index.js';
@@ -39,6 +40,40 @@ function vectors(): Vector[] {
 
 const all = vectors();
 
+function frameVectors(): Record<string, string>[] {
+  const out: Record<string, string>[] = [];
+  for (const m of rpcSection().matchAll(/```rpc-frame\n([\s\S]*?)```/g)) {
+    const fields: Record<string, string> = {};
+    for (const line of m[1]!.split('\n')) {
+      const i = line.indexOf(':');
+      if (i > 0) fields[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+    out.push(fields);
+  }
+  return out;
+}
+
+/** Builds a frame from the spec alone: length prefix, fixed header, payload, HMAC-SHA256 over header + payload. */
+function buildFrame(f: Record<string, string>): Buffer {
+  const kid = Buffer.from(f.kid!, 'ascii');
+  const head = Buffer.alloc(4 + kid.length);
+  head.writeUInt8(1, 0);                      // version
+  head.writeUInt8(Number(f.kind), 1);
+  head.writeUInt8(0, 2);                      // flags: not TLS-bound
+  head.writeUInt8(kid.length, 3);
+  kid.copy(head, 4);
+  const nums = Buffer.alloc(24);
+  nums.writeBigUInt64BE(BigInt(f.seq!), 0);
+  nums.writeBigUInt64BE(BigInt(f.issuedAtMs!), 8);
+  nums.writeBigUInt64BE(BigInt(f.expiresAtMs!), 16);
+  const body = Buffer.concat([head, nums, Buffer.from(f.nonce!, 'hex'), encode(JSON.parse(f.json!))]);
+  const key = Buffer.from(hkdfSync('sha256', Buffer.from(f.secret!, 'hex'), Buffer.alloc(0), `tulipwire/1 ${f.direction}`, 32));
+  const tag = createHmac('sha256', key).update(body).digest();
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length + tag.length, 0);
+  return Buffer.concat([len, body, tag]);
+}
+
 describe('RPC test vectors in the wire spec', () => {
   it('has a vector for every RPC kind', () => {
     expect(new Set(all.map((v) => v.kind))).toEqual(new Set(Object.values(RPC_KIND)));
@@ -48,6 +83,14 @@ describe('RPC test vectors in the wire spec', () => {
     const value = JSON.parse(v.json);
     expect(Buffer.from(encode(value)).toString('hex')).toBe(v.msgpack);
     expect(decode(Buffer.from(v.msgpack, 'hex'))).toEqual(value);
+  });
+
+  it.each(frameVectors().map((f) => [f.name!, f] as const))('%s: the frame is rebuilt byte for byte from the spec', (_n, f) => {
+    expect(buildFrame(f).toString('hex')).toBe(f.frame);
+  });
+
+  it('has a request and a response frame', () => {
+    expect(frameVectors().map((f) => Number(f.kind)).sort()).toEqual([RPC_KIND.REQUEST, RPC_KIND.RESPONSE]);
   });
 
   it('a live endpoint accepts every vector and answers the REQUEST vectors with the reply vectors', async () => {
