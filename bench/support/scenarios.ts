@@ -26,6 +26,8 @@ export interface Budget {
   pingWarmup: number;
   pingCount: number;
   pingDuration: number;
+  /** Runs of the headline scenario (100 B x1), interleaved; the median counts. */
+  headlineReps: number;
 }
 
 /** The throughput scenarios: three sizes over one connection, then 100 B over 16 and 256 (2 and 3 with --quick). */
@@ -40,6 +42,6 @@ export function throughputScenarios(flags: BenchFlags): ThroughputScenario[] {
 
 /** Budget per run: ~2 s of counting (0.15 s with --quick); `--duration` overrides the window. */
 export function budget(flags: BenchFlags): Budget {
-  if (flags.quick) return { warmup: 0.1, duration: flags.duration ?? 0.15, pingWarmup: 5, pingCount: 30, pingDuration: 0.5 };
-  return { warmup: 0.4, duration: flags.duration ?? 1.5, pingWarmup: 500, pingCount: 20000, pingDuration: 2.0 };
+  if (flags.quick) return { warmup: 0.1, duration: flags.duration ?? 0.15, pingWarmup: 5, pingCount: 30, pingDuration: 0.5, headlineReps: 1 };
+  return { warmup: 0.4, duration: flags.duration ?? 1.5, pingWarmup: 500, pingCount: 20000, pingDuration: 2.0, headlineReps: 3 };
 }
