@@ -73,8 +73,11 @@ export interface RpcLink {
   reject(error: BadData): void;
 }
 
-/** What a role check needs from a security context (tokens' `SecurityContext` is one). */
-export interface RoleHolder {
+/**
+ * What a role check needs from a security context: tokens' `SecurityContext` (and its `RoleHolder` interface) fits;
+ * declared here so the wire area does not import the tokens area.
+ */
+export interface RpcSecurity {
   /** True when the caller has `role` (the account has it and the current token or certificate grants it). */
   hasRole(role: string): boolean;
 }
@@ -96,11 +99,11 @@ export interface SecurityInput {
  * "nobody"; throw (or reject with) a TulipError such as `TokenExpired` or `UnknownToken` to refuse the request with
  * that error.
  */
-export type SecurityContextFactory<S extends RoleHolder = RoleHolder> =
+export type SecurityContextFactory<S extends RpcSecurity = RpcSecurity> =
   (input: SecurityInput) => S | null | PromiseLike<S | null>;
 
 /** What a request handler receives besides its params. */
-export interface RpcContext<S extends RoleHolder = RoleHolder> {
+export interface RpcContext<S extends RpcSecurity = RpcSecurity> {
   /** The security context built for this request, or null when there is no factory (or it returned null). */
   readonly security: S | null;
   /** The verified peer identity (mTLS certificate), or null. */
@@ -118,12 +121,12 @@ export interface RpcContext<S extends RoleHolder = RoleHolder> {
 }
 
 /** What a notification handler receives besides its params. */
-export type NotifyContext<S extends RoleHolder = RoleHolder> = Omit<RpcContext<S>, 'signal' | 'idempotent'>;
+export type NotifyContext<S extends RpcSecurity = RpcSecurity> = Omit<RpcContext<S>, 'signal' | 'idempotent'>;
 
 /** A request handler: returns the result (or a promise of it), or throws to send an error reply. */
-export type RpcHandler<S extends RoleHolder = RoleHolder> = (params: any, ctx: RpcContext<S>) => unknown;
+export type RpcHandler<S extends RpcSecurity = RpcSecurity> = (params: any, ctx: RpcContext<S>) => unknown;
 /** A notification handler: its result is ignored; what it throws is reported to the loop's exception handler. */
-export type NotifyHandler<S extends RoleHolder = RoleHolder> = (params: any, ctx: NotifyContext<S>) => unknown;
+export type NotifyHandler<S extends RpcSecurity = RpcSecurity> = (params: any, ctx: NotifyContext<S>) => unknown;
 
 /** Options of `handle` and `onNotify`. */
 export interface HandlerOptions {
@@ -137,7 +140,7 @@ interface Registered<H> { fn: H; roles: readonly string[] }
  * The table of request and notification handlers. Share one between all the connections of a server, or let each
  * {@link RpcEndpoint} make its own.
  */
-export class RpcRouter<S extends RoleHolder = RoleHolder> {
+export class RpcRouter<S extends RpcSecurity = RpcSecurity> {
   readonly #handlers = new Map<string, Registered<RpcHandler<S>>>();
   readonly #notifiers = new Map<string, Registered<NotifyHandler<S>>>();
 
@@ -153,6 +156,15 @@ export class RpcRouter<S extends RoleHolder = RoleHolder> {
   /** Registers the handler of notification `method` (replacing any). */
   onNotify(method: string, handler: NotifyHandler<S>, options: HandlerOptions = {}): this {
     this.#notifiers.set(checkMethod(method), { fn: handler, roles: toRoles(options.roles) });
+    return this;
+  }
+
+  /**
+   * Registers every handler of a table, e.g. the `handlers` of tokens' `authorize({...})` (whose role checks throw
+   * `Forbidden` before the handler runs; such refusals are answered but never cached as an idempotent outcome).
+   */
+  handleAll(handlers: Readonly<Record<string, RpcHandler<S>>>, options: HandlerOptions = {}): this {
+    for (const [method, fn] of Object.entries(handlers)) this.handle(method, fn, options);
     return this;
   }
 
@@ -189,7 +201,7 @@ export interface CallOptions {
 }
 
 /** Options of {@link RpcEndpoint}. */
-export interface RpcEndpointOptions<S extends RoleHolder = RoleHolder> {
+export interface RpcEndpointOptions<S extends RpcSecurity = RpcSecurity> {
   /** The handler table (default a fresh one). */
   router?: RpcRouter<S>;
   /** Builds `ctx.security` per request from the peer identity and/or token. Default: none (security is null). */
@@ -242,7 +254,7 @@ const UNSENT_FIELDS = new Set(['code', 'name', 'message', 'stack', 'remote', 'fa
  * serving; an idempotent request runs at most once per (key id, peer, nonce) while the cache remembers it; on
  * {@link close} every pending call fails with the given error.
  */
-export class RpcEndpoint<S extends RoleHolder = RoleHolder> {
+export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
   /** The handler table. */
   readonly router: RpcRouter<S>;
   readonly #link: RpcLink;
@@ -546,6 +558,9 @@ export class RpcEndpoint<S extends RoleHolder = RoleHolder> {
       } else if (flight.controller.signal.aborted && (isCancelledError(exc) || isAbortError(exc, flight.controller.signal))) {
         // The handler stopped because it was told to: nothing to cache, a retry runs it afresh.
         refuse(new CancelledError(`call ${method} was cancelled`));
+      } else if (TulipError.isTulipError(exc) && (exc.code === 'TW_FORBIDDEN' || exc.code === 'TW_METHOD_NOT_FOUND')) {
+        // A check inside the handler (tokens' requireRole / authorize table) refused before anything ran.
+        refuse(exc);
       } else {
         const outcome = this.#toOutcome(exc, ctx);
         cached?.complete(outcome);

@@ -10,7 +10,7 @@ import { VirtualClock } from '../../src/loop/clock.js';
 import { encode, decode } from '../../src/wire/codec.js';
 import { IdempotencyCache, IdempotencyKey } from '../../src/wire/idempotency.js';
 import { RPC_KIND, RpcEndpoint, RpcRouter, errorFromWire } from '../../src/wire/rpc.js';
-import type { RpcContext, RpcEndpointOptions, RpcLink, RpcMessageMeta, RpcOutcome, RoleHolder } from '../../src/wire/rpc.js';
+import type { RpcContext, RpcEndpointOptions, RpcLink, RpcMessageMeta, RpcOutcome, RpcSecurity } from '../../src/wire/rpc.js';
 import type { Future } from '../../src/loop/index.js';
 import { TulipError, RpcError, ReplayedMessage } from '../../src/errors.js';
 import type { BadData } from '../../src/errors.js';
@@ -78,7 +78,7 @@ function untilAborted(ctx: RpcContext, record: unknown[]): Future<never> {
   return f;
 }
 
-class Roles implements RoleHolder {
+class Roles implements RpcSecurity {
   constructor(readonly roles: string[]) {}
   hasRole(r: string) { return this.roles.includes(r); }
 }

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { EventLoop, VirtualClock } from '../../src/loop/index.js';
 import { decode, encode } from '../../src/wire/codec.js';
 import { RPC_KIND, RpcEndpoint } from '../../src/wire/rpc.js';
-import type { RpcLink, RoleHolder } from '../../src/wire/rpc.js';
+import type { RpcLink, RpcSecurity } from '../../src/wire/rpc.js';
 import { RpcError } from '../../src/errors.js';
 import type { BadData } from '../../src/errors.js';
 
@@ -103,7 +103,7 @@ describe('RPC test vectors in the wire spec', () => {
         send(message, o) { sent.push({ kind: o.kind, hex: Buffer.from(encode(message)).toString('hex') }); },
         reject(e) { rejected.push(e); },
       };
-      const roles: RoleHolder = { hasRole: (r) => r === 'user' };
+      const roles: RpcSecurity = { hasRole: (r) => r === 'user' };
       const ep = new RpcEndpoint(link, { securityContext: ({ token }) => (token === 'tok-1' ? roles : null) });
       ep.handle('add', ([a, b]: [number, number]) => a + b);
       ep.handle('shop.charge', () => { throw new RpcError('never runs', { remoteCode: 'X' }); }, { roles: 'buyer' });
