@@ -11,3 +11,16 @@ export { TimedSerializer, TimestampSigner } from './timed.js';
 export type { TimedLoadsOptions, TimestampSignerOptions, UnsignOptions } from './timed.js';
 export { URLSafeSerializer, URLSafeTimedSerializer, compactJson } from './url-safe.js';
 export type { URLSafeSerializerOptions } from './url-safe.js';
+export { AUTH_TICKET_SALT, AuthTickets, makeAuthTicket, verifyAuthTicket } from './tickets.js';
+export type { AuthTicketFunctionOptions, AuthTicketInfo, AuthTicketsOptions, MakeAuthTicketOptions, UserId } from './tickets.js';
+export { MemoryTokenStore } from './token-store.js';
+export type { AccessRecord, MemoryTokenStoreOptions, TokenStore } from './token-store.js';
+export { RedisTokenStore } from './redis-token-store.js';
+export type { RedisTokenStoreOptions } from './redis-token-store.js';
+export { REFRESH_TOKEN_SALT, TokenService, canonicalId } from './token-service.js';
+export type { AccessInfo, Account, AccountId, AccountLookup, IssueOptions, TokenPair, TokenServiceOptions } from './token-service.js';
+export { SecurityContext } from './security-context.js';
+export type { CredentialKind, RoleGrant, RoleLookup, SecurityAccount, SecurityContextInit } from './security-context.js';
+export { authorize, checkRoles, requireRole } from './authorize.js';
+// RoleHolder stays unexported here: the wire's rpc.ts exports the same structural interface under that name.
+export type { AuthorizeEntry, AuthorizedTable, RequiredRoles, SecuredContext, SecuredHandler } from './authorize.js';
