@@ -1,0 +1,501 @@
+/**
+ * MessageProtocol: signed, expiring, replay-proof msgpack messages as a Protocol.
+ *
+ * Inbound, per `dataReceived` chunk: frames ({@link FrameDecoder}) → header parse and key lookup → one batched MAC
+ * check for every complete frame → expiry with skew → per-connection sequence window → nonce store (when one is
+ * configured) → msgpack decode and shape check → `messageReceived(message, meta)`. Outbound: `sendMessage` encodes
+ * and appends to the iteration's batch; at the end of the loop iteration (`loop.deferToIterationEnd`) the batch is
+ * MACed in one call and written with one `transport.write`.
+ *
+ * Failure policy (STYLE §7.3): a bad message is rejected on its own (`messageRejected(error)`) and the connection
+ * keeps serving; the messages around it are delivered. After `maxRejections` rejections the connection is closed
+ * with the reason logged (and kept in {@link MessageProtocol.closeReason}). A framing error (`FrameTooLarge`) is
+ * fatal: the stream is out of sync, so the connection closes at once.
+ *
+ * @module
+ */
+import { BadData, FrameTooLarge, ReplayedMessage, TransportError, TulipError } from '../errors.js';
+import type { ReplayCacheFull, StoreUnavailable } from '../errors.js';
+import { CLOCK_SKEW, MAX_FRAME_SIZE, MAX_REJECTIONS, MESSAGE_TTL } from '../constants.js';
+import { systemClock } from '../loop/clock.js';
+import type { Clock } from '../loop/clock.js';
+import { ProtocolBase } from '../net/protocols.js';
+import type { Transport } from '../net/transports.js';
+import { decode, encode } from './codec.js';
+import type { DecodeOptions } from './codec.js';
+import { KIND } from './envelope.js';
+import { FrameDecoder } from './frames.js';
+import { TLS_EXPORTER_LABEL, TLS_EXPORTER_LENGTH } from './keyring.js';
+import type { Keyring } from './keyring.js';
+import type { MacEngine } from './mac.js';
+import { defaultMacEngine } from './mac-native.js';
+import { KeySchedule, Opener, Sealer } from './signing.js';
+import type { MessageMeta } from './signing.js';
+import type { NonceStore } from './stores.js';
+
+/** Longest message lifetime a receiver accepts by default, seconds (bounds how long nonces are remembered). */
+export const MAX_MESSAGE_TTL = 300;
+
+/** Where MessageProtocol reports closes and rejections: a structured logger hook, silent when you pass `{}`. */
+export interface WireLogger {
+  /** A connection closed for a reason (too many rejections, a framing error). */
+  warn?(message: string, fields: Record<string, unknown>): void;
+  /** A message was rejected (the default `messageRejected` logs here). */
+  info?(message: string, fields: Record<string, unknown>): void;
+}
+
+/** The default logger: warnings and rejections to `console.warn`. */
+export const consoleWireLogger: WireLogger = {
+  warn: (message, fields) => console.warn(`tulipwire: ${message}`, fields),
+  info: (message, fields) => console.warn(`tulipwire: ${message}`, fields),
+};
+
+/** Options of a {@link MessageProtocol}. */
+export interface MessageProtocolOptions {
+  /** The message keys (shared with the peer). */
+  keyring: Keyring;
+  /** Which end this is: it selects the direction keys (a client sends c2s and receives s2c). */
+  side: 'client' | 'server';
+  /**
+   * A replay cache for nonces, for messages that must not be accepted twice across connections or processes.
+   * Default none: replay within a connection is stopped by the sequence window alone.
+   */
+  nonceStore?: NonceStore;
+  /** Clock for issuedAt/expiry (its `epoch()`). Default the transport's loop clock, else the system clock. */
+  clock?: Clock;
+  /** Default lifetime of sent messages, seconds (default {@link MESSAGE_TTL}). */
+  ttl?: number;
+  /** Clock skew allowed when checking times, seconds (default {@link CLOCK_SKEW}). */
+  skew?: number;
+  /** Longest lifetime accepted on received messages, seconds (default {@link MAX_MESSAGE_TTL}). */
+  maxTtl?: number;
+  /** Rejected messages tolerated before the connection is closed (default {@link MAX_REJECTIONS}). */
+  maxRejections?: number;
+  /** Largest frame accepted, bytes (default {@link MAX_FRAME_SIZE}). */
+  maxFrameSize?: number;
+  /**
+   * Bind the message keys to the TLS session (RFC 5705 exporter `EXPORTER-tulipwire-binding`, 32 bytes, as HKDF
+   * salt), so a message cannot be replayed onto another connection. `'auto'` (default): bind when the transport
+   * offers `exportKeyingMaterial` (every TLS transport). `true` requires it. Both ends must agree.
+   */
+  bindToTls?: boolean | 'auto';
+  /** Where closes and rejections are logged (default {@link consoleWireLogger}; `{}` is silent). */
+  logger?: WireLogger;
+  /** Limits and allowances for decoding payloads (see codec.ts). */
+  decode?: DecodeOptions;
+  /** The MAC engine (default native when built, else pure JS; identical bytes). */
+  engine?: MacEngine;
+}
+
+/** Options of {@link MessageProtocol.sendMessage}. */
+export interface SendOptions {
+  /** Lifetime, seconds (default the protocol's `ttl`). */
+  ttl?: number;
+  /** Envelope kind, 1..255 (default `KIND.MESSAGE`, 16). */
+  kind?: number;
+  /** The 16-byte nonce to use (an idempotent retry reuses its first nonce); default fresh random bytes. */
+  nonce?: Uint8Array;
+}
+
+/** What {@link MessageProtocol.messageRejected} receives: bad peer input, or a nonce store failing closed. */
+export type RejectionError = BadData | ReplayCacheFull | StoreUnavailable;
+
+/** Counters of one connection. */
+export interface MessageStats {
+  /** Messages sent (appended). */
+  sent: number;
+  /** Messages delivered to `messageReceived`. */
+  received: number;
+  /** Messages rejected (every call of `messageRejected`). */
+  rejected: number;
+  /** Messages answered by `duplicateNonce`. */
+  duplicates: number;
+}
+
+/** The part of the loop MessageProtocol uses (the transport's `getLoop()`). */
+interface LoopHooks {
+  callSoon(cb: () => void): unknown;
+  deferToIterationEnd?(cb: () => void): void;
+  callExceptionHandler?(context: Record<string, unknown>): void;
+  clock?: Clock;
+}
+
+// One queued inbound item, when a nonce store makes delivery asynchronous. state: 0 waiting for the store,
+// 1 ready to deliver, 2 duplicate nonce, 3 rejected (err set).
+interface Pending {
+  meta: MessageMeta;
+  buf: Buffer | null;
+  start: number;
+  end: number;
+  state: number;
+  err: RejectionError | null;
+}
+
+/**
+ * A Protocol that sends and receives signed messages. Subclass it, override {@link messageReceived} (and
+ * optionally {@link messageRejected}, {@link duplicateNonce}), and call {@link sendMessage}.
+ *
+ * Subclasses that override `connectionMade`, `dataReceived` or `connectionLost` must call `super`. Close with
+ * {@link close} (not `transport.close()`), so the messages of the current iteration are flushed first.
+ *
+ * Delivery order is arrival order, also when the nonce store is asynchronous (Redis): later messages wait for
+ * earlier reservations. An exception thrown by `messageReceived` goes to the loop's exception handler and does not
+ * stop the other messages of the chunk.
+ */
+export abstract class MessageProtocol extends ProtocolBase {
+  /** Default lifetime of sent messages, seconds. */
+  readonly ttl: number;
+  /** Clock skew allowance, seconds. */
+  readonly skew: number;
+  /** Rejections tolerated before closing. */
+  readonly maxRejections: number;
+  /** The keyring. */
+  readonly keyring: Keyring;
+  /** 'client' or 'server'. */
+  readonly side: 'client' | 'server';
+  /** The nonce store, if any. */
+  readonly nonceStore: NonceStore | null;
+  /** Why this end closed the connection (too many rejections, a framing error), or null. */
+  closeReason: TulipError | null = null;
+  /** Counters of this connection. */
+  readonly stats: MessageStats = { sent: 0, received: 0, rejected: 0, duplicates: 0 };
+
+  readonly #opts: MessageProtocolOptions;
+  readonly #engine: MacEngine;
+  readonly #logger: WireLogger;
+  readonly #decodeOptions: DecodeOptions | undefined;
+  readonly #decoder: FrameDecoder;
+  #clock: Clock;
+  #loop: LoopHooks | null = null;
+  #peer: unknown = null;
+  #sealer: Sealer | null = null;
+  #opener: Opener | null = null;
+  #flushScheduled = false;
+  #closing = false;
+  #lost = false;
+  // Inbound items waiting behind an asynchronous nonce reservation; empty when nothing is in flight.
+  #queue: Pending[] = [];
+  #drainScheduled = false;
+  #bound = false;
+  // Rejections that were the peer's fault (BadData), compared with maxRejections.
+  #peerRejections = 0;
+  readonly #flush = (): void => this.#doFlush();
+  readonly #accept = (meta: MessageMeta, buf: Buffer, start: number, end: number): void => this.#onVerified(meta, buf, start, end);
+  readonly #reject = (err: BadData): void => this.#enqueueReject(err);
+  readonly #addFrame = (buf: Buffer, start: number, end: number): void => this.#opener!.add(buf, start, end);
+
+  /** @throws RangeError for invalid options. */
+  constructor(options: MessageProtocolOptions) {
+    super();
+    if (options === null || typeof options !== 'object' || options.keyring === undefined) {
+      throw new TypeError('MessageProtocol needs options with a keyring');
+    }
+    if (options.side !== 'client' && options.side !== 'server') throw new TypeError("side must be 'client' or 'server'");
+    this.#opts = options;
+    this.keyring = options.keyring;
+    this.side = options.side;
+    this.nonceStore = options.nonceStore ?? null;
+    this.ttl = options.ttl ?? MESSAGE_TTL;
+    this.skew = options.skew ?? CLOCK_SKEW;
+    this.maxRejections = options.maxRejections ?? MAX_REJECTIONS;
+    if (!(this.ttl >= 0) || !(this.skew >= 0) || !(this.maxRejections >= 1)) {
+      throw new RangeError('ttl and skew must be >= 0 and maxRejections >= 1');
+    }
+    this.#engine = options.engine ?? defaultMacEngine();
+    this.#logger = options.logger ?? consoleWireLogger;
+    this.#decodeOptions = options.decode;
+    this.#decoder = new FrameDecoder({ maxFrameSize: options.maxFrameSize ?? MAX_FRAME_SIZE });
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** The verified TLS peer (`transport.getExtraInfo('peerIdentity')`), or null. */
+  get peer(): unknown {
+    return this.#peer;
+  }
+
+  /** The clock times are checked with. */
+  get clock(): Clock {
+    return this.#clock;
+  }
+
+  /** True when the message keys of this connection are bound to its TLS session (known after `connectionMade`). */
+  get tlsBound(): boolean {
+    return this.#bound;
+  }
+
+  /** The MAC engine in use. */
+  get macEngine(): MacEngine {
+    return this.#engine;
+  }
+
+  /**
+   * Sets up the connection's keys (binding them to TLS when configured) and remembers the peer identity.
+   * @throws TransportError when `bindToTls: true` but the transport has no `exportKeyingMaterial`.
+   */
+  override connectionMade(transport: Transport): void {
+    super.connectionMade(transport);
+    const loop = transport.getLoop() as unknown as LoopHooks;
+    this.#loop = loop;
+    if (this.#opts.clock === undefined && loop.clock !== undefined) this.#clock = loop.clock;
+    this.#peer = transport.getExtraInfo('peerIdentity', null) ?? null;
+    const mode = this.#opts.bindToTls ?? 'auto';
+    let binding: Buffer | null = null;
+    if (mode !== false) {
+      const ekm = transport.getExtraInfo('exportKeyingMaterial', null) as
+        ((length: number, label: string, context?: Buffer) => Buffer) | null;
+      if (typeof ekm === 'function') {
+        binding = ekm(TLS_EXPORTER_LENGTH, TLS_EXPORTER_LABEL);
+      } else if (mode === true) {
+        throw new TransportError('bindToTls: true needs a TLS transport (no exportKeyingMaterial on this one)');
+      }
+    }
+    this.#bound = binding !== null;
+    const schedule = new KeySchedule({ keyring: this.keyring, side: this.side, engine: this.#engine, binding });
+    this.#sealer = new Sealer({ schedule, engine: this.#engine, clock: this.#clock });
+    this.#opener = new Opener({ schedule, engine: this.#engine, clock: this.#clock, skew: this.skew,
+      maxTtl: this.#opts.maxTtl ?? MAX_MESSAGE_TTL });
+  }
+
+  /** Frames, verifies and delivers the messages of `data`. Subclasses that override it call `super.dataReceived(data)`. */
+  override dataReceived(data: Buffer): void {
+    if (this.#closing || this.#lost || this.#opener === null) return;
+    let fatal: FrameTooLarge | null = null;
+    try {
+      this.#decoder.feedRanges(data, this.#addFrame);
+    } catch (e) {
+      if (!(e instanceof FrameTooLarge)) throw e;
+      fatal = e;
+    }
+    // The complete frames before a framing error are still verified and delivered.
+    this.#opener.run(this.#accept, this.#reject);
+    if (fatal !== null) {
+      this.#enqueueReject(fatal);
+    }
+  }
+
+  /** Forgets pending inbound messages and unsent outbound ones. Subclasses that override it call `super`. */
+  override connectionLost(_exc: Error | null): void {
+    this.#lost = true;
+    this.#queue = [];
+    this.#decoder.reset();
+  }
+
+  /**
+   * Signs and sends `message` (msgpack-encoded) with the current signing key. Messages sent in one loop iteration
+   * are MACed together and written once at the end of the iteration. Returns the nonce used.
+   * @throws TransportClosed-like TransportError when the connection is not open; BadPayload when the message cannot
+   *   be encoded; RangeError for a bad ttl, kind or nonce, or when the keyring has no signing key.
+   */
+  sendMessage(message: unknown, options?: SendOptions): Buffer {
+    const sealer = this.#sealer;
+    if (sealer === null || this.#closing || this.#lost || this.transport === null || this.transport.isClosing()) {
+      throw new TransportError('cannot send: the connection is not open');
+    }
+    const payload = encode(message);
+    const nonce = sealer.append(payload, options?.kind ?? KIND.MESSAGE, options?.ttl ?? this.ttl, options?.nonce);
+    this.stats.sent++;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      const loop = this.#loop!;
+      if (typeof loop.deferToIterationEnd === 'function') loop.deferToIterationEnd(this.#flush);
+      else loop.callSoon(this.#flush);
+    }
+    return nonce;
+  }
+
+  /** Signs and writes everything sent so far now, instead of at the end of the iteration. */
+  flush(): void {
+    this.#doFlush();
+  }
+
+  /** Flushes the messages sent so far, then closes the transport (TLS close_notify after the data). Idempotent. */
+  close(): void {
+    if (this.transport === null) return;
+    this.#doFlush();
+    this.#closing = true;
+    this.transport.close();
+  }
+
+  /** Closes at once, dropping unsent messages. */
+  abort(): void {
+    this.#closing = true;
+    this.transport?.abort();
+  }
+
+  /** Called with each verified, fresh, decoded message, in arrival order. Override it. */
+  messageReceived(_message: unknown, _meta: MessageMeta): void {}
+
+  /**
+   * Called for each rejected message, with the reason (its `code` says which check failed). The default logs it.
+   * Counting toward `maxRejections` and closing happen whether or not this is overridden.
+   */
+  messageRejected(error: RejectionError): void {
+    this.#logger.info?.(`rejected a message: ${error.code} ${error.message}`, { code: error.code, side: this.side, peer: this.#peer });
+  }
+
+  /**
+   * Called instead of rejecting with ReplayedMessage when a valid, fresh message's nonce was already reserved
+   * (a retry on a new connection, or a cross-connection replay). Return true when handled (e.g. RPC answers from
+   * its idempotency cache); false rejects it with ReplayedMessage. The default returns false.
+   */
+  duplicateNonce(_message: unknown, _meta: MessageMeta): boolean {
+    return false;
+  }
+
+  /**
+   * Rejects an inbound message from a subclass (e.g. an RPC request with a malformed shape): reported to
+   * `messageRejected` and counted toward `maxRejections` like any other rejection.
+   */
+  rejectMessage(error: BadData): void {
+    this.#rejectNow(error);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------------------
+
+  #doFlush(): void {
+    this.#flushScheduled = false;
+    const sealer = this.#sealer;
+    const t = this.transport;
+    if (sealer === null || t === null || this.#lost) return;
+    if (t.isClosing()) {
+      sealer.flush(() => undefined);
+      return;
+    }
+    sealer.flush((bytes) => t.write(bytes));
+  }
+
+  #onVerified(meta: MessageMeta, buf: Buffer, start: number, end: number): void {
+    meta.peer = this.#peer;
+    const store = this.nonceStore;
+    if (store === null) {
+      if (this.#queue.length === 0) {
+        this.#deliver(meta, buf, start, end, false);
+        return;
+      }
+      this.#queue.push({ meta, buf, start, end, state: 1, err: null });
+      return;
+    }
+    const item: Pending = { meta, buf, start, end, state: 0, err: null };
+    this.#queue.push(item);
+    // The nonce must be remembered as long as the message could still be accepted: until expiresAt + skew.
+    const ttl = Math.max(0.001, meta.expiresAt + this.skew - this.#clock.epoch());
+    let p: Promise<boolean>;
+    try {
+      p = store.reserve(meta.nonce, ttl);
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(
+      (fresh) => {
+        item.state = fresh ? 1 : 2;
+        this.#scheduleDrain();
+      },
+      (err: unknown) => {
+        item.state = 3;
+        item.err = TulipError.isTulipError(err)
+          ? (err as RejectionError)
+          : new BadData('nonce store failed', { cause: err });
+        this.#scheduleDrain();
+      },
+    );
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainScheduled || this.#lost) return;
+    this.#drainScheduled = true;
+    // Store replies arrive in Node I/O callbacks; deliver inside a loop iteration like every protocol callback.
+    this.#loop!.callSoon(() => {
+      this.#drainScheduled = false;
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    const q = this.#queue;
+    let i = 0;
+    while (i < q.length && !this.#lost) {
+      const it = q[i]!;
+      if (it.state === 0) break;
+      i++;
+      if (it.state === 3) this.#rejectNow(it.err!);
+      else this.#deliver(it.meta, it.buf!, it.start, it.end, it.state === 2);
+      it.buf = null;
+    }
+    if (i > 0) q.splice(0, i);
+  }
+
+  #enqueueReject(err: RejectionError): void {
+    if (this.#queue.length === 0) {
+      this.#rejectNow(err);
+      return;
+    }
+    this.#queue.push({ meta: null as unknown as MessageMeta, buf: null, start: 0, end: 0, state: 3, err });
+  }
+
+  #deliver(meta: MessageMeta, buf: Buffer, start: number, end: number, duplicate: boolean): void {
+    // Once this end decided to close (too many rejections, a framing error), nothing more is delivered.
+    if (this.#closing) return;
+    let message: unknown;
+    try {
+      message = decode(buf, this.#decodeOptions, start, end);
+    } catch (e) {
+      this.#rejectNow(e as BadData);
+      return;
+    }
+    if (duplicate) {
+      let handled = false;
+      try {
+        handled = this.duplicateNonce(message, meta) === true;
+      } catch (e) {
+        this.#report('duplicateNonce raised', e);
+        handled = true;
+      }
+      if (handled) {
+        this.stats.duplicates++;
+        return;
+      }
+      this.#rejectNow(new ReplayedMessage('nonce was already used (replayed message)'));
+      return;
+    }
+    this.stats.received++;
+    try {
+      this.messageReceived(message, meta);
+    } catch (e) {
+      this.#report('messageReceived raised', e);
+    }
+  }
+
+  #rejectNow(err: RejectionError): void {
+    if (this.#lost || this.closeReason !== null) return;
+    this.stats.rejected++;
+    try {
+      this.messageRejected(err);
+    } catch (e) {
+      this.#report('messageRejected raised', e);
+    }
+    // Store failures are not the peer's fault: they fail the message closed but do not count against the peer.
+    const peerFault = err instanceof BadData;
+    if (peerFault) this.#peerRejections++;
+    if (this.#closing) return;
+    if (peerFault && (err as BadData).fatal) {
+      this.#closeFor(err, `closing the connection: ${err.code} ${err.message}`);
+    } else if (this.#peerRejections >= this.maxRejections) {
+      this.#closeFor(err, `closing the connection after ${this.#peerRejections} rejected messages; last: ${err.code} ${err.message}`);
+    }
+  }
+
+  #closeFor(err: TulipError, text: string): void {
+    this.closeReason = err;
+    this.#logger.warn?.(text, { code: err.code, side: this.side, peer: this.#peer, rejections: this.#peerRejections });
+    this.close();
+  }
+
+  #report(message: string, exception: unknown): void {
+    const loop = this.#loop;
+    if (loop !== null && typeof loop.callExceptionHandler === 'function') {
+      loop.callExceptionHandler({ message, exception, protocol: this, transport: this.transport });
+    } else {
+      this.#logger.warn?.(message, { exception });
+    }
+  }
+}
