@@ -66,7 +66,8 @@ export function prebuiltBatch(pad: number): { batch: Buffer; frames: number; fra
   return { batch: Buffer.concat(list), frames, frameLen: one.length };
 }
 
-function tlsServerOptions(certsDir: string) {
+/** node:tls server options for the bench certificates (mTLS). */
+export function tlsServerOptions(certsDir: string) {
   const c = loadCerts(certsDir);
   return { key: c.serverKey, cert: c.serverCert, ca: c.ca, requestCert: true, rejectUnauthorized: true };
 }
@@ -76,7 +77,8 @@ function tlsClientOptions(certsDir: string, port: number) {
   return { host: '127.0.0.1', port, servername: 'localhost', key: c.clientKey, cert: c.clientCert, ca: c.ca };
 }
 
-function connectOne(certsDir: string, port: number): Promise<TLSSocket> {
+/** Connects one mTLS client socket to 127.0.0.1:`port` (noDelay on). */
+export function connectOne(certsDir: string, port: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const s = connect(tlsClientOptions(certsDir, port), () => resolve(s));
     s.setNoDelay(true);

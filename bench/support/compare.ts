@@ -12,10 +12,16 @@ import { type Impl, type PingResult, runPing, runThroughput, type ThroughputResu
 export const IMPL_NAMES: Record<Impl, string> = {
   raw: 'raw node:tls',
   tulipwire: 'tulipwire signed',
+  'tw-wire': 'tulipwire wire layer on node:tls',
   asyncio: 'python asyncio signed',
   uvloop: 'python uvloop signed',
   grpc: 'grpc-js signed',
 };
+
+/** The implementations tulipwire must beat (issue 7); the others are baselines or parts of tulipwire. */
+export const PEERS: readonly Impl[] = ['asyncio', 'uvloop', 'grpc'];
+/** Implementations without a round-trip role. */
+const NO_PING: readonly Impl[] = ['tw-wire'];
 
 /** A goal on a row's ratio: `ratio op target` (PERF-NOTES / issue 7). */
 export interface Goal {
@@ -103,7 +109,7 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
         if (impl === 'tulipwire') {
           // tulipwire must beat every peer (issue 7): one goal per scenario on the smallest of its ratios to them.
           const vs: Record<string, number | null> = {};
-          for (const peer of impls.filter((i) => i !== 'tulipwire')) vs[peer] = ratio(c.value, value(peer));
+          for (const peer of impls.filter((i) => PEERS.includes(i))) vs[peer] = ratio(c.value, value(peer));
           c.extra!['vs'] = vs;
           const peers = Object.keys(vs);
           if (peers.length) {
@@ -122,7 +128,8 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
     {
       // Round trips always run (a few seconds); --only filters the throughput scenarios.
       const got = new Map<Impl, PingResult | Error>();
-      for (const impl of ['raw', ...impls] as Impl[]) {
+      const pingImpls = (['raw', ...impls] as Impl[]).filter((i) => !NO_PING.includes(i));
+      for (const impl of pingImpls) {
         progress(`${IMPL_NAMES[impl]} round trips`);
         try {
           got.set(impl, await runPing({ impl, certsDir: certs.dir, pad: 0, count: b.pingCount, warmup: b.pingWarmup, duration: b.pingDuration }));
@@ -132,7 +139,7 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
       }
       const raw = got.get('raw');
       const rawP99 = raw && !(raw instanceof Error) ? raw.p99 : null;
-      for (const impl of ['raw', ...impls] as Impl[]) {
+      for (const impl of pingImpls) {
         const r = got.get(impl)!;
         const label = impl === 'raw' ? 'raw node:tls echo' : impl === 'tulipwire' ? 'tulipwire signed RPC' : `${IMPL_NAMES[impl]} ${impl === 'grpc' ? 'unary' : 'request/response'}`;
         const c: BenchCase = { case: `${label} round trip p99`, unit: 'us', value: r instanceof Error ? null : r.p99 };
