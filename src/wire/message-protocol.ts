@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { BadData, FrameTooLarge, ReplayedMessage, TransportError, TulipError } from '../errors.js';
+import { BadData, FrameTooLarge, ReplayedMessage, TransportClosed, TransportError, TulipError } from '../errors.js';
 import type { ReplayCacheFull, StoreUnavailable } from '../errors.js';
 import { CLOCK_SKEW, MAX_FRAME_SIZE, MAX_REJECTIONS, MESSAGE_TTL } from '../constants.js';
 import { systemClock } from '../loop/clock.js';
@@ -283,13 +283,13 @@ export abstract class MessageProtocol extends ProtocolBase {
   /**
    * Signs and sends `message` (msgpack-encoded) with the current signing key. Messages sent in one loop iteration
    * are MACed together and written once at the end of the iteration. Returns the nonce used.
-   * @throws TransportClosed-like TransportError when the connection is not open; BadPayload when the message cannot
+   * @throws TransportClosed when the connection is not open (before connectionMade, after close or loss); BadPayload when the message cannot
    *   be encoded; RangeError for a bad ttl, kind or nonce, or when the keyring has no signing key.
    */
   sendMessage(message: unknown, options?: SendOptions): Buffer {
     const sealer = this.#sealer;
     if (sealer === null || this.#closing || this.#lost || this.transport === null || this.transport.isClosing()) {
-      throw new TransportError('cannot send: the connection is not open');
+      throw new TransportClosed('cannot send: the connection is not open');
     }
     const payload = encode(message);
     const nonce = sealer.append(payload, options?.kind ?? KIND.MESSAGE, options?.ttl ?? this.ttl, options?.nonce);

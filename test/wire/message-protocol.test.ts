@@ -386,7 +386,7 @@ describe('MessageProtocol (memory transport)', () => {
       expect(() => client.sendMessage(1, { nonce: Buffer.alloc(3) })).toThrow(RangeError);
       client.sendMessage('last');
       client.close(); // flushes first
-      expect(() => client.sendMessage(2)).toThrow(expect.objectContaining({ code: 'TW_TRANSPORT' }));
+      expect(() => client.sendMessage(2)).toThrow(expect.objectContaining({ code: 'TW_TRANSPORT_CLOSED' }));
       await until(() => server.got.length === 1 && server.lost.length === 1);
       expect(server.got[0]![0]).toBe('last');
     });
