@@ -25,8 +25,8 @@ import type { TlsMaterial } from './files.js';
 import { writeCertDir, writeFileAtomic } from './files.js';
 import type { CertificateInfo, KeyAlgorithm, KeyPair, Purpose } from './issue.js';
 import {
-  certificateInfo, checkCAName, checkKeyAlgorithm, createCertificate, encryptPrivateKeyPem, generateKeyPair,
-  identityUri, importPrivateKeyPem, parseIdentityUri, privateKeyToPem, spkiPin,
+  EKU as EKU_OIDS, certificateInfo, checkCAName, checkKeyAlgorithm, createCertificate, encryptPrivateKeyPem,
+  generateKeyPair, identityUri, importPrivateKeyPem, parseIdentityUri, privateKeyToPem, splitPemCertificates, spkiPin,
 } from './issue.js';
 
 /** File names inside a CA directory. */
@@ -363,6 +363,43 @@ export class PrivateCA {
       return this.issueServer({ ...validity, dnsNames: previous.dnsNames, ipAddresses: previous.ipAddresses, commonName: previous.cert.x509.subject.match(/CN=([^\n]*)/)?.[1] });
     }
     return this.issueClient({ ...validity, identity: previous.identity });
+  }
+
+  /**
+   * Rebuilds the {@link IssuedCertificate} view of credentials read from disk (`key.pem`/`cert.pem`/`ca.pem`), so they
+   * can be renewed with the same profile: kind from the EKU, SANs, identity, and the lifetime it was issued with.
+   * @throws CAError when the chain does not lead to this CA's root, or the leaf is not a tulipwire server/client leaf.
+   */
+  adopt(material: TlsMaterial): IssuedCertificate {
+    const certs = splitPemCertificates(material.cert);
+    const leafPem = certs[0];
+    if (leafPem === undefined) throw new CAError('the cert PEM holds no certificate');
+    const leaf = certificateInfo(leafPem);
+    const root = this.root.x509;
+    const issuers = [...certs.slice(1), this.intermediate.pem].map((p) => new X509Certificate(p));
+    const issuer = issuers.find((i) => leaf.x509.checkIssued(i) && leaf.x509.verify(i.publicKey));
+    if (issuer === undefined || !issuer.checkIssued(root) || !issuer.verify(root.publicKey)) {
+      throw new CAError(`${leaf.x509.subject.replace(/\n/g, ', ')} was not issued by this CA (${this.#s.name})`);
+    }
+    const eku = leaf.x509.keyUsage ?? [];
+    const kind = eku.includes(EKU_OIDS.serverAuth) ? 'server' : eku.includes(EKU_OIDS.clientAuth) ? 'client' : null;
+    if (kind === null) throw new CAError('the certificate has neither serverAuth nor clientAuth in its extended key usage');
+    const san = leaf.x509.subjectAltName ?? '';
+    const part = (prefix: string) => san.split(', ').filter((e) => e.startsWith(prefix)).map((e) => e.slice(prefix.length));
+    const identity = part('URI:').find((u) => parseIdentityUri(u) !== null);
+    if (identity === undefined) throw new CAError('the certificate has no tulip:// identity URI');
+    return {
+      kind,
+      key: { pem: material.key, algorithm: createPrivateKey(material.key).asymmetricKeyType === 'ed25519' ? 'Ed25519' : 'ECDSA-P256' },
+      cert: leaf,
+      chain: { pem: material.cert },
+      ca: { pem: typeof material.ca === 'string' ? material.ca : material.ca.join('') },
+      identity,
+      dnsNames: part('DNS:'),
+      ipAddresses: part('IP Address:'),
+      // Issued at notBefore + backdate, so this is the lifetime that was asked for.
+      lifetime: leaf.notAfter - leaf.notBefore - CERT_BACKDATE,
+    };
   }
 
   async #issue(

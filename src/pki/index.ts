@@ -5,3 +5,5 @@ export * from './ca.js';
 export * from './peer-identity.js';
 export * from './tls-errors.js';
 export * from './tls-options.js';
+export * from './rotator.js';
+export * from './watch.js';

@@ -8,7 +8,8 @@
  * slipped into the trust list. The returned object carries the three `Symbol.for('tulipwire.…')` hooks the
  * transports call (NET-CONTRACT): `peerIdentity`, `mapTlsError` and `verifyPeer`.
  */
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { ConnectionOptions, DetailedPeerCertificate, PeerCertificate, SecureVersion, TLSSocket, TlsOptions } from 'node:tls';
 import { checkServerIdentity as nodeCheckServerIdentity, createSecureContext } from 'node:tls';
 import { CAError, HostnameMismatch, PinMismatch } from '../errors.js';
@@ -251,6 +252,7 @@ export interface SecureContextTarget {
  * @throws CAError when the new material is unusable; the server keeps its old context.
  */
 export function reloadServer(server: SecureContextTarget, source: TlsSource, options: ServerTlsBuildOptions = {}): PkiServerTlsOptions {
+  validateTlsMaterial(source);
   const opts = serverTlsOptions(source, options);
   try {
     createSecureContext(opts);
@@ -267,6 +269,20 @@ export function reloadServer(server: SecureContextTarget, source: TlsSource, opt
  */
 export function validateTlsMaterial(source: TlsSource): void {
   const m = materialOf(source);
+  const leafPem = splitPemCertificates(m.cert)[0];
+  if (leafPem === undefined) throw new CAError('unusable TLS material: the cert PEM holds no certificate');
+  let leaf: X509Certificate;
+  let key: KeyObject;
+  try {
+    leaf = new X509Certificate(leafPem);
+    key = createPrivateKey(m.key);
+  } catch (e) {
+    throw new CAError(`unusable TLS material (${(e as { code?: string }).code ?? (e as Error).message})`, { cause: e });
+  }
+  if (!leaf.checkPrivateKey(key)) {
+    const cause = Object.assign(new Error('the private key does not match the certificate'), { code: 'ERR_OSSL_X509_KEY_VALUES_MISMATCH' });
+    throw new CAError('unusable TLS material: the private key does not match the certificate', { cause });
+  }
   try {
     createSecureContext({ key: m.key, cert: m.cert, ca: caList(m, undefined, []) });
   } catch (e) {

@@ -1,0 +1,343 @@
+#!/usr/bin/env node
+/**
+ * The `tulipwire` command line: `tulipwire ca init | issue server | issue client | inspect | renew [--watch]`.
+ *
+ * Every `ca` subcommand takes `--dir` (the CA directory, default `./pki`). A passphrase for the root key comes from
+ * `--passphrase-file FILE` or the `TULIPWIRE_CA_PASSPHRASE` environment variable (CI has no terminal to prompt on).
+ * Exit codes: 0 ok, 1 error (one line on stderr: `tulipwire: <reason>`), 2 usage error.
+ *
+ * Runs when executed (`npx tsx src/cli/main.ts ca --help`, or the `tulipwire` bin built into dist/).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CERT_LIFETIME, RENEW_AT_FRACTION } from '../constants.js';
+import { CAError, TulipError } from '../errors.js';
+import { systemClock } from '../loop/clock.js';
+import type { IssuedCertificate, KeyAlgorithm } from '../pki/index.js';
+import {
+  CERT_DIR_FILES, CertRotator, KEY_ALGORITHMS, PrivateCA, fingerprintOf, identityOfCertificate, normalizeSerial,
+  readCertDir, splitPemCertificates,
+} from '../pki/index.js';
+
+/** Exit code: success. */
+export const EXIT_OK = 0;
+/** Exit code: the command failed (reason on stderr). */
+export const EXIT_ERROR = 1;
+/** Exit code: the command line was wrong. */
+export const EXIT_USAGE = 2;
+
+/** A usage problem found after commander parsed the line (exit 2). */
+class UsageError extends Error {}
+
+/**
+ * Parses a lifetime: seconds (`3600`), or a number with `s`, `m`, `h` or `d` (`90m`, `24h`, `7d`).
+ * @throws UsageError for anything else.
+ */
+export function parseLifetime(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$/.exec(text.trim());
+  if (m === null) throw new UsageError(`invalid lifetime ${JSON.stringify(text)}: use seconds or a number with s, m, h or d (e.g. 24h)`);
+  const n = Number(m[1]) * ({ s: 1, m: 60, h: 3600, d: 86400 } as const)[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  if (!(n > 0)) throw new UsageError('the lifetime must be positive');
+  return n;
+}
+
+function formatDuration(seconds: number): string {
+  const a = Math.abs(seconds);
+  if (a < 120) return `${a.toFixed(0)} s`;
+  if (a < 7200) return `${(a / 60).toFixed(1)} min`;
+  if (a < 172800) return `${(a / 3600).toFixed(1)} h`;
+  return `${(a / 86400).toFixed(1)} days`;
+}
+
+function readPassphrase(file: string | undefined): string | undefined {
+  if (file !== undefined) {
+    try {
+      // One line; a trailing newline from `echo` is not part of it.
+      return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new CAError(`cannot read the passphrase file ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const env = process.env['TULIPWIRE_CA_PASSPHRASE'];
+  return env !== undefined && env.length > 0 ? env : undefined;
+}
+
+function list(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)];
+}
+
+interface CommonOpts {
+  dir: string;
+  passphraseFile?: string;
+}
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function loadCA(o: CommonOpts): Promise<PrivateCA> {
+  return PrivateCA.load({ dir: o.dir, passphrase: readPassphrase(o.passphraseFile) });
+}
+
+function printIssued(issued: IssuedCertificate, dir: string): void {
+  out(`wrote ${join(dir, CERT_DIR_FILES.key)} (0600), ${join(dir, CERT_DIR_FILES.cert)} (leaf + intermediate), ${join(dir, CERT_DIR_FILES.ca)} (root)`);
+  out(`identity: ${issued.identity}`);
+  out(`serial:   ${issued.cert.serial}`);
+  out(`expires:  ${new Date(issued.cert.notAfter * 1000).toISOString()} (in ${formatDuration(issued.cert.notAfter - systemClock.epoch())})`);
+}
+
+/** What `ca inspect` reports (also its `--json` output). */
+interface Inspection {
+  file: string;
+  subject: string;
+  issuer: string;
+  serial: string;
+  sans: string[];
+  eku: string[];
+  notBefore: string;
+  notAfter: string;
+  secondsLeft: number;
+  fingerprint: string;
+  chain: { ok: boolean | null; detail: string };
+}
+
+async function inspect(file: string, o: CommonOpts): Promise<Inspection> {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CAError(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  const blocks = splitPemCertificates(pem);
+  if (blocks.length === 0) throw new CAError(`${file} holds no PEM certificate`);
+  const leaf = new X509Certificate(blocks[0]!);
+  const id = identityOfCertificate(leaf);
+  const now = systemClock.epoch();
+  let chain: Inspection['chain'];
+  let ca: PrivateCA | null = null;
+  try {
+    ca = await loadCA(o);
+  } catch (e) {
+    if (!(TulipError.isTulipError(e) && e.code === 'TW_CA_NOT_FOUND')) throw e;
+  }
+  if (ca === null) {
+    chain = { ok: null, detail: `not checked: no CA in ${o.dir}` };
+  } else {
+    const root = ca.root.x509;
+    const candidates = [...blocks.slice(1).map((b) => new X509Certificate(b)), ca.intermediate.x509];
+    if (leaf.checkIssued(root) && leaf.verify(root.publicKey)) {
+      chain = { ok: true, detail: `OK: this is issued directly by the root of CA ${ca.name}` };
+    } else {
+      const inter = candidates.find((c) => leaf.checkIssued(c) && leaf.verify(c.publicKey));
+      if (inter === undefined) chain = { ok: false, detail: `FAILED: not issued by CA ${ca.name} in ${o.dir}` };
+      else if (!(inter.checkIssued(root) && inter.verify(root.publicKey))) chain = { ok: false, detail: `FAILED: its intermediate is not signed by the root of CA ${ca.name}` };
+      else {
+        const interLeft = Date.parse(inter.validTo) / 1000 - now;
+        chain = interLeft > 0
+          ? { ok: true, detail: `OK: leaf <- ${inter.subject.replace(/\n/g, ', ')} <- root of CA ${ca.name} (${o.dir})` }
+          : { ok: false, detail: `FAILED: the intermediate expired ${formatDuration(interLeft)} ago` };
+      }
+    }
+  }
+  return {
+    file,
+    subject: id.subject,
+    issuer: leaf.issuer.replace(/\n/g, ', '),
+    serial: normalizeSerial(leaf.serialNumber),
+    sans: (leaf.subjectAltName ?? '').split(', ').filter((s) => s.length > 0),
+    eku: id.purposes,
+    notBefore: new Date(id.notBefore * 1000).toISOString(),
+    notAfter: new Date(id.notAfter * 1000).toISOString(),
+    secondsLeft: Math.round(id.notAfter - now),
+    fingerprint: fingerprintOf(leaf),
+    chain,
+  };
+}
+
+function printInspection(r: Inspection): void {
+  const left = r.secondsLeft;
+  const notYet = Date.parse(r.notBefore) / 1000 > systemClock.epoch();
+  out(`file:        ${r.file}`);
+  out(`subject:     ${r.subject}`);
+  out(`issuer:      ${r.issuer}`);
+  out(`serial:      ${r.serial}`);
+  out(`SANs:        ${r.sans.length > 0 ? r.sans.join(', ') : '(none)'}`);
+  out(`EKU:         ${r.eku.length > 0 ? r.eku.join(', ') : '(none)'}`);
+  out(`valid:       ${r.notBefore} -> ${r.notAfter}`);
+  out(`time left:   ${left <= 0 ? `EXPIRED ${formatDuration(left)} ago` : notYet ? `not valid yet; ${formatDuration(left)} until expiry` : formatDuration(left)}`);
+  out(`SHA-256:     ${r.fingerprint}`);
+  out(`chain:       ${r.chain.detail}`);
+}
+
+function buildProgram(): Command {
+  const program = new Command('tulipwire')
+    .description('tulipwire: asyncio-style transports over mutual TLS pinned to a private CA')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const ca = program.command('ca').description('run a private CA: a root that stays offline, an intermediate that issues 24 h certificates');
+  ca.exitOverride();
+
+  const dirOpt = () => new Option('--dir <dir>', 'the CA directory').default('./pki');
+  const passOpt = () => new Option('--passphrase-file <file>', 'file holding the root key passphrase (else $TULIPWIRE_CA_PASSPHRASE)');
+  const lifetimeOpt = () => new Option('--lifetime <duration>', 'certificate lifetime: seconds or 90m, 24h, 7d').default(`${CERT_LIFETIME / 3600}h`);
+
+  ca.command('init')
+    .description('create a CA: root + issuing intermediate (pathLen 0); the root key is encrypted when a passphrase is given')
+    .addOption(dirOpt())
+    .requiredOption('--name <name>', 'CA name: lowercase DNS-style, the host of tulip://<name>/<kind>/<id> identities')
+    .addOption(new Option('--key-algorithm <alg>', 'key algorithm').choices(KEY_ALGORITHMS as string[]).default('ECDSA-P256'))
+    .addOption(passOpt())
+    .action(async (o: CommonOpts & { name: string; keyAlgorithm: KeyAlgorithm }) => {
+      const passphrase = readPassphrase(o.passphraseFile);
+      const created = await PrivateCA.init({ dir: o.dir, name: o.name, keyAlgorithm: o.keyAlgorithm, passphrase });
+      out(`created CA ${created.name} (${created.keyAlgorithm}) in ${o.dir}`);
+      out(`root:      ${created.root.fingerprint} (SHA-256), expires ${new Date(created.root.notAfter * 1000).toISOString()}`);
+      out(`root pin:  ${created.rootPin} (SPKI SHA-256)`);
+      out(`root key:  ${join(o.dir, 'root.key.pem')} ${passphrase !== undefined ? '(encrypted)' : '(NOT encrypted: move it offline)'}`);
+    });
+
+  const issue = ca.command('issue').description('issue a leaf certificate into a directory (key.pem, cert.pem, ca.pem)');
+  issue.exitOverride();
+  issue.command('server')
+    .description('issue a server certificate (EKU serverAuth, SAN DNS/IP)')
+    .addOption(dirOpt())
+    .option('--dns <names>', 'DNS name(s), comma-separated or repeated', list, [])
+    .option('--ip <addresses>', 'IP address(es), comma-separated or repeated', list, [])
+    .addOption(lifetimeOpt())
+    .requiredOption('--out <dir>', 'directory to write key.pem (0600), cert.pem and ca.pem to, atomically')
+    .addOption(passOpt())
+    .action(async (o: CommonOpts & { dns: string[]; ip: string[]; lifetime: string; out: string }) => {
+      if (o.dns.length === 0 && o.ip.length === 0) throw new UsageError('give at least one --dns or --ip');
+      const lifetime = parseLifetime(o.lifetime);
+      const c = await loadCA(o);
+      const issued = await c.issueServer({ dnsNames: o.dns, ipAddresses: o.ip, lifetime });
+      await c.writeTo(o.out, issued);
+      printIssued(issued, o.out);
+    });
+  issue.command('client')
+    .description('issue a client certificate (EKU clientAuth, SAN URI tulip://<ca>/<kind>/<id>)')
+    .addOption(dirOpt())
+    .requiredOption('--id <id>', 'client id, <kind>/<id>, or a full tulip:// URI')
+    .option('--kind <kind>', 'identity kind when --id is a bare id', 'client')
+    .addOption(lifetimeOpt())
+    .requiredOption('--out <dir>', 'directory to write key.pem (0600), cert.pem and ca.pem to, atomically')
+    .addOption(passOpt())
+    .action(async (o: CommonOpts & { id: string; kind: string; lifetime: string; out: string }) => {
+      const lifetime = parseLifetime(o.lifetime);
+      const c = await loadCA(o);
+      const issued = await c.issueClient({ identity: o.id, kind: o.kind, lifetime });
+      await c.writeTo(o.out, issued);
+      printIssued(issued, o.out);
+    });
+
+  ca.command('inspect')
+    .description('show a certificate: subject, SANs, EKU, validity, time left, SHA-256, and its chain against the CA in --dir')
+    .argument('<file>', 'PEM file (cert.pem, a leaf, or a CA certificate)')
+    .addOption(dirOpt())
+    .addOption(passOpt())
+    .option('--json', 'print JSON')
+    .action(async (file: string, o: CommonOpts & { json?: boolean }) => {
+      const r = await inspect(file, o);
+      if (o.json === true) out(JSON.stringify(r, null, 2));
+      else printInspection(r);
+      if (r.chain.ok === false) process.exitCode = EXIT_ERROR;
+    });
+
+  ca.command('renew')
+    .description('re-issue the certificate in --out with the same profile; with --watch keep renewing at 2/3 of its lifetime')
+    .addOption(dirOpt())
+    .requiredOption('--out <dir>', 'the certificate directory to renew (key.pem, cert.pem, ca.pem)')
+    .option('--lifetime <duration>', 'new lifetime (default: the one the certificate was issued with)')
+    .option('--watch', 'stay running and renew before expiry (the built-in "cron job")')
+    .option('--fraction <f>', 'with --watch, renew at this fraction of the lifetime', String(RENEW_AT_FRACTION))
+    .addOption(passOpt())
+    .action(async (o: CommonOpts & { out: string; lifetime?: string; watch?: boolean; fraction: string }) => {
+      const lifetime = o.lifetime !== undefined ? parseLifetime(o.lifetime) : undefined;
+      const fraction = Number(o.fraction);
+      if (!(fraction > 0 && fraction < 1)) throw new UsageError('--fraction must be between 0 and 1');
+      const c = await loadCA(o);
+      const current = c.adopt(readCertDir(o.out));
+      if (o.watch !== true) {
+        const issued = await c.renew(current, lifetime !== undefined ? { lifetime } : {});
+        await c.writeTo(o.out, issued);
+        printIssued(issued, o.out);
+        return;
+      }
+      await watchRenewals(c, current, o.out, fraction, lifetime);
+    });
+  return program;
+}
+
+async function watchRenewals(c: PrivateCA, current: IssuedCertificate, dir: string, fraction: number, lifetime?: number): Promise<void> {
+  // Loaded lazily: only `renew --watch` needs an event loop.
+  const { EventLoop } = await import('../loop/index.js');
+  const loop = new EventLoop();
+  loop.setExceptionHandler((_loop, context) => {
+    process.stderr.write(`tulipwire: ${context.message}${context.exception !== undefined ? ` (${(context.exception as Error).message})` : ''}\n`);
+  });
+  const rotator = new CertRotator({
+    loop,
+    initial: current,
+    renewAtFraction: fraction,
+    renew: async (cur) => {
+      const issued = await c.renew(cur, lifetime !== undefined ? { lifetime } : {});
+      await c.writeTo(dir, issued);
+      return issued;
+    },
+    onRenewed: (issued) => printIssued(issued, dir),
+  });
+  out(`watching ${dir}: ${current.identity}, next renewal at ${new Date(rotator.renewAt * 1000).toISOString()}`);
+  rotator.start();
+  const stop = () => {
+    rotator.stop();
+    loop.stop();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await loop.runForever();
+  loop.close();
+}
+
+/**
+ * Runs the CLI on `argv` (without the node and script entries) and resolves with the exit code; never throws.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end through here too, with exit code 0.
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' || e.exitCode === 0) return EXIT_OK;
+      return EXIT_USAGE;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`tulipwire: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    const code = TulipError.isTulipError(e) ? ` [${e.code}]` : '';
+    process.stderr.write(`tulipwire: ${msg.split('\n')[0]}${code}\n`);
+    return EXIT_ERROR;
+  }
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,100 @@
+/**
+ * The seeds' distribution path: `tulipwire ca issue ... --out DIR` (or `ca renew --out DIR`, or any cron job) writes
+ * `key.pem`, `cert.pem` and `ca.pem` atomically; a server watches the directory and reloads when they change.
+ */
+import { createHash } from 'node:crypto';
+import type { FSWatcher } from 'node:fs';
+import { watch } from 'node:fs';
+import { CAError } from '../errors.js';
+import type { TlsMaterial } from './files.js';
+import { CERT_DIR_FILES, readCertDir } from './files.js';
+import { validateTlsMaterial } from './tls-options.js';
+
+/** Options of {@link watchCertDir}. */
+export interface WatchCertDirOptions {
+  /** Called with a reload that failed for a reason other than a half-written set (which is skipped quietly). */
+  onError?: (error: CAError) => void;
+  /**
+   * Where to run the callbacks: with a tulipwire loop, pass it, so `onChange` runs inside a loop iteration
+   * (`loop.callSoon`). Default: directly from the fs.watch callback.
+   */
+  loop?: { callSoon(cb: () => void): unknown };
+}
+
+/** A running directory watch. */
+export interface CertDirWatcher {
+  /** The material last delivered (the directory's content when the watch started, if it was valid). */
+  readonly current: TlsMaterial | null;
+  /** Re-reads the directory now (what a change event does); returns true when new material was delivered. */
+  check(): boolean;
+  /** Stops watching. */
+  close(): void;
+}
+
+function digest(m: TlsMaterial): string {
+  return createHash('sha256').update(m.key).update('\0').update(m.cert).update('\0').update(typeof m.ca === 'string' ? m.ca : m.ca.join('')).digest('hex');
+}
+
+/**
+ * Watches a certificate directory and calls `onChange(material)` whenever `key.pem`, `cert.pem` or `ca.pem` change to a
+ * new, usable set (the key matches the leaf). Between the renames of one update the set can be inconsistent for a
+ * moment; such reads are skipped and the last rename delivers the new set. Feed `onChange` to {@link reloadServer}.
+ * @throws CAError when the directory cannot be watched.
+ */
+export function watchCertDir(dir: string, onChange: (material: TlsMaterial) => void, options: WatchCertDirOptions = {}): CertDirWatcher {
+  let last: string | null = null;
+  let current: TlsMaterial | null = null;
+  let closed = false;
+  let started = false;
+  const run = (fn: () => void) => (options.loop !== undefined ? options.loop.callSoon(fn) : fn());
+
+  const check = (): boolean => {
+    if (closed) return false;
+    let material: TlsMaterial;
+    try {
+      material = readCertDir(dir);
+    } catch {
+      return false; // a file is missing for a moment (or for good): wait for the next event
+    }
+    const d = digest(material);
+    if (d === last) return false;
+    try {
+      validateTlsMaterial(material);
+    } catch (e) {
+      const code = ((e as CAError).cause as { code?: string } | undefined)?.code;
+      // The key of one update next to the cert of the previous one: the next rename completes the set.
+      if (code !== 'ERR_OSSL_X509_KEY_VALUES_MISMATCH' && options.onError !== undefined) {
+        const err = e as CAError;
+        run(() => options.onError?.(err));
+      }
+      return false;
+    }
+    last = d;
+    current = material;
+    if (started) run(() => onChange(material));
+    return true;
+  };
+
+  check(); // the starting content is the baseline, not a change
+  started = true;
+  let watcher: FSWatcher;
+  try {
+    watcher = watch(dir, { persistent: false }, (_event, filename) => {
+      const name = filename?.toString();
+      if (name === undefined || name === null || (Object.values(CERT_DIR_FILES) as string[]).includes(name)) check();
+    });
+  } catch (e) {
+    throw new CAError(`cannot watch ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  watcher.on('error', (e) => options.onError?.(new CAError(`watching ${dir} failed: ${e.message}`, { cause: e })));
+  return {
+    get current() {
+      return current;
+    },
+    check,
+    close() {
+      closed = true;
+      watcher.close();
+    },
+  };
+}
