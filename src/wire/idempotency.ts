@@ -50,8 +50,11 @@ export class IdempotencyKey {
 export type IdempotencyBegin<V> =
   /** Nobody has run this request: run it, then call `complete(value)` (or `abandon()` if nothing happened). */
   | { readonly status: 'new'; complete(value: V): void; abandon(): void }
-  /** It is running: `wait` resolves with its outcome, or with `undefined` if it was abandoned. */
-  | { readonly status: 'pending'; readonly wait: Promise<V | undefined> }
+  /**
+   * It is running: `wait(cb)` calls `cb` with its outcome, or with `undefined` if it was abandoned, synchronously
+   * from `complete`/`abandon` (a callback, not a promise, so a loop on a virtual clock sees it at once).
+   */
+  | { readonly status: 'pending'; wait(callback: (value: V | undefined) => void): void }
   /** It ran: this is its outcome. */
   | { readonly status: 'done'; readonly value: V };
 
@@ -127,7 +130,16 @@ export class IdempotencyCache<V = unknown> {
       settled = true;
       if (this.#pending.get(key) === entry) this.#pending.delete(key);
       if (keep && entry.until > this.#clock.time()) this.#store(key, entry.until, value as V);
-      for (const w of entry.waiters) w(value);
+      // A waiter that throws must not keep the others from hearing the outcome: report it after all ran.
+      let failure: unknown = null;
+      for (const w of entry.waiters) {
+        try {
+          w(value);
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+      if (failure !== null) throw failure;
     };
     return {
       status: 'new',
@@ -140,7 +152,7 @@ export class IdempotencyCache<V = unknown> {
   lookup(key: string): Exclude<IdempotencyBegin<V>, { status: 'new' }> | null {
     const running = this.#pending.get(key);
     if (running !== undefined) {
-      return { status: 'pending', wait: new Promise<V | undefined>((resolve) => running.waiters.push(resolve)) };
+      return { status: 'pending', wait: (callback) => { running.waiters.push(callback); } };
     }
     const done = this.#done.get(key);
     if (done !== undefined) {

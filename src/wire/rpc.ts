@@ -27,7 +27,12 @@ import { CancelledError, Forbidden, MethodNotFound, BadPayload, ReplayedMessage,
 import type { BadData } from '../errors.js';
 import { CLOCK_SKEW, MAX_IN_FLIGHT, MESSAGE_TTL, RPC_TIMEOUT } from '../constants.js';
 import type { Clock, EventLoop, Future, Task, TimerHandle } from '../loop/index.js';
+import { getRunningLoop } from '../loop/index.js';
 import { KIND } from './envelope.js';
+import { MessageProtocol } from './message-protocol.js';
+import type { MessageProtocolOptions } from './message-protocol.js';
+import type { MessageMeta } from './signing.js';
+import type { Transport } from '../net/transports.js';
 import { IdempotencyCache, IdempotencyKey } from './idempotency.js';
 
 /** The envelope kinds RPC uses (reserved by the wire format: `KIND.REQUEST` … `KIND.CANCEL`, 1 to 5). */
@@ -369,7 +374,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     if (timeout !== null) {
       entry.timer = loop.callLater(timeout, () => {
         entry.timer = null;
-        if (this.#pending.get(id) !== entry) return;
+        if (this.#pending.get(id) !== entry || future.done()) return;
         this.#pending.delete(id);
         this.#sendCancel(id);
         future.setException(new TimeoutError(`call ${method} got no reply within ${timeout} s`));
@@ -403,7 +408,11 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     if (this.#closed !== null) throw closedError(this.#closed);
     const token = this.#currentToken();
     const payload = token !== null ? [method, params ?? null, { token }] : [method, params ?? null];
-    this.#link.send(payload, { kind: RPC_KIND.NOTIFY, ...(options.ttl !== undefined ? { ttl: options.ttl } : {}) });
+    try {
+      this.#link.send(payload, { kind: RPC_KIND.NOTIFY, ...(options.ttl !== undefined ? { ttl: options.ttl } : {}) });
+    } catch (err) {
+      throw wrap(err);
+    }
   }
 
   /**
@@ -433,7 +442,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
 
   /**
    * Ends the endpoint: every pending call fails with `reason` (default TransportClosed), and the handlers of
-   * non-idempotent requests see `ctx.signal` abort. Idempotent requests run on, so their outcome is cached for a
+   * non-idempotent requests see `ctx.signal` abort (and their tasks are cancelled). Idempotent requests run on, so their outcome is cached for a
    * retry on another connection. Idempotent (a second call does nothing).
    */
   close(reason: Error = new TransportClosed('the connection closed')): void {
@@ -445,7 +454,9 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       if (!c.future.done()) c.future.setException(closedError(reason));
     }
     for (const f of this.#inFlight.values()) {
-      if (!f.idempotent && !f.controller.signal.aborted) f.controller.abort(closedError(reason));
+      if (f.idempotent || f.controller.signal.aborted) continue;
+      f.controller.abort(closedError(reason));
+      f.task?.cancel('the connection closed');
     }
   }
 
@@ -491,7 +502,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     if (begun.status === 'done') {
       this.#sendOutcome(id, begun.value);
     } else if (begun.status === 'pending') {
-      void begun.wait.then((outcome) => {
+      begun.wait((outcome) => {
         // Abandoned (nothing ran, e.g. cancelled or refused before running): this attempt runs it.
         if (outcome === undefined) this.#serveIdempotent(id, method, params, meta, token, key);
         else this.#sendOutcome(id, outcome);
@@ -635,6 +646,8 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     const entry = this.#pending.get(message[0]);
     if (entry === undefined) return;  // a late reply to a call that timed out or was cancelled
     this.#pending.delete(message[0]);
+    // Cancelled by the caller, its done callback not run yet: the peer already finished, so nothing to cancel.
+    if (entry.future.done()) return;
     entry.future.setResult(message[1]);
   }
 
@@ -653,6 +666,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     const entry = this.#pending.get(message[0]);
     if (entry === undefined) return;
     this.#pending.delete(message[0]);
+    if (entry.future.done()) return;
     entry.future.setException(err);
   }
 
@@ -663,7 +677,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
         this.#link.send([id, outcome.result ?? null], { kind: RPC_KIND.RESPONSE });
         return;
       } catch (err) {
-        if (this.#closed !== null || (TulipError.isTulipError(err) && err.code === 'TW_TRANSPORT_CLOSED')) return;
+        if (this.#closed !== null || isTransportError(err)) return;
         this.#report(`the result of request ${id} could not be sent`, err);
         this.#sendError(id, 'TW_BAD_PAYLOAD', 'the result could not be encoded', null);
         return;
@@ -677,7 +691,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     try {
       this.#link.send([id, code, message, data ?? null], { kind: RPC_KIND.ERROR });
     } catch (err) {
-      if (this.#closed !== null || (TulipError.isTulipError(err) && err.code === 'TW_TRANSPORT_CLOSED')) return;
+      if (this.#closed !== null || isTransportError(err)) return;
       if (data !== null) {
         // The data could not be encoded: send the error without it.
         this.#sendError(id, code, message, null);
@@ -849,7 +863,15 @@ function closedError(reason: Error): TulipError {
 }
 
 function wrap(err: unknown): TulipError {
+  if (isTransportError(err) && (err as TulipError).code !== 'TW_TRANSPORT_CLOSED') {
+    return new TransportClosed('the call could not be sent: the connection is not open', { cause: err });
+  }
   return asTulip(err, 'the call could not be sent');
+}
+
+// The connection is closed or closing (MessageProtocol.sendMessage throws a TransportError then).
+function isTransportError(err: unknown): boolean {
+  return TulipError.isTulipError(err) && err.code.startsWith('TW_TRANSPORT');
 }
 
 function asTulip(err: unknown, message: string): TulipError {
@@ -878,4 +900,125 @@ export function defaultPeerKey(peer: unknown): string {
     if (typeof v === 'string' && v.length > 0) return v;
   }
   return 'anonymous';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The Protocol
+
+/** Options of {@link RpcProtocol}: MessageProtocol's (keyring, side, nonceStore, clock, ttl, skew…) and the endpoint's. */
+export type RpcProtocolOptions<S extends RpcSecurity = RpcSecurity> =
+  ConstructorParameters<typeof MessageProtocol>[0] & Omit<RpcEndpointOptions<S>, 'skew'>;
+
+// Idempotent outcomes are shared exactly as widely as the nonce store, within this process: every RpcProtocol given
+// the same NonceStore (all connections of a server, usually) files and finds outcomes in one cache, so a retry on a
+// new connection is answered from the first attempt's outcome without any configuration.
+const cachesByStore = new WeakMap<object, IdempotencyCache<RpcOutcome>>();
+
+/**
+ * RPC over one signed-message connection: a {@link MessageProtocol} whose RPC kinds (REQUEST … CANCEL) go to an
+ * {@link RpcEndpoint}. Use it as the protocol of `createServer`/`createConnection`:
+ *
+ * ```ts
+ * const router = new RpcRouter().handle('add', ([a, b]) => a + b);
+ * const server = await loop.createServer(() => new RpcProtocol({ keyring, side: 'server', router, nonceStore }), '127.0.0.1', 0, { ssl });
+ * const [, client] = await loop.createConnection(() => new RpcProtocol({ keyring, side: 'client' }), '127.0.0.1', port, { ssl });
+ * await client.call('add', [2, 3]);   // 5
+ * ```
+ *
+ * Both sides may call and notify each other. Messages of other kinds reach {@link otherMessageReceived}.
+ * When the connection is lost every pending call fails with TransportClosed (its `cause` the connection's error).
+ */
+export class RpcProtocol<S extends RpcSecurity = RpcSecurity> extends MessageProtocol {
+  /** The handler table (shared when given in the options). */
+  readonly router: RpcRouter<S>;
+  readonly #options: RpcProtocolOptions<S>;
+  #endpoint: RpcEndpoint<S> | null = null;
+  #lost: Error | null = null;
+
+  constructor(options: RpcProtocolOptions<S>) {
+    super(options);
+    this.#options = options;
+    this.router = options.router ?? new RpcRouter<S>();
+  }
+
+  /** The endpoint, from `connectionMade` on (null before). */
+  get rpc(): RpcEndpoint<S> | null {
+    return this.#endpoint;
+  }
+
+  /** Sets up the endpoint; subclasses that override it call `super.connectionMade(transport)`. */
+  override connectionMade(transport: Transport): void {
+    super.connectionMade(transport);
+    const o = this.#options;
+    const store = o.nonceStore;
+    let cache = o.idempotencyCache;
+    if (cache === undefined && store !== undefined && store !== null) {
+      cache = cachesByStore.get(store);
+      if (cache === undefined) {
+        cache = new IdempotencyCache<RpcOutcome>({ clock: this.clock });
+        cachesByStore.set(store, cache);
+      }
+    }
+    const loop = transport.getLoop();
+    const link: RpcLink = {
+      loop,
+      clock: this.clock,
+      send: (message, so) => { this.sendMessage(message, so); },
+      reject: (error) => { this.rejectMessage(error); },
+    };
+    this.#endpoint = new RpcEndpoint<S>(link, {
+      ...o, router: this.router, skew: this.skew,
+      ...(cache !== undefined ? { idempotencyCache: cache } : {}),
+    });
+  }
+
+  /** Routes RPC kinds to the endpoint, others to {@link otherMessageReceived}. */
+  override messageReceived(message: unknown, meta: MessageMeta): void {
+    if (this.#endpoint === null || !this.#endpoint.receive(message, meta)) this.otherMessageReceived(message, meta);
+  }
+
+  /** A verified message of a non-RPC kind (16 and up, or a session kind). Override to handle it; default ignores it. */
+  otherMessageReceived(_message: unknown, _meta: MessageMeta): void {}
+
+  /** Answers a retried idempotent request from the cache (see {@link RpcEndpoint.duplicate}). */
+  override duplicateNonce(message: unknown, meta: MessageMeta): boolean {
+    return this.#endpoint !== null && this.#endpoint.duplicate(message, meta);
+  }
+
+  /** Fails every pending call with TransportClosed; subclasses that override it call `super.connectionLost(exc)`. */
+  override connectionLost(exc: Error | null): void {
+    this.#lost = new TransportClosed(exc === null ? 'the connection closed' : `the connection was lost: ${exc.message}`,
+      exc === null ? undefined : { cause: exc });
+    this.#endpoint?.close(this.#lost);
+    super.connectionLost(exc);
+  }
+
+  /** Calls `method` on the peer (see {@link RpcEndpoint.call}); before `connectionMade` the Future fails with TransportClosed. */
+  call<T = unknown>(method: string, params?: unknown, options?: CallOptions): Future<T> {
+    if (this.#endpoint !== null) return this.#endpoint.call<T>(method, params, options);
+    const f = getRunningLoop().createFuture<T>();
+    f.setException(this.#lost ?? new TransportClosed('not connected yet'));
+    return f;
+  }
+
+  /**
+   * Sends notification `method` to the peer (see {@link RpcEndpoint.notify}).
+   * @throws TransportClosed when not connected
+   */
+  notify(method: string, params?: unknown, options?: { ttl?: number }): void {
+    if (this.#endpoint === null) throw this.#lost ?? new TransportClosed('not connected yet');
+    this.#endpoint.notify(method, params, options);
+  }
+
+  /** Registers a request handler on {@link router}. */
+  handle(method: string, handler: RpcHandler<S>, options?: HandlerOptions): this {
+    this.router.handle(method, handler, options);
+    return this;
+  }
+
+  /** Registers a notification handler on {@link router}. */
+  onNotify(method: string, handler: NotifyHandler<S>, options?: HandlerOptions): this {
+    this.router.onNotify(method, handler, options);
+    return this;
+  }
 }

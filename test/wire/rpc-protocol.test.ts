@@ -1,0 +1,131 @@
+/**
+ * RpcProtocol (RpcEndpoint inside a real MessageProtocol: signed, verified, replay-checked) over the in-memory
+ * transport pair. rpc.test.ts runs the same protocol over real mTLS sockets.
+ *
+ * The real clock is used: MessageProtocol learns a nonce reservation's result from a promise, which a loop on an
+ * autojump VirtualClock does not wait for, so it would jump past the call timeouts first.
+ */
+import { describe, expect, it } from 'vitest';
+import { useLoop } from '../support/loop.js';
+import { createMemoryPair } from '../../src/net/memory-transport.js';
+import { Keyring } from '../../src/wire/keyring.js';
+import { MemoryNonceStore } from '../../src/wire/nonces.js';
+import { IdempotencyKey } from '../../src/wire/idempotency.js';
+import { RpcProtocol, RpcRouter } from '../../src/wire/rpc.js';
+import type { RpcProtocolOptions } from '../../src/wire/rpc.js';
+import { sleep } from '../../src/loop/index.js';
+import type { RejectionError } from '../../src/wire/message-protocol.js';
+
+const fx = useLoop({ real: true });
+
+function keyring(): Keyring {
+  const k = new Keyring();
+  k.add('k1', Buffer.alloc(32, 7));
+  return k;
+}
+
+class Recording extends RpcProtocol {
+  readonly rejected: RejectionError[] = [];
+  lost: Error | null | undefined = undefined;
+  override messageRejected(error: RejectionError): void {
+    this.rejected.push(error);
+  }
+  override connectionLost(exc: Error | null): void {
+    this.lost = exc;
+    super.connectionLost(exc);
+  }
+}
+
+async function pair(server: Partial<RpcProtocolOptions> = {}, client: Partial<RpcProtocolOptions> = {}) {
+  const ring = keyring();
+  const s = new Recording({ keyring: ring, side: 'server', logger: {}, ...server });
+  const c = new Recording({ keyring: ring, side: 'client', logger: {}, ...client });
+  const [ct, st] = createMemoryPair(fx.loop, c, s);
+  await sleep(0);
+  await sleep(0);
+  return { s, c, ct, st };
+}
+
+describe('RpcProtocol over a memory pair', () => {
+  it('calls, errors and notifications through signed envelopes', async () => {
+    await fx.run(async () => {
+      const { s, c } = await pair();
+      s.handle('add', ([a, b]: [number, number]) => a + b);
+      const got: unknown[] = [];
+      c.onNotify('hello', (p) => { got.push(p); });
+      expect(await c.call('add', [2, 3])).toBe(5);
+      await expect(c.call('missing')).rejects.toMatchObject({ code: 'TW_METHOD_NOT_FOUND', remote: true });
+      s.notify('hello', { from: 'server' });
+      await sleep(0.01);
+      expect(got).toEqual([{ from: 'server' }]);
+      expect(s.stats.received).toBe(2);
+      expect(c.rejected).toEqual([]);
+      expect(s.rejected).toEqual([]);
+    });
+  });
+
+  it('an idempotent retry on a new connection sharing the nonce store is answered from the first run', async () => {
+    await fx.run(async () => {
+      const nonceStore = new MemoryNonceStore({ clock: fx.loop.clock });
+      const router = new RpcRouter();
+      let effects = 0;
+      router.handle('charge', async (n: number) => { effects++; await sleep(0.2); return { charged: n, effects }; });
+      const one = await pair({ nonceStore, router });
+      const key = new IdempotencyKey();
+      const first = one.c.call('charge', 10, { idempotent: key, timeout: null });
+      await sleep(0.02);
+      one.ct.abort();   // the client's connection dies while the server is still charging
+      await expect(first).rejects.toMatchObject({ code: 'TW_TRANSPORT_CLOSED' });
+      const two = await pair({ nonceStore, router });
+      // the retry arrives while the first run is still going: it waits for it
+      expect(await two.c.call('charge', 10, { idempotent: key })).toEqual({ charged: 10, effects: 1 });
+      const three = await pair({ nonceStore, router });
+      expect(await three.c.call('charge', 10, { idempotent: key })).toEqual({ charged: 10, effects: 1 });
+      expect(effects).toBe(1);
+      expect(two.s.stats.duplicates).toBe(1);
+      expect(three.s.stats.duplicates).toBe(1);
+      // a non-idempotent call is never confused with it
+      expect(await three.c.call('charge', 3)).toEqual({ charged: 3, effects: 2 });
+      await nonceStore.close();
+    });
+  });
+
+  it('connection loss fails pending calls with TransportClosed; calls after it fail at once', async () => {
+    await fx.run(async () => {
+      const { s, c, st } = await pair();
+      s.handle('slow', () => sleep(5, 'late'));
+      const f = c.call('slow', null, { timeout: null });
+      await sleep(0.01);
+      st.abort();
+      await expect(f).rejects.toMatchObject({ code: 'TW_TRANSPORT_CLOSED' });
+      await expect(c.call('slow')).rejects.toMatchObject({ code: 'TW_TRANSPORT_CLOSED' });
+      expect(() => c.notify('x')).toThrow(expect.objectContaining({ code: 'TW_TRANSPORT_CLOSED' }));
+    });
+  });
+
+  it('a malformed RPC payload counts as a rejection on the receiving MessageProtocol', async () => {
+    await fx.run(async () => {
+      const { s, c } = await pair();
+      s.handle('x', () => 1);
+      c.sendMessage({ not: 'an array' }, { kind: 1 });
+      await sleep(0.01);
+      expect(s.rejected.map((e) => e.code)).toEqual(['TW_BAD_PAYLOAD']);
+      expect(s.stats.rejected).toBe(1);
+      // the id was unreadable, so the answer is a nil-id ERROR, which the client reports (no onUnmatchedError set)
+      expect(fx.take().map((r) => [r.message, (r.exception as { code: string }).code]))
+        .toEqual([['the peer sent an error that matches no call', 'TW_BAD_PAYLOAD']]);
+      expect(await c.call('x')).toBe(1);
+    });
+  });
+
+  it('messages of other kinds reach otherMessageReceived', async () => {
+    await fx.run(async () => {
+      const { s, c } = await pair();
+      const other: unknown[] = [];
+      s.otherMessageReceived = (m, meta) => { other.push([m, meta.kind]); };
+      c.sendMessage('plain', { kind: 16 });
+      await sleep(0.01);
+      expect(other).toEqual([['plain', 16]]);
+    });
+  });
+});
