@@ -77,6 +77,14 @@ function lookup<T>(name: string, hint: string): T {
   return v as T;
 }
 
+function macEngineName(): string {
+  try {
+    return tw.defaultMacEngine().name;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function keyring(): tw.Keyring {
   const k = new tw.Keyring();
   k.add('bench', SECRET);
@@ -149,7 +157,8 @@ async function recvRole(argv: string[]): Promise<void> {
   }
   function finish(): void {
     const [t0, m0, b0, c0] = mark!;
-    emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0, rejected, firstReject });
+    emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0, rejected, firstReject,
+      engine: macEngineName() });
     for (const p of protos) p.transport?.abort();
     done();
   }

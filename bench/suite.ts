@@ -7,8 +7,8 @@
  * `--only <name>[,<name>]` (run only these benches), `--out <path>`, `--duration <s>` (passed on).
  * A bench that is missing, crashes or prints no report gets one row with its error; the others still run.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -151,9 +151,18 @@ export function collectGoals(outcomes: EntryOutcome[]): (CheckedGoal & { bench: 
 export function machineInfo(): Record<string, unknown> {
   let python: string | null = null;
   try {
-    python = systemPython();
+    const py = systemPython();
+    python = execFileSync(py, ['-c',
+      'import sys\ntry:\n import msgpack, uvloop\n x = " msgpack %s uvloop %s" % (".".join(map(str, msgpack.version)), uvloop.__version__)\nexcept Exception as e:\n x = " (no msgpack/uvloop: %s)" % e\nprint(sys.executable + " " + sys.version.split()[0] + x)'],
+      { encoding: 'utf8', timeout: 10_000 }).trim();
   } catch {
     /* no python */
+  }
+  let grpcJs: string | null = null;
+  try {
+    grpcJs = (JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/@grpc/grpc-js/package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    /* not installed */
   }
   return {
     cpu: cpus()[0]?.model ?? 'unknown',
@@ -163,6 +172,7 @@ export function machineInfo(): Record<string, unknown> {
     node: process.version,
     openssl: process.versions.openssl,
     python,
+    grpcJs,
   };
 }
 
@@ -171,6 +181,7 @@ function caseRow(bench: string, c: BenchCase): string[] {
   const e = c.extra ?? {};
   if (typeof e['error'] === 'string') notes.push(`ERROR ${String(e['error']).slice(0, 90)}`);
   if (typeof e['cpuSendUs'] === 'number') notes.push(`cpu µs/msg ${(e['cpuSendUs'] as number).toFixed(2)}/${(e['cpuRecvUs'] as number).toFixed(2)}`);
+  if (typeof e['engine'] === 'string') notes.push(`MAC ${e['engine'] as string}`);
   if (typeof e['note'] === 'string') notes.push(e['note'] as string);
   return [
     bench,

@@ -96,7 +96,8 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
         c.extra = r instanceof Error
           ? { error: errorText(r) }
           : { MBps: round(r.MBps, 1), cpuSendUs: round(r.cpuSendUs, 3), cpuRecvUs: round(r.cpuRecvUs, 3), conns: sc.conns, size: sc.size,
-              ...(reps > 1 ? { runs: (runs.get(impl) ?? []).map((x) => round(x.msgsPerSec)), note: `median of ${reps}` } : {}) };
+              ...r.info, ...(reps > 1 ? { runs: (runs.get(impl) ?? []).map((x) => round(x.msgsPerSec)), note: `median of ${reps}` } : {}) };
+        if (c.extra['rejected']) c.extra['note'] = `${String(c.extra['note'] ?? '')} REJECTED ${String(c.extra['rejected'])}: ${String(c.extra['firstReject'])}`.trim();
         if (goals.length) c.extra['goals'] = goals.map((g) => checked(g, c.ratio ?? null));
         return c;
       };

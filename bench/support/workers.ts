@@ -147,6 +147,8 @@ export interface ThroughputResult {
   /** Messages counted in the window, and the window's length in seconds. */
   msgs: number;
   seconds: number;
+  /** What the receiver reported besides the counts (e.g. `engine`, `rejected`, `firstReject`). */
+  info: Record<string, unknown>;
 }
 
 /** A throughput case: `impl` over `conns` connections with messages padded by `pad` bytes. */
@@ -183,6 +185,7 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
       cpuSendUs: sent > 0 ? Number(s['cpuUs']) / sent : NaN,
       msgs,
       seconds,
+      info: Object.fromEntries(Object.entries(r).filter(([k]) => !['event', 'msgs', 'bytes', 'seconds', 'cpuUs'].includes(k))),
     };
   } finally {
     await Promise.all([recv.stop(), send?.stop()]);
