@@ -23,3 +23,5 @@ export type {
 export * from './stores.js';
 export { MAX_MESSAGE_TTL, MessageProtocol, consoleWireLogger } from './message-protocol.js';
 export type { MessageProtocolOptions, MessageStats, RejectionError, SendOptions, WireLogger } from './message-protocol.js';
+export * from './rpc.js';
+export * from './idempotency.js';
