@@ -233,3 +233,16 @@ function captureError(fn: () => unknown): unknown {
   }
   throw new Error('expected a throw');
 }
+
+describe('docs/security-model.md', () => {
+  it('states the token examples this code produces', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const doc = await readFile(new URL('../../docs/security-model.md', import.meta.url), 'utf8');
+    const produced = [
+      `\`new Signer('secret-key').sign('my string')\` → \`${new Signer('secret-key').sign('my string')}\``,
+      `\`new URLSafeSerializer('secret-key').dumps([1,2,3,4])\` → \`${new URLSafeSerializer('secret-key').dumps([1, 2, 3, 4])}\``,
+      `(1700000000 → \`${intToBytes(1_700_000_000).toString('hex').replace(/(..)(?!$)/g, '$1 ')}\`\n→ \`${base64Encode(intToBytes(1_700_000_000)).toString()}\``,
+    ];
+    for (const line of produced) expect(doc).toContain(line);
+  });
+});
