@@ -68,6 +68,8 @@ export interface RpcLink {
   readonly loop: EventLoop;
   /** The clock message expiries are checked with (its `epoch()`); default the loop's. */
   readonly clock?: Clock;
+  /** The lifetime `send` gives a message when none is passed, seconds; default {@link MESSAGE_TTL}. */
+  readonly ttl?: number;
   /**
    * Signs and sends one message. `ttl` in seconds (default the link's own), `nonce` the 16 bytes to put in the
    * envelope (default fresh random bytes).
@@ -326,8 +328,10 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
    * any other code as `RpcError` with `remoteCode` and `data`); `TimeoutError` after `timeout` seconds;
    * `TransportClosed` when the connection is or gets lost; `BadPayload` when `params` cannot be encoded.
    * Cancelling the Future (or aborting `signal`) sends a CANCEL, which aborts the handler's `ctx.signal`.
+   * @throws TypeError (synchronously) when `method` is not a string of 1 to {@link MAX_METHOD_LENGTH} bytes
    */
   call<T = unknown>(method: string, params?: unknown, options: CallOptions = {}): Future<T> {
+    checkMethod(method);
     const loop = this.#link.loop;
     const future = loop.createFuture<T>();
     if (this.#closed !== null) {
@@ -345,7 +349,8 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     if (key !== null) {
       const now = this.#clock.epoch();
       if (key.expiresAt === null) {
-        key.expiresAt = now + (ttl ?? MESSAGE_TTL);
+        ttl ??= this.#link.ttl ?? MESSAGE_TTL;
+        key.expiresAt = now + ttl;
       } else {
         // A retry expires with the first attempt, so it can't arrive after the peer may have forgotten the nonce.
         ttl = key.expiresAt - now;
@@ -402,9 +407,11 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
 
   /**
    * Sends notification `method` to the peer (fire and forget; server-pushed when sent by a server).
-   * @throws TransportClosed when the connection is closed; BadPayload when `params` cannot be encoded
+   * @throws TransportClosed when the connection is closed; BadPayload when `params` cannot be encoded; TypeError
+   *   for a bad method name
    */
   notify(method: string, params?: unknown, options: { ttl?: number } = {}): void {
+    checkMethod(method);
     if (this.#closed !== null) throw closedError(this.#closed);
     const token = this.#currentToken();
     const payload = token !== null ? [method, params ?? null, { token }] : [method, params ?? null];
@@ -442,8 +449,8 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
 
   /**
    * Ends the endpoint: every pending call fails with `reason` (default TransportClosed), and the handlers of
-   * non-idempotent requests see `ctx.signal` abort (and their tasks are cancelled). Idempotent requests run on, so their outcome is cached for a
-   * retry on another connection. Idempotent (a second call does nothing).
+   * non-idempotent requests see `ctx.signal` abort (and their tasks are cancelled). Idempotent requests run on, so
+   * their outcome is cached for a retry on another connection. A second call does nothing.
    */
   close(reason: Error = new TransportClosed('the connection closed')): void {
     if (this.#closed !== null) return;
@@ -541,6 +548,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
         try {
           security = await factory({ peer: meta.peer, token, method, meta });
         } catch (err) {
+          if (!TulipError.isTulipError(err)) this.#report(`the security context for ${method} could not be built`, err);
           throw new Refusal(asTulip(err, 'the security context could not be built'));
         }
       }
@@ -600,36 +608,36 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     }
     const registered = this.router.notifierOf(note.method);
     if (registered === undefined) return;  // notifications are fire-and-forget: an unknown one is ignored (JSON-RPC)
-    const deliver = (security: S | null): void => {
+    const factory = this.#security;
+    const { method, params, token } = note;
+    // A Task per notification, as for requests: handlers start in arrival order and may await library Futures.
+    const task = this.#link.loop.createTask(async () => {
+      let security: S | null = null;
+      if (factory !== null) {
+        try {
+          security = await factory({ peer: meta.peer, token, method, meta });
+        } catch (err) {
+          this.#refusedNotify(method, err);
+          return;
+        }
+      }
       for (const role of registered.roles) {
         if (security === null || !security.hasRole(role)) {
-          const err = new Forbidden(`notification ${note.method} requires role ${JSON.stringify(role)}`, { role });
+          const err = new Forbidden(`notification ${method} requires role ${JSON.stringify(role)}`, { role });
           this.#sendError(null, err.code, err.message, { role });
           return;
         }
       }
-      const ctx: NotifyContext<S> = { security, peer: meta.peer, meta, method: note.method, endpoint: this };
-      try {
-        const r = registered.fn(note.params, ctx);
-        if (isThenable(r)) r.then(undefined, (err: unknown) => this.#report(`notification handler ${note.method} failed`, err));
-      } catch (err) {
-        this.#report(`notification handler ${note.method} failed`, err);
-      }
-    };
-    if (this.#security === null) {
-      deliver(null);
-      return;
-    }
-    try {
-      const s = this.#security({ peer: meta.peer, token: note.token, method: note.method, meta });
-      if (isThenable(s)) s.then(deliver, (err: unknown) => this.#refusedNotify(note.method, err));
-      else deliver(s);
-    } catch (err) {
-      this.#refusedNotify(note.method, err);
-    }
+      const ctx: NotifyContext<S> = { security, peer: meta.peer, meta, method, endpoint: this };
+      await registered.fn(params, ctx);
+    }, { name: `rpc notify ${method}` });
+    task.addDoneCallback(() => {
+      if (!task.cancelled() && task.exception() != null) this.#report(`notification handler ${method} failed`, task.exception());
+    });
   }
 
   #refusedNotify(method: string, err: unknown): void {
+    if (!TulipError.isTulipError(err)) this.#report(`the security context for notification ${method} could not be built`, err);
     const e = asTulip(err, `the security context for notification ${method} could not be built`);
     const w = this.#toOutcome(e, null);
     if (!w.ok) this.#sendError(null, w.code, w.message, w.data);
@@ -879,10 +887,6 @@ function asTulip(err: unknown, message: string): TulipError {
   return new RpcError(message, { cause: err, remoteCode: 'TW_RPC' });
 }
 
-function isThenable<T>(v: unknown): v is PromiseLike<T> {
-  return typeof v === 'object' && v !== null && typeof (v as PromiseLike<T>).then === 'function';
-}
-
 function isAbortError(err: unknown, signal: AbortSignal): boolean {
   return err === signal.reason || (err instanceof Error && err.name === 'AbortError');
 }
@@ -963,6 +967,7 @@ export class RpcProtocol<S extends RpcSecurity = RpcSecurity> extends MessagePro
     const link: RpcLink = {
       loop,
       clock: this.clock,
+      ttl: this.ttl,
       send: (message, so) => { this.sendMessage(message, so); },
       reject: (error) => { this.rejectMessage(error); },
     };
