@@ -17,6 +17,8 @@ export interface RedisNonceStoreOptions {
   /**
    * An ioredis client (the store uses it and never closes it), or a `redis://` URL (the store opens a client with
    * auto-pipelining, one retry per command and a {@link REDIS_COMMAND_TIMEOUT} timeout, and `close()` quits it).
+   * A client you pass keeps its own settings: with ioredis's defaults a command waits through ~20 reconnect
+   * attempts before failing, so build it with {@link openFailClosedRedis} (or the same options) to fail fast.
    */
   redis: Redis | string;
   /** Key prefix, so several applications can share one Redis. Default `'tulipwire:nonce:'`. */
