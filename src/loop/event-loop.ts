@@ -438,6 +438,8 @@ export class EventLoop {
     const heap = this._heap;
     const turnStart = systemClock.time();
     let work = 0;
+    // True once a callback ran since microtasks were last drained.
+    let dirty = false;
     try {
       for (;;) {
         // 1. Heap hygiene: drop cancelled timers at the top, or rebuild when most are cancelled.
@@ -502,6 +504,12 @@ export class EventLoop {
           if (names !== null) names.push(h.name());
           const t0 = debug ? systemClock.time() : 0;
           const cb = h._callback!;
+          // Before a task step starts, let microtasks queued by earlier callbacks run, so none of their then()
+          // calls is taken for the new step's suspension (e.g. `await p` right after an explicit `fut.then()`).
+          if (dirty && (cb as { _tulipTask?: unknown })._tulipTask !== undefined) {
+            dirty = false;
+            await null;
+          }
           try {
             const k = h._nargs;
             if (k === 1) cb(h._arg);
@@ -521,6 +529,7 @@ export class EventLoop {
               await null;
             } while (rt.inFlight > 0);
           }
+          dirty = true;
           if (debug) {
             const dt = systemClock.time() - t0;
             if (dt >= this.slowCallbackDuration) this._logger.warn(`Executing ${h.toString()} took ${dt.toFixed(3)} seconds`);

@@ -53,7 +53,9 @@ export class Task<T = unknown> extends Future<T> {
     this._name = options?.name ?? `Task-${++taskCounter}`;
     this._wakeupFn = (f) => this._wakeup(f);
     (this._wakeupFn as { _tulipTask?: Task<T> })._tulipTask = this;
-    const h = loop._callSoon1(() => this._start(), undefined);
+    const start = (): void => this._start();
+    (start as { _tulipTask?: Task<T> })._tulipTask = this;
+    const h = loop._callSoon1(start, undefined);
     h._name = `${this._name}.start`;
     loop._tasks.add(this as Task<unknown>);
     const signal = options?.signal;

@@ -1,0 +1,87 @@
+/**
+ * `run(main)` (asyncio `asyncio.run` / `Runner`): a fresh loop runs `main` as a Task; on the way out every task
+ * still pending is cancelled and awaited, and the loop is closed. SIGINT/SIGTERM cancel the main task (it may
+ * clean up); a second signal exits the process at once.
+ */
+import { CancelledError } from '../errors.js';
+import type { Clock } from './clock.js';
+import { EventLoop } from './event-loop.js';
+import type { LoopLogger } from './events.js';
+import { gather } from './combinators.js';
+import type { TaskFunction } from './tasks.js';
+
+/** Options of {@link run}. */
+export interface RunOptions {
+  /** Debug mode (slow-callback warnings, creation tracebacks). Default false. */
+  debug?: boolean;
+  /** The loop's clock (default the real clock). */
+  clock?: Clock;
+  /** The loop's logger (default console). */
+  logger?: LoopLogger;
+  /** Turn SIGINT/SIGTERM into a cancel of `main` (default true). */
+  handleSignals?: boolean;
+  /** Called with the loop before `main` starts (to set an exception handler or a tracer). */
+  setup?: (loop: EventLoop) => void;
+}
+
+/** Exit codes for a second signal: 128 + the signal number, as a shell reports it. */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Runs `main` on a new {@link EventLoop} and returns its result.
+ * @throws whatever `main` throws; CancelledError (message "SIGINT"/"SIGTERM") when a signal cancelled it.
+ */
+export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): Promise<T> {
+  const loop = new EventLoop({
+    debug: options.debug ?? false,
+    ...(options.clock !== undefined ? { clock: options.clock } : {}),
+    ...(options.logger !== undefined ? { logger: options.logger } : {}),
+  });
+  options.setup?.(loop);
+  const task = loop.createTask(main, { name: 'main' });
+  let interrupted: string | null = null;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interrupted !== null || task.done()) {
+      // A second signal: the user really wants out.
+      process.exit(SIGNAL_EXIT[sig] ?? 1);
+    }
+    interrupted = sig;
+    if (!loop.isClosed()) loop.callSoon(() => task.cancel(sig));
+  };
+  const handle = options.handleSignals ?? true;
+  if (handle) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  try {
+    return await loop.runUntilComplete(task);
+  } catch (e) {
+    if (interrupted !== null && e instanceof CancelledError && task.cancelled()) throw new CancelledError(interrupted, { cause: e });
+    throw e;
+  } finally {
+    try {
+      await cancelAllTasks(loop);
+    } finally {
+      if (handle) {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      loop.close();
+    }
+  }
+}
+
+/** Cancels every pending task of `loop` and runs the loop until they are done (asyncio `_cancel_all_tasks`). */
+async function cancelAllTasks(loop: EventLoop): Promise<void> {
+  const pending = [...loop._tasks].filter((t) => !t.done());
+  if (pending.length === 0) return;
+  for (const t of pending) t.cancel();
+  await loop.runUntilComplete(() => gather(...pending, { returnExceptions: true }));
+  for (const t of pending) {
+    if (t.cancelled()) continue;
+    const exc = t.exception();
+    if (exc !== null) {
+      loop.callExceptionHandler({ message: 'unhandled exception during run() shutdown', exception: exc, task: t });
+    }
+  }
+}
