@@ -963,7 +963,8 @@ export class RpcProtocol<S extends RpcSecurity = RpcSecurity> extends MessagePro
         cachesByStore.set(store, cache);
       }
     }
-    const loop = transport.getLoop();
+    // Every transport tulipwire makes runs on an EventLoop; the Transport contract only names the part it uses.
+    const loop = transport.getLoop() as unknown as EventLoop;
     const link: RpcLink = {
       loop,
       clock: this.clock,

@@ -79,7 +79,8 @@ function untilAborted(ctx: RpcContext, record: unknown[]): Future<never> {
 }
 
 class Roles implements RpcSecurity {
-  constructor(readonly roles: string[]) {}
+  readonly roles: string[];
+  constructor(roles: string[]) { this.roles = roles; }
   hasRole(r: string) { return this.roles.includes(r); }
 }
 

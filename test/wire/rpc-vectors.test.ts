@@ -42,7 +42,7 @@ const all = vectors();
 
 function frameVectors(): Record<string, string>[] {
   const out: Record<string, string>[] = [];
-  for (const m of rpcSection().matchAll(/```rpc-frame\n([\s\S]*?)```/g)) {
+  for (const m of rpcSection().matchAll(/```wire-vector\n([\s\S]*?)```/g)) {
     const fields: Record<string, string> = {};
     for (const line of m[1]!.split('\n')) {
       const i = line.indexOf(':');
@@ -87,6 +87,13 @@ describe('RPC test vectors in the wire spec', () => {
 
   it.each(frameVectors().map((f) => [f.name!, f] as const))('%s: the frame is rebuilt byte for byte from the spec', (_n, f) => {
     expect(buildFrame(f).toString('hex')).toBe(f.frame);
+    expect(Buffer.from(encode(JSON.parse(f.json!))).toString('hex')).toBe(f.payload);
+  });
+
+  it('the frames carry the request and response vectors', () => {
+    const payloads = frameVectors().map((f) => f.payload);
+    const byName = new Map(all.map((v) => [v.name, v.msgpack]));
+    expect(payloads).toEqual([byName.get('request'), byName.get('response')]);
   });
 
   it('has a request and a response frame', () => {
