@@ -118,6 +118,27 @@ describe('RpcProtocol over a memory pair', () => {
     });
   });
 
+  it('a response the client cannot verify never resolves the call: rejected there, the call times out', async () => {
+    await fx.run(async () => {
+      const shared = Buffer.alloc(32, 7);
+      const serverRing = new Keyring();
+      serverRing.add('k1', shared);
+      serverRing.add('k2', Buffer.alloc(32, 9));   // the server signs with a key the client does not hold
+      const clientRing = new Keyring();
+      clientRing.add('k1', shared);
+      const s = new Recording({ keyring: serverRing, side: 'server', logger: {} });
+      const c = new Recording({ keyring: clientRing, side: 'client', logger: {} });
+      createMemoryPair(fx.loop, c, s);
+      await sleep(0);
+      let ran = 0;
+      s.handle('x', () => ++ran);
+      await expect(c.call('x', null, { timeout: 0.2 })).rejects.toMatchObject({ code: 'TW_TIMEOUT' });
+      expect(ran).toBe(1);   // the request verified (k1) and ran
+      expect(c.rejected.map((e) => e.code)).toEqual(['TW_UNKNOWN_KEY_ID']);
+      expect(s.rejected).toEqual([]);
+    });
+  });
+
   it('messages of other kinds reach otherMessageReceived', async () => {
     await fx.run(async () => {
       const { s, c } = await pair();
