@@ -13,15 +13,7 @@
  * @module
  */
 import type { TLSSocket } from 'node:tls';
-// TEMPORARY until the loop core lands (src/loop/event-loop.ts): the part of EventLoop a transport user may rely on.
-// Replaced by `import type { EventLoop } from '../loop/index.js'` as soon as that module exists.
-/** @internal placeholder for the loop core's `EventLoop` (removed when it lands). */
-export interface LoopLike {
-  /** Monotonic seconds. */
-  time(): number;
-  /** Schedules `cb(...args)` for the next iteration. */
-  callSoon(cb: (...args: never[]) => void, ...args: unknown[]): unknown;
-}
+import type { EventLoop } from '../loop/index.js';
 import type { BaseProtocol } from './protocols.js';
 
 /** Write-buffer limits in bytes, as returned by `getWriteBufferLimits()` (asyncio returns `(low, high)`). */
@@ -58,7 +50,7 @@ export type ExtraInfoKey =
 /** What every transport has (asyncio `BaseTransport`). */
 export interface BaseTransport {
   /** The loop this transport runs its protocol's callbacks on. */
-  getLoop(): LoopLike;
+  getLoop(): EventLoop;
   /**
    * Extra information about the connection (see {@link ExtraInfoKey} for the keys), or `dflt` (default
    * `undefined`) when the key is unknown or has no value on this transport.

@@ -1,0 +1,386 @@
+/**
+ * The loop's networking methods (asyncio `create_connection`, `create_server`, `create_unix_*`, `start_tls`),
+ * installed on `EventLoop.prototype` from here by declaration merging, so `src/loop/` never imports `src/net/`.
+ *
+ * Every `ssl` option is a plain node:tls options object (what the PKI builders return), optionally carrying the
+ * PKI hooks (`kPeerIdentity`, `kMapTlsError`, `kVerifyPeer`). One `tls.SecureContext` is built per options object
+ * and reused for every connection made with that same object (a shared context handshakes 20–60% faster,
+ * PERF-NOTES): build the options once, pass the same object each time.
+ *
+ * @module
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
+import { CancelledError, HandshakeTimeout, PeerRejected, TransportError } from '../errors.js';
+import { EventLoop } from '../loop/index.js';
+import type { Future, TimerHandle } from '../loop/index.js';
+import type { AnyProtocol, ProtocolFactory } from './protocols.js';
+import { mapTlsError, runTlsHooks, Server, TlsAcceptor } from './server.js';
+import type { ClientSslOptions, CreateServerOptions, ServerSslOptions } from './server.js';
+import { SocketTransport } from './socket-transport.js';
+import type { Transport } from './transports.js';
+
+/** Options of `loop.createConnection` / `loop.createUnixConnection`. */
+export interface CreateConnectionOptions {
+  /** node:tls client options (+ PKI hooks) for TLS, or `true` for node:tls defaults (system roots). */
+  ssl?: ClientSslOptions | true | null;
+  /**
+   * The name the server's certificate must match (default: `host`); `''` turns hostname matching off (the chain
+   * is still verified). Sent as SNI unless it is an IP address.
+   */
+  serverHostname?: string;
+  /** Seconds the connect plus TLS handshake may take (default 60). */
+  sslHandshakeTimeout?: number;
+  /** Seconds a graceful close waits for the peer's EOF / close_notify (default 30). */
+  sslShutdownTimeout?: number;
+  /** Local address to bind: `[host, port]` (asyncio's `local_addr`). TCP only. */
+  localAddr?: readonly [string, number];
+  /** TCP_NODELAY (default true). */
+  noDelay?: boolean;
+  /** TCP keep-alive (default false). */
+  keepAlive?: boolean;
+}
+
+/** Options of `loop.startTls`. */
+export interface StartTlsOptions {
+  /** True on the accepting side (default false). */
+  serverSide?: boolean;
+  /** As in {@link CreateConnectionOptions.serverHostname}; client side only. */
+  serverHostname?: string;
+  /** Seconds the handshake may take (default 60). */
+  sslHandshakeTimeout?: number;
+  /** Seconds a graceful close waits for the peer's close_notify (default 30). */
+  sslShutdownTimeout?: number;
+}
+
+declare module '../loop/event-loop.js' {
+  interface EventLoop {
+    /**
+     * Opens a TCP (or, with `ssl`, TLS) connection to `host:port` and drives a protocol made by `factory` over it.
+     * Resolves once `connectionMade` ran (after the handshake and the PKI hooks on TLS). Cancellable: a
+     * cancelled connect destroys the socket.
+     * @throws PeerRejected when the peer refused the connection or the handshake (`cause`: the node:tls error), or
+     *   the error the `ssl` options' `mapTlsError`/`verifyPeer` hook returned.
+     * @throws HandshakeTimeout after `sslHandshakeTimeout` seconds.
+     * @throws TransportError for other connect failures (`cause`: the Node error).
+     */
+    createConnection<P extends AnyProtocol>(factory: ProtocolFactory<P>, host: string, port: number,
+      options?: CreateConnectionOptions): Promise<[Transport, P]>;
+    /** As {@link createConnection}, over a Unix socket at `path`. */
+    createUnixConnection<P extends AnyProtocol>(factory: ProtocolFactory<P>, path: string,
+      options?: Omit<CreateConnectionOptions, 'localAddr'>): Promise<[Transport, P]>;
+    /**
+     * Listens on `host:port` (`host` null/undefined: every interface; an array: each of them, on one port; `port`
+     * 0: a free port, read it from `server.sockets[0].address()`). Each connection gets a protocol from `factory`.
+     * @throws TransportError when listening fails.
+     */
+    createServer(factory: ProtocolFactory<AnyProtocol>, host: string | readonly string[] | null | undefined,
+      port: number, options?: CreateServerOptions): Promise<Server>;
+    /** As {@link createServer}, on a Unix socket at `path` (removed again by `close()`). */
+    createUnixServer(factory: ProtocolFactory<AnyProtocol>, path: string,
+      options?: Omit<CreateServerOptions, 'reusePort'>): Promise<Server>;
+    /**
+     * Upgrades a plain connection to TLS in place and returns the new transport; the protocol keeps its state
+     * (no second `connectionMade`) and must use the returned transport from now on. Bytes the old transport had
+     * read but not delivered go to the TLS layer. On failure the connection is closed, the protocol gets
+     * `connectionLost(err)` and the promise rejects with `err`.
+     * @throws TransportError when `transport` is not a plain socket transport of this loop.
+     */
+    startTls(transport: Transport, protocol: AnyProtocol, sslOptions: ClientSslOptions | ServerSslOptions,
+      options?: StartTlsOptions): Promise<Transport>;
+  }
+}
+
+const contexts = new WeakMap<object, tls.SecureContext>();
+
+/**
+ * The one `tls.SecureContext` for `options` (made on first use, then reused for every connection made with the
+ * same object; an explicit `options.secureContext` wins).
+ * @throws TransportError when node:tls rejects the options (bad key, key/cert mismatch, …).
+ */
+export function secureContextFor(options: tls.SecureContextOptions & { secureContext?: tls.SecureContext }): tls.SecureContext {
+  if (options.secureContext !== undefined) return options.secureContext;
+  let ctx = contexts.get(options);
+  if (ctx === undefined) {
+    try {
+      ctx = tls.createSecureContext(options);
+    } catch (err) {
+      throw new TransportError(`invalid TLS options: ${(err as Error).message}`, { cause: err });
+    }
+    contexts.set(options, ctx);
+  }
+  return ctx;
+}
+
+const acceptors = new WeakMap<object, TlsAcceptor>();
+const DEFAULT_CLIENT_SSL: ClientSslOptions = {};
+
+function checkTimeout(name: string, v: number | undefined): void {
+  if (v !== undefined && !(v > 0)) throw new RangeError(`${name} must be a positive number of seconds, got ${v}`);
+}
+
+function clientTlsOptions(ssl: ClientSslOptions, host: string | undefined, serverHostname: string | undefined,
+  socket: net.Socket): tls.ConnectionOptions {
+  const ctx = secureContextFor(ssl);
+  const name = serverHostname ?? host;
+  const o: tls.ConnectionOptions = { ...ssl, socket, secureContext: ctx, allowHalfOpen: true };
+  if (name !== undefined && name !== '' && net.isIP(name) === 0) o.servername = name;
+  if (serverHostname === '') o.checkServerIdentity = () => undefined;
+  else if (name !== undefined && net.isIP(name) !== 0) o.host = name;
+  return o;
+}
+
+interface ConnectTarget {
+  net: net.NetConnectOpts;
+  label: string;
+  host: string | undefined;
+  unixPath: string | null;
+}
+
+function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: ProtocolFactory<P>, target: ConnectTarget,
+  options: CreateConnectionOptions): Future<[Transport, P]> {
+  const sslOpt = options.ssl === true ? DEFAULT_CLIENT_SSL : options.ssl ?? null;
+  if (sslOpt === null) {
+    if (options.sslHandshakeTimeout !== undefined) throw new RangeError('sslHandshakeTimeout is only meaningful with ssl');
+    if (options.sslShutdownTimeout !== undefined) throw new RangeError('sslShutdownTimeout is only meaningful with ssl');
+    if (options.serverHostname !== undefined) throw new RangeError('serverHostname is only meaningful with ssl');
+  }
+  checkTimeout('sslHandshakeTimeout', options.sslHandshakeTimeout);
+  checkTimeout('sslShutdownTimeout', options.sslShutdownTimeout);
+  const fut = loop.createFuture<[Transport, P]>();
+  const raw = net.connect({ ...target.net, allowHalfOpen: true, noDelay: options.noDelay ?? true, keepAlive: options.keepAlive ?? false } as net.NetConnectOpts);
+  let tlsSocket: tls.TLSSocket | null = null;
+  let connected = false;
+  let timer: TimerHandle | null = null;
+  const fail = (err: Error): void => {
+    timer?.cancel();
+    timer = null;
+    tlsSocket?.destroy();
+    raw.destroy();
+    if (!fut.done()) fut.setException(err);
+  };
+  const onError = (err: Error): void => {
+    loop.callSoon(() => {
+      if (fut.done()) return;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!connected) {
+        fail(code === 'ECONNREFUSED'
+          ? new PeerRejected(`connection refused by ${target.label}`, { cause: err })
+          : new TransportError(`cannot connect to ${target.label}: ${err.message}`, { cause: err }));
+      } else {
+        fail(mapTlsError(sslOpt ?? {}, err, 'client',
+          () => new PeerRejected(`TLS handshake with ${target.label} failed: ${err.message}`, { cause: err })));
+      }
+    });
+  };
+  const onClose = (): void => {
+    loop.callSoon(() => {
+      if (!fut.done()) fail(new PeerRejected(`${target.label} closed the connection during the handshake`));
+    });
+  };
+  const ready = (): void => {
+    if (fut.done()) return;
+    timer?.cancel();
+    timer = null;
+    const socket: net.Socket = tlsSocket ?? raw;
+    if (socket.destroyed) {
+      fail(new PeerRejected(`${target.label} closed the connection during the handshake`));
+      return;
+    }
+    let peerIdentity: unknown = null;
+    let protocol: P;
+    try {
+      if (tlsSocket !== null) peerIdentity = runTlsHooks(sslOpt!, tlsSocket);
+      protocol = factory();
+    } catch (err) {
+      fail(err instanceof Error ? err : new TransportError(String(err), { cause: err }));
+      return;
+    }
+    socket.off('error', onError);
+    socket.off('close', onClose);
+    raw.off('error', onError);
+    raw.on('error', noop);
+    const t = new SocketTransport(loop, socket, protocol, {
+      tls: tlsSocket === null ? null : { secureContext: secureContextFor(sslOpt!), peerIdentity },
+      rawSocket: raw,
+      unixPath: target.unixPath,
+      sslShutdownTimeout: options.sslShutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT,
+    });
+    t._connectionMade();
+    if (t._appState === 'made' || t._appState === 'eof') fut.setResult([t, protocol]);
+    else fut.setException(new TransportError(`connection to ${target.label} failed in connectionMade()`));
+  };
+  raw.on('error', onError);
+  raw.once('connect', () => {
+    connected = true;
+  });
+  if (sslOpt !== null) {
+    try {
+      tlsSocket = tls.connect(clientTlsOptions(sslOpt, target.host, options.serverHostname, raw));
+    } catch (err) {
+      raw.destroy();
+      throw err instanceof TransportError ? err : new TransportError(`invalid TLS options: ${(err as Error).message}`, { cause: err });
+    }
+    tlsSocket.on('error', onError);
+    tlsSocket.on('close', onClose);
+    tlsSocket.once('secureConnect', () => loop.callSoon(ready));
+    const hs = options.sslHandshakeTimeout ?? SSL_HANDSHAKE_TIMEOUT;
+    timer = loop.callLater(hs, () => {
+      timer = null;
+      fail(new HandshakeTimeout(`TLS handshake with ${target.label} not completed within ${hs} s`));
+    });
+  } else {
+    raw.on('close', onClose);
+    raw.once('connect', () => loop.callSoon(ready));
+  }
+  fut.addDoneCallback((f) => {
+    if (f.cancelled()) {
+      timer?.cancel();
+      tlsSocket?.destroy();
+      raw.destroy();
+    }
+  });
+  return fut;
+}
+
+async function createConnection<P extends AnyProtocol>(this: EventLoop, factory: ProtocolFactory<P>, host: string,
+  port: number, options: CreateConnectionOptions = {}): Promise<[Transport, P]> {
+  const netOpts: net.TcpNetConnectOpts = { host, port };
+  if (options.localAddr !== undefined) {
+    netOpts.localAddress = options.localAddr[0];
+    netOpts.localPort = options.localAddr[1];
+  }
+  const label = `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
+  return await connectStream(this, factory, { net: netOpts, label, host, unixPath: null }, options);
+}
+
+async function createUnixConnection<P extends AnyProtocol>(this: EventLoop, factory: ProtocolFactory<P>, path: string,
+  options: CreateConnectionOptions = {}): Promise<[Transport, P]> {
+  return await connectStream(this, factory, { net: { path }, label: path, host: undefined, unixPath: path }, options);
+}
+
+function serverOptions(options: CreateServerOptions): CreateServerOptions {
+  if (!options.ssl && options.sslHandshakeTimeout !== undefined) {
+    throw new RangeError('sslHandshakeTimeout is only meaningful with ssl');
+  }
+  checkTimeout('sslHandshakeTimeout', options.sslHandshakeTimeout);
+  checkTimeout('sslShutdownTimeout', options.sslShutdownTimeout);
+  return options;
+}
+
+function makeNetServer(options: CreateServerOptions): () => net.Server {
+  return () => net.createServer({ allowHalfOpen: true, noDelay: options.noDelay ?? true, keepAlive: options.keepAlive ?? false });
+}
+
+async function createServer(this: EventLoop, factory: ProtocolFactory<AnyProtocol>,
+  host: string | readonly string[] | null | undefined, port: number, options: CreateServerOptions = {}): Promise<Server> {
+  const o = serverOptions(options);
+  const hosts = host === null || host === undefined ? [undefined] : typeof host === 'string' ? [host] : [...host];
+  const server = new Server(this, factory, { kind: 'tcp', hosts, port }, o, makeNetServer(o));
+  if (o.startServing !== false) await server.startServing();
+  return server;
+}
+
+async function createUnixServer(this: EventLoop, factory: ProtocolFactory<AnyProtocol>, path: string,
+  options: CreateServerOptions = {}): Promise<Server> {
+  const o = serverOptions(options);
+  const server = new Server(this, factory, { kind: 'unix', path }, o, makeNetServer(o));
+  if (o.startServing !== false) await server.startServing();
+  return server;
+}
+
+async function startTls(this: EventLoop, transport: Transport, protocol: AnyProtocol,
+  sslOptions: ClientSslOptions | ServerSslOptions, options: StartTlsOptions = {}): Promise<Transport> {
+  const loop = this;
+  if (!(transport instanceof SocketTransport) || transport.getLoop() !== loop) {
+    throw new TransportError('startTls() needs a socket transport of this loop');
+  }
+  if (transport.getExtraInfo('sslObject') !== undefined) throw new TransportError('the transport already uses TLS');
+  if (transport.isClosing()) throw new TransportError('the transport is closing');
+  checkTimeout('sslHandshakeTimeout', options.sslHandshakeTimeout);
+  const owner = transport._owner;
+  const unixPath = transport._unixPath;
+  const { socket: raw, unread } = transport._detachSocket();
+  // node:tls reads bytes already buffered on the socket before its first read from the kernel.
+  if (unread.length > 0) raw.unshift(unread.length === 1 ? unread[0]! : Buffer.concat(unread));
+  raw.on('error', noop);
+  const fut = loop.createFuture<Transport>();
+  let timer: TimerHandle | null = null;
+  let tlsSocket: tls.TLSSocket | null = null;
+  const lost = (err: Error): void => {
+    timer?.cancel();
+    tlsSocket?.destroy();
+    raw.destroy();
+    owner?._detachTransport(transport);
+    if (fut.done()) return;
+    fut.setException(err);
+    if (typeof protocol.connectionLost === 'function') {
+      try {
+        protocol.connectionLost(err);
+      } catch (e) {
+        loop.callExceptionHandler({ message: 'Exception in protocol.connectionLost()', exception: e, protocol });
+      }
+    }
+  };
+  const done = (err: Error | null, s: tls.TLSSocket | null): void => {
+    if (fut.done()) return;
+    timer?.cancel();
+    const side = options.serverSide ? 'server' : 'client';
+    if (err !== null || s === null || s.destroyed) {
+      const e = err ?? new PeerRejected('the peer closed the connection during the TLS handshake');
+      lost(mapTlsError(sslOptions, e, side, () => new PeerRejected(`TLS handshake failed: ${e.message}`, { cause: e })));
+      return;
+    }
+    let peerIdentity: unknown;
+    try {
+      peerIdentity = runTlsHooks(sslOptions, s);
+    } catch (e) {
+      lost(e instanceof Error ? e : new PeerRejected(String(e)));
+      return;
+    }
+    const t = new SocketTransport(loop, s, protocol, {
+      owner,
+      alreadyMade: true,
+      tls: { secureContext: options.serverSide ? undefined : secureContextFor(sslOptions), peerIdentity },
+      rawSocket: raw,
+      unixPath,
+      sslShutdownTimeout: options.sslShutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT,
+    });
+    owner?._replaceTransport(transport, t);
+    fut.setResult(t);
+  };
+  const hs = options.sslHandshakeTimeout ?? SSL_HANDSHAKE_TIMEOUT;
+  timer = loop.callLater(hs, () => {
+    timer = null;
+    lost(new HandshakeTimeout(`TLS handshake not completed within ${hs} s`));
+  });
+  fut.addDoneCallback((f) => {
+    if (f.cancelled()) lost(new CancelledError('startTls() was cancelled'));
+  });
+  if (options.serverSide) {
+    let acceptor = acceptors.get(sslOptions);
+    if (acceptor === undefined) {
+      acceptor = new TlsAcceptor(sslOptions as ServerSslOptions);
+      acceptors.set(sslOptions, acceptor);
+    }
+    acceptor.accept(raw, (err, s) => loop.callSoon(() => done(err, s)));
+  } else {
+    const peer = transport.getExtraInfo('peername') as { address?: string } | string | undefined;
+    const host = typeof peer === 'object' ? peer.address : undefined;
+    const s = tls.connect(clientTlsOptions(sslOptions as ClientSslOptions, host, options.serverHostname, raw));
+    tlsSocket = s;
+    s.on('error', (err) => loop.callSoon(() => done(err, null)));
+    s.once('secureConnect', () => loop.callSoon(() => done(null, s)));
+    s.once('close', () => loop.callSoon(() => done(null, null)));
+  }
+  return await fut;
+}
+
+function noop(): void {}
+
+EventLoop.prototype.createConnection = createConnection;
+EventLoop.prototype.createUnixConnection = createUnixConnection;
+EventLoop.prototype.createServer = createServer;
+EventLoop.prototype.createUnixServer = createUnixServer;
+EventLoop.prototype.startTls = startTls;

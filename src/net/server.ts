@@ -1,0 +1,442 @@
+/**
+ * `Server`: what `loop.createServer` / `loop.createUnixServer` return (asyncio `base_events.Server`, with the
+ * 3.12.1 `waitClosed` fix and 3.13's `closeClients`/`abortClients`).
+ *
+ * A server accepts on one or more listening `net.Server`s. Each accepted connection is counted in
+ * {@link Server.activeCount} from the moment it is accepted, TLS handshakes in progress included, so
+ * `abortClients()` and `waitClosed()` see connections that never finished their handshake. TLS is done by a
+ * non-listening `tls.Server` that is handed each accepted socket: node:tls's own server logic (client-certificate
+ * checks, `setSecureContext`, session tickets) applies unchanged, while the handshake timeout runs on the loop's
+ * clock.
+ *
+ * @module
+ */
+import { unlinkSync } from 'node:fs';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import * as tls from 'node:tls';
+import { SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
+import { HandshakeTimeout, PeerRejected, TransportError } from '../errors.js';
+import type { EventLoop, Future, Task, TimerHandle } from '../loop/index.js';
+import type { AnyProtocol, ProtocolFactory } from './protocols.js';
+import { SocketTransport } from './socket-transport.js';
+import type { TransportOwner } from './socket-transport.js';
+import { kMapTlsError, kPeerIdentity, kVerifyPeer } from './transports.js';
+import type { TlsHooks } from './transports.js';
+
+/** A `ssl` options object for servers: node:tls server options plus the PKI hooks. */
+export type ServerSslOptions = tls.TlsOptions & TlsHooks;
+/** A `ssl` options object for clients: node:tls connection options plus the PKI hooks. */
+export type ClientSslOptions = tls.ConnectionOptions & TlsHooks;
+
+// node:tls arms its own handshake timer too; ours (on the loop clock) must always fire first.
+const NODE_HANDSHAKE_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * @internal Runs TLS server handshakes on accepted sockets through one non-listening `tls.Server`, and reports
+ * each outcome to the callback given with the socket.
+ */
+export class TlsAcceptor {
+  /** The node:tls server doing the work (never listening). */
+  readonly tlsServer: tls.Server;
+  /** The options it was made with (their PKI hooks are read per connection). */
+  options: ServerSslOptions;
+  readonly #pending = new Map<Socket, (err: Error | null, socket: tls.TLSSocket) => void>();
+
+  constructor(options: ServerSslOptions) {
+    this.options = options;
+    try {
+      this.tlsServer = tls.createServer({ ...options, allowHalfOpen: true, handshakeTimeout: NODE_HANDSHAKE_TIMEOUT_MS });
+    } catch (err) {
+      throw new TransportError(`invalid TLS server options: ${(err as Error).message}`, { cause: err });
+    }
+    this.tlsServer.on('secureConnection', (s: tls.TLSSocket) => this.#settle(null, s));
+    this.tlsServer.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
+      // With TLS 1.3 a rejected client certificate surfaces as a plain reset; the reason is on the socket.
+      const reason = (s as { authorizationError?: unknown }).authorizationError;
+      if (typeof reason === 'string' && reason !== '') {
+        const verifyErr = new Error(reason) as NodeJS.ErrnoException;
+        verifyErr.code = reason;
+        (verifyErr as { cause?: unknown }).cause = err;
+        this.#settle(verifyErr, s);
+      } else {
+        this.#settle(err, s);
+      }
+    });
+  }
+
+  /** Starts the server-side handshake on `raw`; `done` runs once, from a Node callback. */
+  accept(raw: Socket, done: (err: Error | null, socket: tls.TLSSocket) => void): void {
+    this.#pending.set(raw, done);
+    raw.once('close', () => this.#pending.delete(raw));
+    this.tlsServer.emit('connection', raw);
+  }
+
+  /** Swaps the certificate for new handshakes (node:tls `setSecureContext`); open connections keep theirs. */
+  setSecureContext(options: ServerSslOptions): void {
+    try {
+      this.tlsServer.setSecureContext(options);
+    } catch (err) {
+      throw new TransportError(`invalid TLS server options: ${(err as Error).message}`, { cause: err });
+    }
+    this.options = options;
+  }
+
+  #settle(err: Error | null, s: tls.TLSSocket): void {
+    // node:tls keeps the accepted socket as `_parent` of the TLS socket it wraps around it.
+    let raw = (s as unknown as { _parent?: Socket })._parent;
+    if (raw === undefined && this.#pending.size === 1) raw = this.#pending.keys().next().value;
+    if (raw === undefined) return;
+    const done = this.#pending.get(raw);
+    if (done === undefined) return;
+    this.#pending.delete(raw);
+    done(err, s);
+  }
+}
+
+/** Runs the PKI hooks after a handshake. Returns the peer identity, or throws the rejection. @internal */
+export function runTlsHooks(ssl: TlsHooks, socket: tls.TLSSocket): unknown {
+  const verify = ssl[kVerifyPeer];
+  if (typeof verify === 'function') {
+    const e = verify(socket);
+    if (e !== null && e !== undefined) throw e;
+  }
+  const identify = ssl[kPeerIdentity];
+  return typeof identify === 'function' ? identify(socket) ?? null : null;
+}
+
+/** Maps a handshake failure through the options' `mapTlsError` hook. @internal */
+export function mapTlsError(ssl: TlsHooks, err: Error, side: 'client' | 'server', fallback: () => Error): Error {
+  const map = ssl[kMapTlsError];
+  if (typeof map === 'function') {
+    try {
+      const mapped = map(err, side);
+      if (mapped !== null && mapped !== undefined) return mapped;
+    } catch {
+      // A broken hook must not hide the handshake error.
+    }
+  }
+  return fallback();
+}
+
+/** Options of `loop.createServer` / `loop.createUnixServer`. */
+export interface CreateServerOptions {
+  /** node:tls server options (+ PKI hooks) for a TLS server; absent for plain TCP. */
+  ssl?: ServerSslOptions | null;
+  /** Listen backlog (default 100, asyncio's). */
+  backlog?: number;
+  /** SO_REUSEPORT; passed to `listen` (honoured by Node >= 22.12, ignored by Node 20). */
+  reusePort?: boolean;
+  /** Seconds a connection may take to finish its TLS handshake before it is dropped (default 60). */
+  sslHandshakeTimeout?: number;
+  /** Seconds a graceful close waits for the peer's EOF / close_notify (default 30). */
+  sslShutdownTimeout?: number;
+  /** Start listening before `createServer` resolves (default true); else call `startServing()`. */
+  startServing?: boolean;
+  /** TCP keep-alive on accepted sockets (default false). */
+  keepAlive?: boolean;
+  /** TCP_NODELAY on accepted sockets (default true). */
+  noDelay?: boolean;
+}
+
+/** Where a server listens: TCP hosts and a port, or a Unix socket path. @internal */
+export type ListenSpec = { kind: 'tcp'; hosts: (string | undefined)[]; port: number } | { kind: 'unix'; path: string };
+
+interface Pending {
+  raw: Socket;
+  timer: TimerHandle | null;
+  finished: boolean;
+}
+
+/** A listening server (asyncio `Server`). Made by `loop.createServer` / `loop.createUnixServer`. */
+export class Server implements TransportOwner {
+  readonly #loop: EventLoop;
+  readonly #factory: ProtocolFactory<AnyProtocol>;
+  readonly #spec: ListenSpec;
+  readonly #opts: CreateServerOptions;
+  readonly #handshakeTimeout: number;
+  readonly #acceptor: TlsAcceptor | null;
+  #netServers: NetServer[] = [];
+  #serving = false;
+  #closed = false;
+  // Invariant: every accepted connection is in exactly one of #pending (accept/handshake) or #transports.
+  readonly #pending = new Set<Pending>();
+  readonly #transports = new Set<SocketTransport>();
+  #waiters: Future<void>[] = [];
+  #serveForever: Future<void> | null = null;
+  readonly #createNetServer: () => NetServer;
+
+  /** @internal Use `loop.createServer` or `loop.createUnixServer`. */
+  constructor(loop: EventLoop, factory: ProtocolFactory<AnyProtocol>, spec: ListenSpec, opts: CreateServerOptions,
+    createNetServer: () => NetServer) {
+    this.#loop = loop;
+    this.#factory = factory;
+    this.#spec = spec;
+    this.#opts = opts;
+    this.#handshakeTimeout = opts.sslHandshakeTimeout ?? SSL_HANDSHAKE_TIMEOUT;
+    this.#acceptor = opts.ssl ? new TlsAcceptor(opts.ssl) : null;
+    this.#createNetServer = createNetServer;
+  }
+
+  /** The loop this server runs on. */
+  getLoop(): EventLoop {
+    return this.#loop;
+  }
+
+  /** The listening `net.Server`s (read a port with `server.sockets[0].address().port`); empty when not serving. */
+  get sockets(): readonly NetServer[] {
+    return this.#serving ? [...this.#netServers] : [];
+  }
+
+  /** The first listening address (a convenience over `sockets[0].address()`), or null when not serving. */
+  address(): AddressInfo | string | null {
+    return this.#serving ? this.#netServers[0]?.address() ?? null : null;
+  }
+
+  /** Open connections, those still in their TLS handshake included. */
+  get activeCount(): number {
+    return this.#pending.size + this.#transports.size;
+  }
+
+  /** True while accepting connections. */
+  isServing(): boolean {
+    return this.#serving;
+  }
+
+  /**
+   * Starts accepting (binds and listens). Idempotent.
+   * @throws TransportError when a listen fails (address in use, …); nothing is left listening then.
+   * @throws TransportClosed after `close()`.
+   */
+  async startServing(): Promise<void> {
+    if (this.#serving) return;
+    if (this.#closed) throw new TransportError('server is closed');
+    const spec = this.#spec;
+    const targets = spec.kind === 'unix' ? [undefined] : spec.hosts;
+    const servers: NetServer[] = [];
+    try {
+      let port = spec.kind === 'tcp' ? spec.port : 0;
+      for (const host of targets) {
+        const srv = this.#createNetServer();
+        srv.on('connection', (raw: Socket) => this.#onConnection(raw));
+        srv.on('error', (err: Error) => {
+          if (this.#serving) this.#loop.callExceptionHandler({ message: 'server socket error', exception: err });
+        });
+        servers.push(srv);
+        const listenOpts: Record<string, unknown> = { backlog: this.#opts.backlog ?? 100 };
+        if (spec.kind === 'unix') listenOpts['path'] = spec.path;
+        else {
+          listenOpts['port'] = port;
+          if (host !== undefined) listenOpts['host'] = host;
+          if (this.#opts.reusePort) listenOpts['reusePort'] = true;
+        }
+        await new Promise<void>((resolve, reject) => {
+          srv.once('error', reject);
+          srv.listen(listenOpts, () => {
+            srv.off('error', reject);
+            resolve();
+          });
+        });
+        // Several hosts share the port the first one got (asyncio binds them all to one port too).
+        const a = srv.address();
+        if (spec.kind === 'tcp' && port === 0 && a !== null && typeof a === 'object') port = a.port;
+      }
+    } catch (err) {
+      for (const s of servers) s.close();
+      const where = spec.kind === 'unix' ? spec.path : `${spec.hosts.join(',') || '*'}:${spec.port}`;
+      throw new TransportError(`cannot listen on ${where}: ${(err as Error).message}`, { cause: err });
+    }
+    this.#netServers = servers;
+    this.#serving = true;
+  }
+
+  /**
+   * Stops accepting; open connections stay open (asyncio). `waitClosed()` resolves once they are all gone.
+   * Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const wasServing = this.#serving;
+    this.#serving = false;
+    for (const s of this.#netServers) s.close();
+    if (wasServing && this.#spec.kind === 'unix') {
+      try {
+        unlinkSync(this.#spec.path);
+      } catch {
+        // Already gone (Node may remove it itself).
+      }
+    }
+    this.#netServers = [];
+    const sf = this.#serveForever;
+    if (sf !== null && !sf.done()) sf.cancel();
+    this.#maybeWake();
+  }
+
+  /** Closes every open connection gracefully (flush, then close); handshakes in progress are dropped. */
+  closeClients(): void {
+    for (const t of [...this.#transports]) t.close();
+    for (const p of [...this.#pending]) p.raw.destroy();
+  }
+
+  /** Aborts every open connection now, handshakes in progress included. */
+  abortClients(): void {
+    for (const t of [...this.#transports]) t.abort();
+    for (const p of [...this.#pending]) p.raw.destroy();
+  }
+
+  /**
+   * Resolves when the server is closed and every connection is gone (the asyncio 3.12.1 semantics: it waits for
+   * `close()` too). Cancellable.
+   */
+  waitClosed(): Future<void> {
+    const f = this.#loop.createFuture<void>();
+    if (this.#closed && this.activeCount === 0) f.setResult(undefined);
+    else this.#waiters.push(f);
+    return f;
+  }
+
+  /**
+   * Serves until cancelled: starts serving if needed and returns a Task that only ends by cancellation (or
+   * `close()`); cancelling it closes the server and waits for its connections (asyncio `serve_forever`).
+   * @throws TransportError when `serveForever()` is already running.
+   */
+  serveForever(): Task<void> {
+    if (this.#serveForever !== null && !this.#serveForever.done()) {
+      throw new TransportError('serveForever() is already running');
+    }
+    const forever = this.#loop.createFuture<void>();
+    this.#serveForever = forever;
+    return this.#loop.createTask(async () => {
+      await this.startServing();
+      try {
+        await forever;
+      } finally {
+        this.close();
+        await this.waitClosed();
+      }
+    }, { name: 'Server.serveForever' });
+  }
+
+  /**
+   * Swaps the TLS certificate for new connections without dropping open ones (node:tls `setSecureContext`; pass
+   * key, cert **and** ca, since node:tls resets whatever is left out). The new object's PKI hooks apply to new
+   * connections.
+   * @throws TransportError on a plain TCP server or invalid options.
+   */
+  setSecureContext(options: ServerSslOptions): void {
+    if (this.#acceptor === null) throw new TransportError('setSecureContext() needs a TLS server');
+    this.#acceptor.setSecureContext(options);
+  }
+
+  /** @internal */
+  _detachTransport(t: SocketTransport): void {
+    if (this.#transports.delete(t)) this.#maybeWake();
+  }
+
+  /** @internal startTls moved a connection to a new transport. */
+  _replaceTransport(old: SocketTransport, t: SocketTransport): void {
+    if (this.#transports.delete(old)) this.#transports.add(t);
+  }
+
+  #maybeWake(): void {
+    if (!this.#closed || this.activeCount > 0 || this.#waiters.length === 0) return;
+    const ws = this.#waiters;
+    this.#waiters = [];
+    for (const w of ws) if (!w.done()) w.setResult(undefined);
+  }
+
+  #onConnection(raw: Socket): void {
+    if (!this.#serving) {
+      raw.destroy();
+      return;
+    }
+    if (this.#opts.noDelay !== false) raw.setNoDelay(true);
+    if (this.#opts.keepAlive) raw.setKeepAlive(true);
+    // Until a transport owns it, errors are only recorded by the close handler below (no crash on 'error').
+    raw.on('error', noop);
+    const p: Pending = { raw, timer: null, finished: false };
+    this.#pending.add(p);
+    raw.once('close', () => {
+      if (this.#pending.delete(p)) {
+        p.finished = true;
+        p.timer?.cancel();
+        this.#loop.callSoon(() => this.#maybeWake());
+      }
+    });
+    const acceptor = this.#acceptor;
+    if (acceptor === null) {
+      this.#loop.callSoon(() => this.#accepted(p, raw, null));
+      return;
+    }
+    this.#loop.callSoon(() => {
+      if (p.finished) return;
+      p.timer = this.#loop.callLater(this.#handshakeTimeout, () => {
+        p.timer = null;
+        if (p.finished) return;
+        this.#handshakeFailed(p, new HandshakeTimeout(`TLS handshake not completed within ${this.#handshakeTimeout} s`));
+      });
+    });
+    const ssl = acceptor.options;
+    acceptor.accept(raw, (err, tlsSocket) => {
+      this.#loop.callSoon(() => {
+        if (p.finished) return;
+        p.timer?.cancel();
+        p.timer = null;
+        if (err !== null) {
+          this.#handshakeFailed(p, mapTlsError(ssl, err, 'server',
+            () => new PeerRejected(`TLS handshake failed: ${err.message}`, { cause: err })));
+          return;
+        }
+        this.#accepted(p, tlsSocket, ssl);
+      });
+    });
+  }
+
+  #handshakeFailed(p: Pending, err: Error): void {
+    p.finished = true;
+    p.timer?.cancel();
+    const raw = p.raw;
+    const peername = raw.remoteAddress === undefined ? undefined : { address: raw.remoteAddress, port: raw.remotePort };
+    raw.destroy();
+    if (this.#pending.delete(p)) this.#maybeWake();
+    this.#loop.callExceptionHandler({ message: 'TLS handshake failed', exception: err, socket: raw, peername });
+  }
+
+  #accepted(p: Pending, socket: Socket, ssl: ServerSslOptions | null): void {
+    if (p.finished) return;
+    const raw = p.raw;
+    if (socket.destroyed || raw.destroyed) return; // the close handler accounts for it
+    let peerIdentity: unknown = null;
+    if (ssl !== null) {
+      try {
+        peerIdentity = runTlsHooks(ssl, socket as tls.TLSSocket);
+      } catch (err) {
+        this.#handshakeFailed(p, err instanceof Error ? err : new PeerRejected(String(err)));
+        return;
+      }
+    }
+    let protocol: AnyProtocol;
+    try {
+      protocol = this.#factory();
+    } catch (err) {
+      p.finished = true;
+      raw.destroy();
+      if (this.#pending.delete(p)) this.#maybeWake();
+      this.#loop.callExceptionHandler({ message: 'protocol factory failed', exception: err, socket: raw });
+      return;
+    }
+    p.finished = true;
+    this.#pending.delete(p);
+    const t = new SocketTransport(this.#loop, socket, protocol, {
+      owner: this,
+      tls: ssl === null ? null : { peerIdentity },
+      rawSocket: raw,
+      unixPath: this.#spec.kind === 'unix' ? this.#spec.path : null,
+      sslShutdownTimeout: this.#opts.sslShutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT,
+    });
+    this.#transports.add(t);
+    t._connectionMade();
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,305 @@
+/**
+ * The one concrete socket transport: a {@link Transport} over a `net.Socket` (TCP, Unix) or a `tls.TLSSocket`.
+ *
+ * Node's socket events never call the protocol directly: `'data'`, `'end'` and `'close'` go into an inbox that one
+ * `loop.callSoon` drains, in order, inside a loop iteration (asyncio: I/O callbacks enter the ready queue). Writes of
+ * one iteration are corked by {@link StreamTransportBase} and handed to the socket in one `write()` when the
+ * iteration ends (`loop.deferToIterationEnd`). `pauseReading()` is `socket.pause()`: Node stops reading from the
+ * kernel once its small readable buffer is full, so TCP pushes back on the sender.
+ *
+ * Closing: `close()` flushes, then `socket.end()` (FIN, and close_notify on TLS), keeps draining and discarding
+ * what the peer still sends until its EOF, and destroys the socket if that takes longer than `sslShutdownTimeout`.
+ * `connectionLost` follows Node's `'close'` event, the one event every path ends with.
+ *
+ * @module
+ */
+import type { Socket } from 'node:net';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import { SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
+import { TimeoutError, TransportError } from '../errors.js';
+import type { EventLoop, TimerHandle } from '../loop/index.js';
+import { StreamTransportBase } from './flow-control.js';
+import type { AnyProtocol } from './protocols.js';
+
+// Up to this many corked bytes are joined into one Buffer before the write (one TLS record per 16 KiB either way,
+// but one write call instead of many); above it the chunks go out corked, as a writev.
+const CONCAT_LIMIT = 64 * 1024;
+
+const END = 1;
+const CLOSE = 2;
+
+/** Something that tracks the transports it created (the `Server`). */
+export interface TransportOwner {
+  /** @internal The transport's connection is gone. */
+  _detachTransport(t: SocketTransport): void;
+  /** @internal startTls moved the connection to a new transport. */
+  _replaceTransport(old: SocketTransport, t: SocketTransport): void;
+}
+
+/** Options of {@link SocketTransport}. */
+export interface SocketTransportOptions {
+  /** The server that accepted this connection, told when the connection is gone. */
+  owner?: TransportOwner | null;
+  /** How long a graceful `close()` waits for the peer's EOF before destroying the socket, seconds (default 30). */
+  sslShutdownTimeout?: number;
+  /** The TLS context and hook results of a TLS connection. */
+  tls?: { secureContext?: SecureContext | undefined; peerIdentity?: unknown } | null;
+  /** The plain socket under a TLS socket (`getExtraInfo('socket')` reports it). */
+  rawSocket?: Socket | null;
+  /** A Unix socket's path, reported as `peername`/`sockname`. */
+  unixPath?: string | null;
+  /** Bytes read from the socket before this transport existed, delivered first (startTls). */
+  unread?: Buffer[];
+  /** The protocol already got `connectionMade` (startTls). */
+  alreadyMade?: boolean;
+}
+
+/** A {@link Transport} over a `net.Socket` or `tls.TLSSocket`. Made by `createConnection`, `createServer`, `startTls`. */
+export class SocketTransport extends StreamTransportBase {
+  readonly #socket: Socket;
+  readonly #tls: boolean;
+  readonly #owner: TransportOwner | null;
+  readonly #shutdownTimeout: number;
+  readonly #tlsInfo: { secureContext?: SecureContext | undefined; peerIdentity?: unknown } | null;
+  readonly #raw: Socket;
+  readonly #unixPath: string | null;
+  readonly #peername: unknown;
+  readonly #sockname: unknown;
+  #peercert: unknown = undefined;
+  #peerX509: unknown = undefined;
+
+  // Socket events waiting for the loop, in arrival order. Invariant: #inboxScheduled iff a drain is queued.
+  #inbox: (Buffer | typeof END | typeof CLOSE)[] = [];
+  #inboxPos = 0;
+  #inboxScheduled = false;
+  #error: Error | null = null;
+  #shutdownTimer: TimerHandle | null = null;
+  #resumeScheduled = false;
+  #detached = false;
+
+  readonly #drainCb = (): void => this.#drainInbox();
+  readonly #resumeCb = (): void => {
+    this.#resumeScheduled = false;
+    this._maybeResumeProtocol();
+  };
+  readonly #onWritten = (): void => {
+    if (this._writingPaused && !this.#resumeScheduled) {
+      this.#resumeScheduled = true;
+      this._loop.callSoon(this.#resumeCb);
+    }
+  };
+  readonly #onData = (chunk: Buffer): void => this.#push(chunk);
+  readonly #onEnd = (): void => this.#push(END);
+  readonly #onClose = (): void => this.#push(CLOSE);
+  readonly #onError = (err: Error): void => {
+    this.#error ??= err;
+  };
+
+  /** @internal Use `createConnection`, `createServer` or `startTls`. */
+  constructor(loop: EventLoop, socket: Socket, protocol: AnyProtocol, options: SocketTransportOptions = {}) {
+    super(loop, protocol, { alreadyMade: options.alreadyMade ?? false });
+    this.#socket = socket;
+    this.#tls = options.tls !== undefined && options.tls !== null;
+    this.#tlsInfo = options.tls ?? null;
+    this.#owner = options.owner ?? null;
+    this.#shutdownTimeout = options.sslShutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT;
+    this.#raw = options.rawSocket ?? socket;
+    this.#unixPath = options.unixPath ?? null;
+    const raw = this.#raw;
+    this.#peername = this.#unixPath ?? (raw.remoteAddress === undefined ? undefined
+      : { address: raw.remoteAddress, port: raw.remotePort, family: raw.remoteFamily });
+    this.#sockname = this.#unixPath ?? (raw.localAddress === undefined ? undefined
+      : { address: raw.localAddress, port: raw.localPort, family: raw.localFamily });
+    if (options.unread !== undefined) for (const c of options.unread) this.#inbox.push(c);
+    socket.on('error', this.#onError);
+    socket.on('end', this.#onEnd);
+    socket.on('close', this.#onClose);
+    socket.on('data', this.#onData);
+    if (this.#raw !== socket) this.#raw.on('error', noop);
+    if (this.#inbox.length > 0) this.#schedule();
+    if (socket.destroyed) this.#push(CLOSE);
+  }
+
+  /** @internal The socket (for startTls and the server). */
+  get _socket(): Socket {
+    return this.#socket;
+  }
+
+  /** @internal The server that accepted this connection, if any. */
+  get _owner(): TransportOwner | null {
+    return this.#owner;
+  }
+
+  /** @internal The Unix socket path, if any. */
+  get _unixPath(): string | null {
+    return this.#unixPath;
+  }
+
+  /** True for TCP and Unix sockets, and for TLS 1.3 (Node keeps a TLS 1.3 connection half-open; asyncio says false). */
+  canWriteEof(): boolean {
+    if (!this.#tls) return true;
+    return (this.#socket as TLSSocket).getProtocol?.() === 'TLSv1.3';
+  }
+
+  /** @internal */
+  protected _writeChunks(chunks: Uint8Array[], total: number): void {
+    const s = this.#socket;
+    if (s.destroyed || !s.writable) return;
+    if (chunks.length === 1) {
+      s.write(chunks[0]!, this.#onWritten);
+    } else if (total <= CONCAT_LIMIT) {
+      s.write(Buffer.concat(chunks, total), this.#onWritten);
+    } else {
+      s.cork();
+      const last = chunks.length - 1;
+      for (let i = 0; i < last; i++) s.write(chunks[i]!);
+      s.write(chunks[last]!, this.#onWritten);
+      s.uncork();
+    }
+  }
+
+  /** @internal */
+  protected _backendBufferSize(): number {
+    const s = this.#socket;
+    return s.destroyed ? 0 : s.writableLength;
+  }
+
+  /** @internal */
+  protected _backendWriteEof(): void {
+    if (!this.#socket.destroyed) this.#socket.end();
+  }
+
+  /** @internal */
+  protected _backendClose(): void {
+    const s = this.#socket;
+    if (s.destroyed) return;
+    s.end();
+    // Keep reading (and discarding) so the peer's EOF can arrive; the base drops data once closing.
+    s.resume();
+    this.#shutdownTimer = this._loop.callLater(this.#shutdownTimeout, () => {
+      this.#shutdownTimer = null;
+      this._forceClose(new TimeoutError(`shutdown timed out after ${this.#shutdownTimeout} s`));
+    });
+  }
+
+  /** @internal */
+  protected _backendAbort(): void {
+    if (!this.#socket.destroyed) this.#socket.destroy();
+    if (this.#raw !== this.#socket && !this.#raw.destroyed) this.#raw.destroy();
+  }
+
+  /** @internal */
+  protected _backendPauseReading(): void {
+    this.#socket.pause();
+  }
+
+  /** @internal */
+  protected _backendResumeReading(): void {
+    this.#socket.resume();
+  }
+
+  /** @internal */
+  protected _backendExtraInfo(name: string): unknown {
+    const s = this.#socket;
+    switch (name) {
+      case 'socket': return this.#raw;
+      case 'peername': return this.#peername;
+      case 'sockname': return this.#sockname;
+      default: break;
+    }
+    if (!this.#tls) return undefined;
+    const t = s as TLSSocket;
+    switch (name) {
+      case 'sslObject': return t;
+      case 'sslcontext': return this.#tlsInfo?.secureContext;
+      case 'cipher': return t.getCipher?.() ?? undefined;
+      case 'tlsVersion': return t.getProtocol?.() ?? undefined;
+      case 'alpnProtocol': return t.alpnProtocol;
+      case 'peerIdentity': return this.#tlsInfo?.peerIdentity ?? null;
+      case 'peercert':
+        if (this.#peercert === undefined && !s.destroyed) {
+          const c = t.getPeerCertificate(true);
+          this.#peercert = c !== null && Object.keys(c).length > 0 ? c : null;
+        }
+        return this.#peercert ?? null;
+      case 'peerX509':
+        if (this.#peerX509 === undefined && !s.destroyed) this.#peerX509 = t.getPeerX509Certificate() ?? null;
+        return this.#peerX509 ?? null;
+      case 'exportKeyingMaterial':
+        return (length: number, label: string, context?: Buffer): Buffer => t.exportKeyingMaterial(length, label, context);
+      default: return undefined;
+    }
+  }
+
+  /**
+   * @internal Hands the socket over (startTls): flushes corked writes, stops listening, returns the socket and the
+   * bytes read from it but never delivered. This transport then counts as closed; it makes no more callbacks.
+   */
+  _detachSocket(): { socket: Socket; unread: Buffer[] } {
+    const { unread: held } = this._detach();
+    this.#detached = true;
+    const s = this.#socket;
+    s.off('data', this.#onData);
+    s.off('end', this.#onEnd);
+    s.off('close', this.#onClose);
+    s.off('error', this.#onError);
+    s.pause();
+    const unread: Buffer[] = [...held];
+    for (let i = this.#inboxPos; i < this.#inbox.length; i++) {
+      const item = this.#inbox[i]!;
+      if (typeof item !== 'number') unread.push(item);
+    }
+    this.#inbox = [];
+    this.#inboxPos = 0;
+    let chunk: Buffer | null;
+    while ((chunk = s.read() as Buffer | null) !== null) unread.push(chunk);
+    this.#shutdownTimer?.cancel();
+    return { socket: s, unread };
+  }
+
+  #push(item: Buffer | typeof END | typeof CLOSE): void {
+    this.#inbox.push(item);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#inboxScheduled) return;
+    this.#inboxScheduled = true;
+    this._loop.callSoon(this.#drainCb);
+  }
+
+  #drainInbox(): void {
+    this.#inboxScheduled = false;
+    if (this.#detached) return;
+    const items = this.#inbox;
+    while (this.#inboxPos < items.length) {
+      const item = items[this.#inboxPos++]!;
+      if (item === END) this._eofReceived();
+      else if (item === CLOSE) this.#closed();
+      else this._dataReceived(item);
+      // startTls ran inside a callback: the rest of the inbox belongs to the TLS layer (see _detachSocket).
+      if (this.#detached) return;
+    }
+    this.#inbox = [];
+    this.#inboxPos = 0;
+  }
+
+  #closed(): void {
+    this.#shutdownTimer?.cancel();
+    this.#shutdownTimer = null;
+    if (this.#raw !== this.#socket && !this.#raw.destroyed) this.#raw.destroy();
+    const err = this.#error;
+    this._connectionLost(err === null ? null : wrapSocketError(err));
+    this.#owner?._detachTransport(this);
+  }
+}
+
+/** Wraps a Node socket error for `connectionLost` (a {@link TransportError} with the Node error as cause). */
+export function wrapSocketError(err: Error): Error {
+  if (err instanceof TransportError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  const what = code === 'ECONNRESET' ? 'connection reset by peer' : code === 'EPIPE' ? 'broken pipe' : err.message;
+  return new TransportError(`connection lost: ${what}`, { cause: err });
+}
+
+function noop(): void {}
