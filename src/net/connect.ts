@@ -124,7 +124,8 @@ function clientTlsOptions(ssl: ClientSslOptions, host: string | undefined, serve
   socket: net.Socket): tls.ConnectionOptions {
   const ctx = secureContextFor(ssl);
   const name = serverHostname ?? host;
-  const o: tls.ConnectionOptions = { ...ssl, socket, secureContext: ctx, allowHalfOpen: true };
+  // allowHalfOpen is a net.Socket option node:tls passes through (TLS 1.3 half-close); its typings omit it.
+  const o = { ...ssl, socket, secureContext: ctx, allowHalfOpen: true } as tls.ConnectionOptions;
   if (name !== undefined && name !== '' && net.isIP(name) === 0) o.servername = name;
   if (serverHostname === '') o.checkServerIdentity = () => undefined;
   else if (name !== undefined && net.isIP(name) !== 0) o.host = name;

@@ -226,7 +226,8 @@ export class SocketTransport extends StreamTransportBase {
         if (this.#peerX509 === undefined && !s.destroyed) this.#peerX509 = t.getPeerX509Certificate() ?? null;
         return this.#peerX509 ?? null;
       case 'exportKeyingMaterial':
-        return (length: number, label: string, context?: Buffer): Buffer => t.exportKeyingMaterial(length, label, context);
+        return (length: number, label: string, context?: Buffer): Buffer =>
+          context === undefined ? t.exportKeyingMaterial(length, label) : t.exportKeyingMaterial(length, label, context);
       default: return undefined;
     }
   }
