@@ -945,6 +945,11 @@ export class RpcProtocol<S extends RpcSecurity = RpcSecurity> extends MessagePro
     this.router = options.router ?? new RpcRouter<S>();
   }
 
+  /** True once the connection is lost (`connectionLost` ran): calls fail at once with TransportClosed. */
+  get closed(): boolean {
+    return this.#lost !== null;
+  }
+
   /** The endpoint, from `connectionMade` on (null before). */
   get rpc(): RpcEndpoint<S> | null {
     return this.#endpoint;
