@@ -226,8 +226,9 @@ export class SocketTransport extends StreamTransportBase {
         if (this.#peerX509 === undefined && !s.destroyed) this.#peerX509 = t.getPeerX509Certificate() ?? null;
         return this.#peerX509 ?? null;
       case 'exportKeyingMaterial':
+        // RFC 5705 tells "no context" from an empty one; @types/node marks the (optional) context as required.
         return (length: number, label: string, context?: Buffer): Buffer =>
-          context === undefined ? t.exportKeyingMaterial(length, label) : t.exportKeyingMaterial(length, label, context);
+          (t.exportKeyingMaterial as (l: number, lb: string, c?: Buffer) => Buffer).call(t, length, label, context);
       default: return undefined;
     }
   }
