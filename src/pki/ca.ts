@@ -402,6 +402,15 @@ export class PrivateCA {
     };
   }
 
+  #pemCache: { for: PeculiarCertificate; root: string; intermediate: string } | null = null;
+  #pems(): { root: string; intermediate: string } {
+    // Cached per intermediate (rotateIntermediate replaces it): encoding PEM is JS work on every issue otherwise.
+    if (this.#pemCache?.for !== this.#s.intermediate) {
+      this.#pemCache = { for: this.#s.intermediate, root: this.#s.root.toString('pem') + '\n', intermediate: this.#s.intermediate.toString('pem') + '\n' };
+    }
+    return this.#pemCache;
+  }
+
   async #issue(
     kind: 'server' | 'client', commonName: string, identity: string, dnsNames: string[], ipAddresses: string[],
     options: ValidityOptions,
@@ -423,13 +432,13 @@ export class PrivateCA {
       notBefore, notAfter, dnsNames, ipAddresses, uris: [identity], purposes: options.purposes,
     });
     const cert = certificateInfo(leaf);
-    const interPem = this.#s.intermediate.toString('pem') + '\n';
+    const interPem = this.#pems().intermediate;
     return {
       kind,
       key: { pem: await privateKeyToPem(keys.privateKey), algorithm: keyAlgorithm },
       cert,
       chain: { pem: cert.pem + interPem },
-      ca: { pem: this.#s.root.toString('pem') + '\n' },
+      ca: { pem: this.#pems().root },
       identity,
       dnsNames,
       ipAddresses,

@@ -4,7 +4,7 @@
  */
 import { X509Certificate as NodeX509Certificate } from 'node:crypto';
 import type { X509Certificate } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { fingerprintOf, normalizeSerial, parseIdentityUri } from './issue.js';
 
 /** Who is on the other end of a verified mTLS connection. Times are epoch seconds, hex is lowercase. */
@@ -106,13 +106,43 @@ export function identityOfCertificate(cert: X509Certificate): PeerIdentity {
 }
 
 /**
+ * Builds the {@link PeerIdentity} from node's legacy peer-certificate object (`socket.getPeerCertificate()`), which
+ * is ~10x cheaper than parsing a `crypto.X509Certificate` (~150 µs each on this machine): this runs once per
+ * handshake on both sides.
+ */
+export function identityOfPeerCertificate(cert: PeerCertificate): PeerIdentity {
+  const san = parseSubjectAltName(cert.subjectaltname);
+  const identityUri = san.uri.find((u) => parseIdentityUri(u) !== null) ?? null;
+  const parsed = identityUri !== null ? parseIdentityUri(identityUri) : null;
+  const subjectEntries = Object.entries((cert.subject ?? {}) as unknown as Record<string, string | string[]>);
+  const subject = subjectEntries.flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${x}`)).join(', ');
+  const cn = (cert.subject as unknown as Record<string, string | string[]> | undefined)?.['CN'];
+  return {
+    identity: identityUri,
+    kind: parsed?.kind ?? null,
+    id: parsed?.id ?? null,
+    caName: parsed?.caName ?? null,
+    subject,
+    commonName: cn === undefined ? null : Array.isArray(cn) ? (cn[0] ?? null) : cn,
+    dnsNames: san.dns,
+    ipAddresses: san.ip,
+    uris: san.uri,
+    purposes: ((cert as PeerCertificate & { ext_key_usage?: string[] }).ext_key_usage ?? []).map((oid) => PURPOSE_NAMES[oid] ?? oid),
+    serial: normalizeSerial(cert.serialNumber),
+    fingerprint: cert.fingerprint256.replace(/:/g, '').toLowerCase(),
+    notBefore: Date.parse(cert.valid_from) / 1000,
+    notAfter: Date.parse(cert.valid_to) / 1000,
+  };
+}
+
+/**
  * The verified peer of a TLS socket, or null when the peer sent no certificate or it was not verified
  * (`socket.authorized` false). This is the `Symbol.for('tulipwire.peerIdentity')` hook of the TLS builders.
  */
 export function peerIdentityOf(socket: TLSSocket): PeerIdentity | null {
   if (!socket.authorized) return null;
-  const cert = peerX509Of(socket);
-  return cert === null ? null : identityOfCertificate(cert);
+  const cert = socket.getPeerCertificate(false);
+  return cert === null || cert.raw === undefined ? null : identityOfPeerCertificate(cert);
 }
 
 /**
