@@ -1,0 +1,73 @@
+/**
+ * Idempotent RPC across two server instances that share replay protection through a real redis-server (as two
+ * processes would): a retry that lands on the instance which ran the call gets its outcome; a retry that lands on
+ * the other instance is refused with TW_REPLAYED_MESSAGE (its nonce is in Redis, its outcome is not in that
+ * instance's cache) and is never run a second time.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useLoop } from '../support/loop.js';
+import { startRedis } from '../support/redis.js';
+import type { RedisServer } from '../support/redis.js';
+import { createMemoryPair } from '../../src/net/memory-transport.js';
+import { Keyring } from '../../src/wire/keyring.js';
+import { RedisNonceStore } from '../../src/wire/redis-nonces.js';
+import { IdempotencyKey } from '../../src/wire/idempotency.js';
+import { RpcProtocol, RpcRouter } from '../../src/wire/rpc.js';
+import type { RejectionError } from '../../src/wire/message-protocol.js';
+import { sleep } from '../../src/loop/index.js';
+
+const fx = useLoop({ real: true });
+let redis: RedisServer;
+const stores: RedisNonceStore[] = [];
+
+beforeAll(async () => { redis = await startRedis(); }, 60_000);
+afterAll(async () => { await redis?.stop(); });
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+});
+
+class Server extends RpcProtocol {
+  readonly rejected: RejectionError[] = [];
+  override messageRejected(error: RejectionError): void {
+    this.rejected.push(error);
+  }
+}
+
+describe('idempotent RPC with a Redis nonce store shared by two server instances', () => {
+  it('runs once; the instance that ran it answers retries, the other refuses them', async () => {
+    await fx.run(async () => {
+      const keyring = new Keyring();
+      keyring.add('k1', Buffer.alloc(32, 3));
+      let charges = 0;
+      const router = new RpcRouter();
+      router.handle('charge', (n: number) => ({ n, chargeNo: ++charges }));
+      // Two "processes": each its own RedisNonceStore (own client) on the same Redis, so each its own outcome cache.
+      const instances = [0, 1].map(() => {
+        const nonceStore = new RedisNonceStore({ redis: redis.url, prefix: 'rpc-test:' });
+        stores.push(nonceStore);
+        return nonceStore;
+      });
+      const connect = async (instance: number) => {
+        const server = new Server({ keyring, side: 'server', logger: {}, router, nonceStore: instances[instance]! });
+        const client = new RpcProtocol({ keyring, side: 'client', logger: {} });
+        createMemoryPair(fx.loop, client, server);
+        await sleep(0);
+        return { server, client };
+      };
+      const key = new IdempotencyKey();
+      const a = await connect(0);
+      expect(await a.client.call('charge', 7, { idempotent: key })).toEqual({ n: 7, chargeNo: 1 });
+      // retry on a new connection to the same instance: answered from its cache
+      const b = await connect(0);
+      expect(await b.client.call('charge', 7, { idempotent: key })).toEqual({ n: 7, chargeNo: 1 });
+      expect(b.server.stats.duplicates).toBe(1);
+      // retry on the other instance: Redis knows the nonce, that instance has no outcome: refused, not run
+      const c = await connect(1);
+      await expect(c.client.call('charge', 7, { idempotent: key })).rejects.toMatchObject({ code: 'TW_REPLAYED_MESSAGE', remote: true });
+      expect(c.server.rejected.map((e) => e.code)).toEqual(['TW_REPLAYED_MESSAGE']);
+      expect(charges).toBe(1);
+      // a new operation runs on either instance
+      expect(await c.client.call('charge', 8, { idempotent: new IdempotencyKey() })).toEqual({ n: 8, chargeNo: 2 });
+    });
+  });
+});
