@@ -101,7 +101,8 @@ export class SecurityContext {
    * A context from an access token: verifies it with `service` (so it throws what `verifyAccess` throws:
    * UnknownToken, TokenExpired, TokenRevoked, StoreUnavailable) and grants the token's scope. With `loadAccount`
    * the account's current roles are used (a role removed since the token was issued no longer counts); without it,
-   * the roles recorded when the token was issued.
+   * the roles recorded when the token was issued. A lookup that returns null (the account is gone) gives
+   * {@link anonymous}, so every role check fails.
    */
   static async fromAccessToken(
     service: TokenService,
