@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/loop/clock.js';
-import { Heartbeat, HeartbeatTimer, type HeartbeatScheduler } from '../../src/session/heartbeat.js';
+import { Heartbeat, HeartbeatTimer } from '../../src/session/heartbeat.js';
+import { sleep } from '../../src/loop/index.js';
+import { useLoop } from '../support/loop.js';
 
 describe('Heartbeat state machine', () => {
   it('pings every interval and times out a silent peer after idleTimeout', () => {
@@ -92,68 +94,45 @@ describe('Heartbeat state machine', () => {
   });
 });
 
-/**
- * A minimal timer wheel over a VirtualClock for the driver test, standing in only until the loop lands: it runs the
- * due callbacks in (when, seq) order, as the loop's timer heap does.
- */
-class ManualScheduler implements HeartbeatScheduler {
-  readonly clock = new VirtualClock();
-  timers: { when: number; seq: number; cb: () => void; cancelled: boolean }[] = [];
-  #seq = 0;
-  time(): number { return this.clock.time(); }
-  callAt(when: number, cb: () => void) {
-    const t = { when, seq: this.#seq++, cb, cancelled: false };
-    this.timers.push(t);
-    return { cancel: () => { t.cancelled = true; } };
-  }
-  get armed(): number { return this.timers.filter((t) => !t.cancelled).length; }
-  /** Jumps to each due timer in order until `until`. */
-  runUntil(until: number): void {
-    for (;;) {
-      this.timers = this.timers.filter((t) => !t.cancelled);
-      this.timers.sort((a, b) => a.when - b.when || a.seq - b.seq);
-      const t = this.timers[0];
-      if (t === undefined || t.when > until) break;
-      this.timers.shift();
-      this.clock.jumpTo(t.when);
-      t.cb();
-    }
-    this.clock.jumpTo(until);
-  }
-}
+describe('HeartbeatTimer on the event loop (VirtualClock, autojump)', () => {
+  const fx = useLoop();
 
-describe('HeartbeatTimer', () => {
-  it('sends pings on schedule, re-arms one timer at a time, and times out a silent peer once', () => {
-    const s = new ManualScheduler();
-    const hb = new Heartbeat({ interval: 1, idleTimeout: 3.5, clock: s.clock });
-    const record: string[] = [];
-    const timer = new HeartbeatTimer(hb, s, {
-      sendPing: (id) => record.push(`ping ${id} @${s.time()}`),
-      onTimeout: (e) => record.push(`${e.code} @${s.time()}`),
+  it('sends pings on schedule and times out a silent peer once, at the exact virtual time', async () => {
+    await fx.run(async () => {
+      const loop = fx.loop;
+      const hb = new Heartbeat({ interval: 1, idleTimeout: 3.5, clock: loop.clock });
+      const record: string[] = [];
+      const done = loop.createFuture<void>();
+      const timer = new HeartbeatTimer(hb, loop, {
+        sendPing: (id) => record.push(`ping ${id} @${loop.time()}`),
+        onTimeout: (e) => { record.push(`${e.code} @${loop.time()}`); done.setResult(undefined); },
+      });
+      timer.start();
+      await done;
+      await sleep(10);
+      expect(record).toEqual(['ping 1 @1', 'ping 2 @2', 'ping 3 @3', 'TW_PEER_TIMEOUT @3.5']);
+      expect(timer.running).toBe(false);
     });
-    timer.start();
-    expect(s.armed).toBe(1);
-    s.runUntil(10);
-    expect(record).toEqual(['ping 1 @1', 'ping 2 @2', 'ping 3 @3', 'TW_PEER_TIMEOUT @3.5']);
-    expect(timer.running).toBe(false);
-    expect(s.armed).toBe(0);
   });
 
-  it('a chatty peer is never timed out, and its messages arm no extra timers', () => {
-    const s = new ManualScheduler();
-    const hb = new Heartbeat({ interval: 1, idleTimeout: 2, clock: s.clock });
-    let timeouts = 0;
-    let pings = 0;
-    const timer = new HeartbeatTimer(hb, s, { sendPing: () => { pings += 1; }, onTimeout: () => { timeouts += 1; } });
-    timer.start();
-    for (let i = 0; i < 100; i++) {
-      s.runUntil(s.time() + 0.3);
-      hb.received();
-      expect(s.armed).toBe(1);
-    }
-    expect(timeouts).toBe(0);
-    expect(pings).toBe(30);
-    timer.stop();
-    expect(s.armed).toBe(0);
+  it('a chatty peer is never timed out; PONGs give the RTT', async () => {
+    await fx.run(async () => {
+      const loop = fx.loop;
+      const hb = new Heartbeat({ interval: 1, idleTimeout: 2, clock: loop.clock });
+      let timeouts = 0;
+      let pings = 0;
+      const timer = new HeartbeatTimer(hb, loop, {
+        sendPing: (id) => { pings += 1; loop.callLater(0.125, () => hb.pong(id)); },
+        onTimeout: () => { timeouts += 1; },
+      });
+      timer.start();
+      await sleep(30.05);
+      expect(timeouts).toBe(0);
+      expect(pings).toBe(30);
+      expect(hb.rtt).toBe(0.125);
+      timer.stop();
+      await sleep(10);
+      expect(pings).toBe(30);
+    });
   });
 });

@@ -1,0 +1,192 @@
+/**
+ * The control layer both ends of a session share: an {@link RpcProtocol} that also speaks the session kinds the
+ * wire format reserves (PING 6, PONG 7, RECONNECT 8, GOAWAY 9) and runs the heartbeat.
+ *
+ * Control payloads are msgpack arrays, like RPC's (docs/sessions.md gives them):
+ *
+ * | kind | payload | meaning |
+ * |---|---|---|
+ * | PING 6 | `[id]` | "are you there"; answered at once with PONG `[id]` |
+ * | PONG 7 | `[id]` | the answer; the sender of the PING measures RTT on its own clock |
+ * | RECONNECT 8 | `[closeAt, reason]` | the server closes this connection at epoch second `closeAt` (a certificate's notAfter): open a new one first |
+ * | GOAWAY 9 | `[code, message, timeout]` | the server takes no new calls here and closes within `timeout` s (drain, or a refused connection with a `TW_` code) |
+ *
+ * Every message from the peer (of any kind) counts as proof of life. A peer silent for longer than `idleTimeout`
+ * is aborted, and {@link SessionProtocolBase.endReason} is the PeerTimeout.
+ *
+ * @module
+ */
+import { BadPayload } from '../errors.js';
+import type { EventLoop } from '../loop/index.js';
+import type { Transport } from '../net/transports.js';
+import { KIND } from '../wire/envelope.js';
+import { RpcProtocol } from '../wire/rpc.js';
+import type { RpcProtocolOptions, RpcSecurity } from '../wire/rpc.js';
+import type { MessageMeta } from '../wire/signing.js';
+import { Heartbeat, HeartbeatTimer } from './heartbeat.js';
+
+/** The envelope kinds sessions use (reserved by the wire format). */
+export const SESSION_KIND = Object.freeze({
+  PING: KIND.PING, PONG: KIND.PONG, RECONNECT: KIND.RECONNECT, GOAWAY: KIND.GOAWAY,
+} as const);
+
+/** A RECONNECT notice: the connection closes at `closeAt` (epoch seconds). */
+export interface ReconnectNotice {
+  /** Epoch second at which the server closes the connection. */
+  readonly closeAt: number;
+  /** Why (e.g. "client certificate expires"). */
+  readonly reason: string;
+}
+
+/** A GOAWAY notice: no new calls on this connection; it closes within `timeout` seconds. */
+export interface GoawayNotice {
+  /** A `TW_` code: `TW_SESSION_CLOSED` for a drain, `TW_TOO_MANY_CONNECTIONS` for a refused connection. */
+  readonly code: string;
+  /** A sentence for people. */
+  readonly message: string;
+  /** Seconds until the server closes the connection. */
+  readonly timeout: number;
+}
+
+/** Options shared by both ends: RpcProtocol's plus the heartbeat's. */
+export type SessionProtocolOptions<S extends RpcSecurity = RpcSecurity> = RpcProtocolOptions<S> & {
+  /** Seconds between PINGs. */
+  heartbeatInterval?: number;
+  /** Seconds of silence after which the peer is dropped with PeerTimeout. */
+  idleTimeout?: number;
+};
+
+/** @internal The shared base of the client and server session protocols. */
+export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> extends RpcProtocol<S> {
+  /** The heartbeat state (RTT, silence), from `connectionMade` on. */
+  heartbeat: Heartbeat | null = null;
+  /**
+   * Why this side ended the connection (PeerTimeout, a certificate cap, a drain), else null. MessageProtocol's own
+   * `closeReason` (too many rejections, a framing error) is read too: see {@link whyEnded}.
+   */
+  endReason: Error | null = null;
+  /** The loop, from `connectionMade` on. */
+  loop: EventLoop | null = null;
+  /** True once connectionLost ran. */
+  isLost = false;
+  readonly #interval: number | undefined;
+  readonly #idle: number | undefined;
+  #timer: HeartbeatTimer | null = null;
+
+  constructor(options: SessionProtocolOptions<S>) {
+    super(options);
+    this.#interval = options.heartbeatInterval;
+    this.#idle = options.idleTimeout;
+  }
+
+  /** Smoothed round-trip time, seconds, or null before the first PONG. */
+  get rtt(): number | null {
+    return this.heartbeat?.rtt ?? null;
+  }
+
+  override connectionMade(transport: Transport): void {
+    super.connectionMade(transport);
+    const loop = transport.getLoop() as unknown as EventLoop;
+    this.loop = loop;
+    const hb = new Heartbeat({ clock: loop.clock, ...(this.#interval !== undefined ? { interval: this.#interval } : {}),
+      ...(this.#idle !== undefined ? { idleTimeout: this.#idle } : {}) });
+    this.heartbeat = hb;
+    this.#timer = new HeartbeatTimer(hb, loop, {
+      sendPing: (id) => this.sendControl(SESSION_KIND.PING, [id]),
+      onTimeout: (err) => this.closeFor(err, true),
+    });
+    this.#timer.start();
+  }
+
+  override messageReceived(message: unknown, meta: MessageMeta): void {
+    this.heartbeat?.received();
+    super.messageReceived(message, meta);
+  }
+
+  override duplicateNonce(message: unknown, meta: MessageMeta): boolean {
+    this.heartbeat?.received();
+    return super.duplicateNonce(message, meta);
+  }
+
+  override otherMessageReceived(message: unknown, meta: MessageMeta): void {
+    switch (meta.kind) {
+      case SESSION_KIND.PING: {
+        const id = pingId(message);
+        if (id === null) this.rejectMessage(new BadPayload('a PING payload must be [id]'));
+        else this.sendControl(SESSION_KIND.PONG, [id]);
+        return;
+      }
+      case SESSION_KIND.PONG: {
+        const id = pingId(message);
+        if (id === null) this.rejectMessage(new BadPayload('a PONG payload must be [id]'));
+        else this.heartbeat?.pong(id);
+        return;
+      }
+      case SESSION_KIND.RECONNECT: {
+        if (!Array.isArray(message) || message.length !== 2 || typeof message[0] !== 'number' || typeof message[1] !== 'string') {
+          this.rejectMessage(new BadPayload('a RECONNECT payload must be [closeAt, reason]'));
+          return;
+        }
+        this.reconnectReceived({ closeAt: message[0], reason: message[1] }, meta);
+        return;
+      }
+      case SESSION_KIND.GOAWAY: {
+        if (!Array.isArray(message) || message.length !== 3 || typeof message[0] !== 'string'
+          || typeof message[1] !== 'string' || typeof message[2] !== 'number') {
+          this.rejectMessage(new BadPayload('a GOAWAY payload must be [code, message, timeout]'));
+          return;
+        }
+        this.goawayReceived({ code: message[0], message: message[1], timeout: message[2] }, meta);
+        return;
+      }
+      default:
+        this.appMessageReceived(message, meta);
+    }
+  }
+
+  override connectionLost(exc: Error | null): void {
+    this.isLost = true;
+    this.#timer?.stop();
+    super.connectionLost(exc);
+  }
+
+  /** Why the connection ended or is ending, as far as this side knows (null: the peer or the network closed it). */
+  whyEnded(): Error | null {
+    return this.endReason ?? this.closeReason;
+  }
+
+  /** Sends a control message; a closed connection is ignored (it is going away anyway). */
+  sendControl(kind: number, payload: unknown[]): boolean {
+    try {
+      this.sendMessage(payload, { kind });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Ends the connection for `reason` (kept as {@link endReason}): `abort` drops it at once (a dead peer),
+   * otherwise the messages sent so far are flushed and TLS close_notify is sent.
+   */
+  closeFor(reason: Error, abort = false): void {
+    if (this.endReason === null) this.endReason = reason;
+    if (abort) this.abort();
+    else this.close();
+  }
+
+  /** A RECONNECT notice arrived. Default: ignored (servers never get one). */
+  reconnectReceived(_notice: ReconnectNotice, _meta: MessageMeta): void {}
+
+  /** A GOAWAY notice arrived. Default: ignored. */
+  goawayReceived(_notice: GoawayNotice, _meta: MessageMeta): void {}
+
+  /** A verified message of an application kind (16 and up). Default: ignored. */
+  appMessageReceived(_message: unknown, _meta: MessageMeta): void {}
+}
+
+function pingId(message: unknown): number | null {
+  if (!Array.isArray(message) || message.length !== 1) return null;
+  const id = message[0] as unknown;
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 ? id : null;
+}

@@ -1,0 +1,531 @@
+/**
+ * The server side of long-lived sessions: {@link serveSessions} listens for mutual-TLS connections and serves RPCs
+ * on each with the session rules:
+ *
+ * - **No connection outlives a certificate.** node:tls checks expiry only at the handshake (PKI-NOTES), so each
+ *   connection is closed at the earlier `notAfter` of the two certificates, after a signed RECONNECT notice
+ *   `reconnectNotice` seconds before, so the client opens its next connection (with its renewed certificate) first.
+ * - **Heartbeats both ways**: a PING every `heartbeatInterval`, PeerTimeout after `idleTimeout` of silence.
+ * - **Per-peer limits, each a typed refusal, never an unbounded queue**: connections per certificate identity
+ *   (GOAWAY `TW_TOO_MANY_CONNECTIONS`, then close), RPCs in flight per connection (`TooManyInFlight` reply), and a
+ *   token bucket per connection (`RateLimited` reply carrying `retryAfter` seconds).
+ * - **Graceful drain**: {@link SessionServer.drain} stops accepting, sends each peer a signed GOAWAY, lets in-flight
+ *   RPCs finish, then closes the rest; it returns within its timeout (plus a short, fixed close grace).
+ *
+ * @module
+ */
+import type { TlsOptions, TLSSocket } from 'node:tls';
+import {
+  DRAIN_TIMEOUT, MAX_CONNECTIONS_PER_IDENTITY, MESSAGE_BURST, MESSAGE_RATE, RECONNECT_NOTICE,
+} from '../constants.js';
+import { RateLimited, SessionClosed, TooManyConnections, TransportError } from '../errors.js';
+import type { EventLoop, TimerHandle } from '../loop/index.js';
+import { getRunningLoop, sleep } from '../loop/index.js';
+import type { Transport } from '../net/transports.js';
+import type { NonceStore } from '../wire/nonces.js';
+import { MemoryNonceStore } from '../wire/nonces.js';
+import type { IdempotencyCache } from '../wire/idempotency.js';
+import { RPC_KIND, RpcRouter, defaultPeerKey } from '../wire/rpc.js';
+import type {
+  CallOptions, HandlerOptions, NotifyHandler, RpcHandler, RpcOutcome, RpcProtocolOptions, RpcSecurity,
+  SecurityContextFactory,
+} from '../wire/rpc.js';
+import type { Keyring } from '../wire/keyring.js';
+import type { MessageMeta } from '../wire/signing.js';
+import type { WireLogger } from '../wire/message-protocol.js';
+import type { Future } from '../loop/index.js';
+import { ConnectionCounter, TokenBucket } from './rate-limit.js';
+import { SESSION_KIND, SessionProtocolBase } from './protocol.js';
+
+/** The part of src/net's `Server` a session server uses. */
+export interface ListeningServer {
+  /** Stops listening; open connections stay. */
+  close(): void;
+  /** Resolves once the server is closed and its connections are gone. */
+  waitClosed(): PromiseLike<void>;
+  /** Swaps the certificate for new connections (rotation). */
+  setSecureContext?(options: TlsOptions): void;
+  /** The listening sockets. */
+  readonly sockets: readonly unknown[];
+}
+
+/** The loop's server method installed by src/net (declared here so this module needs only the contract). */
+interface NetLoop {
+  createServer(factory: () => unknown, host: string, port: number, options: Record<string, unknown>): Promise<ListeningServer>;
+}
+
+/** Anything that can hand new certificates to a listening server (pki's `CertRotator` fits). */
+export interface ServerCertificateSource {
+  /** Makes `server` swap in each new certificate; returns a function that stops it. */
+  attachServer(server: { setSecureContext(options: TlsOptions): void }): () => void;
+}
+
+/** Options of {@link SessionServer} and {@link serveSessions}. Times are seconds. */
+export interface SessionServerOptions<S extends RpcSecurity = RpcSecurity> {
+  /** The message keys (shared with the clients). */
+  keyring: Keyring;
+  /** Address to listen on. Default `'127.0.0.1'`. */
+  host?: string;
+  /** Port; 0 picks a free one (read it from {@link SessionServer.port}). Default 0. */
+  port?: number;
+  /** Server mTLS options (pki's `serverTlsOptions(...)`). Required by {@link serveSessions}. */
+  tls?: TlsOptions;
+  /** Renews the server certificate under the listening server (pki's `CertRotator`); open connections keep theirs. */
+  rotator?: ServerCertificateSource;
+  /** The loop. Default the running loop. */
+  loop?: EventLoop;
+  /** Replay cache shared by every connection (and by a restarted server, to answer retries). Default a fresh MemoryNonceStore. */
+  nonceStore?: NonceStore;
+  /** Idempotent outcomes; default the cache RpcProtocol shares per nonce store. */
+  idempotencyCache?: IdempotencyCache<RpcOutcome>;
+  /** The handler table (default a fresh one; add to it with {@link SessionServer.handle}). */
+  router?: RpcRouter<S>;
+  /** Builds `ctx.security` per request (tokens' `authorize`). */
+  securityContext?: SecurityContextFactory<S>;
+  /** Seconds between PINGs. Default `HEARTBEAT_INTERVAL` (5). */
+  heartbeatInterval?: number;
+  /** A client silent this long is dropped with PeerTimeout. Default `IDLE_TIMEOUT` (15). */
+  idleTimeout?: number;
+  /** Connections one certificate identity may hold. Default {@link MAX_CONNECTIONS_PER_IDENTITY}. */
+  maxConnectionsPerIdentity?: number;
+  /** RPCs one connection may have running; one more is answered TooManyInFlight. Default `MAX_IN_FLIGHT` (64). */
+  maxInFlight?: number;
+  /** Sustained messages per second per connection. Default {@link MESSAGE_RATE}. */
+  rate?: number;
+  /** Burst allowed per connection, messages. Default {@link MESSAGE_BURST}. */
+  burst?: number;
+  /** The RECONNECT notice goes this long before a certificate's notAfter. Default {@link RECONNECT_NOTICE}. */
+  reconnectNotice?: number;
+  /** TLS handshake timeout. Default net's (60). */
+  handshakeTimeout?: number;
+  /** TLS close_notify timeout, after which a closing connection is aborted. Default net's (30). */
+  shutdownTimeout?: number;
+  /** Lifetime of sent messages. Default `MESSAGE_TTL`. */
+  ttl?: number;
+  /** Clock skew allowed. Default `CLOCK_SKEW`. */
+  skew?: number;
+  /** Where closes and rejections are logged (`{}` is silent). */
+  logger?: WireLogger;
+  /** The string connections are counted under. Default the certificate's `tulip://` identity (`defaultPeerKey`). */
+  identityOf?: (peer: unknown) => string;
+  /** Called with each accepted connection (after the limits let it in). */
+  onConnection?: (connection: SessionConnection<S>) => void;
+  /** Called when a connection ends, with the reason this side closed it (PeerTimeout, …) or the transport's error. */
+  onDisconnect?: (connection: SessionConnection<S>, reason: Error | null) => void;
+}
+
+/** Options of {@link SessionServer.drain}. */
+export interface DrainOptions {
+  /** Seconds in-flight RPCs get before the remaining connections are closed. Default {@link DRAIN_TIMEOUT}. */
+  timeout?: number;
+}
+
+/** What {@link SessionServer.drain} reports. */
+export interface DrainResult {
+  /** Connections open when the drain began. */
+  readonly connections: number;
+  /** Of those, closed before the timeout (the client left, or nothing was in flight). */
+  readonly closedInTime: number;
+  /** Of those, closed at the timeout with calls still running. */
+  readonly closedAtTimeout: number;
+}
+
+// How often a drain looks for connections with nothing in flight, seconds.
+const DRAIN_POLL = 0.01;
+// After a GOAWAY, a connection with nothing in flight is left this long for requests already on the wire and for
+// the client to close its side (it does so once its own calls are answered), seconds.
+const DRAIN_GRACE = 0.05;
+// A connection closed at the drain timeout gets this long for close_notify before it is aborted, seconds.
+const CLOSE_GRACE = 0.25;
+// A refused message is answered with an error at most this often per connection, seconds (a flood stays a flood of
+// drops, not of replies).
+const REFUSAL_REPLY_INTERVAL = 1;
+
+interface ServerHooks<S extends RpcSecurity> {
+  loop: EventLoop;
+  counter: ConnectionCounter;
+  identityOf: (peer: unknown) => string;
+  rate: number;
+  burst: number;
+  reconnectNotice: number;
+  draining(): boolean;
+  added(c: SessionConnection<S>): void;
+  removed(c: SessionConnection<S>, reason: Error | null): void;
+}
+
+/**
+ * One client connection of a {@link SessionServer} (its protocol): call or notify the client through it, read
+ * its certificate identity and RTT, close it.
+ */
+export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends SessionProtocolBase<S> {
+  /** The string this connection is counted under (the certificate identity); set at `connectionMade`. */
+  identity = '';
+  /** Epoch second at which this connection is closed (the earlier certificate notAfter); Infinity without certificates. */
+  closesAt = Infinity;
+  /** Messages refused by the rate limit. */
+  rateLimited = 0;
+  /** Loop time at which a GOAWAY was sent, or null. */
+  goawayAt: number | null = null;
+  /** True once this connection was let in (counted against its identity). */
+  admitted = false;
+  readonly #hooks: ServerHooks<S>;
+  #bucket: TokenBucket | null = null;
+  #noticeTimer: TimerHandle | null = null;
+  #closeTimer: TimerHandle | null = null;
+  #lastRefusalReply = -Infinity;
+
+  /** @internal Made by {@link SessionServer.protocolFactory}. */
+  constructor(hooks: ServerHooks<S>, options: RpcProtocolOptions<S> & { heartbeatInterval?: number; idleTimeout?: number }) {
+    super(options);
+    this.#hooks = hooks;
+  }
+
+  /** RPCs of the client running here now. */
+  get inFlight(): number {
+    return this.rpc?.inFlight ?? 0;
+  }
+
+  override connectionMade(transport: Transport): void {
+    super.connectionMade(transport);
+    const h = this.#hooks;
+    this.identity = h.identityOf(this.peer);
+    if (h.draining()) {
+      this.#refuse('TW_SESSION_CLOSED', 'the server is draining: connect again later', new SessionClosed('the server is draining'));
+      return;
+    }
+    if (!h.counter.acquire(this.identity)) {
+      const err = new TooManyConnections(`${this.identity} already holds ${h.counter.max} connections (maxConnectionsPerIdentity)`);
+      this.#refuse(err.code, err.message, err);
+      return;
+    }
+    this.admitted = true;
+    this.#bucket = new TokenBucket({ rate: h.rate, burst: h.burst, clock: h.loop.clock });
+    this.#scheduleCertificateCap(transport);
+    // The first message doubles as the welcome: the client counts the connection as up once it verifies it.
+    this.sendControl(SESSION_KIND.PING, [this.heartbeat!.ping()]);
+    h.added(this);
+  }
+
+  override messageReceived(message: unknown, meta: MessageMeta): void {
+    if (this.#limited(message, meta)) {
+      this.heartbeat?.received();
+      return;
+    }
+    super.messageReceived(message, meta);
+  }
+
+  override duplicateNonce(message: unknown, meta: MessageMeta): boolean {
+    if (this.#limited(message, meta)) {
+      this.heartbeat?.received();
+      return true;
+    }
+    return super.duplicateNonce(message, meta);
+  }
+
+  override connectionLost(exc: Error | null): void {
+    this.#noticeTimer?.cancel();
+    this.#closeTimer?.cancel();
+    this.#noticeTimer = this.#closeTimer = null;
+    super.connectionLost(exc);
+    if (this.admitted) {
+      this.admitted = false;
+      this.#hooks.counter.release(this.identity);
+      this.#hooks.removed(this, this.whyEnded() ?? exc);
+    }
+  }
+
+  /**
+   * Sends a signed GOAWAY: the client makes no new calls here and reconnects elsewhere (or later). Sent once.
+   * @param timeout seconds until this side closes the connection (told to the client)
+   */
+  sendGoaway(code: string, message: string, timeout: number): void {
+    if (this.goawayAt !== null) return;
+    this.goawayAt = this.#hooks.loop.time();
+    this.sendControl(SESSION_KIND.GOAWAY, [code, message, timeout]);
+  }
+
+  // Refuses the connection with a GOAWAY naming the error, then closes it (after the GOAWAY is flushed).
+  #refuse(code: string, message: string, reason: Error): void {
+    this.sendGoaway(code, message, 0);
+    this.closeFor(reason);
+  }
+
+  // Rate limit: REQUEST, NOTIFY and application messages take a token; control, replies and CANCEL never do (a
+  // limited peer must still be able to answer pings and receive its replies).
+  #limited(message: unknown, meta: MessageMeta): boolean {
+    const kind = meta.kind;
+    if (this.#bucket === null || kind === RPC_KIND.RESPONSE || kind === RPC_KIND.ERROR || kind === RPC_KIND.CANCEL
+      || kind === SESSION_KIND.PING || kind === SESSION_KIND.PONG) return false;
+    const wait = this.#bucket.take();
+    if (wait === 0) return false;
+    this.rateLimited += 1;
+    const err = new RateLimited(`message rate limit of ${this.#hooks.rate}/s (burst ${this.#hooks.burst}) exceeded; retry after ${wait.toFixed(3)} s`,
+      { retryAfter: wait });
+    if (kind === RPC_KIND.REQUEST && Array.isArray(message) && typeof message[0] === 'number') {
+      // Every refused request is answered, so no call waits for a reply that never comes.
+      this.sendControl(RPC_KIND.ERROR, [message[0], err.code, err.message, { retryAfter: wait }]);
+    } else {
+      const now = this.#hooks.loop.time();
+      if (now - this.#lastRefusalReply >= REFUSAL_REPLY_INTERVAL) {
+        this.#lastRefusalReply = now;
+        this.sendControl(RPC_KIND.ERROR, [null, err.code, err.message, { retryAfter: wait }]);
+      }
+    }
+    return true;
+  }
+
+  // Closes the connection at the earlier notAfter of the two certificates, with a RECONNECT notice before.
+  #scheduleCertificateCap(transport: Transport): void {
+    const peerNotAfter = notAfterOf(this.peer);
+    const ownNotAfter = ownCertificateNotAfter(transport);
+    const closeAt = Math.min(peerNotAfter, ownNotAfter);
+    this.closesAt = closeAt;
+    if (!Number.isFinite(closeAt)) return;
+    const loop = this.#hooks.loop;
+    const which = peerNotAfter <= ownNotAfter ? 'the client certificate' : 'the server certificate';
+    const delay = closeAt - loop.clock.epoch();
+    const noticeDelay = Math.max(0, delay - this.#hooks.reconnectNotice);
+    const reason = `${which} expires at ${new Date(closeAt * 1000).toISOString()}`;
+    this.#noticeTimer = loop.callLater(noticeDelay, () => {
+      this.#noticeTimer = null;
+      this.sendControl(SESSION_KIND.RECONNECT, [closeAt, reason]);
+    });
+    this.#closeTimer = loop.callLater(Math.max(0, delay), () => {
+      this.#closeTimer = null;
+      this.closeFor(new SessionClosed(`connection closed at certificate expiry: ${reason}`));
+    });
+  }
+}
+
+/** A peer identity's `notAfter` (epoch seconds), or Infinity when there is none (no TLS). */
+function notAfterOf(peer: unknown): number {
+  if (typeof peer !== 'object' || peer === null) return Infinity;
+  const n = (peer as { notAfter?: unknown }).notAfter;
+  return typeof n === 'number' && Number.isFinite(n) ? n : Infinity;
+}
+
+/** This side's certificate's notAfter on a TLS transport (epoch seconds), or Infinity. */
+export function ownCertificateNotAfter(transport: Transport): number {
+  const socket = transport.getExtraInfo('socket', null) as TLSSocket | null;
+  const cert = socket !== null && typeof socket.getX509Certificate === 'function' ? socket.getX509Certificate() : undefined;
+  if (cert === undefined) return Infinity;
+  const t = Date.parse(cert.validTo) / 1000;
+  return Number.isFinite(t) ? t : Infinity;
+}
+
+/**
+ * The session rules over any transport: {@link protocolFactory} makes the protocol of each accepted connection.
+ * {@link serveSessions} makes one and listens; use the class directly to serve over other transports (an in-memory
+ * pair in tests).
+ */
+export class SessionServer<S extends RpcSecurity = RpcSecurity> {
+  /** The handler table every connection serves. */
+  readonly router: RpcRouter<S>;
+  /** The loop everything runs on. */
+  readonly loop: EventLoop;
+  /** The replay cache shared by every connection. */
+  readonly nonceStore: NonceStore;
+  /** Connection counts per identity. */
+  readonly counter: ConnectionCounter;
+  readonly #options: SessionServerOptions<S>;
+  readonly #connections = new Set<SessionConnection<S>>();
+  #listening: ListeningServer | null = null;
+  #detachRotator: (() => void) | null = null;
+  #draining = false;
+  #closed = false;
+
+  constructor(options: SessionServerOptions<S>) {
+    this.#options = options;
+    this.loop = options.loop ?? getRunningLoop();
+    this.router = options.router ?? new RpcRouter<S>();
+    this.nonceStore = options.nonceStore ?? new MemoryNonceStore({ clock: this.loop.clock });
+    this.counter = new ConnectionCounter(options.maxConnectionsPerIdentity ?? MAX_CONNECTIONS_PER_IDENTITY);
+  }
+
+  /** The connections let in and still open. */
+  get connections(): ReadonlySet<SessionConnection<S>> {
+    return this.#connections;
+  }
+
+  /** True from the start of {@link drain} on: new connections are refused with GOAWAY. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** The listening server, once {@link listen} resolved. */
+  get server(): ListeningServer | null {
+    return this.#listening;
+  }
+
+  /** The port listened on, or null before {@link listen}. */
+  get port(): number | null {
+    const s = this.#listening?.sockets[0] as { address?(): unknown } | undefined;
+    const a = s?.address?.() as { port?: number } | undefined;
+    return typeof a?.port === 'number' ? a.port : null;
+  }
+
+  /** Registers a request handler for every connection (see RpcRouter.handle). */
+  handle(method: string, handler: RpcHandler<S>, options?: HandlerOptions): this {
+    this.router.handle(method, handler, options);
+    return this;
+  }
+
+  /** Registers a notification handler for every connection. */
+  onNotify(method: string, handler: NotifyHandler<S>, options?: HandlerOptions): this {
+    this.router.onNotify(method, handler, options);
+    return this;
+  }
+
+  /** Sends notification `method` to every open connection (skipping those going away); returns how many got it. */
+  broadcast(method: string, params?: unknown): number {
+    let n = 0;
+    for (const c of this.#connections) {
+      if (c.goawayAt !== null || c.isLost) continue;
+      try {
+        c.notify(method, params);
+        n += 1;
+      } catch {
+        // closing: it is leaving the set
+      }
+    }
+    return n;
+  }
+
+  /** Calls `method` on one client (server-initiated RPC). */
+  call<T = unknown>(connection: SessionConnection<S>, method: string, params?: unknown, options?: CallOptions): Future<T> {
+    return connection.call<T>(method, params, options);
+  }
+
+  /** A factory for the protocol of each accepted connection. */
+  protocolFactory(): () => SessionConnection<S> {
+    const o = this.#options;
+    const hooks: ServerHooks<S> = {
+      loop: this.loop,
+      counter: this.counter,
+      identityOf: o.identityOf ?? defaultPeerKey,
+      rate: o.rate ?? MESSAGE_RATE,
+      burst: o.burst ?? MESSAGE_BURST,
+      reconnectNotice: o.reconnectNotice ?? RECONNECT_NOTICE,
+      draining: () => this.#draining || this.#closed,
+      added: (c) => {
+        this.#connections.add(c);
+        o.onConnection?.(c);
+      },
+      removed: (c, reason) => {
+        this.#connections.delete(c);
+        o.onDisconnect?.(c, reason);
+      },
+    };
+    const protoOptions: RpcProtocolOptions<S> & { heartbeatInterval?: number; idleTimeout?: number } = {
+      keyring: o.keyring,
+      side: 'server',
+      nonceStore: this.nonceStore,
+      router: this.router,
+      clock: this.loop.clock,
+      ...(o.idempotencyCache !== undefined ? { idempotencyCache: o.idempotencyCache } : {}),
+      ...(o.securityContext !== undefined ? { securityContext: o.securityContext } : {}),
+      ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
+      ...(o.heartbeatInterval !== undefined ? { heartbeatInterval: o.heartbeatInterval } : {}),
+      ...(o.idleTimeout !== undefined ? { idleTimeout: o.idleTimeout } : {}),
+      ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
+      ...(o.skew !== undefined ? { skew: o.skew } : {}),
+      ...(o.logger !== undefined ? { logger: o.logger } : {}),
+    };
+    return () => new SessionConnection<S>(hooks, protoOptions);
+  }
+
+  /**
+   * Listens on `host:port` with the `tls` options (src/net's `loop.createServer`).
+   * @throws TransportError when the server is closed, has no `tls` options, or src/net is not loaded
+   */
+  async listen(): Promise<this> {
+    if (this.#closed) throw new TransportError('the session server is closed');
+    const o = this.#options;
+    if (o.tls === undefined) throw new TransportError('serveSessions needs `tls` (pki serverTlsOptions): sessions are mutual TLS');
+    const net = this.loop as unknown as Partial<NetLoop>;
+    if (typeof net.createServer !== 'function') throw new TransportError('loop.createServer is missing: import src/net (the package entry does)');
+    const server = await net.createServer(this.protocolFactory(), o.host ?? '127.0.0.1', o.port ?? 0, {
+      ssl: o.tls,
+      ...(o.handshakeTimeout !== undefined ? { sslHandshakeTimeout: o.handshakeTimeout } : {}),
+      ...(o.shutdownTimeout !== undefined ? { sslShutdownTimeout: o.shutdownTimeout } : {}),
+    });
+    this.#listening = server;
+    if (o.rotator !== undefined && typeof server.setSecureContext === 'function') {
+      this.#detachRotator = o.rotator.attachServer(server as { setSecureContext(options: TlsOptions): void });
+    }
+    return this;
+  }
+
+  /**
+   * Drains the server: stops accepting, sends every connection a signed GOAWAY, lets the RPCs in flight finish
+   * (clients close their side once their calls are answered), and at `timeout` closes what is left (close_notify,
+   * then abort after a short fixed grace). Resolves once every connection is gone; never much later than `timeout`.
+   */
+  async drain(options: DrainOptions = {}): Promise<DrainResult> {
+    const timeout = options.timeout ?? DRAIN_TIMEOUT;
+    const loop = this.loop;
+    this.#draining = true;
+    this.#stopListening();
+    const deadline = loop.time() + timeout;
+    const initial = [...this.#connections];
+    for (const c of initial) c.sendGoaway('TW_SESSION_CLOSED', 'the server is draining: finish your calls and reconnect later', timeout);
+    let closedInTime = 0;
+    for (;;) {
+      const now = loop.time();
+      for (const c of this.#connections) {
+        if (c.inFlight === 0 && c.goawayAt !== null && now - c.goawayAt >= DRAIN_GRACE && c.endReason === null) {
+          c.closeFor(new SessionClosed('the server drained this connection'));
+        }
+      }
+      if (this.#connections.size === 0 || now >= deadline) break;
+      await sleep(Math.min(DRAIN_POLL, Math.max(0, deadline - now)), undefined, loop);
+    }
+    closedInTime = initial.filter((c) => c.isLost).length;
+    const left = [...this.#connections];
+    await this.#closeAll(left, new SessionClosed(`drain timeout of ${timeout} s reached with calls in flight`));
+    await this.#waitListenerClosed();
+    return { connections: initial.length, closedInTime, closedAtTimeout: initial.length - closedInTime };
+  }
+
+  /** Closes everything now: stops listening and closes every connection (aborting after a short grace). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stopListening();
+    await this.#closeAll([...this.#connections], new SessionClosed('the session server closed'));
+    await this.#waitListenerClosed();
+  }
+
+  /** Aborts every connection at once, as a crashed process would (for tests of reconnection). */
+  abort(): void {
+    this.#closed = true;
+    this.#stopListening();
+    for (const c of this.#connections) c.closeFor(new SessionClosed('the session server aborted'), true);
+  }
+
+  #stopListening(): void {
+    this.#detachRotator?.();
+    this.#detachRotator = null;
+    this.#listening?.close();
+  }
+
+  async #waitListenerClosed(): Promise<void> {
+    const s = this.#listening;
+    if (s !== null) await s.waitClosed();
+  }
+
+  async #closeAll(conns: SessionConnection<S>[], reason: Error): Promise<void> {
+    for (const c of conns) c.closeFor(reason);
+    const until = this.loop.time() + CLOSE_GRACE;
+    while (conns.some((c) => !c.isLost) && this.loop.time() < until) await sleep(DRAIN_POLL, undefined, this.loop);
+    for (const c of conns) if (!c.isLost) c.abort();
+  }
+}
+
+/**
+ * Starts a session server: `new SessionServer(options).listen()`. Read the port from `server.port`; stop it with
+ * `drain({timeout})` (graceful) or `close()`.
+ * @throws TransportError when `tls` is missing or the address cannot be bound
+ */
+export async function serveSessions<S extends RpcSecurity = RpcSecurity>(options: SessionServerOptions<S>): Promise<SessionServer<S>> {
+  return new SessionServer<S>(options).listen();
+}

@@ -1,0 +1,699 @@
+/**
+ * Client sessions: {@link openSession} returns a {@link Session} whose lifetime is a Task. The task connects with
+ * the client certificate, keeps one connection up and reconnects after a loss with full-jitter backoff, each attempt
+ * with the newest certificate its source holds. Calls made while no connection is up wait in a bounded queue;
+ * idempotent calls whose connection is lost are sent again with the same nonce, so the server's idempotency cache
+ * answers a retry of a call that already ran instead of running it twice.
+ *
+ * Before a connection must close (the server's RECONNECT notice ahead of a certificate's notAfter) the session
+ * opens the next one first and moves new calls to it; the old one finishes its calls and closes
+ * (make-before-break, so no call and no message is lost). After a GOAWAY (a draining server) no new call goes to
+ * that connection; it closes once its calls are answered, and the session reconnects with backoff.
+ *
+ * Cancelling `session.task` (or `session.close()`) closes cleanly: queued calls fail with SessionClosed, every
+ * connection is closed with TLS close_notify, and whatever has not closed after `shutdownTimeout` is aborted.
+ *
+ * @module
+ */
+import type { ConnectionOptions } from 'node:tls';
+import { SESSION_QUEUE_SIZE, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
+import {
+  PeerRejected, SessionClosed, TimeoutError, TransportError, TulipError, isCancelledError,
+} from '../errors.js';
+import type { EventLoop, Future, Task } from '../loop/index.js';
+import { gather, getRunningLoop, sleep, waitFor } from '../loop/index.js';
+import type { Transport } from '../net/transports.js';
+import type { IssuedCertificate } from '../pki/ca.js';
+import type { ClientTlsBuildOptions } from '../pki/tls-options.js';
+import { clientTlsOptions } from '../pki/tls-options.js';
+import { IdempotencyKey } from '../wire/idempotency.js';
+import type { Keyring } from '../wire/keyring.js';
+import type { WireLogger } from '../wire/message-protocol.js';
+import type { NonceStore } from '../wire/nonces.js';
+import { RPC_KIND, RpcRouter, errorFromWire } from '../wire/rpc.js';
+import type {
+  CallOptions, HandlerOptions, NotifyHandler, RpcHandler, RpcProtocolOptions, RpcSecurity, SecurityContextFactory,
+} from '../wire/rpc.js';
+import type { MessageMeta } from '../wire/signing.js';
+import { Backoff } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
+import { SESSION_KIND, SessionProtocolBase } from './protocol.js';
+import type { GoawayNotice, ReconnectNotice } from './protocol.js';
+import { ownCertificateNotAfter } from './session-server.js';
+import { WaitQueue } from './wait-queue.js';
+
+/** Where a session takes its client certificate from on each attempt: pki's `CertRotator` fits. */
+export interface ClientCertificateSource {
+  /** The certificate to use for the next connection. */
+  readonly current: IssuedCertificate;
+  /** Calls `fn` after each renewal; returns a function that stops it. */
+  subscribe(fn: () => void): () => void;
+}
+
+/** One message the server pushed that no handler took: a notification without an `onNotify`, or an application message. */
+export interface SessionMessage {
+  /** The notification's method, or null for an application message (kind 16 and up). */
+  readonly method: string | null;
+  /** The notification's params, or the application message itself. */
+  readonly params: unknown;
+  /** Its verified metadata (kind, key id, times, nonce, peer). */
+  readonly meta: MessageMeta;
+}
+
+/** A custom way to open one connection (an in-memory pair in tests, another transport): returns the made protocol. */
+export type SessionConnector = (factory: () => SessionLink<any>, attempt: number) => PromiseLike<[Transport, SessionLink<any>]>;
+
+/** Options of {@link openSession}. Times are seconds. */
+export interface SessionOptions<S extends RpcSecurity = RpcSecurity> {
+  /** Server host. Default `'127.0.0.1'`. */
+  host?: string;
+  /** Server port. */
+  port?: number;
+  /**
+   * Client mTLS options (pki's `clientTlsOptions(...)`), or a function asked before every attempt (so a renewed
+   * certificate is used for the next connection). Give this or `rotator`.
+   */
+  tls?: ConnectionOptions | (() => ConnectionOptions);
+  /** The client certificate's source (pki's `CertRotator`): every attempt uses `rotator.current`. */
+  rotator?: ClientCertificateSource;
+  /** How options are built from `rotator.current` (pin, servername…), for pki's `clientTlsOptions`. */
+  tlsBuild?: ClientTlsBuildOptions;
+  /** SNI / host name to check, when it differs from `host`. */
+  serverHostname?: string;
+  /** The message keys (shared with the server). */
+  keyring: Keyring;
+  /** The loop. Default the running loop. */
+  loop?: EventLoop;
+  /** Reconnection backoff: `base`, `cap`, `attempts` (consecutive failures before giving up), `random`. */
+  backoff?: BackoffOptions;
+  /** Seconds between PINGs. Default `HEARTBEAT_INTERVAL` (5). */
+  heartbeatInterval?: number;
+  /** A server silent this long is dropped with PeerTimeout and the session reconnects. Default `IDLE_TIMEOUT` (15). */
+  idleTimeout?: number;
+  /** Calls (and notifications) that may wait for a connection; one more fails with SessionClosed. Default {@link SESSION_QUEUE_SIZE}. */
+  queueSize?: number;
+  /** Messages held for {@link Session.messages} before reading from the server pauses. Default 1024. */
+  maxBufferedMessages?: number;
+  /** TLS handshake timeout. Default net's (60). */
+  handshakeTimeout?: number;
+  /** How long closing waits for close_notify before aborting. Default `SSL_SHUTDOWN_TIMEOUT` (30). */
+  shutdownTimeout?: number;
+  /** Replay cache for messages from the server (default none: the per-connection sequence window). */
+  nonceStore?: NonceStore;
+  /** Lifetime of sent messages. Default `MESSAGE_TTL`. */
+  ttl?: number;
+  /** Clock skew allowed. Default `CLOCK_SKEW`. */
+  skew?: number;
+  /** Where closes and rejections are logged (`{}` is silent). */
+  logger?: WireLogger;
+  /** Handlers for calls and notifications from the server (also {@link Session.handle}/{@link Session.onNotify}). */
+  router?: RpcRouter<S>;
+  /** Builds `ctx.security` for the server's calls. */
+  securityContext?: SecurityContextFactory<S>;
+  /** A bearer token attached to each call (tokens' access token), or a function asked on each send. */
+  token?: string | null | (() => string | null | undefined);
+  /** Opens connections some other way than `loop.createConnection` (tests: an in-memory pair). */
+  connector?: SessionConnector;
+  /** The task's name. Default `'session <host>:<port>'`. */
+  name?: string;
+}
+
+/** Options of {@link Session.call}: RPC's, with `idempotent` also covering retries across reconnects. */
+export type SessionCallOptions = CallOptions;
+
+/** The loop's client method installed by src/net (declared here so this module needs only the contract). */
+interface NetLoop {
+  createConnection(factory: () => unknown, host: string, port: number, options: Record<string, unknown>): Promise<[Transport, unknown]>;
+}
+
+interface ClientHooks {
+  loop: EventLoop;
+  push(message: SessionMessage, from: SessionLink<any>): void;
+  changed(link: SessionLink<any>): void;
+  hasNotifier(method: string): boolean;
+}
+
+/**
+ * One connection of a {@link Session} (its protocol). Exported for custom connectors and for inspection; user
+ * code calls through the Session.
+ */
+export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionProtocolBase<S> {
+  /** Resolves when the server's first message verified (the connection is up); fails if it closed before. */
+  readonly established: Future<void>;
+  /** Resolves when the connection is gone, with why (PeerTimeout, a certificate cap…, or the transport's error). */
+  readonly ended: Future<Error | null>;
+  /** The server's RECONNECT notice, once one came. */
+  notice: ReconnectNotice | null = null;
+  /** The server's GOAWAY, once one came. */
+  goaway: GoawayNotice | null = null;
+  /** True once this connection takes no new calls (a newer one is up, or the server said GOAWAY). */
+  retiring = false;
+  /** Calls of the session waiting for their reply on this connection. */
+  pendingCalls = 0;
+  /** The certificate material this connection was opened with (to tell whether a newer one exists). */
+  readonly material: unknown;
+  readonly #hooks: ClientHooks;
+  #capTimer: { cancel(): void } | null = null;
+
+  /** @internal Made by the session for each attempt. */
+  constructor(hooks: ClientHooks, material: unknown, options: RpcProtocolOptions<S> & { heartbeatInterval?: number; idleTimeout?: number }) {
+    super(options);
+    this.#hooks = hooks;
+    this.material = material;
+    this.established = hooks.loop.createFuture<void>();
+    this.ended = hooks.loop.createFuture<Error | null>();
+    // Nobody may await these (e.g. a link that failed before the session looked): never report them unretrieved.
+    this.established.addDoneCallback(() => undefined);
+  }
+
+  /** True when the link is up and takes new calls. */
+  get usable(): boolean {
+    return this.established.done() && !this.established.cancelled() && this.established.exception() === null
+      && !this.isLost && !this.retiring && this.endReason === null;
+  }
+
+  override connectionMade(transport: Transport): void {
+    super.connectionMade(transport);
+    // No connection outlives a certificate, on this side either: close at the earlier notAfter (the server's own
+    // rule normally closes first, after its RECONNECT notice).
+    const peer = this.peer as { notAfter?: unknown } | null;
+    const peerNotAfter = typeof peer?.notAfter === 'number' ? peer.notAfter : Infinity;
+    const capAt = Math.min(peerNotAfter, ownCertificateNotAfter(transport));
+    if (Number.isFinite(capAt)) {
+      const loop = this.#hooks.loop;
+      this.#capTimer = loop.callLater(Math.max(0, capAt - loop.clock.epoch()), () => {
+        this.#capTimer = null;
+        this.closeFor(new SessionClosed(`connection closed at certificate expiry (${new Date(capAt * 1000).toISOString()})`));
+      });
+    }
+  }
+
+  override messageReceived(message: unknown, meta: MessageMeta): void {
+    if (!this.established.done() && meta.kind !== RPC_KIND.ERROR && meta.kind !== SESSION_KIND.GOAWAY) this.#establish();
+    if (meta.kind === RPC_KIND.NOTIFY && Array.isArray(message) && typeof message[0] === 'string'
+      && !this.#hooks.hasNotifier(message[0])) {
+      this.heartbeat?.received();
+      this.#hooks.push({ method: message[0], params: message[1], meta }, this);
+      return;
+    }
+    super.messageReceived(message, meta);
+  }
+
+  override appMessageReceived(message: unknown, meta: MessageMeta): void {
+    this.#hooks.push({ method: null, params: message, meta }, this);
+  }
+
+  override reconnectReceived(notice: ReconnectNotice): void {
+    this.notice = notice;
+    this.#hooks.changed(this);
+  }
+
+  override goawayReceived(notice: GoawayNotice): void {
+    this.goaway = notice;
+    this.retiring = true;
+    if (!this.established.done()) {
+      this.established.setException(errorFromWire(notice.code, notice.message, null));
+    }
+    this.#hooks.changed(this);
+  }
+
+  override connectionLost(exc: Error | null): void {
+    this.#capTimer?.cancel();
+    this.#capTimer = null;
+    super.connectionLost(exc);
+    const reason = this.whyEnded() ?? exc;
+    if (!this.established.done()) {
+      this.established.setException(reason ?? new PeerRejected(
+        "the server closed the connection during or right after the handshake: most often it refused this client's certificate"));
+    }
+    if (!this.ended.done()) this.ended.setResult(reason);
+    this.#hooks.changed(this);
+  }
+
+  #establish(): void {
+    this.established.setResult(undefined);
+    this.#hooks.changed(this);
+  }
+}
+
+/** The async iterator behind {@link Session.messages}: bounded, pausing the server's connection when full. */
+class MessageStream implements AsyncIterable<SessionMessage> {
+  readonly #loop: EventLoop;
+  readonly #max: number;
+  readonly #items: SessionMessage[] = [];
+  readonly #waiters: Future<void>[] = [];
+  readonly #paused = new Set<SessionLink<any>>();
+  #ended = false;
+
+  constructor(loop: EventLoop, max: number) {
+    this.#loop = loop;
+    this.#max = max;
+  }
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  push(m: SessionMessage, from: SessionLink<any>): void {
+    if (this.#ended) return;
+    this.#items.push(m);
+    this.#waiters.shift()?.setResult(undefined);
+    if (this.#items.length >= this.#max && from.transport !== null && !this.#paused.has(from)) {
+      // Backpressure instead of an unbounded buffer: stop reading until the consumer catches up.
+      this.#paused.add(from);
+      from.transport.pauseReading();
+    }
+  }
+
+  end(): void {
+    this.#ended = true;
+    for (const w of this.#waiters.splice(0)) if (!w.done()) w.setResult(undefined);
+  }
+
+  #take(): SessionMessage | undefined {
+    const m = this.#items.shift();
+    if (this.#paused.size > 0 && this.#items.length <= this.#max / 2) {
+      for (const link of this.#paused) {
+        if (!link.isLost) link.transport?.resumeReading();
+      }
+      this.#paused.clear();
+    }
+    return m;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<SessionMessage> {
+    return {
+      next: async (): Promise<IteratorResult<SessionMessage>> => {
+        for (;;) {
+          const m = this.#take();
+          if (m !== undefined) return { value: m, done: false };
+          if (this.#ended) return { value: undefined, done: true };
+          const w = this.#loop.createFuture<void>();
+          this.#waiters.push(w);
+          try {
+            await w;
+          } finally {
+            const i = this.#waiters.indexOf(w);
+            if (i >= 0) this.#waiters.splice(i, 1);
+          }
+        }
+      },
+      return: async (): Promise<IteratorResult<SessionMessage>> => ({ value: undefined, done: true }),
+    };
+  }
+}
+
+/**
+ * A long-lived client session (see the module doc). Make one with {@link openSession}; end it with
+ * {@link close} or `session.task.cancel()`.
+ */
+export class Session<S extends RpcSecurity = RpcSecurity> {
+  /** The task that keeps the session connected; its lifetime is the session's. Cancel it to close. */
+  readonly task: Task<void>;
+  /**
+   * Resolves when the session has ended: with null after a cancel or {@link close}, or with the SessionClosed
+   * saying why it gave up (its `cause` the last connection error) once the backoff's attempts ran out. Never rejects.
+   */
+  readonly closed: Future<Error | null>;
+  /** Notifications the server pushed that no {@link onNotify} handler takes, and application messages, in order. */
+  readonly messages: AsyncIterable<SessionMessage>;
+  /** Handlers for the server's calls and notifications. */
+  readonly router: RpcRouter<S>;
+  /** The loop. */
+  readonly loop: EventLoop;
+  readonly #options: SessionOptions<S>;
+  readonly #queue: WaitQueue<Future<void>>;
+  readonly #stream: MessageStream;
+  readonly #links = new Set<SessionLink<S>>();
+  #current: SessionLink<S> | null = null;
+  #signal: Future<void> | null = null;
+  #closedWith: SessionClosed | null = null;
+  #lastError: Error | null = null;
+  #lastRtt: number | null = null;
+  #connects = 0;
+  #attempts = 0;
+  #unsubscribe: (() => void) | null = null;
+  #shapedTls: { source: unknown; options: ConnectionOptions } | null = null;
+
+  /** @internal Use {@link openSession}. */
+  constructor(options: SessionOptions<S>) {
+    if (options.tls === undefined && options.rotator === undefined && options.connector === undefined) {
+      throw new TypeError('openSession needs `tls` or `rotator` (sessions are mutual TLS), or a `connector`');
+    }
+    this.#options = options;
+    this.loop = options.loop ?? getRunningLoop();
+    this.router = options.router ?? new RpcRouter<S>();
+    this.#queue = new WaitQueue(options.queueSize ?? SESSION_QUEUE_SIZE, () => this.loop.createFuture<void>());
+    this.#stream = new MessageStream(this.loop, options.maxBufferedMessages ?? 1024);
+    this.messages = this.#stream;
+    this.closed = this.loop.createFuture<Error | null>();
+    this.#unsubscribe = options.rotator?.subscribe(() => this.#poke()) ?? null;
+    const name = options.name ?? `session ${options.host ?? '127.0.0.1'}:${options.port ?? '?'}`;
+    this.task = this.loop.createTask(() => this.#run(), { name });
+    this.task.addDoneCallback(() => {
+      // The body resolves `closed` itself; a cancel before the first step never ran it.
+      if (!this.closed.done()) this.closed.setResult(null);
+    });
+  }
+
+  /** True while a connection is up and takes calls. */
+  get connected(): boolean {
+    return this.#current?.usable ?? false;
+  }
+
+  /** Smoothed round-trip time to the server, seconds (RFC 6298 SRTT over signed PING/PONG); null before the first PONG. */
+  get rtt(): number | null {
+    const r = this.#current?.rtt ?? null;
+    if (r !== null) this.#lastRtt = r;
+    return this.#lastRtt;
+  }
+
+  /** The server's verified identity on the current connection, or null. */
+  get peer(): unknown {
+    return this.#current?.peer ?? null;
+  }
+
+  /** The connection calls go to now, or null (for inspection; user code calls through the session). */
+  get link(): SessionLink<S> | null {
+    return this.#current;
+  }
+
+  /** Connections established so far (1 after the first connect; each reconnect adds one). */
+  get connects(): number {
+    return this.#connects;
+  }
+
+  /** Connection attempts made so far, failed ones included. */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /** The last connection error (a failed attempt or a lost connection), or null. */
+  get lastError(): Error | null {
+    return this.#lastError;
+  }
+
+  /** Calls and notifications waiting for a connection now. */
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  /** Registers a handler for the server's calls of `method`. */
+  handle(method: string, handler: RpcHandler<S>, options?: HandlerOptions): this {
+    this.router.handle(method, handler, options);
+    return this;
+  }
+
+  /** Registers a handler for the server's notifications of `method` (they then skip {@link messages}). */
+  onNotify(method: string, handler: NotifyHandler<S>, options?: HandlerOptions): this {
+    this.router.onNotify(method, handler, options);
+    return this;
+  }
+
+  /**
+   * Calls `method` on the server. Waits (bounded) for a connection if none is up. With `idempotent` (true, or an
+   * IdempotencyKey shared by your own retries) a call whose connection is lost is sent again on the next one with
+   * the same nonce, until the key's window closes (TimeoutError); the server runs it at most once.
+   *
+   * The Task resolves with the result, or fails with: the server's typed error (`RateLimited` with `retryAfter`,
+   * `TooManyInFlight`, `Forbidden`, …); `TransportClosed` when a non-idempotent call's connection was lost (it may
+   * or may not have run); `TimeoutError`; `SessionClosed` when the queue is full or the session closed.
+   */
+  call<T = unknown>(method: string, params?: unknown, options: SessionCallOptions = {}): Task<T> {
+    const key = options.idempotent === true ? new IdempotencyKey()
+      : options.idempotent instanceof IdempotencyKey ? options.idempotent : null;
+    const callOptions: CallOptions = { ...options };
+    if (key !== null) callOptions.idempotent = key;
+    else delete callOptions.idempotent;
+    return this.loop.createTask(async () => {
+      for (;;) {
+        const link = await this.#acquire();
+        link.pendingCalls += 1;
+        try {
+          return await link.call<T>(method, params, callOptions);
+        } catch (err) {
+          // Only a lost connection is retried, and only for idempotent calls: the server answers a copy from its cache.
+          if (key !== null && isConnectionLoss(err) && this.#closedWith === null) continue;
+          throw err;
+        } finally {
+          link.pendingCalls -= 1;
+          this.#retireIfIdle(link);
+        }
+      }
+    }, { name: `session call ${method}` });
+  }
+
+  /**
+   * Sends notification `method` to the server; waits (bounded) for a connection if none is up. A notification
+   * that could not be written is sent on the next connection; once written it is not repeated.
+   */
+  notify(method: string, params?: unknown, options: { ttl?: number } = {}): Task<void> {
+    return this.loop.createTask(async () => {
+      for (;;) {
+        const link = await this.#acquire();
+        try {
+          link.notify(method, params, options);
+          return;
+        } catch (err) {
+          if (isConnectionLoss(err) && this.#closedWith === null) continue;
+          throw err;
+        }
+      }
+    }, { name: `session notify ${method}` });
+  }
+
+  /** Resolves once a connection is up (waiting in the bounded queue). @throws SessionClosed when the session ends first. */
+  async whenConnected(): Promise<void> {
+    await this.#acquire();
+  }
+
+  /** Cancels the task and waits until the session has closed (close_notify, abort after `shutdownTimeout`). */
+  async close(): Promise<void> {
+    this.task.cancel('session closed');
+    await this.closed;
+  }
+
+  // ---- the task -------------------------------------------------------------------------------------------------
+
+  async #run(): Promise<void> {
+    const o = this.#options;
+    const backoff = new Backoff(o.backoff);
+    let reason: SessionClosed | null = null;
+    try {
+      for (;;) {
+        let link: SessionLink<S>;
+        try {
+          link = await this.#connectOnce();
+        } catch (err) {
+          if (isCancelledError(err)) throw err;
+          this.#lastError = asError(err);
+          const delay = backoff.next();
+          if (delay === null) {
+            reason = new SessionClosed(`gave up after ${backoff.attempts} failed connection attempts: ${this.#lastError.message}`,
+              { cause: this.#lastError });
+            return;
+          }
+          await sleep(delay, undefined, this.loop);
+          continue;
+        }
+        backoff.reset();
+        this.#adopt(link);
+        // Stay on this connection until it is lost, the server says GOAWAY, or a newer certificate is there for a
+        // RECONNECT notice (then the next iteration connects while this one still serves).
+        while (!link.isLost && link.goaway === null && !this.#wantsEarlyReconnect(link)) {
+          if (link.notice !== null) this.#recheckLater(link);
+          await this.#waitForChange();
+        }
+        if (link.isLost || link.goaway !== null) {
+          this.#lastError = link.isLost ? (link.ended.result() ?? new SessionClosed('the server closed the connection'))
+            : errorFromWire(link.goaway!.code, link.goaway!.message, null);
+          const delay = backoff.next();
+          if (delay === null) {
+            reason = new SessionClosed(`gave up reconnecting: ${this.#lastError.message}`, { cause: this.#lastError });
+            return;
+          }
+          await sleep(delay, undefined, this.loop);
+        }
+      }
+    } finally {
+      await this.#shutdown(reason);
+    }
+  }
+
+  async #connectOnce(): Promise<SessionLink<S>> {
+    const o = this.#options;
+    this.#attempts += 1;
+    const { material, ssl } = this.#tlsForAttempt();
+    const hooks: ClientHooks = {
+      loop: this.loop,
+      push: (m, from) => this.#stream.push(m, from),
+      changed: (l) => this.#changed(l),
+      hasNotifier: (method) => this.router.notifierOf(method) !== undefined,
+    };
+    const protoOptions: RpcProtocolOptions<S> & { heartbeatInterval?: number; idleTimeout?: number } = {
+      keyring: o.keyring,
+      side: 'client',
+      router: this.router,
+      clock: this.loop.clock,
+      onUnmatchedError: (e) => { this.#lastError = e; },
+      ...(o.nonceStore !== undefined ? { nonceStore: o.nonceStore } : {}),
+      ...(o.securityContext !== undefined ? { securityContext: o.securityContext } : {}),
+      ...(o.token !== undefined ? { token: o.token } : {}),
+      ...(o.heartbeatInterval !== undefined ? { heartbeatInterval: o.heartbeatInterval } : {}),
+      ...(o.idleTimeout !== undefined ? { idleTimeout: o.idleTimeout } : {}),
+      ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
+      ...(o.skew !== undefined ? { skew: o.skew } : {}),
+      ...(o.logger !== undefined ? { logger: o.logger } : {}),
+    };
+    const factory = (): SessionLink<S> => {
+      const l = new SessionLink<S>(hooks, material, protoOptions);
+      this.#links.add(l);
+      l.ended.addDoneCallback(() => this.#links.delete(l));
+      return l;
+    };
+    let made: [Transport, unknown];
+    if (o.connector !== undefined) {
+      made = await o.connector(factory, this.#attempts);
+    } else {
+      const net = this.loop as unknown as Partial<NetLoop>;
+      if (typeof net.createConnection !== 'function') {
+        throw new TransportError('loop.createConnection is missing: import src/net (the package entry does)');
+      }
+      made = await net.createConnection(factory, o.host ?? '127.0.0.1', o.port ?? 0, {
+        ssl,
+        ...(o.serverHostname !== undefined ? { serverHostname: o.serverHostname } : {}),
+        ...(o.handshakeTimeout !== undefined ? { sslHandshakeTimeout: o.handshakeTimeout } : {}),
+        sslShutdownTimeout: o.shutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT,
+      });
+    }
+    const link = made[1] as SessionLink<S>;
+    try {
+      // Up once the server's first message verified: a TLS 1.3 server that refused our certificate only closes.
+      // Bounded by the heartbeat: a server that says nothing for idleTimeout is dropped with PeerTimeout.
+      await link.established;
+    } catch (err) {
+      link.closeFor(asError(err), true);
+      throw err;
+    }
+    return link;
+  }
+
+  // The TLS options for the next attempt, from the newest certificate.
+  #tlsForAttempt(): { material: unknown; ssl: ConnectionOptions | undefined } {
+    const o = this.#options;
+    if (o.rotator !== undefined) {
+      const current = o.rotator.current;
+      if (this.#shapedTls === null || this.#shapedTls.source !== current) {
+        this.#shapedTls = { source: current, options: clientTlsOptions(current, { clock: this.loop.clock, ...o.tlsBuild }) };
+      }
+      return { material: current, ssl: this.#shapedTls.options };
+    }
+    const tls = typeof o.tls === 'function' ? o.tls() : o.tls;
+    return { material: tls?.cert ?? tls, ssl: tls };
+  }
+
+  // The newest certificate material, without building options (to compare with a link's).
+  #currentMaterial(): unknown {
+    const o = this.#options;
+    if (o.rotator !== undefined) return o.rotator.current;
+    const tls = typeof o.tls === 'function' ? o.tls() : o.tls;
+    return tls?.cert ?? tls;
+  }
+
+  #wantsEarlyReconnect(link: SessionLink<S>): boolean {
+    if (link.notice === null || link !== this.#current) return false;
+    // Reconnecting with the same certificate would get the same notice at once: wait for a renewal (the rotator
+    // pokes; a `tls` function is asked again every heartbeat interval), or for the close at notAfter.
+    return this.#currentMaterial() !== link.material;
+  }
+
+  #recheckLater(link: SessionLink<S>): void {
+    if (this.#options.rotator !== undefined) return;
+    const every = Math.min(1, link.heartbeat?.interval ?? 1);
+    const h = this.loop.callLater(every, () => this.#poke());
+    link.ended.addDoneCallback(() => h.cancel());
+  }
+
+  #adopt(link: SessionLink<S>): void {
+    const previous = this.#current;
+    this.#current = link;
+    this.#connects += 1;
+    if (previous !== null && previous !== link) {
+      previous.retiring = true;
+      this.#retireIfIdle(previous);
+    }
+    this.#queue.wakeAll();
+  }
+
+  #retireIfIdle(link: SessionLink<S>): void {
+    if (link.retiring && link.pendingCalls === 0 && !link.isLost && link.endReason === null) {
+      link.closeFor(new SessionClosed(link.goaway !== null ? 'the server is going away' : 'replaced by a newer connection'));
+    }
+  }
+
+  #changed(link: SessionLink<S>): void {
+    if (link.retiring) this.#retireIfIdle(link);
+    if (link === this.#current && link.rtt !== null) this.#lastRtt = link.rtt;
+    this.#poke();
+  }
+
+  #poke(): void {
+    const s = this.#signal;
+    if (s !== null && !s.done()) s.setResult(undefined);
+  }
+
+  async #waitForChange(): Promise<void> {
+    const s = this.loop.createFuture<void>();
+    this.#signal = s;
+    await s;
+  }
+
+  async #acquire(): Promise<SessionLink<S>> {
+    for (;;) {
+      if (this.#closedWith !== null) throw this.#closedWith;
+      const c = this.#current;
+      if (c !== null && c.usable) return c;
+      await this.#queue.wait();
+    }
+  }
+
+  async #shutdown(reason: SessionClosed | null): Promise<void> {
+    const err = reason ?? new SessionClosed('the session is closed');
+    this.#closedWith = err;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    this.#queue.close(err);
+    this.#stream.end();
+    this.#current = null;
+    const links = [...this.#links];
+    for (const l of links) l.closeFor(err);
+    const timeout = this.#options.shutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT;
+    if (links.some((l) => !l.isLost)) {
+      try {
+        await waitFor(gather(...links.map((l) => l.ended)), timeout);
+      } catch (e) {
+        if (!(e instanceof TimeoutError) && !isCancelledError(e)) throw e;
+      }
+      for (const l of links) if (!l.isLost) l.abort();
+    }
+    if (!this.closed.done()) this.closed.setResult(reason);
+  }
+}
+
+/**
+ * Opens a long-lived session to a session server (see the module doc): returns at once; the session connects in
+ * its task. Await `session.whenConnected()` to wait for the first connection, or just call: calls wait for it.
+ * @throws TypeError when neither `tls`, `rotator` nor `connector` is given
+ */
+export function openSession<S extends RpcSecurity = RpcSecurity>(options: SessionOptions<S>): Session<S> {
+  return new Session<S>(options);
+}
+
+/** A call that failed because its connection was lost (or not open): safe to repeat when idempotent. */
+function isConnectionLoss(err: unknown): boolean {
+  return TulipError.isTulipError(err) && err.code === 'TW_TRANSPORT_CLOSED';
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new SessionClosed(String(err));
+}
