@@ -291,6 +291,10 @@ export async function cancelAndWait(fut: Future<unknown>): Promise<void> {
  * without limit; `<= 0` times out at once unless `aw` is already done.
  */
 export async function waitFor<T>(aw: Awaitable<T>, timeoutSeconds: number | null): Promise<T> {
+  if (typeof aw === 'function' && (timeoutSeconds === null || timeoutSeconds > 0)) {
+    // asyncio 3.12 awaits a coroutine inline, in the calling task; so does this with a function.
+    return timeout(timeoutSeconds, aw as () => PromiseLike<T> | T);
+  }
   const fut = ensureFuture(aw);
   if (timeoutSeconds !== null && timeoutSeconds <= 0) {
     if (fut._state !== PENDING) return fut.result();
@@ -358,21 +362,22 @@ export class AsCompletedIterator<T> implements AsyncIterableIterator<Future<T>> 
     if (w !== null && w._state === PENDING) w.setResult(null);
   }
 
-  async #next(): Promise<Future<T>> {
+  // Boxed: an async function returning a Future (a thenable) would resolve to its result instead.
+  async #next(): Promise<{ f: Future<T> }> {
     while (this.#done.length === 0) {
       this.#waiter = this.#loop.createFuture<null>();
       await this.#waiter;
     }
     const f = this.#done.shift()!;
     if (f === null) throw new TimeoutError();
-    return f;
+    return { f };
   }
 
   /** Async iteration: the next Future to finish. */
   async next(): Promise<IteratorResult<Future<T>>> {
     if (this.#todoLeft === 0) return { done: true, value: undefined };
     this.#todoLeft--;
-    return { done: false, value: await this.#next() };
+    return { done: false, value: (await this.#next()).f };
   }
 
   /** This iterator. */
@@ -384,7 +389,7 @@ export class AsCompletedIterator<T> implements AsyncIterableIterator<Future<T>> 
   *[Symbol.iterator](): Iterator<Promise<T>> {
     while (this.#todoLeft > 0) {
       this.#todoLeft--;
-      yield this.#next().then((f) => f.result());
+      yield this.#next().then((box) => box.f.result());
     }
   }
 }

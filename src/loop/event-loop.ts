@@ -529,6 +529,12 @@ export class EventLoop {
               await null;
             } while (rt.inFlight > 0);
           }
+          if (rt.task !== null) {
+            // The step suspended; let its follow-up microtasks run while it is still the current task (the
+            // `await` right after an explicit `fut.then(a, b)` registers there), then forget it.
+            await null;
+            rt.task = null;
+          }
           dirty = true;
           if (debug) {
             const dt = systemClock.time() - t0;
@@ -559,6 +565,10 @@ export class EventLoop {
                 }
                 await null;
               } while (rt.inFlight > 0);
+            }
+            if (rt.task !== null) {
+              await null;
+              rt.task = null;
             }
           }
           deferred.length = 0;

@@ -177,8 +177,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
   ): Future<R1 | R2> {
     const derived = new Future<R1 | R2>(this._loop);
     const t = rt.task;
-    if (t !== null && t._stepping && (this._state === PENDING || this._forceYield)) {
-      // The stepping task awaits this Future: its step ends here (ASYNCIO-NOTES §0).
+    if (t !== null && (this._state === PENDING || this._forceYield) && (t._stepping || t._regFut !== null)) {
+      // The task awaits this Future: its step ends here (ASYNCIO-NOTES §0).
       t._suspend(this, onFulfilled, onRejected, derived);
       return derived;
     }

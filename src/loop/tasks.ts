@@ -37,9 +37,16 @@ export class Task<T = unknown> extends Future<T> {
   /** @internal asyncio `_must_cancel`: throw CancelledError into the task at its next resumption. */ _mustCancel = false;
   /** @internal */ _numCancelsRequested = 0;
   /** @internal The Future the task is suspended on (asyncio `_fut_waiter`). */ _futWaiter: Future<any> | null = null;
-  /** @internal The resume functions of the suspended await. */ _resF: ((v: any) => unknown) | null | undefined = null;
+  /** @internal The Future of the most recent registration (the await the task is suspended on). */ _regFut: Future<any> | null = null;
+  /** @internal The resume functions of that await. */ _resF: ((v: any) => unknown) | null | undefined = null;
   /** @internal */ _resR: ((e: any) => unknown) | null | undefined = null;
   /** @internal */ _resD: Future<any> | null = null;
+  /**
+   * @internal Older registrations of the same step: an explicit `fut.then(a, b)` (or `finally`) inside a task
+   * looks like an await, but the task goes on to its real await; those run as plain reactions when their Future
+   * is done, in registration order.
+   */
+  _stale: StaleReaction[] | null = null;
   /** @internal The CancelledError the task's body ended with. */ _cancelledExc: CancelledError | null = null;
   /** @internal Generator tasks: the generator. */ _gen: Generator<unknown, T, any> | null = null;
   /** @internal Done callback registered on awaited Futures (one closure per task, not per await). */ _wakeupFn: (f: Future<any>) => void;
@@ -173,12 +180,20 @@ export class Task<T = unknown> extends Future<T> {
     this._finish(true, r as T);
   }
 
-  /** @internal Called by `Future.then` when this task, stepping, awaits the pending Future `fut`. */
+  /**
+   * @internal Called by `Future.then` when this task awaits the pending Future `fut`: while stepping (the step ends
+   * here), or right after an earlier registration of the same step (`rt.task` is kept until the loop has let the
+   * step's follow-up microtasks run), in which case this later one is the real await.
+   */
   _suspend(fut: Future<any>, onF: ((v: any) => unknown) | null | undefined, onR: ((e: any) => unknown) | null | undefined, derived: Future<any>): void {
-    this._stepping = false;
-    rt.inFlight--;
-    rt.task = null;
+    if (this._stepping) {
+      this._stepping = false;
+      rt.inFlight--;
+    } else if (this._regFut !== null) {
+      (this._stale ??= []).push({ fut: this._regFut, onF: this._resF, onR: this._resR, derived: this._resD! });
+    }
     this._futWaiter = fut;
+    this._regFut = fut;
     this._resF = onF;
     this._resR = onR;
     this._resD = derived;
@@ -207,8 +222,20 @@ export class Task<T = unknown> extends Future<T> {
       }
       return;
     }
-    if (this._futWaiter !== fut) return; // stale (the task moved on)
+    const stale = this._stale;
+    if (stale !== null) {
+      const i = stale.findIndex((r) => r.fut === fut);
+      if (i >= 0) {
+        const r = stale[i]!;
+        stale.splice(i, 1);
+        if (stale.length === 0) this._stale = null;
+        runPlainReaction(fut, r);
+        return;
+      }
+    }
+    if (this._regFut !== fut) return;
     this._futWaiter = null;
+    this._regFut = null;
     const onF = this._resF;
     const onR = this._resR;
     const d = this._resD!;
@@ -255,6 +282,7 @@ export class Task<T = unknown> extends Future<T> {
     this._endStep();
     if (this._state !== PENDING) return;
     this._futWaiter = null;
+    this._regFut = null;
     this._loop._tasks.delete(this as Task<unknown>);
     this._detachSignal();
     if (ok) {
@@ -338,6 +366,26 @@ export class Task<T = unknown> extends Future<T> {
       this._signal = null;
       this._onAbort = null;
     }
+  }
+}
+
+/** @internal An older registration of a task (see `Task._stale`). */
+interface StaleReaction {
+  fut: Future<any>;
+  onF: ((v: any) => unknown) | null | undefined;
+  onR: ((e: any) => unknown) | null | undefined;
+  derived: Future<any>;
+}
+
+function runPlainReaction(fut: Future<any>, r: StaleReaction): void {
+  if (fut._state === FINISHED) {
+    if (typeof r.onF === 'function') callReaction(r.onF, fut._result, r.derived);
+    else r.derived._settleQuiet(fut._result);
+  } else {
+    const err = fut._state === CANCELLED ? fut._makeCancelledError() : fut._exception;
+    fut._markRetrieved();
+    if (typeof r.onR === 'function') callReaction(r.onR, err, r.derived);
+    else r.derived.setException(err);
   }
 }
 

@@ -155,6 +155,51 @@ describe('atomic task steps (ASYNCIO-NOTES §0)', () => {
     expect(rec).toEqual(['a0', 'b0', 'c0', 'a1', 'b1', 'c1', 'a2', 'b2', 'c2']);
   });
 
+  it('an explicit fut.then(a, b) inside a task does not lose the task: its later awaits stay cancellation points', async () => {
+    const rec: unknown[] = [];
+    const r = await fx.run(async () => {
+      const f = fx.loop.createFuture<number>();
+      const t = fx.loop.createTask(async () => {
+        const v = await f.then(
+          (x) => x * 2,
+          (e) => e,
+        );
+        rec.push(v, currentTask() === t);
+        await f.finally(() => rec.push('finally'));
+        await sleep(100); // must still be cancellable
+      });
+      await sleep(1);
+      f.setResult(21);
+      await sleep(1);
+      t.cancel();
+      return t.then(
+        () => 'finished',
+        (e: CancelledError) => e.code,
+      );
+    });
+    expect(r).toBe('TW_CANCELLED');
+    expect(rec).toEqual([42, true, 'finally']);
+    expect(fx.loop.time()).toBe(2);
+  });
+
+  it('Promise.all over Futures inside a task: resumes within a step, and cancel reaches it', async () => {
+    const r = await fx.run(async () => {
+      const t = fx.loop.createTask(async () => {
+        const [a, b] = await Promise.all([sleep(1, 'a'), sleep(2, 'b')]);
+        await sleep(0);
+        const c = await Promise.all([sleep(10, 'c'), sleep(20, 'd')]);
+        return [a, b, c];
+      });
+      await sleep(3);
+      t.cancel();
+      return t.then(
+        () => 'finished',
+        (e: CancelledError) => [e.code, fx.loop.time()],
+      );
+    });
+    expect(r).toEqual(['TW_CANCELLED', 3]);
+  });
+
   it('a task awaiting a foreign promise that never resolves does not stall the loop (hop cap)', async () => {
     const rec: string[] = [];
     fx.loop.createTask(async () => {

@@ -1,0 +1,612 @@
+/**
+ * gather, shield, wait, asCompleted (ports of CPython test_tasks) and waitFor (test_waitfor): each combinator's
+ * cancellation rules as asyncio documents them.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  ALL_COMPLETED,
+  CancelledError,
+  FIRST_COMPLETED,
+  FIRST_EXCEPTION,
+  InvalidStateError,
+  TimeoutError,
+  asCompleted,
+  gather,
+  shield,
+  sleep,
+  wait,
+  waitFor,
+} from '../../src/index.js';
+import type { Future, Task } from '../../src/index.js';
+import { useLoop } from '../support/loop.js';
+
+describe('gather (test_tasks GatherTestsBase / CoroutineGatherTests)', () => {
+  const fx = useLoop();
+
+  it('test_constructor_empty_sequence: resolves to []', async () => {
+    expect(await fx.run(() => gather())).toEqual([]);
+  });
+
+  it('test_result_exception_success: results in argument order, not completion order', async () => {
+    const r = await fx.run(() => gather(sleep(3, 'a'), sleep(1, 'b'), async () => 'c', Promise.resolve('d')));
+    expect(r).toEqual(['a', 'b', 'c', 'd']);
+    expect(fx.loop.time()).toBe(3);
+  });
+
+  it('test_one_exception: the first exception fails gather; the siblings keep running', async () => {
+    const rec: string[] = [];
+    await fx.run(async () => {
+      const err = new RangeError('boom');
+      const a = fx.loop.createTask(async () => {
+        await sleep(1);
+        throw err;
+      });
+      const b = fx.loop.createTask(async () => {
+        await sleep(2);
+        rec.push('b finished');
+      });
+      await expect(gather(a, b)).rejects.toBe(err);
+      expect(b.done()).toBe(false);
+      await b;
+    });
+    expect(rec).toEqual(['b finished']);
+  });
+
+  it('test_return_exceptions: exceptions and CancelledErrors are results', async () => {
+    const r = await fx.run(async () => {
+      const a = fx.loop.createFuture<number>();
+      const b = fx.loop.createFuture();
+      const c = fx.loop.createFuture();
+      const g = gather(a, b, c, { returnExceptions: true });
+      a.setResult(1);
+      b.setException(new RangeError('x'));
+      c.cancel('gone');
+      return g;
+    });
+    expect(r[0]).toBe(1);
+    expect(r[1]).toBeInstanceOf(RangeError);
+    expect(r[2]).toBeInstanceOf(CancelledError);
+    expect((r[2] as CancelledError).message).toBe('gone');
+  });
+
+  it('test_one_cancellation: a cancelled child fails gather with CancelledError, gather itself is not cancelled', async () => {
+    await fx.run(async () => {
+      const a = fx.loop.createFuture();
+      const b = fx.loop.createFuture();
+      const g = gather(a, b);
+      a.cancel();
+      await expect(g).rejects.toBeInstanceOf(CancelledError);
+      expect(g.cancelled()).toBe(false);
+      expect(b.cancelled()).toBe(false);
+    });
+  });
+
+  it('test_cancel_gather_1 / test_gather_shield-like: cancelling gather cancels every child', async () => {
+    await fx.run(async () => {
+      const children: Task<void>[] = [0, 1, 2].map(() => fx.loop.createTask(() => sleep(10)));
+      const g = gather(...children);
+      await sleep(0);
+      expect(g.cancel('stop')).toBe(true);
+      expect(g.done()).toBe(false); // like Task.cancel: done once the children are
+      const err = await g.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(CancelledError);
+      expect(children.every((c) => c.cancelled())).toBe(true);
+    });
+  });
+
+  it('issue 32684: a cancelled gather propagates the cancel even with returnExceptions', async () => {
+    await fx.run(async () => {
+      const g = gather(
+        () => sleep(10),
+        () => sleep(10),
+        { returnExceptions: true },
+      );
+      await sleep(0);
+      g.cancel();
+      await expect(g).rejects.toBeInstanceOf(CancelledError);
+    });
+  });
+
+  it('cancelling the task awaiting gather cancels the gather and its children', async () => {
+    await fx.run(async () => {
+      const kids: Task<void>[] = [];
+      const outer = fx.loop.createTask(async () => {
+        kids.push(fx.loop.createTask(() => sleep(10)), fx.loop.createTask(() => sleep(10)));
+        await gather(...kids);
+      });
+      await sleep(0);
+      await sleep(0);
+      outer.cancel();
+      await expect(outer).rejects.toBeInstanceOf(CancelledError);
+      expect(kids.every((k) => k.cancelled())).toBe(true);
+    });
+  });
+
+  it('test_duplicate_coroutines-like: the same Future twice is one child, with its result twice', async () => {
+    const r = await fx.run(async () => {
+      const f = sleep(1, 'x');
+      return gather(f, f);
+    });
+    expect(r).toEqual(['x', 'x']);
+  });
+
+  it('cancelling gather after it failed cancels nothing (asyncio docs)', async () => {
+    await fx.run(async () => {
+      const a = fx.loop.createTask(async () => {
+        throw new RangeError('early');
+      });
+      const b = fx.loop.createTask(() => sleep(5));
+      const g = gather(a, b);
+      await expect(g).rejects.toBeInstanceOf(RangeError);
+      expect(g.cancel()).toBe(false);
+      expect(b.cancelled()).toBe(false);
+      await b;
+    });
+  });
+});
+
+describe('shield (test_tasks)', () => {
+  const fx = useLoop();
+
+  it('test_shield_result', async () => {
+    await fx.run(async () => {
+      const inner = fx.loop.createFuture<number>();
+      const outer = shield(inner);
+      inner.setResult(42);
+      expect(await outer).toBe(42);
+    });
+  });
+
+  it('test_shield_exception', async () => {
+    await fx.run(async () => {
+      const inner = fx.loop.createFuture();
+      const outer = shield(inner);
+      await sleep(0);
+      const exc = new RangeError('expected');
+      inner.setException(exc);
+      await sleep(0);
+      await sleep(0);
+      expect(outer.exception()).toBe(exc);
+    });
+  });
+
+  it('test_shield_cancel_inner: cancelling the inner cancels the outer', async () => {
+    await fx.run(async () => {
+      const inner = fx.loop.createFuture();
+      const outer = shield(inner);
+      await sleep(0);
+      inner.cancel();
+      await sleep(0);
+      await sleep(0);
+      expect(outer.cancelled()).toBe(true);
+    });
+  });
+
+  it('test_shield_cancel_outer: the inner keeps running', async () => {
+    await fx.run(async () => {
+      const inner = fx.loop.createFuture<number>();
+      const outer = shield(inner);
+      await sleep(0);
+      outer.cancel();
+      await sleep(0);
+      expect(outer.cancelled()).toBe(true);
+      expect(inner.cancelled()).toBe(false);
+      expect(inner._cb0 === null && inner._cbs === null).toBe(true); // outer's callback removed
+      inner.setResult(1);
+    });
+  });
+
+  it('test_shield_effect: cancelling the caller leaves the shielded task running; the caller sees CancelledError', async () => {
+    const rec: string[] = [];
+    await fx.run(async () => {
+      const inner = fx.loop.createTask(async () => {
+        await sleep(2);
+        rec.push('inner done');
+        return 'v';
+      });
+      const caller = fx.loop.createTask(async () => {
+        await shield(inner);
+        rec.push('caller continued?');
+      });
+      await sleep(1);
+      caller.cancel();
+      await expect(caller).rejects.toBeInstanceOf(CancelledError);
+      expect(inner.cancelled()).toBe(false);
+      expect(await inner).toBe('v');
+    });
+    expect(rec).toEqual(['inner done']);
+  });
+
+  it('test_shield_shortcut: a done inner is returned as is', async () => {
+    await fx.run(async () => {
+      const f = fx.loop.createFuture<number>();
+      f.setResult(42);
+      expect(shield(f)).toBe(f);
+    });
+  });
+});
+
+describe('wait (test_tasks test_wait*)', () => {
+  const fx = useLoop();
+
+  it('test_wait: ALL_COMPLETED returns [done, pending]', async () => {
+    await fx.run(async () => {
+      const a = fx.loop.createTask(() => sleep(0.1, 'a'));
+      const b = fx.loop.createTask(() => sleep(0.15, 'b'));
+      const [done, pending] = await wait([b, a]);
+      expect(done).toEqual(new Set([a, b]));
+      expect(pending.size).toBe(0);
+      expect(fx.loop.time()).toBeCloseTo(0.15, 9);
+    });
+  });
+
+  it('test_wait_first_completed', async () => {
+    await fx.run(async () => {
+      const a = fx.loop.createTask(() => sleep(10, 'a'));
+      const b = fx.loop.createTask(() => sleep(0.1, 'b'));
+      const [done, pending] = await wait([b, a], { returnWhen: FIRST_COMPLETED });
+      expect(done).toEqual(new Set([b]));
+      expect(pending).toEqual(new Set([a]));
+      expect(a.done()).toBe(false);
+      a.cancel();
+    });
+  });
+
+  it('test_wait_first_exception / test_wait_first_exception_in_wait', async () => {
+    await fx.run(async () => {
+      const a = fx.loop.createTask(() => sleep(10, 'a'));
+      const b = fx.loop.createTask(async () => {
+        await sleep(0.01);
+        throw new RangeError('b failed');
+      });
+      const [done, pending] = await wait([b, a], { returnWhen: FIRST_EXCEPTION });
+      expect(done).toEqual(new Set([b]));
+      expect(pending).toEqual(new Set([a]));
+      expect(b.exception()).toBeInstanceOf(RangeError);
+      a.cancel();
+    });
+  });
+
+  it('test_wait_with_timeout: returns on timeout and cancels nothing', async () => {
+    await fx.run(async () => {
+      const a = fx.loop.createTask(() => sleep(0.1, 'a'));
+      const b = fx.loop.createTask(() => sleep(0.15, 'b'));
+      const [done, pending] = await wait([a, b], { timeout: 0.11 });
+      expect(done).toEqual(new Set([a]));
+      expect(pending).toEqual(new Set([b]));
+      expect(b.cancelled()).toBe(false);
+      expect(fx.loop.time()).toBeCloseTo(0.11, 9);
+      await b;
+    });
+  });
+
+  it('test_wait_errors: empty set and bad returnWhen', async () => {
+    await fx.run(async () => {
+      await expect(wait([])).rejects.toBeInstanceOf(InvalidStateError);
+      await expect(wait([sleep(1)], { returnWhen: 'bogus' as typeof ALL_COMPLETED })).rejects.toBeInstanceOf(TypeError);
+    });
+  });
+
+  it('test_yield_wait_does_not_shield_cancel: cancelling the waiter leaves the waited-for running', async () => {
+    let proof = 0;
+    await fx.run(async () => {
+      const waiter = fx.loop.createFuture();
+      const inner = fx.loop.createTask(async () => {
+        await waiter;
+        proof += 1;
+      });
+      const f = fx.loop.createTask(async () => {
+        await wait([inner]);
+        proof += 100;
+      });
+      await sleep(0);
+      f.cancel();
+      await expect(f).rejects.toBeInstanceOf(CancelledError);
+      waiter.setResult(null);
+      await inner;
+    });
+    expect(proof).toBe(1);
+  });
+});
+
+describe('asCompleted (test_tasks test_as_completed*)', () => {
+  const fx = useLoop();
+
+  it('async iteration yields the original tasks in completion order', async () => {
+    await fx.run(async () => {
+      const a = fx.loop.createTask(() => sleep(0.3, 'a'));
+      const b = fx.loop.createTask(() => sleep(0.1, 'b'));
+      const c = fx.loop.createTask(() => sleep(0.2, 'c'));
+      const seen: unknown[] = [];
+      for await (const f of asCompleted([a, b, c])) {
+        seen.push(f === a ? 'A' : f === b ? 'B' : 'C', await f, fx.loop.time());
+      }
+      expect(seen).toEqual(['B', 'b', 0.1, 'C', 'c', 0.2, 'A', 'a', 0.3]);
+    });
+  });
+
+  it('plain iteration yields promises of the next result (the pre-3.13 form)', async () => {
+    await fx.run(async () => {
+      const out: string[] = [];
+      for (const p of asCompleted([sleep(0.2, 'x'), sleep(0.1, 'y')])) out.push(await p);
+      expect(out).toEqual(['y', 'x']);
+    });
+  });
+
+  it('test_as_completed_with_timeout: TimeoutError once the timeout passes', async () => {
+    await fx.run(async () => {
+      const a = fx.loop.createTask(() => sleep(0.1, 'a'));
+      const b = fx.loop.createTask(() => sleep(10, 'b'));
+      const got: unknown[] = [];
+      try {
+        for await (const f of asCompleted([a, b], { timeout: 0.5 })) got.push(await f);
+      } catch (e) {
+        got.push((e as TimeoutError).code, fx.loop.time());
+      }
+      expect(got).toEqual(['a', 'TW_TIMEOUT', 0.5]);
+      b.cancel();
+    });
+  });
+
+  it('test_as_completed_duplicate_coroutines-like: duplicates count once', async () => {
+    await fx.run(async () => {
+      const f = sleep(0.1, 'once');
+      const out: unknown[] = [];
+      for await (const x of asCompleted([f, f])) out.push(await x);
+      expect(out).toEqual(['once']);
+    });
+  });
+});
+
+describe('waitFor (test_waitfor)', () => {
+  const fx = useLoop();
+
+  function slowTask(): { run: () => Promise<void>; exited: boolean } {
+    const st = {
+      exited: false,
+      run: async (): Promise<void> => {
+        try {
+          await sleep(10);
+        } finally {
+          st.exited = true;
+        }
+      },
+    };
+    return st;
+  }
+
+  it('test_asyncio_wait_for_cancelled: cancelling waitFor cancels the inner', async () => {
+    await fx.run(async () => {
+      const t = slowTask();
+      const w = fx.loop.createTask(() => waitFor(t.run, 20));
+      await sleep(0);
+      w.cancel();
+      await wait([w]);
+      expect(t.exited).toBe(true);
+    });
+  });
+
+  it('test_asyncio_wait_for_timeout', async () => {
+    await fx.run(async () => {
+      const t = slowTask();
+      await expect(waitFor(t.run, 5)).rejects.toBeInstanceOf(TimeoutError);
+      expect(t.exited).toBe(true);
+    });
+  });
+
+  it('test_wait_for_timeout_less_then_0_or_0_future_done', async () => {
+    await fx.run(async () => {
+      const fut = fx.loop.createFuture<string>();
+      fut.setResult('done');
+      expect(await waitFor(fut, 0)).toBe('done');
+    });
+  });
+
+  it('test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started', async () => {
+    let started = false;
+    await fx.run(async () => {
+      await expect(
+        waitFor(async () => {
+          started = true;
+        }, 0),
+      ).rejects.toBeInstanceOf(TimeoutError);
+    });
+    expect(started).toBe(false);
+  });
+
+  it('test_wait_for_timeout_less_then_0_or_0', async () => {
+    await fx.run(async () => {
+      for (const t of [0, -1]) {
+        let running: boolean | null = null;
+        const started = fx.loop.createFuture();
+        const fut = fx.loop.createTask(async () => {
+          running = true;
+          started.setResult(null);
+          try {
+            await sleep(10);
+          } finally {
+            running = false;
+          }
+          return 'done';
+        });
+        await started;
+        await expect(waitFor(fut, t)).rejects.toBeInstanceOf(TimeoutError);
+        expect(fut.cancelled()).toBe(true);
+        expect(running).toBe(false);
+      }
+    });
+  });
+
+  it('test_wait_for: times out, cancels the inner task and waits for it', async () => {
+    await fx.run(async () => {
+      let running: boolean | null = null;
+      const fut = fx.loop.createTask(async () => {
+        running = true;
+        try {
+          await sleep(300);
+        } finally {
+          running = false;
+        }
+        return 'done';
+      });
+      const err = await waitFor(fut, 0.1).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect((err as TimeoutError).cause).toBeInstanceOf(CancelledError);
+      expect(fut.cancelled()).toBe(true);
+      expect(running).toBe(false);
+      expect(fx.loop.time()).toBeCloseTo(0.1, 9);
+    });
+  });
+
+  it('test_wait_for_blocking: timeout null', async () => {
+    expect(await fx.run(() => waitFor(async () => 'done', null))).toBe('done');
+  });
+
+  it('test_wait_for_race_condition', async () => {
+    await fx.run(async () => {
+      const fut = fx.loop.createFuture<string>();
+      const task = waitFor(fut, 0.2);
+      fx.loop.callSoon(() => fut.setResult('ok'));
+      expect(await task).toBe('ok');
+    });
+  });
+
+  it('test_wait_for_cancellation_race_condition / test_wait_for_cancel_suppressed: a suppressed cancel returns the value', async () => {
+    await fx.run(async () => {
+      const r = await waitFor(async () => {
+        try {
+          await sleep(1);
+        } catch (e) {
+          expect(e).toBeInstanceOf(CancelledError);
+        }
+        return 1;
+      }, 0.01);
+      expect(r).toBe(1);
+    });
+  });
+
+  it('test_wait_for_waits_for_task_cancellation', async () => {
+    await fx.run(async () => {
+      let taskDone = false;
+      const inner = fx.loop.createTask(async () => {
+        try {
+          await sleep(10);
+        } catch (e) {
+          await sleep(0.1);
+          throw e;
+        } finally {
+          taskDone = true;
+        }
+      });
+      const err = await waitFor(inner, 0.1).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect(taskDone).toBe(true);
+      expect((err as TimeoutError).cause).toBeInstanceOf(CancelledError);
+      expect(fx.loop.time()).toBeCloseTo(0.2, 9);
+    });
+  });
+
+  it('test_wait_for_waits_for_task_cancellation_w_timeout_0', async () => {
+    await fx.run(async () => {
+      let taskDone = false;
+      const inner = fx.loop.createTask(async () => {
+        try {
+          await sleep(10);
+        } catch (e) {
+          await sleep(0.1);
+          throw e;
+        } finally {
+          taskDone = true;
+        }
+      });
+      await sleep(0.1);
+      const err = await waitFor(inner, 0).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect(taskDone).toBe(true);
+    });
+  });
+
+  it('test_wait_for_reraises_exception_during_cancellation', async () => {
+    class FooError extends Error {}
+    await fx.run(async () => {
+      const inner = fx.loop.createTask(async () => {
+        try {
+          await sleep(0.2);
+        } finally {
+          // eslint-disable-next-line no-unsafe-finally
+          throw new FooError();
+        }
+      });
+      await expect(waitFor(inner, 0.01)).rejects.toBeInstanceOf(FooError);
+    });
+  });
+
+  for (const t of [null, 60]) {
+    it(`${t === null ? 'test_cancel_blocking_wait_for' : 'test_cancel_wait_for'}: cancelling the wait cancels the task (issue 23219)`, async () => {
+      await fx.run(async () => {
+        const task = fx.loop.createTask(async () => {
+          await fx.loop.createFuture();
+        });
+        const w = fx.loop.createTask(() => waitFor(task, t));
+        fx.loop.callSoon(() => w.cancel());
+        await expect(w).rejects.toBeInstanceOf(CancelledError);
+        expect(task.cancelled()).toBe(true);
+      });
+    });
+  }
+
+  it('test_wait_for_issue86296: an outside cancel is not swallowed when the inner finished at the same moment', async () => {
+    await fx.run(async () => {
+      const inner = fx.loop.createTask(async () => 'done');
+      let reachedEnd = false;
+      const task = fx.loop.createTask(async () => {
+        await waitFor(inner, 100);
+        await sleep(1);
+        reachedEnd = true;
+      });
+      expect(task.done()).toBe(false);
+      await sleep(0);
+      task.cancel();
+      await expect(task).rejects.toBeInstanceOf(CancelledError);
+      expect(inner.done()).toBe(true);
+      expect(await inner).toBe('done');
+      expect(reachedEnd).toBe(false);
+    });
+  });
+
+  it('WaitForShieldTests.test_zero_timeout', async () => {
+    await fx.run(async () => {
+      const task = fx.loop.createTask(async () => {
+        await sleep(0.01);
+        return 'done';
+      });
+      const shielded = shield(task);
+      await expect(waitFor(shielded, 0)).rejects.toBeInstanceOf(TimeoutError);
+      expect(task.done()).toBe(false);
+      expect(shielded.cancelled()).toBe(true);
+      await sleep(0.1);
+      expect(task.done()).toBe(true);
+    });
+  });
+
+  it('WaitForShieldTests.test_none_timeout / test_shielded_timeout', async () => {
+    await fx.run(async () => {
+      const mk = (): Task<string> =>
+        fx.loop.createTask(async () => {
+          await sleep(0.1);
+          return 'done';
+        });
+      const t1 = mk();
+      await waitFor(shield(t1), null);
+      expect(t1.done()).toBe(true);
+      const t2 = mk();
+      await expect(waitFor(shield(t2) as Future<string>, 0.01)).rejects.toBeInstanceOf(TimeoutError);
+      expect(t2.done()).toBe(false);
+      expect(t2.cancelled()).toBe(false);
+      expect(await t2).toBe('done');
+    });
+  });
+});
