@@ -97,3 +97,5 @@ export const MAXIMUM_SELECT_TIMEOUT = 24 * 3600;
 export const TOKEN_MAX_PAYLOAD = 64 * 1024;
 /** An expired access token is remembered this long past its expiry, seconds, so a late use says TokenExpired, not UnknownToken. */
 export const EXPIRED_TOKEN_MEMORY = 3600;
+/** How often a retry waiting on another process's idempotent run re-reads the shared outcome store, seconds. */
+export const OUTCOME_POLL_INTERVAL = 0.05;

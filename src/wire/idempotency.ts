@@ -8,6 +8,10 @@
  * that arrives after gets the cached outcome, re-signed for the connection it came on. Nothing runs twice while the
  * nonce is remembered.
  *
+ * Several server processes sharing a Redis nonce store can share outcomes too: give them one
+ * {@link RedisOutcomeStore}. A retry that lands on another process then gets the outcome (waiting while the first
+ * process still runs it) instead of `TW_REPLAYED_MESSAGE`.
+ *
  * A client keeps one {@link IdempotencyKey} per logical operation and passes it to every attempt. Every attempt
  * carries the key's nonce and expires at the same instant as the first one, so no attempt can be accepted after
  * the server may have forgotten the nonce (which would run the operation again).
@@ -15,9 +19,12 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { StoreUnavailable, TulipError } from '../errors.js';
 import { IDEMPOTENCY_CACHE_MAX_ENTRIES } from '../constants.js';
 import { systemClock } from '../loop/clock.js';
 import type { Clock } from '../loop/clock.js';
+import { openFailClosedRedis } from './redis-nonces.js';
 
 /** Bytes in an idempotency nonce: the envelope's 128-bit nonce. */
 export const IDEMPOTENCY_NONCE_SIZE = 16;
@@ -177,4 +184,109 @@ export class IdempotencyCache<V = unknown> {
       else break;
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sharing outcomes between processes
+
+/** What {@link OutcomeStore.get} found: the finished outcome's bytes, a marker that it is running, or nothing. */
+export type SharedOutcome = Uint8Array | 'running' | null;
+
+/**
+ * A second tier behind the in-process {@link IdempotencyCache}, shared by server processes: for each idempotent
+ * request, a "running" marker while it runs, then its encoded outcome, each for the nonce's remaining lifetime.
+ * Keys are {@link IdempotencyCache.key} strings. Every method rejects with `StoreUnavailable` when the backend cannot
+ * be reached (callers then refuse the retry: fail closed, never run twice).
+ */
+export interface OutcomeStore {
+  /** Marks `key` as running for `ttl` seconds, unless something is already stored under it. */
+  markRunning(key: string, ttl: number): Promise<void>;
+  /** Stores the finished outcome (replacing the marker) for `ttl` seconds. */
+  store(key: string, outcome: Uint8Array, ttl: number): Promise<void>;
+  /** Removes the marker: the request was refused or cancelled before anything ran, so a retry may run it. */
+  forget(key: string): Promise<void>;
+  /** What is stored under `key`. */
+  get(key: string): Promise<SharedOutcome>;
+  /** Releases what the store opened itself (never a client it was given). */
+  close(): Promise<void>;
+}
+
+/** Options of {@link RedisOutcomeStore}. */
+export interface RedisOutcomeStoreOptions {
+  /** An ioredis client (used, never closed), or a `redis://` URL (a fail-closed client is opened and closed by `close()`). */
+  redis: Redis | string;
+  /** Key prefix. Default `'tulipwire:outcome:'`. */
+  prefix?: string;
+}
+
+/**
+ * An {@link OutcomeStore} in Redis: `SET key "" PX ttl NX` marks a request running, `SET key <outcome> PX ttl` stores
+ * its outcome, `DEL` forgets it, `GET` reads it (an empty value is the marker; outcomes are never empty).
+ */
+export class RedisOutcomeStore implements OutcomeStore {
+  readonly #client: Redis;
+  readonly #owned: boolean;
+  readonly #prefix: string;
+  #closed = false;
+
+  constructor(options: RedisOutcomeStoreOptions) {
+    if (typeof options.redis === 'string') {
+      this.#client = openFailClosedRedis(options.redis);
+      this.#owned = true;
+    } else {
+      this.#client = options.redis;
+      this.#owned = false;
+    }
+    this.#prefix = options.prefix ?? 'tulipwire:outcome:';
+  }
+
+  /** {@inheritDoc OutcomeStore.markRunning} */
+  async markRunning(key: string, ttl: number): Promise<void> {
+    await this.#run(() => this.#client.set(this.#prefix + key, '', 'PX', toPx(ttl), 'NX'));
+  }
+
+  /** {@inheritDoc OutcomeStore.store} */
+  async store(key: string, outcome: Uint8Array, ttl: number): Promise<void> {
+    if (outcome.byteLength === 0) throw new RangeError('an outcome is never empty (the empty value is the running marker)');
+    await this.#run(() => this.#client.set(this.#prefix + key, Buffer.from(outcome), 'PX', toPx(ttl)));
+  }
+
+  /** {@inheritDoc OutcomeStore.forget} */
+  async forget(key: string): Promise<void> {
+    await this.#run(() => this.#client.del(this.#prefix + key));
+  }
+
+  /** {@inheritDoc OutcomeStore.get} */
+  async get(key: string): Promise<SharedOutcome> {
+    const v = await this.#run(() => this.#client.getBuffer(this.#prefix + key));
+    if (v === null) return null;
+    return v.length === 0 ? 'running' : v;
+  }
+
+  /** Quits the client if the store opened it. Later calls reject with StoreUnavailable. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#owned) return;
+    try {
+      await this.#client.quit();
+    } catch {
+      // Redis already gone.
+    }
+    this.#client.disconnect();
+  }
+
+  async #run<T>(op: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreUnavailable('the outcome store is closed');
+    try {
+      return await op();
+    } catch (err) {
+      throw TulipError.isTulipError(err) ? err : new StoreUnavailable('Redis outcome store unavailable', { cause: err });
+    }
+  }
+}
+
+function toPx(ttl: number): number {
+  if (!Number.isFinite(ttl)) throw new RangeError(`ttl must be finite seconds, got ${String(ttl)}`);
+  return Math.max(1, Math.ceil(ttl * 1000));
 }

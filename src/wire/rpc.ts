@@ -25,7 +25,7 @@
 import { CancelledError, Forbidden, MethodNotFound, BadPayload, ReplayedMessage, RpcError, TimeoutError,
   TooManyInFlight, TransportClosed, TulipError, errorFromCode, isCancelledError } from '../errors.js';
 import type { BadData } from '../errors.js';
-import { CLOCK_SKEW, MAX_IN_FLIGHT, MESSAGE_TTL, RPC_TIMEOUT } from '../constants.js';
+import { CLOCK_SKEW, MAX_IN_FLIGHT, MESSAGE_TTL, OUTCOME_POLL_INTERVAL, RPC_TIMEOUT } from '../constants.js';
 import type { Clock, EventLoop, Future, Task, TimerHandle } from '../loop/index.js';
 import { getRunningLoop } from '../loop/index.js';
 import { KIND } from './envelope.js';
@@ -34,6 +34,8 @@ import type { MessageProtocolOptions } from './message-protocol.js';
 import type { MessageMeta } from './signing.js';
 import type { Transport } from '../net/transports.js';
 import { IdempotencyCache, IdempotencyKey } from './idempotency.js';
+import type { OutcomeStore, SharedOutcome } from './idempotency.js';
+import { decode, encode } from './codec.js';
 
 /** The envelope kinds RPC uses (reserved by the wire format: `KIND.REQUEST` … `KIND.CANCEL`, 1 to 5). */
 export const RPC_KIND = Object.freeze({
@@ -217,6 +219,12 @@ export interface RpcEndpointOptions<S extends RpcSecurity = RpcSecurity> {
   token?: string | null | (() => string | null | undefined);
   /** Outcomes of idempotent requests; share one between connections so retries on new ones find them. Default per endpoint. */
   idempotencyCache?: IdempotencyCache<RpcOutcome>;
+  /**
+   * Shares idempotent outcomes with other server processes (e.g. a {@link RedisOutcomeStore} next to a Redis nonce
+   * store), so a retry that lands on another process is answered (waiting while the first still runs) instead of
+   * refused with TW_REPLAYED_MESSAGE. Default none.
+   */
+  outcomeStore?: OutcomeStore;
   /** Clock-skew allowance the link verifies with, seconds (how long past expiry a nonce is remembered). Default {@link CLOCK_SKEW}. */
   skew?: number;
   /** Requests this side runs at once for its peer; one more is answered TooManyInFlight. Default {@link MAX_IN_FLIGHT}. */
@@ -274,6 +282,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
   readonly #expose: boolean;
   readonly #peerKey: (peer: unknown) => string;
   readonly #onUnmatchedError: ((error: TulipError) => void) | null;
+  readonly #outcomes: OutcomeStore | null;
   // Calls this side made that await a reply, by id.
   readonly #pending = new Map<number, PendingCall>();
   // Requests of the peer this side is running, by the peer's id.
@@ -293,6 +302,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     this.#expose = options.exposeErrors ?? false;
     this.#peerKey = options.peerKey ?? defaultPeerKey;
     this.#onUnmatchedError = options.onUnmatchedError ?? null;
+    this.#outcomes = options.outcomeStore ?? null;
   }
 
   /** Calls this side made that still await their reply. */
@@ -493,8 +503,13 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     if (duplicate) {
       const found = this.#cache.lookup(key);
       if (found === null) {
-        // The nonce store remembers the nonce but the outcome is gone (another process, or evicted): refuse, never re-run.
-        const err = new ReplayedMessage(`request ${id} (${method}) was already handled and its outcome is no longer cached`);
+        // The nonce store remembers the nonce but this process has no outcome: ask the processes sharing it, if any.
+        if (this.#outcomes !== null) {
+          this.#awaitShared(this.#outcomes, id, method, key, meta);
+          return true;
+        }
+        // Refuse, never re-run.
+        const err = new ReplayedMessage(`request ${id} (${method}) was already handled and its outcome is not cached here`);
         this.#sendError(id, err.code, err.message, null);
         return false;
       }
@@ -514,9 +529,90 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
         if (outcome === undefined) this.#serveIdempotent(id, method, params, meta, token, key);
         else this.#sendOutcome(id, outcome);
       });
-    } else {
+    } else if (this.#outcomes === null) {
       this.#run(id, method, params, meta, token, begun);
+    } else {
+      const shared = this.#outcomes;
+      const until = meta.expiresAt + this.#skew;
+      this.#shared(`mark request ${id} (${method}) running`, () => shared.markRunning(key, until - this.#clock.epoch()));
+      this.#run(id, method, params, meta, token, {
+        complete: (outcome) => {
+          begun.complete(outcome);
+          let bytes: Uint8Array;
+          try {
+            bytes = Buffer.from(encode(outcome.ok ? [1, outcome.result ?? null] : [0, outcome.code, outcome.message, outcome.data ?? null]));
+          } catch (err) {
+            // An outcome that cannot be encoded cannot be shared: forget the marker, so other processes refuse retries.
+            this.#shared(`forget request ${id}`, () => shared.forget(key));
+            this.#report(`the outcome of request ${id} (${method}) could not be shared`, err);
+            return;
+          }
+          this.#shared(`share the outcome of request ${id} (${method})`, () => shared.store(key, bytes, until - this.#clock.epoch()));
+        },
+        abandon: () => {
+          begun.abandon();
+          this.#shared(`forget request ${id} (${method})`, () => shared.forget(key));
+        },
+      });
     }
+  }
+
+  // Runs a shared-store write; a failure is reported (the retry elsewhere will be refused: fail closed).
+  #shared(what: string, op: () => Promise<void>): void {
+    let p: Promise<void>;
+    try {
+      p = op();
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(undefined, (err: unknown) => this.#link.loop.callSoon(() => this.#report(`could not ${what} in the outcome store`, err)));
+  }
+
+  // A retry whose first run happened in another process: read the shared outcome, polling while it runs there.
+  #awaitShared(shared: OutcomeStore, id: number, method: string, key: string, meta: RpcMessageMeta): void {
+    const loop = this.#link.loop;
+    const until = meta.expiresAt + this.#skew;
+    const refuse = (why: string): void => {
+      const err = new ReplayedMessage(`request ${id} (${method}) was already handled ${why}`);
+      this.#sendError(id, err.code, err.message, null);
+      this.#link.reject(err);
+    };
+    const onFound = (found: SharedOutcome): void => {
+      if (this.#closed !== null) return;
+      if (found === null) {
+        refuse('and its outcome is not shared');
+      } else if (found === 'running') {
+        if (this.#clock.epoch() >= until) refuse('and was still running when its nonce expired');
+        else loop.callLater(OUTCOME_POLL_INTERVAL, attempt);
+      } else {
+        const outcome = decodeOutcome(found);
+        if (outcome === null) {
+          refuse('and its shared outcome is unreadable');
+          return;
+        }
+        const local = this.#cache.begin(key, until - this.#clock.epoch());
+        if (local.status === 'new') local.complete(outcome);
+        this.#sendOutcome(id, outcome);
+      }
+    };
+    const attempt = (): void => {
+      let p: Promise<SharedOutcome>;
+      try {
+        p = shared.get(key);
+      } catch (err) {
+        p = Promise.reject(err);
+      }
+      // Store replies arrive in Node I/O callbacks: continue inside a loop iteration.
+      p.then(
+        (found) => loop.callSoon(() => onFound(found)),
+        (err: unknown) => loop.callSoon(() => {
+          // Fail closed: the retry is refused with the store's error, never run.
+          const e = asTulip(err, 'the outcome store failed');
+          this.#sendError(id, e.code, e.message, null);
+        }),
+      );
+    };
+    attempt();
   }
 
   #run(id: number, method: string, params: unknown, meta: RpcMessageMeta, token: string | null,
@@ -750,6 +846,22 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       if (!this.#pending.has(id)) return id;
     }
   }
+}
+
+// Reads an outcome written by another process (encoded [1, result] or [0, code, message, data]); null if malformed.
+function decodeOutcome(bytes: Uint8Array): RpcOutcome | null {
+  let v: unknown;
+  try {
+    v = decode(bytes);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(v)) return null;
+  if (v[0] === 1 && v.length === 2) return { ok: true, result: v[1] };
+  if (v[0] === 0 && v.length === 4 && typeof v[1] === 'string' && typeof v[2] === 'string') {
+    return { ok: false, code: v[1], message: v[2], data: v[3] };
+  }
+  return null;
 }
 
 // A request refused before its handler ran (no handler, not authorized, cancelled early): answered, never cached.

@@ -1,8 +1,9 @@
 /**
  * Idempotent RPC across two server instances that share replay protection through a real redis-server (as two
- * processes would): a retry that lands on the instance which ran the call gets its outcome; a retry that lands on
- * the other instance is refused with TW_REPLAYED_MESSAGE (its nonce is in Redis, its outcome is not in that
- * instance's cache) and is never run a second time.
+ * processes would). Without a shared outcome store, a retry that lands on the instance which ran the call gets its
+ * outcome, and a retry that lands on the other instance is refused with TW_REPLAYED_MESSAGE (its nonce is in Redis,
+ * its outcome is not in that instance's cache): never run a second time. With a RedisOutcomeStore the other
+ * instance answers too, waiting while the first instance still runs the call.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
@@ -11,14 +12,15 @@ import type { RedisServer } from '../support/redis.js';
 import { createMemoryPair } from '../../src/net/memory-transport.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { RedisNonceStore } from '../../src/wire/redis-nonces.js';
-import { IdempotencyKey } from '../../src/wire/idempotency.js';
+import { IdempotencyKey, RedisOutcomeStore } from '../../src/wire/idempotency.js';
 import { RpcProtocol, RpcRouter } from '../../src/wire/rpc.js';
 import type { RejectionError } from '../../src/wire/message-protocol.js';
+import { RpcError } from '../../src/errors.js';
 import { sleep } from '../../src/loop/index.js';
 
 const fx = useLoop({ real: true });
 let redis: RedisServer;
-const stores: RedisNonceStore[] = [];
+const stores: { close(): Promise<void> }[] = [];
 
 beforeAll(async () => { redis = await startRedis(); }, 60_000);
 afterAll(async () => { await redis?.stop(); });
@@ -68,6 +70,54 @@ describe('idempotent RPC with a Redis nonce store shared by two server instances
       expect(charges).toBe(1);
       // a new operation runs on either instance
       expect(await c.client.call('charge', 8, { idempotent: new IdempotencyKey() })).toEqual({ n: 8, chargeNo: 2 });
+    });
+  });
+
+  it('with a shared RedisOutcomeStore the other instance answers the retry, waiting while the first still runs', async () => {
+    await fx.run(async () => {
+      const keyring = new Keyring();
+      keyring.add('k1', Buffer.alloc(32, 4));
+      let charges = 0;
+      const started = fx.loop.createFuture<void>();
+      const release = fx.loop.createFuture<void>();
+      const router = new RpcRouter();
+      router.handle('charge', async (n: number) => {
+        charges++;
+        if (!started.done()) started.setResult();
+        await release;
+        return { n, chargeNo: charges };
+      });
+      router.handle('refuse', () => { throw new RpcError('no', { remoteCode: 'APP_NO' }); });
+      const instances = [0, 1].map(() => {
+        const nonceStore = new RedisNonceStore({ redis: redis.url, prefix: 'rpc-shared:' });
+        const outcomeStore = new RedisOutcomeStore({ redis: redis.url, prefix: 'rpc-shared-outcome:' });
+        stores.push(nonceStore, outcomeStore);
+        return { nonceStore, outcomeStore };
+      });
+      const connect = async (instance: number) => {
+        const server = new Server({ keyring, side: 'server', logger: {}, router, ...instances[instance]! });
+        const client = new RpcProtocol({ keyring, side: 'client', logger: {} });
+        createMemoryPair(fx.loop, client, server);
+        await sleep(0);
+        return { server, client };
+      };
+      const key = new IdempotencyKey();
+      const a = await connect(0);
+      const first = a.client.call('charge', 5, { idempotent: key });
+      await started;
+      const b = await connect(1);
+      const retry = b.client.call('charge', 5, { idempotent: key });   // instance 1 sees "running" and polls
+      for (let i = 0; i < 400 && b.server.stats.duplicates === 0; i++) await sleep(0.005);
+      expect(b.server.stats.duplicates).toBe(1);
+      release.setResult();
+      expect(await first).toEqual({ n: 5, chargeNo: 1 });
+      expect(await retry).toEqual({ n: 5, chargeNo: 1 });
+      // errors a handler threw are shared the same way
+      const ekey = new IdempotencyKey();
+      await expect(a.client.call('refuse', null, { idempotent: ekey })).rejects.toMatchObject({ remoteCode: 'APP_NO' });
+      await expect(b.client.call('refuse', null, { idempotent: ekey })).rejects.toMatchObject({ remoteCode: 'APP_NO' });
+      expect(charges).toBe(1);
+      expect(b.server.rejected).toEqual([]);
     });
   });
 });
