@@ -101,6 +101,15 @@ export class RedisNonceStore implements NonceStore {
     const batch = this.#batch;
     this.#batch = [];
     if (batch.length === 0) return;
+    try {
+      this.#send(batch);
+    } catch (err) {
+      // A client that throws synchronously (misconfigured, closed) still fails closed, never unhandled.
+      for (const p of batch) p.reject(unavailable(err));
+    }
+  }
+
+  #send(batch: Pending[]): void {
     if (batch.length === 1) {
       const p = batch[0]!;
       this.#client.set(p.key, '1', 'PX', p.px, 'NX').then(
