@@ -105,7 +105,7 @@ function readU53(b: Uint8Array, o: number): number {
 }
 
 /** Writes `v` (0..2^53-1) as u64 big-endian at `o`. */
-function writeU53(b: Uint8Array, o: number, v: number): void {
+export function writeU53(b: Uint8Array, o: number, v: number): void {
   const hi = Math.floor(v / 0x100000000);
   const lo = v >>> 0;
   b[o] = hi >>> 24; b[o + 1] = hi >>> 16; b[o + 2] = hi >>> 8; b[o + 3] = hi;

@@ -10,7 +10,8 @@
  * Engines, all producing identical bytes (test/wire/mac.test.ts):
  * - `native`: the optional N-API addon in `native/` over the OpenSSL that Node bundles (built by `npm ci`'s
  *   `prepare` step, or `npm run build:native`); used when it loaded and `TULIPWIRE_NO_NATIVE` is not `1`.
- * - `js`: pure JavaScript SHA-256 over the precomputed states (mac-js.ts); the fallback.
+ * - `js`: JavaScript SHA-256 over the precomputed states for messages up to 384 bytes, `createHmac` beyond (where
+ *   OpenSSL's speed beats the per-call overhead) (mac-js.ts); the fallback.
  * - `node`: `crypto.createHmac` per message, the reference and the benchmark baseline.
  *
  * @module

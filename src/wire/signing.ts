@@ -21,7 +21,7 @@ import type { BadData } from '../errors.js';
 import type { Clock } from '../loop/clock.js';
 import { FRAME_HEADER_SIZE } from './frames.js';
 import type { EnvelopeHeader } from './envelope.js';
-import { FLAG_TLS_BOUND, HEADER_FIXED_SIZE, NONCE_SIZE, parseHeader, writeHeader } from './envelope.js';
+import { ENVELOPE_VERSION, FLAG_TLS_BOUND, HEADER_FIXED_SIZE, MAX_U53, NONCE_SIZE, parseHeader, writeHeader, writeU53 } from './envelope.js';
 import type { Direction, KeyEntry, Keyring } from './keyring.js';
 import { deriveDirectionKey } from './keyring.js';
 import type { MacEngine, MacKey } from './mac.js';
@@ -183,6 +183,11 @@ export class KeySchedule {
     this.inbound = o.side === 'client' ? 's2c' : 'c2s';
   }
 
+  /** The keyring's version (changes whenever a key is added or removed). */
+  get keyringVersion(): number {
+    return this.keyring.version;
+  }
+
   private sync(): void {
     if (this.version !== this.keyring.version) {
       this.version = this.keyring.version;
@@ -281,6 +286,9 @@ export class Sealer {
   private keys: MacKey[] = [];
   private done: Buffer[] = [];
   private seq = 0;
+  private nowMs = 0;
+  private key: DerivedKey | null = null;
+  private keyVersion = -1;
 
   /** Creates an empty sealer; sequence numbers start at 1. */
   constructor(o: SealerOptions) {
@@ -310,24 +318,44 @@ export class Sealer {
    */
   append(payload: Uint8Array, kind: number, ttl: number, nonce?: Uint8Array): Buffer {
     if (!(ttl >= 0)) throw new RangeError(`ttl must be >= 0 seconds, got ${ttl}`);
+    if (!(kind >= 1 && kind <= 255) || (kind | 0) !== kind) throw new RangeError(`kind must be 1..255, got ${kind}`);
     if (nonce !== undefined && nonce.length !== NONCE_SIZE) throw new RangeError(`nonce must be ${NONCE_SIZE} bytes`);
-    const key = this.schedule.signer();
+    const key = this.keyFor();
     const kid = key.entry.kidBytes;
-    const bodyLen = HEADER_FIXED_SIZE + kid.length + payload.length + TAG_SIZE;
+    const k = kid.length;
+    const plen = payload.length;
+    const bodyLen = HEADER_FIXED_SIZE + k + plen + TAG_SIZE;
     const need = FRAME_HEADER_SIZE + bodyLen;
     if (this.pos + need > this.slab.length) this.newSlab(need);
-    const nowMs = Math.floor(this.clock.epoch() * 1000);
+    // The clock is read once per batch: every message of one loop iteration carries the same issuedAt.
+    if (this.count === 0) this.nowMs = Math.floor(this.clock.epoch() * 1000);
+    const issued = this.nowMs;
+    const expires = issued + Math.round(ttl * 1000);
+    if (expires > MAX_U53) throw new RangeError(`ttl too large: ${ttl}`);
     const n = nonce !== undefined ? Buffer.from(nonce) : this.nonces.next();
-    const buf = this.slab;
-    const f = this.pos;
-    buf.writeUInt32BE(bodyLen, f);
-    const start = f + FRAME_HEADER_SIZE;
-    const p = writeHeader(buf, start, {
-      kind, flags: this.flags, kid, seq: this.seq + 1, issuedAtMs: nowMs, expiresAtMs: nowMs + Math.round(ttl * 1000), nonce: n,
-    });
-    this.seq++;
-    buf.set(payload, p);
-    const tagStart = p + payload.length;
+    const seq = this.seq + 1;
+    const b = this.slab;
+    let o = this.pos;
+    // Frame length and the fixed header (envelope.ts documents the layout), written inline: this is the hot path.
+    b[o] = bodyLen >>> 24; b[o + 1] = bodyLen >>> 16; b[o + 2] = bodyLen >>> 8; b[o + 3] = bodyLen;
+    const start = o + FRAME_HEADER_SIZE;
+    b[start] = ENVELOPE_VERSION;
+    b[start + 1] = kind;
+    b[start + 2] = this.flags;
+    b[start + 3] = k;
+    o = start + 4;
+    for (let i = 0; i < k; i++) b[o + i] = kid[i]!;
+    o += k;
+    writeU53(b, o, seq);
+    writeU53(b, o + 8, issued);
+    writeU53(b, o + 16, expires);
+    o += 24;
+    for (let i = 0; i < NONCE_SIZE; i++) b[o + i] = n[i]!;
+    o += NONCE_SIZE;
+    if (plen <= 64) for (let i = 0; i < plen; i++) b[o + i] = payload[i]!;
+    else b.set(payload, o);
+    const tagStart = o + plen;
+    this.seq = seq;
     const c = this.count;
     if (c === this.starts.length) this.grow();
     this.starts[c] = start;
@@ -336,6 +364,16 @@ export class Sealer {
     this.count = c + 1;
     this.pos = tagStart + TAG_SIZE;
     return n;
+  }
+
+  // The signing key, re-read from the schedule only when the keyring changed.
+  private keyFor(): DerivedKey {
+    const v = this.schedule.keyringVersion;
+    if (this.key === null || v !== this.keyVersion) {
+      this.key = this.schedule.signer();
+      this.keyVersion = v;
+    }
+    return this.key;
   }
 
   /**
@@ -554,7 +592,7 @@ export class Opener {
       }
       this.window.mark(h.seq);
       const nonce = Buffer.allocUnsafe(NONCE_SIZE);
-      buf.copy(nonce, 0, h.nonceStart, h.nonceStart + NONCE_SIZE);
+      for (let i = 0, o = h.nonceStart; i < NONCE_SIZE; i++) nonce[i] = buf[o + i]!;
       const meta: MessageMeta = {
         kid: keys[k]!.entry.kid,
         kind: h.kind,

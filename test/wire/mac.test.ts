@@ -72,7 +72,7 @@ describe('MAC engines', () => {
       const key = randomBytes(klen);
       const kj = jsMac.prepareKey(key);
       const kn = native.prepareKey(key);
-      for (let mlen = 0; mlen <= 200; mlen++) {
+      for (const mlen of [...Array.from({ length: 201 }, (_, i) => i), 383, 384, 385, 1000, 4096, 16384]) {
         const m = randomBytes(mlen);
         const want = ref(key, m).toString('hex');
         expect(jsMac.mac(kj, m).toString('hex')).toBe(want);

@@ -20,7 +20,7 @@ import { encodeFrame } from '../../src/wire/frames.js';
 import { jsMac } from '../../src/wire/mac-js.js';
 import { MemoryNonceStore } from '../../src/wire/nonces.js';
 import type { NonceStore } from '../../src/wire/nonces.js';
-import type { SignatureExpired, UnknownKeyId } from '../../src/errors.js';
+import type { BadData, SignatureExpired, UnknownKeyId } from '../../src/errors.js';
 import { useLoop } from '../support/loop.js';
 
 const fx = useLoop();
@@ -152,7 +152,7 @@ describe('MessageProtocol (memory transport)', () => {
       rawT.write(Buffer.concat([frame({ seq: 1 }), bad(), frame({ seq: 3 })]));
       await until(() => server.rejected.length === 1 && server.got.length === 2);
       expect(server.rejected[0]!.code).toBe(code);
-      expect(server.rejected[0]!.fatal).toBe(false);
+      expect((server.rejected[0] as BadData).fatal).toBe(false);
       expect(server.got.map(([m]) => m)).toEqual([{ n: 1 }, { n: 3 }]);
       // the sender's side: still connected, and a later message still gets through
       rawT.write(frame({ seq: 4 }));
@@ -214,7 +214,7 @@ describe('MessageProtocol (memory transport)', () => {
       rawT.write(Buffer.concat([frame({ seq: 1 }), Buffer.from([0, 0, 1, 0]), Buffer.alloc(300)]));
       await until(() => raw.lost.length === 1 && server.lost.length === 1);
       expect(server.got.map(([m]) => m)).toEqual([{ n: 1 }]);
-      expect(server.rejected.map((e) => [e.code, e.fatal])).toEqual([['TW_FRAME_TOO_LARGE', true]]);
+      expect(server.rejected.map((e) => [e.code, (e as BadData).fatal])).toEqual([['TW_FRAME_TOO_LARGE', true]]);
       expect(server.closeReason?.code).toBe('TW_FRAME_TOO_LARGE');
       expect(warns).toEqual(['closing the connection: TW_FRAME_TOO_LARGE frame of 256 bytes exceeds maxFrameSize 200']);
     });
