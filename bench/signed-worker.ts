@@ -8,10 +8,12 @@
  * `--pad` bytes, as fast as flow control allows, one batch per loop iteration), `echo-server` and `ping` (sequential
  * signed RPC calls of an `echo` method).
  *
- * The wire and RPC modules land during the session, so the classes are looked up at run time; a missing one
- * makes the worker exit with a message naming it (the suite shows it in the row).
+ * A failure (e.g. an area that does not import) makes the worker exit with the error, which the suite shows in the row.
  */
-import * as tw from '../src/index.js';
+import {
+  type ClientSslOptions, EventLoop, Keyring, MessageProtocol, RpcProtocol, type Server, type ServerSslOptions, type Transport,
+  clientTlsOptions, defaultMacEngine, serverTlsOptions,
+} from '../src/index.js';
 import { argValue, cpuMicros, errorText, gameMessage, loadCerts, now, summarise } from './support/common.js';
 import { emitEvent } from './support/workers.js';
 
@@ -22,101 +24,35 @@ const BATCH = 256;
 /** Bytes per iteration, at most (so 16 KiB messages go 16 at a time). */
 const BATCH_BYTES = 256 * 1024;
 
-// ---- the parts of the API this worker uses (contracts: /tmp/ctx/*-CONTRACT.md), looked up at run time
-
-interface TransportLike {
-  write(data: Uint8Array): void;
-  close(): void;
-  abort(): void;
-  isClosing(): boolean;
-}
-
-interface MessageProtocolLike {
-  transport: TransportLike | null;
-  connectionMade(t: TransportLike): void;
-  connectionLost(e: Error | null): void;
-  dataReceived(d: Buffer): void;
-  pauseWriting?(): void;
-  resumeWriting?(): void;
-  sendMessage(message: unknown, o?: { ttl?: number; kind?: number }): unknown;
-  messageReceived(message: unknown, meta: unknown): void;
-  messageRejected(error: Error): void;
-}
-
-type MessageProtocolCtor = abstract new (o: Record<string, unknown>) => MessageProtocolLike;
-
-interface FutureLike<T> extends PromiseLike<T> {
-  cancel(msg?: string): boolean;
-}
-
-interface RpcProtocolLike extends MessageProtocolLike {
-  handle(method: string, handler: (params: unknown) => unknown): unknown;
-  call<T = unknown>(method: string, params?: unknown, o?: { timeout?: number | null }): FutureLike<T>;
-}
-
-type RpcProtocolCtor = new (o: Record<string, unknown>) => RpcProtocolLike;
-
-interface ServerLike {
-  close(): void;
-  readonly sockets: readonly { address(): unknown }[];
-}
-
-interface NetLoop {
-  createServer(factory: () => unknown, host: string, port: number, o: { ssl: object }): Promise<ServerLike>;
-  createConnection(factory: () => unknown, host: string, port: number, o: { ssl: object; serverHostname?: string }): Promise<[TransportLike, unknown]>;
-  callSoon(cb: () => void): unknown;
-  callLater(delay: number, cb: () => void): unknown;
-  createTask<T>(fn: () => Promise<T>): PromiseLike<T>;
-  runUntilComplete<T>(f: PromiseLike<T>): Promise<T>;
-  close(): void;
-}
-
-function lookup<T>(name: string, hint: string): T {
-  const v = (tw as Record<string, unknown>)[name];
-  if (v === undefined) throw new Error(`src/index.ts does not export ${name} yet (${hint})`);
-  return v as T;
-}
-
-function macEngineName(): string {
-  try {
-    return tw.defaultMacEngine().name;
-  } catch {
-    return 'unknown';
-  }
-}
-
-function keyring(): tw.Keyring {
-  const k = new tw.Keyring();
+function keyring(): Keyring {
+  const k = new Keyring();
   k.add('bench', SECRET);
   return k;
 }
 
-function tlsOptions(certsDir: string): { server: object; client: object } {
+function macEngineName(): string {
+  return defaultMacEngine().name;
+}
+
+function tlsOptions(certsDir: string): { server: ServerSslOptions; client: ClientSslOptions } {
   const c = loadCerts(certsDir);
   return {
-    server: tw.serverTlsOptions({ key: c.serverKey, cert: c.serverCert, ca: c.ca }),
-    client: tw.clientTlsOptions({ key: c.clientKey, cert: c.clientCert, ca: c.ca }, { servername: 'localhost' }),
+    server: serverTlsOptions({ key: c.serverKey, cert: c.serverCert, ca: c.ca }),
+    client: clientTlsOptions({ key: c.clientKey, cert: c.clientCert, ca: c.ca }, { servername: 'localhost' }),
   };
 }
 
-function newLoop(): NetLoop {
-  const loop = new tw.EventLoop() as unknown as NetLoop;
-  if (typeof loop.createServer !== 'function') throw new Error('loop.createServer is not installed yet (src/net)');
-  return loop;
-}
-
-function portOf(server: ServerLike): number {
-  const a = server.sockets[0]?.address() as { port?: number } | undefined;
-  return a?.port ?? 0;
+function portOf(server: Server): number {
+  const a = server.sockets[0]?.address();
+  return typeof a === 'object' && a !== null ? a.port : 0;
 }
 
 // ---- roles
 
 async function recvRole(argv: string[]): Promise<void> {
-  const MessageProtocol = lookup<MessageProtocolCtor>('MessageProtocol', 'src/wire/message-protocol.ts');
   const warmup = Number(argValue(argv, 'warmup', '0.3'));
   const duration = Number(argValue(argv, 'duration', '1'));
-  const loop = newLoop();
+  const loop = new EventLoop();
   const ring = keyring();
   const ssl = tlsOptions(argValue(argv, 'certs', '')).server;
   let msgs = 0;
@@ -125,7 +61,7 @@ async function recvRole(argv: string[]): Promise<void> {
   let firstReject = '';
   let started = false;
   let mark: [number, number, number, number] | null = null;
-  const protos = new Set<MessageProtocolLike>();
+  const protos = new Set<MessageProtocol>();
   let done!: () => void;
   const finished = new Promise<void>((res) => (done = res));
 
@@ -133,7 +69,7 @@ async function recvRole(argv: string[]): Promise<void> {
     constructor() {
       super({ keyring: ring, side: 'server' });
     }
-    override connectionMade(t: TransportLike): void {
+    override connectionMade(t: Transport): void {
       super.connectionMade(t);
       protos.add(this);
     }
@@ -172,13 +108,12 @@ async function recvRole(argv: string[]): Promise<void> {
 }
 
 async function sendRole(argv: string[]): Promise<void> {
-  const MessageProtocol = lookup<MessageProtocolCtor>('MessageProtocol', 'src/wire/message-protocol.ts');
   const port = Number(argValue(argv, 'port', '0'));
   const conns = Number(argValue(argv, 'conns', '1'));
   const pad = Number(argValue(argv, 'pad', '0'));
   const padBytes = pad > 0 ? (gameMessage(pad)['pad'] as Buffer) : null;
   const perIteration = Math.max(1, Math.min(BATCH, Math.floor(BATCH_BYTES / (pad + 100))));
-  const loop = newLoop();
+  const loop = new EventLoop();
   const ring = keyring();
   const ssl = tlsOptions(argValue(argv, 'certs', '')).client;
   let sent = 0;
@@ -193,16 +128,16 @@ async function sendRole(argv: string[]): Promise<void> {
     constructor() {
       super({ keyring: ring, side: 'client' });
     }
-    override connectionMade(t: TransportLike): void {
+    override connectionMade(t: Transport): void {
       super.connectionMade(t);
       open++;
     }
     override pauseWriting(): void {
-      super.pauseWriting?.();
+      super.pauseWriting();
       this.paused = true;
     }
     override resumeWriting(): void {
-      super.resumeWriting?.();
+      super.resumeWriting();
       this.paused = false;
       loop.callSoon(this.pump);
     }
@@ -228,7 +163,7 @@ async function sendRole(argv: string[]): Promise<void> {
     const protos: Sender[] = [];
     for (let i = 0; i < conns; i++) {
       const [, p] = await loop.createConnection(() => new Sender(), '127.0.0.1', port, { ssl, serverHostname: 'localhost' });
-      protos.push(p as Sender);
+      protos.push(p);
     }
     c0 = cpuMicros();
     for (const p of protos) loop.callSoon(p.pump);
@@ -239,11 +174,10 @@ async function sendRole(argv: string[]): Promise<void> {
 }
 
 async function echoServerRole(argv: string[]): Promise<void> {
-  const RpcProtocol = lookup<RpcProtocolCtor>('RpcProtocol', 'src/wire/rpc.ts');
-  const loop = newLoop();
+  const loop = new EventLoop();
   const ring = keyring();
   const ssl = tlsOptions(argValue(argv, 'certs', '')).server;
-  const factory = (): RpcProtocolLike => {
+  const factory = (): RpcProtocol => {
     const p = new RpcProtocol({ keyring: ring, side: 'server' });
     p.handle('echo', (params) => params);
     return p;
@@ -256,19 +190,18 @@ async function echoServerRole(argv: string[]): Promise<void> {
 }
 
 async function pingRole(argv: string[]): Promise<void> {
-  const RpcProtocol = lookup<RpcProtocolCtor>('RpcProtocol', 'src/wire/rpc.ts');
   const count = Number(argValue(argv, 'count', '1000'));
   const warmup = Number(argValue(argv, 'warmup', '100'));
   const duration = Number(argValue(argv, 'duration', '1'));
   const pad = Number(argValue(argv, 'pad', '0'));
-  const loop = newLoop();
+  const loop = new EventLoop();
   const ring = keyring();
   const ssl = tlsOptions(argValue(argv, 'certs', '')).client;
   const samples: number[] = [];
   await loop.runUntilComplete(loop.createTask(async () => {
     const [transport, p] = await loop.createConnection(() => new RpcProtocol({ keyring: ring, side: 'client' }), '127.0.0.1',
       Number(argValue(argv, 'port', '0')), { ssl, serverHostname: 'localhost' });
-    const proto = p as RpcProtocolLike;
+    const proto = p;
     let deadline = Infinity;
     for (let i = 1; samples.length < count; i++) {
       const t0 = now();

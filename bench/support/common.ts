@@ -148,7 +148,7 @@ export const GAME = { t: 'move', id: 42, x: 1.5, y: -3.25, seq: 123456, ts: 1700
 export const SIZES: Record<string, number> = { '100 B': 0, '1 KiB': 1024 - 64, '16 KiB': 16384 - 64 };
 
 /** The game message with `padBytes` of zero bytes in a `pad` field (none when 0). */
-export function gameMessage(padBytes: number, seq = GAME.seq): Record<string, unknown> {
+export function gameMessage(padBytes: number, seq: number = GAME.seq): Record<string, unknown> {
   const m: Record<string, unknown> = { ...GAME, seq };
   if (padBytes > 0) m['pad'] = Buffer.alloc(padBytes, 7);
   return m;
