@@ -101,7 +101,7 @@ function naiveSeal(msg: unknown): Buffer {
 }
 
 function naiveOpener(onMessage: (m: unknown) => void): (chunk: Buffer) => void {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   return (chunk) => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     let off = 0;
