@@ -268,12 +268,12 @@ export async function wait<T>(aws: Iterable<Future<T> | PromiseLike<T>>, options
   return [done, pending];
 }
 
-function releaseWaiter(waiter: Future<unknown>): void {
+function releaseWaiter(waiter: Future<any>): void {
   if (waiter._state === PENDING) waiter.setResult(null);
 }
 
 /** @internal Cancels `fut` and waits until it is done, without awaiting `fut` itself (asyncio `_cancel_and_wait`). */
-export async function cancelAndWait(fut: Future<unknown>): Promise<void> {
+export async function cancelAndWait(fut: Future<any>): Promise<void> {
   const waiter = fut._loop.createFuture<null>();
   const cb = (): void => releaseWaiter(waiter);
   fut.addDoneCallback(cb);
@@ -302,7 +302,7 @@ export async function waitFor<T>(aw: Awaitable<T>, timeoutSeconds: number | null
     try {
       return fut.result();
     } catch (e) {
-      if (fut._state === CANCELLED) throw new TimeoutError(undefined, { cause: e });
+      if ((fut._state as number) === CANCELLED) throw new TimeoutError(undefined, { cause: e });
       throw e;
     }
   }

@@ -47,8 +47,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /** @internal */ _result: T | undefined = undefined;
   /** @internal */ _exception: unknown = undefined;
   /** @internal */ _loop: EventLoop;
-  /** @internal First done callback (most Futures have one: the awaiting task). */ _cb0: DoneCallback<T> | null = null;
-  /** @internal Further done callbacks, in registration order. */ _cbs: DoneCallback<T>[] | null = null;
+  /** @internal First done callback (most Futures have one: the awaiting task). */ _cb0: DoneCallback<any> | null = null;
+  /** @internal Further done callbacks, in registration order. */ _cbs: DoneCallback<any>[] | null = null;
   /** @internal */ _cancelMessage: string | undefined = undefined;
   /** @internal A done Future that still makes an awaiting task yield one iteration (`sleep(0)`). */ _forceYield = false;
   /** @internal True while registered as "exception never retrieved". */ _logPending = false;

@@ -92,7 +92,7 @@ export class Lock extends LoopBound {
   }
 
   /** `<Lock [locked, waiters:2]>`. */
-  toString(): string {
+  override toString(): string {
     const n = this._waiters?.length ?? 0;
     return `<Lock [${this._locked ? 'locked' : 'unlocked'}${n > 0 ? `, waiters:${n}` : ''}]>`;
   }
@@ -142,7 +142,7 @@ export class Event extends LoopBound {
   }
 
   /** `<Event [set, waiters:1]>`. */
-  toString(): string {
+  override toString(): string {
     const n = this._waiters.length;
     return `<Event [${this._value ? 'set' : 'unset'}${n > 0 ? `, waiters:${n}` : ''}]>`;
   }
@@ -242,7 +242,7 @@ export class Condition extends LoopBound {
   }
 
   /** `<Condition [locked, waiters:1]>`. */
-  toString(): string {
+  override toString(): string {
     const n = this._waiters.length;
     return `<Condition [${this.locked() ? 'locked' : 'unlocked'}${n > 0 ? `, waiters:${n}` : ''}]>`;
   }
@@ -326,7 +326,7 @@ export class Semaphore extends LoopBound {
   }
 
   /** `<Semaphore [unlocked, value:2]>`. */
-  toString(): string {
+  override toString(): string {
     const n = this._waiters?.length ?? 0;
     return `<${this.constructor.name} [${this.locked() ? 'locked' : `unlocked, value:${this._value}`}${n > 0 ? `, waiters:${n}` : ''}]>`;
   }
@@ -438,7 +438,7 @@ export class Barrier extends LoopBound {
   }
 
   /** `<Barrier [filling, waiters:1/3]>`. */
-  toString(): string {
+  override toString(): string {
     return `<Barrier [${this.#state}${this.broken ? '' : `, waiters:${this.nWaiting}/${this.#parties}`}]>`;
   }
 

@@ -5,7 +5,7 @@
  * own, so an outside cancel still propagates (cpython#86296, #107547).
  */
 import { InvalidStateError, TimeoutError, isCancelledError } from '../errors.js';
-import type { TimerHandle } from './events.js';
+import type { Handle } from './events.js';
 import { currentTask, type Task } from './tasks.js';
 
 /** States of a {@link Timeout} scope (asyncio `_State`). */
@@ -15,7 +15,7 @@ export type TimeoutState = 'created' | 'active' | 'expiring' | 'expired' | 'fini
 export class Timeout {
   #state: TimeoutState = 'created';
   #when: number | null;
-  #handle: TimerHandle | null = null;
+  #handle: Handle | null = null;
   #task: Task<unknown> | null = null;
   #cancelling = 0;
 

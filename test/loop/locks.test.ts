@@ -657,7 +657,7 @@ describe('SemaphoreTests', () => {
   it('test_acquire_no_hang', async () => {
     await fx.run(async () => {
       const sem = new Semaphore(1);
-      let t2: Task<void> | null = null;
+      let t2: Task<unknown> | null = null;
       const t1 = fx.loop.createTask(async () => {
         await sem.withLock(() => sleep(0));
         t2!.cancel();
@@ -667,7 +667,7 @@ describe('SemaphoreTests', () => {
           throw new Error('must not get the permit');
         }),
       );
-      const [r1, r2] = await gather(t1, t2, { returnExceptions: true });
+      const [r1, r2] = await gather(t1, t2!, { returnExceptions: true });
       expect(r1).toBe(undefined);
       expect(r2).toBeInstanceOf(CancelledError);
       await waitFor(sem.acquire(), 1.0);
