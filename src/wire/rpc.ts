@@ -143,15 +143,21 @@ export interface HandlerOptions {
   roles?: string | readonly string[];
 }
 
-interface Registered<H> { fn: H; roles: readonly string[] }
+/** A handler as registered on an {@link RpcRouter}. */
+export interface RegisteredHandler<H> {
+  /** The handler. */
+  readonly fn: H;
+  /** The roles every caller must hold. */
+  readonly roles: readonly string[];
+}
 
 /**
  * The table of request and notification handlers. Share one between all the connections of a server, or let each
  * {@link RpcEndpoint} make its own.
  */
 export class RpcRouter<S extends RpcSecurity = RpcSecurity> {
-  readonly #handlers = new Map<string, Registered<RpcHandler<S>>>();
-  readonly #notifiers = new Map<string, Registered<NotifyHandler<S>>>();
+  readonly #handlers = new Map<string, RegisteredHandler<RpcHandler<S>>>();
+  readonly #notifiers = new Map<string, RegisteredHandler<NotifyHandler<S>>>();
 
   /**
    * Registers the handler of `method` (replacing any). `roles` are required of every caller.
@@ -182,13 +188,13 @@ export class RpcRouter<S extends RpcSecurity = RpcSecurity> {
     return this.#handlers.delete(method);
   }
 
-  /** @internal */
-  handlerOf(method: string): Registered<RpcHandler<S>> | undefined {
+  /** The request handler of `method` and the roles it requires, or undefined. */
+  handlerOf(method: string): RegisteredHandler<RpcHandler<S>> | undefined {
     return this.#handlers.get(method);
   }
 
-  /** @internal */
-  notifierOf(method: string): Registered<NotifyHandler<S>> | undefined {
+  /** The notification handler of `method` and the roles it requires, or undefined. */
+  notifierOf(method: string): RegisteredHandler<NotifyHandler<S>> | undefined {
     return this.#notifiers.get(method);
   }
 }
