@@ -52,6 +52,11 @@ export interface StartTlsOptions {
   sslHandshakeTimeout?: number;
   /** Seconds a graceful close waits for the peer's close_notify (default 30). */
   sslShutdownTimeout?: number;
+  /**
+   * Bytes already read from the connection above the transport that belong to the TLS layer (a StreamReader's
+   * buffer: `StreamWriter.startTls` passes it); they are fed to TLS before anything else.
+   */
+  initialData?: Uint8Array;
 }
 
 declare module '../loop/event-loop.js' {
@@ -303,6 +308,7 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
   const owner = transport._owner;
   const unixPath = transport._unixPath;
   const { socket: raw, unread } = transport._detachSocket();
+  if (options.initialData !== undefined && options.initialData.length > 0) unread.unshift(Buffer.from(options.initialData));
   // node:tls reads bytes already buffered on the socket before its first read from the kernel.
   if (unread.length > 0) raw.unshift(unread.length === 1 ? unread[0]! : Buffer.concat(unread));
   raw.on('error', noop);

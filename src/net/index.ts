@@ -11,3 +11,9 @@ export { Server } from './server.js';
 export type { ClientSslOptions, CreateServerOptions, ServerSslOptions } from './server.js';
 export { secureContextFor } from './connect.js';
 export type { CreateConnectionOptions, StartTlsOptions } from './connect.js';
+export {
+  StreamReader, StreamReaderProtocol, StreamWriter, openConnection, openUnixConnection, startServer, startUnixServer,
+} from './streams.js';
+export type {
+  ClientConnectedCallback, OpenConnectionOptions, Separator, StartServerOptions, StreamReaderOptions,
+} from './streams.js';

@@ -25,6 +25,9 @@ export interface TlsFixture {
   clientCert: string;
   /** A root the server and client certificates do not chain to, PEM. */
   otherCa: string;
+  /** A server key and certificate (localhost, 127.0.0.1) issued by {@link otherCa}, PEM. */
+  otherServerKey: string;
+  otherServerCert: string;
   /** Server options: key, cert, TLS 1.3 minimum; with `mtls` it requires a client certificate from the root. */
   serverOptions(opts?: { mtls?: boolean }): TlsOptions;
   /** Client options: trust only the root; with `mtls` present the client certificate. */
@@ -46,16 +49,18 @@ function mint(): TlsFixture {
       '-subj', `/CN=tulipwire test ${name}`,
       '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
   }
-  const leaf = (name: string, cn: string, ext: string): void => {
+  const leaf = (name: string, cn: string, ext: string, ca = 'ca'): void => {
     openssl(dir, ['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
     writeFileSync(join(dir, `${name}.ext`), ext);
-    openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+    openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial',
       '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`]);
   };
-  leaf('server', 'localhost', [
+  const serverExt = [
     'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth',
     'subjectAltName=DNS:localhost,IP:127.0.0.1', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid',
-  ].join('\n'));
+  ].join('\n');
+  leaf('server', 'localhost', serverExt);
+  leaf('other-server', 'localhost', serverExt, 'other-ca');
   leaf('client', 'client-1', [
     'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth',
     'subjectAltName=URI:tulip://test/client/1', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid',
@@ -69,6 +74,8 @@ function mint(): TlsFixture {
     clientKey: read('client.key'),
     clientCert: read('client.pem'),
     otherCa: read('other-ca.pem'),
+    otherServerKey: read('other-server.key'),
+    otherServerCert: read('other-server.pem'),
     serverOptions(opts = {}) {
       const o: TlsOptions = { key: fx.serverKey, cert: fx.serverCert, minVersion: 'TLSv1.3' };
       if (opts.mtls) Object.assign(o, { ca: [fx.ca], requestCert: true, rejectUnauthorized: true });
