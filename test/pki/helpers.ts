@@ -20,7 +20,7 @@ type Hooked = {
 /** A server-side failure: the raw error, and what the mapTlsError hook made of it. */
 export interface Rejection {
   raw: Error;
-  mapped: Error | null;
+  mapped: (Error & { code?: string }) | null;
 }
 
 /** A running echo server. */
@@ -97,7 +97,7 @@ export interface ClientOutcome {
   /** The raw error event, if any. */
   error: Error | null;
   /** mapTlsError(error, 'client', socket), if an error happened. */
-  mapped: Error | null;
+  mapped: (Error & { code?: string }) | null;
   /** The server's identity per the peerIdentity hook (after secureConnect). */
   peer: PeerIdentity | null;
   /** The socket (destroyed unless `keepOpen`). */

@@ -226,6 +226,18 @@ describe('hooks', () => {
     expect(mapTlsError(expired, 'client')?.code).toBe('TW_CERTIFICATE_EXPIRED');
   });
 
+  it('maps the server-side error shape src/net builds from socket.authorizationError', () => {
+    // src/net/server.ts: new Error(reason) with code = reason and the ECONNRESET as cause.
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    for (const [reason, code] of [['CERT_HAS_EXPIRED', 'TW_CERTIFICATE_EXPIRED'], ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'TW_UNKNOWN_ISSUER'],
+      ['INVALID_PURPOSE', 'TW_WRONG_PURPOSE'], ['CERT_NOT_YET_VALID', 'TW_CERTIFICATE_NOT_YET_VALID']] as const) {
+      const err = Object.assign(new Error(reason), { code: reason, cause: reset });
+      const mapped = t.serverOptions[Symbol.for('tulipwire.mapTlsError') as keyof typeof t.serverOptions] as (e: Error, side: 'server') => (Error & { code?: string }) | null;
+      expect(mapped(err, 'server')?.code).toBe(code);
+      expect(mapped(err, 'server')?.message).toMatch(/client's certificate/);
+    }
+  });
+
   it('peerIdentity is null when the peer was not verified', async () => {
     const other = await t.otherCA();
     const srv = await serve(other.serverOptions);
