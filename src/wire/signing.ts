@@ -37,8 +37,8 @@ export interface MessageMeta {
   issuedAt: number;
   /** When it expires, epoch seconds. */
   expiresAt: number;
-  /** Its 16-byte nonce (a copy; safe to keep). */
-  nonce: Buffer;
+  /** Its 16-byte nonce (a copy of the envelope's bytes; safe to keep). */
+  readonly nonce: Buffer;
   /** Its per-connection, per-direction sequence number. */
   seq: number;
   /** The verified TLS peer (`transport.getExtraInfo('peerIdentity')`), or null. Set by MessageProtocol. */
@@ -441,6 +441,35 @@ export interface OpenerOptions {
   window?: number;
 }
 
+/** The {@link MessageMeta} an {@link Opener} hands out: plain fields, and the nonce as a view made on first use. */
+class VerifiedMeta implements MessageMeta {
+  peer: unknown = null;
+  readonly #nonces: Buffer;
+  readonly #off: number;
+  #nonce: Buffer | null = null;
+  constructor(kid: string, kind: number, issuedAt: number, expiresAt: number, seq: number, nonces: Buffer, off: number) {
+    this.kid = kid;
+    this.kind = kind;
+    this.issuedAt = issuedAt;
+    this.expiresAt = expiresAt;
+    this.seq = seq;
+    this.#nonces = nonces;
+    this.#off = off;
+  }
+  readonly kid: string;
+  readonly kind: number;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  readonly seq: number;
+  get nonce(): Buffer {
+    return (this.#nonce ??= this.#nonces.subarray(this.#off, this.#off + NONCE_SIZE));
+  }
+  toJSON(): Record<string, unknown> {
+    return { kid: this.kid, kind: this.kind, issuedAt: this.issuedAt, expiresAt: this.expiresAt, seq: this.seq,
+      nonce: this.nonce.toString('hex'), peer: this.peer };
+  }
+}
+
 /** Receives a verified message: its header, its meta, and where its payload lies. */
 export type AcceptSink = (meta: MessageMeta, buf: Buffer, payloadStart: number, payloadEnd: number) => void;
 /** Receives the error of a rejected frame. */
@@ -553,6 +582,8 @@ export class Opener {
     const nowMs = this.clock.epoch() * 1000;
     const skewMs = this.skewMs;
     this.count = 0;
+    let nonces: Buffer | null = null;
+    let nonceOff = 0;
     for (let k = 0; k < c; k++) {
       const buf = bufs[k]!;
       bufs[k] = undefined as unknown as Buffer; // drop the reference to the chunk
@@ -591,18 +622,14 @@ export class Opener {
         continue;
       }
       this.window.mark(h.seq);
-      const nonce = Buffer.allocUnsafe(NONCE_SIZE);
-      for (let i = 0, o = h.nonceStart; i < NONCE_SIZE; i++) nonce[i] = buf[o + i]!;
-      const meta: MessageMeta = {
-        kid: keys[k]!.entry.kid,
-        kind: h.kind,
-        issuedAt: h.issuedAtMs / 1000,
-        expiresAt: h.expiresAtMs / 1000,
-        nonce,
-        seq: h.seq,
-        peer: null,
-      };
-      accept(meta, buf, h.payloadStart, h.tagStart);
+      // The nonces of one run are copied into one small buffer (16 bytes each); meta.nonce is a view of it, made
+      // on first use, so a message whose nonce nobody reads costs no Buffer object.
+      if (nonces === null) nonces = Buffer.allocUnsafe(NONCE_SIZE * (c - k));
+      const off = nonceOff;
+      for (let i = 0, o = h.nonceStart; i < NONCE_SIZE; i++) nonces[off + i] = buf[o + i]!;
+      nonceOff += NONCE_SIZE;
+      accept(new VerifiedMeta(keys[k]!.entry.kid, h.kind, h.issuedAtMs / 1000, h.expiresAtMs / 1000, h.seq, nonces, off),
+        buf, h.payloadStart, h.tagStart);
     }
     keys.fill(null, 0, c);
   }
