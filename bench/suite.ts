@@ -220,7 +220,7 @@ async function main(): Promise<void> {
   const lines = [
     `tulipwire bench — ${new Date().toISOString()} — ${machine['cpu']} (${machine['cores']} cores), Node ${machine['node']}, OpenSSL ${machine['openssl']}${quick ? ' — QUICK (plumbing check, figures meaningless)' : ''}`,
     '',
-    renderTable(['bench', 'case', 'value', 'unit', 'baseline (same run)', 'ratio', 'notes'], rows),
+    renderTable(['bench', 'case', 'value', 'unit', 'baseline (same run)', 'ratio', 'notes'], rows, ['l', 'l', 'r', 'l', 'l', 'r', 'l']),
   ];
   if (goals.length) {
     lines.push('', 'goals (ratios from this run)', renderTable(['goal', 'ratio', 'target', 'met'], goals.map((g) => [

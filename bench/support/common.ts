@@ -197,10 +197,15 @@ export function fmtValue(v: number | null, unit: string): string {
   return v.toFixed(2);
 }
 
-/** Renders rows as a plain-text table with a header and aligned columns. */
-export function renderTable(header: string[], rows: string[][]): string {
+/**
+ * Renders rows as a plain-text table with a header. `align` gives each column's alignment (`l` or `r`); by default
+ * the first column is left-aligned and the others right-aligned. Trailing spaces are trimmed.
+ */
+export function renderTable(header: string[], rows: string[][], align?: ('l' | 'r')[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const al = (i: number): 'l' | 'r' => align?.[i] ?? (i === 0 ? 'l' : 'r');
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (al(i) === 'l' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -214,7 +219,7 @@ export function renderReport(report: BenchReport): string {
     c.ratio == null ? '' : `${c.ratio.toFixed(2)}x`,
     c.extra && typeof c.extra['error'] === 'string' ? `ERROR ${String(c.extra['error']).slice(0, 60)}` : cpuNote(c),
   ]);
-  return renderTable(['case', 'value', 'unit', 'baseline (same run)', 'ratio', 'notes'], rows);
+  return renderTable(['case', 'value', 'unit', 'baseline (same run)', 'ratio', 'notes'], rows, ['l', 'r', 'l', 'l', 'r', 'l']);
 }
 
 function cpuNote(c: BenchCase): string {

@@ -68,9 +68,11 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
       // The headline scenario runs `reps` times, interleaved (raw, impl1, impl2, …, raw, …), and keeps each
       // implementation's median run, so one noisy moment of the box does not decide the ratio.
       const reps = sc.label === '100 B x1' ? b.headlineReps : 1;
+      // The wire-layer row is a diagnostic of one connection; it is not run over many.
+      const scImpls = impls.filter((i) => !(i === 'tw-wire' && sc.conns > 1));
       const runs = new Map<Impl, ThroughputResult[]>();
       for (let rep = 0; rep < reps; rep++) {
-        for (const impl of ['raw', ...impls] as Impl[]) {
+        for (const impl of ['raw', ...scImpls] as Impl[]) {
           if (got.get(impl) instanceof Error) continue;
           progress(`${IMPL_NAMES[impl]} ${sc.label}${reps > 1 ? ` (run ${rep + 1}/${reps})` : ''}`);
           try {
@@ -102,7 +104,7 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
         return c;
       };
       cases.push(row('raw', null));
-      for (const impl of impls) {
+      for (const impl of scImpls) {
         const goals: Goal[] = [];
         const own = throughputGoal(impl, sc.label);
         if (own) goals.push(own);
