@@ -76,6 +76,10 @@ export class CertRotator {
   /** Epoch second of the next scheduled attempt, or null. */
   #nextAt: number | null = null;
   #renewals = 0;
+  /** True once {@link start} ran: only then are renewals scheduled and failures retried. */
+  #started = false;
+  /** The attempt in flight, shared by concurrent {@link renewNow} calls. */
+  #inflight: Promise<IssuedCertificate> | null = null;
 
   /** @throws CAError when a fraction is outside (0, 1) or a retry delay is not positive. */
   constructor(options: CertRotatorOptions) {
@@ -97,7 +101,7 @@ export class CertRotator {
   get current(): IssuedCertificate {
     return this.#current;
   }
-  /** `'idle'` before {@link start}, `'waiting'` for the next attempt, `'renewing'` during one, `'stopped'`. */
+  /** `'idle'` when nothing is scheduled (before {@link start}), `'waiting'` for the next attempt, `'renewing'` during one, `'stopped'`. */
   get state(): RotatorState {
     return this.#state;
   }
@@ -130,7 +134,10 @@ export class CertRotator {
   /** Schedules the first renewal. Idempotent while running. @throws CAError after {@link stop}. */
   start(): this {
     if (this.#state === 'stopped') throw new CAError('the rotator was stopped');
-    if (this.#state === 'idle') this.#schedule(this.renewAt - this.#loop.clock.epoch());
+    if (!this.#started) {
+      this.#started = true;
+      if (this.#state === 'idle') this.#schedule(this.renewAt - this.#loop.clock.epoch());
+    }
     return this;
   }
 
@@ -142,11 +149,17 @@ export class CertRotator {
     this.#state = 'stopped';
   }
 
-  /** Renews now (out of schedule), e.g. after a key compromise or from `ca renew`. Resolves with the new certificate. */
+  /**
+   * Renews now (out of schedule), e.g. after a key compromise or from `ca renew`; while an attempt is in flight,
+   * returns that one. Resolves with the new certificate. On a started rotator a failure is also reported and
+   * retried as a scheduled one would be; on one never started it only rejects.
+   * @throws CAError (as a rejection) after {@link stop}.
+   */
   renewNow(): Promise<IssuedCertificate> {
+    if (this.#inflight !== null) return this.#inflight;
     this.#timer?.cancel();
     this.#timer = null;
-    return new Promise((resolve, reject) => this.#attempt(resolve, reject));
+    return this.#attempt();
   }
 
   #schedule(delay: number): void {
@@ -156,15 +169,13 @@ export class CertRotator {
     this.#nextAt = this.#loop.clock.epoch() + d;
     this.#timer = this.#loop.callLater(d, () => {
       this.#timer = null;
-      this.#attempt();
+      // A scheduled attempt's failure is reported through the exception handler, not through this promise.
+      this.#attempt().catch(() => undefined);
     });
   }
 
-  #attempt(resolve?: (c: IssuedCertificate) => void, reject?: (e: unknown) => void): void {
-    if (this.#state === 'stopped') {
-      reject?.(new CAError('the rotator was stopped'));
-      return;
-    }
+  #attempt(): Promise<IssuedCertificate> {
+    if (this.#state === 'stopped') return Promise.reject(new CAError('the rotator was stopped'));
     this.#state = 'renewing';
     this.#nextAt = null;
     const previous = this.#current;
@@ -174,19 +185,30 @@ export class CertRotator {
     } catch (e) {
       p = Promise.reject(e);
     }
-    // Promise callbacks run outside loop iterations: bring the outcome back onto the loop.
-    p.then(
-      (issued) => this.#loop.callSoon(() => {
-        if (this.#state === 'stopped') return;
-        this.#succeeded(issued, previous);
-        resolve?.(issued);
-      }),
-      (err: unknown) => this.#loop.callSoon(() => {
-        if (this.#state === 'stopped') return;
-        this.#failed(err);
-        reject?.(err);
-      }),
-    );
+    const attempt = new Promise<IssuedCertificate>((resolve, reject) => {
+      // Promise callbacks run outside loop iterations: bring the outcome back onto the loop.
+      p.then(
+        (issued) => this.#loop.callSoon(() => {
+          this.#inflight = null;
+          if (this.#state === 'stopped') {
+            reject(new CAError('the rotator was stopped'));
+            return;
+          }
+          this.#succeeded(issued, previous);
+          resolve(issued);
+        }),
+        (err: unknown) => this.#loop.callSoon(() => {
+          this.#inflight = null;
+          if (this.#state !== 'stopped') {
+            if (this.#started) this.#failed(err);
+            else this.#state = 'idle';
+          }
+          reject(err);
+        }),
+      );
+    });
+    this.#inflight = attempt;
+    return attempt;
   }
 
   #succeeded(issued: IssuedCertificate, previous: IssuedCertificate): void {
@@ -200,7 +222,8 @@ export class CertRotator {
         this.#loop.callExceptionHandler({ message: 'a CertRotator subscriber threw while handling a new certificate', exception: e, rotator: this });
       }
     }
-    this.#schedule(this.renewAt - this.#loop.clock.epoch());
+    if (this.#started) this.#schedule(this.renewAt - this.#loop.clock.epoch());
+    else this.#state = 'idle';
   }
 
   #failed(err: unknown): void {

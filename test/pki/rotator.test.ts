@@ -155,6 +155,35 @@ describe('CertRotator schedule (virtual clock)', () => {
     expect(() => r.start()).toThrow(expect.objectContaining({ code: 'TW_CA' }));
   });
 
+  it('renewNow: concurrent calls share one attempt; on a rotator never started a failure only rejects', async () => {
+    const fx = virtualLoop();
+    const ca = await virtualCA(fx.clock);
+    const initial = await ca.issueClient({ identity: 'manual', lifetime: 600 });
+    let calls = 0;
+    let fail = false;
+    const r = new CertRotator({
+      loop: fx.loop, initial,
+      renew: async (c) => {
+        calls++;
+        if (fail) throw new Error('down');
+        return ca.renew(c);
+      },
+    });
+    await fx.run(async () => {
+      const [a, b] = await Promise.all([r.renewNow(), r.renewNow()]);
+      expect(a).toBe(b);
+      expect(calls).toBe(1);
+      expect(r.current).toBe(a);
+      expect(r.state).toBe('idle'); // not started: nothing scheduled
+      expect(r.nextRenewalAt).toBeNull();
+      fail = true;
+      await expect(r.renewNow()).rejects.toThrow('down');
+      expect(r.state).toBe('idle');
+      expect(r.failures).toBe(0);
+    });
+    expect(fx.take()).toEqual([]);
+  });
+
   it('rejects fractions outside (0, 1)', () => {
     const fx = virtualLoop();
     const fake = { cert: { notAfter: T0 }, lifetime: 1 } as unknown as IssuedCertificate;
