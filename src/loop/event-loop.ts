@@ -20,7 +20,7 @@ import {
 } from '../constants.js';
 import { InvalidStateError, LoopClosedError } from '../errors.js';
 import { systemClock, type Clock } from './clock.js';
-import { Handle, TimerHandle, type ExceptionContext, type ExceptionHandler, type LoopLogger, type Tracer } from './events.js';
+import { Handle, TimerHandle, type ExceptionContext, type ExceptionHandler, type LoopLogger, type StepTarget, type Tracer } from './events.js';
 import { Future, PENDING, wrapPromise } from './futures.js';
 import { captureStack, rt } from './state.js';
 import { Task, type TaskFunction, type TaskOptions } from './tasks.js';
@@ -37,6 +37,11 @@ export interface EventLoopOptions {
   /** Where warnings and the default exception handler's reports go (default `console`). */
   logger?: LoopLogger;
 }
+
+function noop(): void {}
+
+/** Awaited by the turn to let microtasks run (one resolved Promise, not a new one per hop). */
+const RESOLVED = Promise.resolve();
 
 const consoleLogger: LoopLogger = {
   warn: (m) => console.warn(m),
@@ -63,8 +68,13 @@ export class EventLoop {
   /** @internal */ _running = false;
   /** @internal */ _stopping = false;
   /** @internal True while a turn executes (callSoon then needs no wake-up). */ _inTurn = false;
-  /** @internal Callbacks for the next iteration. */ _ready: Handle[] = [];
-  /** @internal The array of the previous batch, reused (the ready queue is two swapped arrays). */ _spare: Handle[] = [];
+  /**
+   * @internal Callbacks for the next iteration: `_ready[0 .. _readyN)`. The ready queue is two arrays swapped at
+   * each iteration, with the count kept apart so no array is ever truncated (`length = 0` is a slow path in V8).
+   */
+  _ready: (Handle | null)[] = [];
+  /** @internal */ _readyN = 0;
+  /** @internal The array of the previous batch, reused. */ _spare: (Handle | null)[] = [];
   /** @internal */ _heap = new TimerHeap();
   /** @internal */ _seq = 0;
   /** @internal */ _deferred: (() => void)[] = [];
@@ -121,7 +131,7 @@ export class EventLoop {
     const n = args.length;
     const h = new Handle(callback as (...a: unknown[]) => unknown, n > 1 ? 2 : n, n === 1 ? args[0] : undefined, n > 1 ? args : undefined, this);
     if (this._debug) h._sourceTraceback = captureStack(2);
-    this._ready.push(h);
+    this._ready[this._readyN++] = h;
     if (!this._inTurn && this._immediate === null && this._running) this._armImmediate();
     return h;
   }
@@ -131,7 +141,18 @@ export class EventLoop {
     if (this._closed) throw new LoopClosedError();
     const h = new Handle(callback, 1, arg, undefined, this);
     if (this._debug) h._sourceTraceback = captureStack(3);
-    this._ready.push(h);
+    this._ready[this._readyN++] = h;
+    if (!this._inTurn && this._immediate === null && this._running) this._armImmediate();
+    return h;
+  }
+
+  /** @internal Schedules a task step: its start (`fut` null) or its wake-up by the done Future `fut`. */
+  _callSoonStep(task: StepTarget, fut: unknown): Handle {
+    if (this._closed) throw new LoopClosedError();
+    const h = new Handle(noop, 0, fut, undefined, this);
+    h._task = task;
+    if (this._debug) h._sourceTraceback = captureStack(3);
+    this._ready[this._readyN++] = h;
     if (!this._inTurn && this._immediate === null && this._running) this._armImmediate();
     return h;
   }
@@ -268,8 +289,9 @@ export class EventLoop {
     }
     this._closed = true;
     this._tasks.clear();
-    this._ready.length = 0;
-    this._spare.length = 0;
+    this._ready = [];
+    this._readyN = 0;
+    this._spare = [];
     this._heap.clear();
     this._deferred.length = 0;
     this.#disarm();
@@ -448,7 +470,7 @@ export class EventLoop {
         // 2. The wait asyncio would give select(): 0 when anything is ready, else until the nearest timer.
         let wait: number | null = 0;
         let jumped = false;
-        if (this._ready.length === 0 && !this._stopping && this._deferred.length === 0) {
+        if (this._readyN === 0 && !this._stopping && this._deferred.length === 0) {
           const top = heap.peek();
           if (top === undefined) {
             wait = null;
@@ -487,36 +509,46 @@ export class EventLoop {
             if (t._when > end) break;
             heap.pop();
             t._scheduled = false;
-            this._ready.push(t);
+            this._ready[this._readyN++] = t;
             timersDue++;
           }
         }
 
         // 4. Run the snapshot; anything scheduled now waits for the next iteration (asyncio's `ntodo`).
         const batch = this._ready;
-        const n = batch.length;
+        const n = this._readyN;
         this._ready = this._spare;
+        this._readyN = 0;
         const names: string[] | null = tracer !== null ? [] : null;
         const debug = this._debug;
         for (let i = 0; i < n; i++) {
           const h = batch[i]!;
+          batch[i] = null;
           if (h._cancelled) continue;
           if (names !== null) names.push(h.name());
           const t0 = debug ? systemClock.time() : 0;
-          const cb = h._callback!;
-          // Before a task step starts, let microtasks queued by earlier callbacks run, so none of their then()
-          // calls is taken for the new step's suspension (e.g. `await p` right after an explicit `fut.then()`).
-          if (dirty && (cb as { _tulipTask?: unknown })._tulipTask !== undefined) {
-            dirty = false;
-            await null;
-          }
-          try {
-            const k = h._nargs;
-            if (k === 1) cb(h._arg);
-            else if (k === 0) cb();
-            else cb(...h._args!);
-          } catch (e) {
-            this.#callbackFailed(h, e);
+          const task = h._task;
+          if (task !== null) {
+            // Before a task step starts, let microtasks queued by earlier plain callbacks run, so none of their
+            // then() calls is taken for the new step's suspension.
+            if (dirty) await RESOLVED;
+            try {
+              const fut = h._arg;
+              if (fut === null) task._start();
+              else task._wakeup(fut);
+            } catch (e) {
+              this.#callbackFailed(h, e);
+            }
+          } else {
+            const cb = h._callback!;
+            try {
+              const k = h._nargs;
+              if (k === 1) cb(h._arg);
+              else if (k === 0) cb();
+              else cb(...h._args!);
+            } catch (e) {
+              this.#callbackFailed(h, e);
+            }
           }
           // The task step this callback resumed runs to its next suspension before the next callback.
           if (rt.inFlight > 0) {
@@ -526,22 +558,23 @@ export class EventLoop {
                 this.#abandonStep();
                 break;
               }
-              await null;
+              await RESOLVED;
             } while (rt.inFlight > 0);
           }
           if (rt.task !== null) {
             // The step suspended; let its follow-up microtasks run while it is still the current task (the
             // `await` right after an explicit `fut.then(a, b)` registers there), then forget it.
-            await null;
+            await RESOLVED;
             rt.task = null;
+            dirty = false;
+          } else {
+            dirty = true;
           }
-          dirty = true;
           if (debug) {
             const dt = systemClock.time() - t0;
             if (dt >= this.slowCallbackDuration) this._logger.warn(`Executing ${h.toString()} took ${dt.toFixed(3)} seconds`);
           }
         }
-        batch.length = 0;
         this._spare = batch;
 
         // 5. End of iteration: transports flush corked writes here, in the same libuv turn.
@@ -563,11 +596,11 @@ export class EventLoop {
                   this.#abandonStep();
                   break;
                 }
-                await null;
+                await RESOLVED;
               } while (rt.inFlight > 0);
             }
             if (rt.task !== null) {
-              await null;
+              await RESOLVED;
               rt.task = null;
             }
           }

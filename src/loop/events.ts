@@ -64,6 +64,13 @@ export interface TraceRecord {
 /** A tracer: receives one {@link TraceRecord} per iteration. */
 export type Tracer = (record: TraceRecord) => void;
 
+/** @internal A task as the target of a step handle (see `Handle._task`). */
+export interface StepTarget {
+  _name: string;
+  _start(): void;
+  _wakeup(fut: unknown): void;
+}
+
 /** @internal What a Handle needs from its loop. */
 export interface HandleOwner {
   /** @internal */
@@ -79,6 +86,11 @@ export class Handle {
   /** @internal */ _arg: unknown;
   /** @internal */ _args: unknown[] | undefined;
   /** @internal */ _cancelled = false;
+  /**
+   * @internal A task step instead of a callback: `_task._start()` when `_arg` is null, else `_task._wakeup(_arg)`.
+   * No closure per task or per await, and the loop knows a step starts here.
+   */
+  _task: StepTarget | null = null;
   /** @internal */ _loop: HandleOwner;
   /** @internal Creation stack in debug mode. */ _sourceTraceback: string | undefined = undefined;
   /** @internal Name for traces and messages (default: the callback's name). */ _name: string | undefined = undefined;
@@ -97,6 +109,7 @@ export class Handle {
     if (!this._cancelled) {
       this._cancelled = true;
       this._callback = null;
+      this._task = null;
       this._arg = undefined;
       this._args = undefined;
     }
@@ -110,10 +123,10 @@ export class Handle {
   /** A readable name: the callback's name, or the name given by the loop (e.g. `Task-3.step`). */
   name(): string {
     if (this._name !== undefined) return this._name;
+    const task = this._task;
+    if (task !== null) return `${task._name}.${this._arg === null ? 'start' : 'step'}`;
     const cb = this._callback;
     if (cb === null) return '<cancelled>';
-    const task = (cb as { _tulipTask?: { _name: string } })._tulipTask;
-    if (task !== undefined) return `${task._name}.step`;
     return cb.name || '<anonymous>';
   }
 

@@ -8,6 +8,7 @@
  */
 import { CancelledError, InvalidStateError } from '../errors.js';
 import type { EventLoop } from './event-loop.js';
+import type { StepTarget } from './events.js';
 import { captureStack, getRunningLoop, rt } from './state.js';
 
 /** @internal Future states (asyncio `_PENDING`, `_FINISHED` with a result or an exception, `_CANCELLED`). */
@@ -21,6 +22,9 @@ export const CANCELLED = 3;
 
 /** A done callback: receives the Future once it is done. */
 export type DoneCallback<T> = (future: Future<T>) => void;
+
+/** @internal A registration: a done callback, or a Task awaiting the Future (woken with a step handle). */
+type Waiter = DoneCallback<any> | StepTarget;
 
 interface Unretrieved {
   loop: EventLoop;
@@ -47,8 +51,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /** @internal */ _result: T | undefined = undefined;
   /** @internal */ _exception: unknown = undefined;
   /** @internal */ _loop: EventLoop;
-  /** @internal First done callback (most Futures have one: the awaiting task). */ _cb0: DoneCallback<any> | null = null;
-  /** @internal Further done callbacks, in registration order. */ _cbs: DoneCallback<any>[] | null = null;
+  /** @internal First done callback (most Futures have one: the awaiting task, as the Task itself). */ _cb0: Waiter | null = null;
+  /** @internal Further done callbacks, in registration order. */ _cbs: Waiter[] | null = null;
   /** @internal */ _cancelMessage: string | undefined = undefined;
   /** @internal A done Future that still makes an awaiting task yield one iteration (`sleep(0)`). */ _forceYield = false;
   /** @internal True while registered as "exception never retrieved". */ _logPending = false;
@@ -273,7 +277,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   /** @internal */
-  _addCallback(fn: DoneCallback<T>): void {
+  _addCallback(fn: Waiter): void {
     if (this._cb0 === null && this._cbs === null) this._cb0 = fn;
     else (this._cbs ??= []).push(fn);
   }
@@ -290,20 +294,31 @@ export class Future<T = unknown> implements PromiseLike<T> {
       // Promise-style reactions (then/await outside a task) must not wait for a loop that may never run again;
       // done callbacks proper wait for the loop (asyncio). A closed loop runs nothing, so there everything goes.
       const all = loop._closed;
-      if (cb0 !== null) {
-        if (all || (cb0 as { _tulipThen?: boolean })._tulipThen === true) queueMicrotask(() => cb0(this));
-        else loop._callSoon1(cb0 as (a: unknown) => void, this);
-      }
-      if (cbs !== null) {
-        for (const cb of cbs) {
-          if (all || (cb as { _tulipThen?: boolean })._tulipThen === true) queueMicrotask(() => cb(this));
-          else loop._callSoon1(cb as (a: unknown) => void, this);
+      const one = (cb: Waiter): void => {
+        if (typeof cb !== 'function') {
+          if (all) queueMicrotask(() => cb._wakeup(this));
+          else loop._callSoonStep(cb, this);
+        } else if (all || (cb as { _tulipThen?: boolean })._tulipThen === true) {
+          queueMicrotask(() => cb(this));
+        } else {
+          loop._callSoon1(cb as (a: unknown) => void, this);
         }
-      }
+      };
+      if (cb0 !== null) one(cb0);
+      if (cbs !== null) for (const cb of cbs) one(cb);
       return;
     }
-    if (cb0 !== null) loop._callSoon1(cb0 as (a: unknown) => void, this);
-    if (cbs !== null) for (let i = 0; i < cbs.length; i++) loop._callSoon1(cbs[i] as (a: unknown) => void, this);
+    if (cb0 !== null) {
+      if (typeof cb0 === 'function') loop._callSoon1(cb0 as (a: unknown) => void, this);
+      else loop._callSoonStep(cb0, this);
+    }
+    if (cbs !== null) {
+      for (let i = 0; i < cbs.length; i++) {
+        const cb = cbs[i]!;
+        if (typeof cb === 'function') loop._callSoon1(cb as (a: unknown) => void, this);
+        else loop._callSoonStep(cb, this);
+      }
+    }
   }
 }
 

@@ -49,7 +49,6 @@ export class Task<T = unknown> extends Future<T> {
   _stale: StaleReaction[] | null = null;
   /** @internal The CancelledError the task's body ended with. */ _cancelledExc: CancelledError | null = null;
   /** @internal Generator tasks: the generator. */ _gen: Generator<unknown, T, any> | null = null;
-  /** @internal Done callback registered on awaited Futures (one closure per task, not per await). */ _wakeupFn: (f: Future<any>) => void;
   /** @internal */ _signal: AbortSignal | null = null;
   /** @internal */ _onAbort: (() => void) | null = null;
 
@@ -58,12 +57,7 @@ export class Task<T = unknown> extends Future<T> {
     super(loop);
     this._fn = fn;
     this._name = options?.name ?? `Task-${++taskCounter}`;
-    this._wakeupFn = (f) => this._wakeup(f);
-    (this._wakeupFn as { _tulipTask?: Task<T> })._tulipTask = this;
-    const start = (): void => this._start();
-    (start as { _tulipTask?: Task<T> })._tulipTask = this;
-    const h = loop._callSoon1(start, undefined);
-    h._name = `${this._name}.start`;
+    loop._callSoonStep(this, null);
     loop._tasks.add(this as Task<unknown>);
     const signal = options?.signal;
     if (signal !== undefined) {
@@ -199,15 +193,20 @@ export class Task<T = unknown> extends Future<T> {
     this._resD = derived;
     if (fut._state !== PENDING) {
       // sleep(0): a done Future that still yields one iteration.
-      this._loop._callSoon1(this._wakeupFn as (a: unknown) => void, fut);
+      this._loop._callSoonStep(this, fut);
     } else {
-      fut._addCallback(this._wakeupFn);
+      fut._addCallback(this);
     }
     if (this._mustCancel && fut.cancel(this._cancelMessage)) this._mustCancel = false;
   }
 
   /** @internal Done callback of the awaited Future: resumes the task (a new atomic step). */
-  _wakeup(fut: Future<any>): void {
+  _wakeup(fut: unknown): void {
+    return this._wakeupFrom(fut as Future<any>);
+  }
+
+  /** @internal */
+  _wakeupFrom(fut: Future<any>): void {
     if (this._gen !== null) {
       this._futWaiter = null;
       if (this._mustCancel) {
@@ -344,8 +343,8 @@ export class Task<T = unknown> extends Future<T> {
     }
     const fut = y as Future<unknown>;
     this._futWaiter = fut;
-    if (fut._state !== PENDING) this._loop._callSoon1(this._wakeupFn as (a: unknown) => void, fut);
-    else fut._addCallback(this._wakeupFn);
+    if (fut._state !== PENDING) this._loop._callSoonStep(this, fut);
+    else fut._addCallback(this);
     if (this._mustCancel && fut.cancel(this._cancelMessage)) this._mustCancel = false;
   }
 

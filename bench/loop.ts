@@ -1,0 +1,205 @@
+/**
+ * bench/loop.ts: the event loop's hot paths beside their native baselines AND beside Python asyncio running the
+ * same cases (bench/asyncio_loop.py, Debian's `command -p python3`, default loop), all in one run.
+ *
+ * | case | tulipwire | native baseline | asyncio |
+ * |---|---|---|---|
+ * | callSoon chain | each callback `loop.callSoon`s the next | `setImmediate` chain | `call_soon` chain |
+ * | Future create+resolve+await | in a task: `f = loop.createFuture(); loop.callSoon(setResult); await f` | `await new Promise(r => setImmediate(r))` | same as tulipwire |
+ * | Task create+await | in a task: `await loop.createTask(async () => i)` | `await (async () => i)()` | `await loop.create_task(coro())` |
+ * | sleep(0) round trip | in a task: `await sleep(0)` | `await new Promise(r => setImmediate(r))` | `await asyncio.sleep(0)` |
+ *
+ * Each figure is the median of 5 trials (1 with `--quick`); the native and tulipwire trials alternate. Nothing in
+ * this process enables AsyncLocalStorage, so the native baselines run at full speed (ASYNCIO-NOTES §0).
+ *
+ * `npx tsx bench/loop.ts` prints a table of ratios (vs asyncio, vs native); `--json` prints the report of
+ * bench/README.md on stdout (the table then goes to stderr).
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { EventLoop, sleep } from '../src/index.js';
+import type { BenchCase, BenchReport } from './support/common.js';
+import { REPO_ROOT, errorText, now, parseFlags, progress, progressDone, ratio, renderTable, round } from './support/common.js';
+import { systemPython } from './support/workers.js';
+
+const flags = parseFlags();
+const TRIALS = flags.quick ? 1 : 5;
+const SCALE = flags.quick ? 0.02 : 1;
+
+/** Ops per second of one timed run. */
+type Runner = (n: number) => Promise<number>;
+
+// ---- tulipwire ---------------------------------------------------------------------------------------------
+
+const tulipCallSoon: Runner = async (n) => {
+  const loop = new EventLoop();
+  let i = 0;
+  const cb = (): void => {
+    if (++i < n) loop.callSoon(cb);
+    else loop.stop();
+  };
+  loop.callSoon(cb);
+  const t0 = now();
+  await loop.runForever();
+  const dt = now() - t0;
+  loop.close();
+  return n / dt;
+};
+
+function inTask(body: (loop: EventLoop, n: number) => Promise<void>): Runner {
+  return async (n) => {
+    const loop = new EventLoop();
+    const t0 = now();
+    await loop.runUntilComplete(loop.createTask(() => body(loop, n)));
+    const dt = now() - t0;
+    loop.close();
+    return n / dt;
+  };
+}
+
+const setOne = (f: { setResult(v: number): void }): void => f.setResult(1);
+
+const tulipFuture = inTask(async (loop, n) => {
+  for (let i = 0; i < n; i++) {
+    const f = loop.createFuture<number>();
+    loop.callSoon(setOne, f);
+    await f;
+  }
+});
+
+const tulipTask = inTask(async (loop, n) => {
+  for (let i = 0; i < n; i++) await loop.createTask(async () => i);
+});
+
+const tulipSleep0 = inTask(async (loop, n) => {
+  for (let i = 0; i < n; i++) await sleep(0, undefined, loop);
+});
+
+// ---- native baselines --------------------------------------------------------------------------------------
+
+const nativeImmediateChain: Runner = (n) =>
+  new Promise((resolve) => {
+    let i = 0;
+    const t0 = now();
+    const cb = (): void => {
+      if (++i < n) setImmediate(cb);
+      else resolve(n / (now() - t0));
+    };
+    setImmediate(cb);
+  });
+
+const nativeImmediatePromise: Runner = async (n) => {
+  const t0 = now();
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  return n / (now() - t0);
+};
+
+const nativeAsyncCall: Runner = async (n) => {
+  const t0 = now();
+  for (let i = 0; i < n; i++) await (async () => i)();
+  return n / (now() - t0);
+};
+
+// ---- the cases ---------------------------------------------------------------------------------------------
+
+interface Case {
+  name: string;
+  unit: string;
+  py: string;
+  n: number;
+  tulip: Runner;
+  native: Runner;
+  nativeName: string;
+  goal: number | null;
+}
+
+const CASES: Case[] = [
+  { name: 'callSoon chain', unit: 'callbacks/s', py: 'call_soon', n: 2_000_000, tulip: tulipCallSoon, native: nativeImmediateChain, nativeName: 'native setImmediate chain', goal: 8 },
+  { name: 'Future create+resolve+await', unit: 'ops/s', py: 'future', n: 500_000, tulip: tulipFuture, native: nativeImmediatePromise, nativeName: 'native Promise resolved in setImmediate', goal: 5 },
+  { name: 'Task create+await', unit: 'ops/s', py: 'task', n: 300_000, tulip: tulipTask, native: nativeAsyncCall, nativeName: 'native async function call+await', goal: null },
+  { name: 'sleep(0) round trip', unit: 'ops/s', py: 'sleep0', n: 500_000, tulip: tulipSleep0, native: nativeImmediatePromise, nativeName: 'native Promise resolved in setImmediate', goal: null },
+];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function measure(c: Case): Promise<{ tulip: number; native: number }> {
+  const n = Math.max(1000, Math.round(c.n * SCALE));
+  await c.tulip(Math.max(1000, n >> 3)); // warm-up
+  await c.native(Math.max(1000, n >> 3));
+  const t: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < TRIALS; i++) {
+    t.push(await c.tulip(n));
+    b.push(await c.native(n));
+  }
+  return { tulip: median(t), native: median(b) };
+}
+
+function runAsyncio(): { python: string; cases: Record<string, number> } | { error: string } {
+  try {
+    const out = execFileSync(systemPython(), [join(REPO_ROOT, 'bench/asyncio_loop.py'), '--json', '--trials', String(TRIALS), '--scale', String(SCALE)], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    return JSON.parse(out.trim().split('\n').pop()!) as { python: string; cases: Record<string, number> };
+  } catch (e) {
+    return { error: errorText(e) };
+  }
+}
+
+async function main(): Promise<void> {
+  const only = flags.only;
+  const selected = CASES.filter((c) => only === null || c.name.includes(only));
+  progress('Python asyncio');
+  const py = runAsyncio();
+  const cases: BenchCase[] = [];
+  const table: string[][] = [];
+  for (const c of selected) {
+    progress(c.name);
+    const m = await measure(c);
+    const pyRate = 'cases' in py ? (py.cases[c.py] ?? null) : null;
+    const pyName = `Python ${'python' in py ? py.python : ''} asyncio ${c.py}`.replace('  ', ' ');
+    const vsAsyncio = ratio(m.tulip, pyRate);
+    const vsNative = ratio(m.tulip, m.native);
+    const goals = c.goal === null ? undefined : [{ text: `${c.name} ≥ ${c.goal}x asyncio`, op: '>=', target: c.goal, ratio: vsAsyncio, met: vsAsyncio === null ? null : vsAsyncio >= c.goal }];
+    cases.push({
+      case: `tulipwire ${c.name} vs asyncio`,
+      unit: c.unit,
+      value: round(m.tulip),
+      baseline: { name: pyName, value: pyRate === null ? null : round(pyRate) },
+      ratio: vsAsyncio,
+      extra: { ...(goals ? { goals } : {}), ...('error' in py ? { error: `asyncio: ${py.error}` } : {}) },
+    });
+    cases.push({
+      case: `tulipwire ${c.name} vs native`,
+      unit: c.unit,
+      value: round(m.tulip),
+      baseline: { name: c.nativeName, value: round(m.native) },
+      ratio: vsNative,
+    });
+    table.push([
+      c.name,
+      vsAsyncio === null ? '—' : `${vsAsyncio.toFixed(2)}x`,
+      c.goal === null ? '' : `≥ ${c.goal}x ${vsAsyncio !== null && vsAsyncio >= c.goal ? 'met' : 'NOT met'}`,
+      vsNative === null ? '—' : `${vsNative.toFixed(2)}x`,
+      c.nativeName,
+      `${(m.tulip / 1e6).toFixed(2)} / ${pyRate === null ? '—' : (pyRate / 1e6).toFixed(2)} / ${(m.native / 1e6).toFixed(2)}`,
+    ]);
+  }
+  progressDone();
+  const report: BenchReport = { name: 'loop', cases };
+  const text = renderTable(['case', 'vs asyncio', 'goal', 'vs native', 'native baseline', 'M/s tulipwire / asyncio / native'], table);
+  if (flags.json) {
+    process.stderr.write(`loop (same run; ratios count, rates are for orientation)\n${text}\n`);
+    process.stdout.write(JSON.stringify(report) + '\n');
+  } else {
+    process.stdout.write(`loop (same run; ratios count, rates are for orientation)\n${text}\n`);
+    if ('error' in py) process.stdout.write(`asyncio failed: ${py.error}\n`);
+  }
+}
+
+await main();
