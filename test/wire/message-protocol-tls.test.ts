@@ -103,10 +103,10 @@ async function until(pred: () => boolean, seconds = 5): Promise<void> {
 }
 
 /** A c2s frame signed with unbound keys (what a misbehaving or foreign client could write raw). */
-function unboundFrame(seq: number, secret = SECRET): Buffer {
-  const now = Math.floor(fx.loop.clock.epoch() * 1000);
-  return sealEnvelope({ key: deriveDirectionKey(secret, 'c2s'), kid: 'k1', kind: 16, flags: 0, seq, issuedAtMs: now,
-    expiresAtMs: now + 30_000, nonce: Buffer.alloc(16, seq), payload: encode({ n: seq }) }, jsMac);
+function unboundFrame(seq: number, secret = SECRET, o: { kid?: string; issuedAtMs?: number; ttlMs?: number; payload?: Buffer } = {}): Buffer {
+  const now = o.issuedAtMs ?? Math.floor(fx.loop.clock.epoch() * 1000);
+  return sealEnvelope({ key: deriveDirectionKey(secret, 'c2s'), kid: o.kid ?? 'k1', kind: 16, flags: 0, seq, issuedAtMs: now,
+    expiresAtMs: now + (o.ttlMs ?? 30_000), nonce: Buffer.alloc(16, seq), payload: o.payload ?? encode({ n: seq }) }, jsMac);
 }
 
 describe('MessageProtocol over mTLS', () => {
@@ -208,6 +208,31 @@ describe('MessageProtocol over mTLS', () => {
       expect(server.closeReason?.code).toBe('TW_BAD_SIGNATURE');
       expect(warns).toEqual(['closing the connection after 3 rejected messages; last: TW_BAD_SIGNATURE message signature does not match']);
       expect(() => client.sendMessage('too late')).toThrow(expect.objectContaining({ code: 'TW_TRANSPORT_CLOSED' }));
+    });
+  });
+
+  it.each([
+    ['TW_BAD_SIGNATURE', () => unboundFrame(101, Buffer.alloc(32, 9))],
+    ['TW_UNKNOWN_KEY_ID', () => unboundFrame(101, SECRET, { kid: 'retired' })],
+    ['TW_MALFORMED_ENVELOPE', () => { const f = unboundFrame(101); f[4] = 7; return f; }],
+    ['TW_SIGNATURE_EXPIRED', () => unboundFrame(101, SECRET, { issuedAtMs: Math.floor(fx.loop.clock.epoch() * 1000) - 60_000, ttlMs: 1000 })],
+    ['TW_BAD_TIME_SIGNATURE', () => unboundFrame(101, SECRET, { issuedAtMs: Math.floor(fx.loop.clock.epoch() * 1000) + 60_000 })],
+    ['TW_REPLAYED_MESSAGE', () => unboundFrame(100)],
+    ['TW_BAD_PAYLOAD', () => unboundFrame(101, SECRET, { payload: Buffer.from('c1', 'hex') })],
+  ])('%s over TLS: that message alone is rejected, its neighbours are delivered, the client stays connected', async (code, bad) => {
+    await fx.run(async () => {
+      const { port, protocols } = await serve({ bindToTls: false });
+      const [t, client] = await connect(port, { bindToTls: false });
+      await until(() => protocols[0]?.transport != null);
+      const server = protocols[0]!;
+      t.write(Buffer.concat([unboundFrame(100), bad(), unboundFrame(102)]));
+      await until(() => server.rejected.length === 1 && server.got.length === 2);
+      expect(server.rejected[0]!.code).toBe(code);
+      expect(server.got.map(([m]) => m)).toEqual([{ n: 100 }, { n: 102 }]);
+      client.sendMessage('next');
+      await until(() => server.got.length === 3);
+      expect(client.lost).toEqual([]);
+      expect(server.closeReason).toBeNull();
     });
   });
 
