@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `tulipwire` command line: `tulipwire ca init | issue server | issue client | inspect | renew [--watch]`.
+ * The `tulipwire` command line: `tulipwire ca init | issue server | issue client | inspect | renew [--watch] |
+ * rotate-intermediate`.
  *
  * Every `ca` subcommand takes `--dir` (the CA directory, default `./pki`). A passphrase for the root key comes from
  * `--passphrase-file FILE` or the `TULIPWIRE_CA_PASSPHRASE` environment variable (CI has no terminal to prompt on).
@@ -19,7 +20,7 @@ import { systemClock } from '../loop/clock.js';
 import type { IssuedCertificate, KeyAlgorithm } from '../pki/index.js';
 import {
   CERT_DIR_FILES, CertRotator, KEY_ALGORITHMS, PrivateCA, fingerprintOf, identityOfCertificate, normalizeSerial,
-  readCertDir, splitPemCertificates,
+  readCertDir, splitPemCertificates, spkiPin,
 } from '../pki/index.js';
 
 /** Exit code: success. */
@@ -101,6 +102,7 @@ interface Inspection {
   notAfter: string;
   secondsLeft: number;
   fingerprint: string;
+  spkiPin: string;
   chain: { ok: boolean | null; detail: string };
 }
 
@@ -153,6 +155,7 @@ async function inspect(file: string, o: CommonOpts): Promise<Inspection> {
     notAfter: new Date(id.notAfter * 1000).toISOString(),
     secondsLeft: Math.round(id.notAfter - now),
     fingerprint: fingerprintOf(leaf),
+    spkiPin: spkiPin(leaf),
     chain,
   };
 }
@@ -169,6 +172,7 @@ function printInspection(r: Inspection): void {
   out(`valid:       ${r.notBefore} -> ${r.notAfter}`);
   out(`time left:   ${left <= 0 ? `EXPIRED ${formatDuration(left)} ago` : notYet ? `not valid yet; ${formatDuration(left)} until expiry` : formatDuration(left)}`);
   out(`SHA-256:     ${r.fingerprint}`);
+  out(`SPKI pin:    ${r.spkiPin}`);
   out(`chain:       ${r.chain.detail}`);
 }
 
@@ -246,6 +250,20 @@ function buildProgram(): Command {
       if (r.chain.ok === false) process.exitCode = EXIT_ERROR;
     });
 
+  ca.command('rotate-intermediate')
+    .description('replace the issuing intermediate with a new one signed by the root (needs the root key and its passphrase)')
+    .addOption(dirOpt())
+    .option('--lifetime <duration>', 'intermediate lifetime', '90d')
+    .addOption(passOpt())
+    .action(async (o: CommonOpts & { lifetime: string }) => {
+      const lifetime = parseLifetime(o.lifetime);
+      const c = await loadCA(o);
+      const before = c.intermediate.fingerprint;
+      await c.rotateIntermediate({ lifetime });
+      out(`rotated the intermediate of CA ${c.name}: ${before} -> ${c.intermediate.fingerprint}`);
+      out(`expires: ${new Date(c.intermediate.notAfter * 1000).toISOString()}; leaves issued before stay valid (same root) and move over as they renew`);
+    });
+
   ca.command('renew')
     .description('re-issue the certificate in --out with the same profile; with --watch keep renewing at 2/3 of its lifetime')
     .addOption(dirOpt())
@@ -266,12 +284,12 @@ function buildProgram(): Command {
         printIssued(issued, o.out);
         return;
       }
-      await watchRenewals(c, current, o.out, fraction, lifetime);
+      await watchRenewals(o, current, o.out, fraction, lifetime);
     });
   return program;
 }
 
-async function watchRenewals(c: PrivateCA, current: IssuedCertificate, dir: string, fraction: number, lifetime?: number): Promise<void> {
+async function watchRenewals(o: CommonOpts, current: IssuedCertificate, dir: string, fraction: number, lifetime?: number): Promise<void> {
   // Loaded lazily: only `renew --watch` needs an event loop.
   const { EventLoop } = await import('../loop/index.js');
   const loop = new EventLoop();
@@ -283,7 +301,16 @@ async function watchRenewals(c: PrivateCA, current: IssuedCertificate, dir: stri
     initial: current,
     renewAtFraction: fraction,
     renew: async (cur) => {
-      const issued = await c.renew(cur, lifetime !== undefined ? { lifetime } : {});
+      // Re-read the CA and the directory every cycle: an intermediate rotated or a certificate replaced by someone
+      // else is picked up, and no key is kept in memory across cycles (step's cli#1632, PKI-NOTES).
+      const c = await loadCA(o);
+      let onDisk = cur;
+      try {
+        onDisk = c.adopt(readCertDir(dir));
+      } catch {
+        // Unreadable or foreign: renew what we last wrote.
+      }
+      const issued = await c.renew(onDisk, lifetime !== undefined ? { lifetime } : {});
       await c.writeTo(dir, issued);
       return issued;
     },

@@ -158,6 +158,26 @@ describe('a CA through the CLI', () => {
     expect(opensslVerify(out, 'sslserver')).toMatch(/OK/);
   });
 
+  it('rotate-intermediate needs the passphrase; old and new leaves both verify under the same root', () => {
+    const before = join(work, 'before-rotation');
+    expect(cli(['ca', 'issue', 'client', '--dir', dir, '--id', 'before', '--out', before]).code).toBe(0);
+    const locked = cli(['ca', 'rotate-intermediate', '--dir', dir]);
+    expect(locked.code).toBe(1);
+    expect(locked.stderr).toMatch(/root key .* is not loaded/);
+    const r = cli(['ca', 'rotate-intermediate', '--dir', dir, '--lifetime', '30d'], { env: { TULIPWIRE_CA_PASSPHRASE: 'open sesame' } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/rotated the intermediate of CA cli\.example: [0-9a-f]{64} -> [0-9a-f]{64}/);
+    const after = join(work, 'after-rotation');
+    expect(cli(['ca', 'issue', 'client', '--dir', dir, '--id', 'after', '--out', after]).code).toBe(0);
+    expect(readFileSync(join(before, 'cert.pem'), 'utf8')).not.toBe(readFileSync(join(after, 'cert.pem'), 'utf8'));
+    expect(opensslVerify(before, 'sslclient')).toMatch(/OK/);
+    expect(opensslVerify(after, 'sslclient')).toMatch(/OK/);
+    // inspect still accepts the old leaf: its own cert.pem carries the old intermediate.
+    const insp = cli(['ca', 'inspect', join(before, 'cert.pem'), '--dir', dir]);
+    expect(insp.code).toBe(0);
+    expect(insp.stdout).toMatch(/^SPKI pin: +[0-9a-f]{64}$/m);
+  });
+
   it('uses ./pki by default', () => {
     const cwd = mkdtempSync(join(work, 'cwd-'));
     expect(cli(['ca', 'init', '--name', 'default.example'], { cwd }).code).toBe(0);
