@@ -32,31 +32,36 @@ const K = new Int32Array([
 const IV = new Int32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
 
 // Scratch state, shared by every call (JavaScript is single-threaded and nothing here re-enters).
-const W = new Int32Array(64);
+const W = new Int32Array(16);
 const S = new Int32Array(8);
-const tail = new Uint8Array(128);
+const tail = Buffer.alloc(128);
 
 /** Fills W[0..15] from 64 bytes of `b` at `o` (big-endian words). */
 function loadBlock(b: Uint8Array, o: number): void {
   for (let i = 0; i < 16; i++, o += 4) W[i] = (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
 }
 
-/** One SHA-256 compression of the block in W[0..15] into state `st` (8 words at `so`). */
+/**
+ * One SHA-256 compression of the block in W[0..15] into state `st` (8 words at `so`). The message schedule lives
+ * in a 16-word ring (W[i & 15]) computed inside the rounds, so the block is touched once and nothing is allocated.
+ */
 function compress(st: Int32Array, so: number): void {
-  for (let i = 16; i < 64; i++) {
-    const w15 = W[i - 15]!;
-    const w2 = W[i - 2]!;
-    const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
-    const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
-    W[i] = (W[i - 16]! + s0 + W[i - 7]! + s1) | 0;
-  }
   let a = st[so]!, b = st[so + 1]!, c = st[so + 2]!, d = st[so + 3]!;
   let e = st[so + 4]!, f = st[so + 5]!, g = st[so + 6]!, h = st[so + 7]!;
-  for (let i = 0; i < 64; i++) {
-    const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-    const t1 = (h + S1 + ((e & f) ^ (~e & g)) + K[i]! + W[i]!) | 0;
-    const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-    const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+  for (let i = 0; i < 16; i++) {
+    const t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + ((e & f) ^ (~e & g)) + K[i]! + W[i]!) | 0;
+    const t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    h = g; g = f; f = e; e = (d + t1) | 0;
+    d = c; c = b; b = a; a = (t1 + t2) | 0;
+  }
+  for (let i = 16; i < 64; i++) {
+    const w15 = W[(i - 15) & 15]!;
+    const w2 = W[(i - 2) & 15]!;
+    const w = (W[i & 15]! + (((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3)) + W[(i - 7) & 15]! +
+      (((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10))) | 0;
+    W[i & 15] = w;
+    const t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + ((e & f) ^ (~e & g)) + K[i]! + w) | 0;
+    const t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
     h = g; g = f; f = e; e = (d + t1) | 0;
     d = c; c = b; b = a; a = (t1 + t2) | 0;
   }
@@ -81,7 +86,7 @@ function hmacLong(key: JsMacKey, b: Uint8Array, start: number, end: number): Buf
 /** Computes HMAC(key, b[start..end)) into S (8 words). */
 function hmacInto(pads: Int32Array, b: Uint8Array, start: number, end: number): void {
   // Inner hash: resume from the ipad state, over the message, then the padding with the bit length of ipad ‖ m.
-  S.set(pads.subarray(0, 8));
+  for (let i = 0; i < 8; i++) S[i] = pads[i]!;
   const len = end - start;
   let o = start;
   const full = start + (len & ~63);
@@ -116,7 +121,7 @@ function hmacInto(pads: Int32Array, b: Uint8Array, start: number, end: number): 
   W[8] = 0x80000000 | 0;
   W[9] = 0; W[10] = 0; W[11] = 0; W[12] = 0; W[13] = 0; W[14] = 0;
   W[15] = 768;
-  S.set(pads.subarray(8, 16));
+  for (let i = 0; i < 8; i++) S[i] = pads[8 + i]!;
   compress(S, 0);
 }
 
