@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TLSSocket } from 'node:tls';
-import { clientTlsOptions, mapTlsError, serverTlsOptions, peerIdentityOf } from '../../src/pki/index.js';
+import { clientTlsOptions, identityOfCertificate, mapTlsError, serverTlsOptions, peerIdentityOf } from '../../src/pki/index.js';
 import type { TestCA } from '../support/ca.js';
 import { makeTestCA } from '../support/ca.js';
 import type { EchoServer } from './helpers.js';
@@ -62,6 +62,9 @@ describe('mTLS success', () => {
     expect(c.serial).toBe(t.client.cert.serial);
     expect(c.notAfter).toBe(t.client.cert.notAfter);
     expect(Number.isInteger(c.notAfter)).toBe(true);
+    // The cheap per-handshake path (legacy peer object) agrees with a full X509Certificate parse.
+    expect(out.peer).toEqual(identityOfCertificate(t.server.cert.x509));
+    expect(c).toEqual(identityOfCertificate(t.client.cert.x509));
   });
 
   it('accepts the IP SAN when connecting without a servername', async () => {
