@@ -80,12 +80,19 @@ export interface EnvelopeHeader {
 
 /** The fields a sender puts in a header. */
 export interface HeaderFields {
+  /** Message kind, 1..255. */
   kind: number;
+  /** Flag bits (see {@link FLAG_TLS_BOUND}). */
   flags: number;
+  /** The key id's bytes, 1..32. */
   kid: Uint8Array;
+  /** Sequence number, 1..2^53-1. */
   seq: number;
+  /** Issue time, ms since the epoch. */
   issuedAtMs: number;
+  /** Expiry, ms since the epoch, >= issuedAtMs. */
   expiresAtMs: number;
+  /** Holds the 16 nonce bytes (at {@link HeaderFields.nonceOffset}). */
   nonce: Uint8Array;
   /** Offset of the nonce in `nonce` (default 0). */
   nonceOffset?: number;

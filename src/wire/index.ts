@@ -14,7 +14,7 @@ export {
 export type { Direction, KeyEntry, KeyOptions } from './keyring.js';
 export { TAG_SIZE, nodeMac } from './mac.js';
 export type { MacEngine, MacEngineName, MacKey } from './mac.js';
-export { jsMac } from './mac-js.js';
+export { JS_MAC_MAX_INLINE, jsMac } from './mac-js.js';
 export { NATIVE_ADDON_PATH, defaultMacEngine, nativeDisabledByEnv, nativeMac, nativeMacUnavailableReason } from './mac-native.js';
 export { KeySchedule, NoncePool, Opener, ReplayWindow, Sealer, noncePool, sealEnvelope } from './signing.js';
 export type {
