@@ -35,6 +35,11 @@ import type { NonceStore } from './stores.js';
 
 /** Longest message lifetime a receiver accepts by default, seconds (bounds how long nonces are remembered). */
 export const MAX_MESSAGE_TTL = 300;
+/**
+ * Inbound messages allowed to wait for an asynchronous nonce store before the protocol pauses reading (and resumes
+ * once half of them are delivered), so a flood cannot grow the queue without bound while Redis is slow.
+ */
+export const MAX_PENDING_RESERVATIONS = 4096;
 
 /** Where MessageProtocol reports closes and rejections: a structured logger hook, silent when you pass `{}`. */
 export interface WireLogger {
@@ -177,6 +182,8 @@ export abstract class MessageProtocol extends ProtocolBase {
   #queue: Pending[] = [];
   #drainScheduled = false;
   #bound = false;
+  // True while reading is paused because too many messages wait for the nonce store.
+  #readingPaused = false;
   // Rejections that were the peer's fault (BadData), compared with maxRejections.
   #peerRejections = 0;
   readonly #flush = (): void => this.#doFlush();
@@ -377,6 +384,10 @@ export abstract class MessageProtocol extends ProtocolBase {
     }
     const item: Pending = { meta, buf, start, end, state: 0, err: null };
     this.#queue.push(item);
+    if (this.#queue.length > MAX_PENDING_RESERVATIONS && !this.#readingPaused && this.transport !== null) {
+      this.#readingPaused = true;
+      this.transport.pauseReading();
+    }
     // The nonce must be remembered as long as the message could still be accepted: until expiresAt + skew.
     const ttl = Math.max(0.001, meta.expiresAt + this.skew - this.#clock.epoch());
     let p: Promise<boolean>;
@@ -422,6 +433,10 @@ export abstract class MessageProtocol extends ProtocolBase {
       it.buf = null;
     }
     if (i > 0) q.splice(0, i);
+    if (this.#readingPaused && q.length <= MAX_PENDING_RESERVATIONS / 2 && !this.#lost) {
+      this.#readingPaused = false;
+      this.transport?.resumeReading();
+    }
   }
 
   #enqueueReject(err: RejectionError): void {

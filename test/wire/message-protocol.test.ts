@@ -11,6 +11,7 @@ import type { Transport } from '../../src/net/transports.js';
 import { sleep } from '../../src/loop/index.js';
 import { MessageProtocol } from '../../src/wire/message-protocol.js';
 import type { MessageProtocolOptions, RejectionError, WireLogger } from '../../src/wire/message-protocol.js';
+import { MAX_PENDING_RESERVATIONS } from '../../src/wire/message-protocol.js';
 import { Keyring, deriveDirectionKey } from '../../src/wire/keyring.js';
 import { KIND } from '../../src/wire/envelope.js';
 import { sealEnvelope } from '../../src/wire/signing.js';
@@ -299,6 +300,31 @@ describe('MessageProtocol (memory transport)', () => {
       for (let i = 0; i < 100 && server.got.length + server.rejected.length < 21; i++) await new Promise((r) => setTimeout(r, 5));
       expect(server.got.map(([m]) => (m as { n: number }).n)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1).filter((i) => i !== 7));
       expect(server.rejected.map((e) => e.code)).toEqual(['TW_BAD_SIGNATURE', 'TW_REPLAYED_MESSAGE']);
+      rawT.close();
+      await inner.close();
+    });
+  });
+
+  it('pauses reading while too many messages wait for a slow nonce store, and resumes as they drain', async () => {
+    await fx.run(async () => {
+      const inner = new MemoryNonceStore({ clock: fx.clock! });
+      let gate!: () => void;
+      const opened = new Promise<void>((r) => (gate = r));
+      const gated: NonceStore = { reserve: (n, ttl) => opened.then(() => inner.reserve(n, ttl)), close: () => inner.close() };
+      const raw = new Raw();
+      const server = new Recorder(opts('server', { nonceStore: gated }));
+      const [rawT, serverT] = createMemoryPair(fx.loop, raw, server);
+      await until(() => server.transport !== null);
+      const n = MAX_PENDING_RESERVATIONS + 100;
+      const frames: Buffer[] = [];
+      for (let i = 1; i <= n; i++) frames.push(frame({ seq: i, nonce: Buffer.from(i.toString(16).padStart(32, '0'), 'hex') }));
+      rawT.write(Buffer.concat(frames));
+      await until(() => !serverT.isReading());
+      expect(server.got).toEqual([]);
+      gate();
+      await until(() => server.got.length === n, 2000);
+      expect(serverT.isReading()).toBe(true);
+      expect(server.got.map(([m]) => (m as { n: number }).n)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
       rawT.close();
       await inner.close();
     });
