@@ -259,12 +259,12 @@ export class EventLoop {
     if (this._running) throw new InvalidStateError('This event loop is already running');
     const fut: Future<T> =
       future instanceof Future ? future : typeof future === 'function' ? this.createTask(future as TaskFunction<T>) : wrapPromise(future, this);
-    const onDone = (): void => this.stop();
-    fut.addDoneCallback(onDone);
+    const stopWhenDone = (): void => this.stop();
+    fut.addDoneCallback(stopWhenDone);
     try {
       await this.runForever();
     } finally {
-      fut.removeDoneCallback(onDone);
+      fut.removeDoneCallback(stopWhenDone);
     }
     if (!fut.done()) throw new InvalidStateError('Event loop stopped before Future completed.');
     return fut.result();
