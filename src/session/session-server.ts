@@ -22,6 +22,8 @@ import { RateLimited, SessionClosed, TooManyConnections, TransportError } from '
 import type { EventLoop, TimerHandle } from '../loop/index.js';
 import { getRunningLoop, sleep } from '../loop/index.js';
 import type { Transport } from '../net/transports.js';
+// Installs loop.createConnection/createServer (src/net extends EventLoop by declaration merging).
+import '../net/connect.js';
 import type { NonceStore } from '../wire/nonces.js';
 import { MemoryNonceStore } from '../wire/nonces.js';
 import type { IdempotencyCache } from '../wire/idempotency.js';
@@ -47,11 +49,6 @@ export interface ListeningServer {
   setSecureContext?(options: TlsOptions): void;
   /** The listening sockets. */
   readonly sockets: readonly unknown[];
-}
-
-/** The loop's server method installed by src/net (declared here so this module needs only the contract). */
-interface NetLoop {
-  createServer(factory: () => unknown, host: string, port: number, options: Record<string, unknown>): Promise<ListeningServer>;
 }
 
 /** Anything that can hand new certificates to a listening server (pki's `CertRotator` fits). */
@@ -333,6 +330,7 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
   #detachRotator: (() => void) | null = null;
   #draining = false;
   #closed = false;
+  #port: number | null = null;
 
   constructor(options: SessionServerOptions<S>) {
     this.#options = options;
@@ -357,11 +355,9 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
     return this.#listening;
   }
 
-  /** The port listened on, or null before {@link listen}. */
+  /** The port listened on (kept after the server stops listening), or null before {@link listen}. */
   get port(): number | null {
-    const s = this.#listening?.sockets[0] as { address?(): unknown } | undefined;
-    const a = s?.address?.() as { port?: number } | undefined;
-    return typeof a?.port === 'number' ? a.port : null;
+    return this.#port;
   }
 
   /** Registers a request handler for every connection (see RpcRouter.handle). */
@@ -442,14 +438,15 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
     if (this.#closed) throw new TransportError('the session server is closed');
     const o = this.#options;
     if (o.tls === undefined) throw new TransportError('serveSessions needs `tls` (pki serverTlsOptions): sessions are mutual TLS');
-    const net = this.loop as unknown as Partial<NetLoop>;
-    if (typeof net.createServer !== 'function') throw new TransportError('loop.createServer is missing: import src/net (the package entry does)');
-    const server = await net.createServer(this.protocolFactory(), o.host ?? '127.0.0.1', o.port ?? 0, {
+    const server: ListeningServer = await this.loop.createServer(this.protocolFactory(), o.host ?? '127.0.0.1', o.port ?? 0, {
       ssl: o.tls,
       ...(o.handshakeTimeout !== undefined ? { sslHandshakeTimeout: o.handshakeTimeout } : {}),
       ...(o.shutdownTimeout !== undefined ? { sslShutdownTimeout: o.shutdownTimeout } : {}),
     });
     this.#listening = server;
+    const sock = server.sockets[0] as { address?(): unknown } | undefined;
+    const addr = sock?.address?.() as { port?: number } | undefined;
+    this.#port = typeof addr?.port === 'number' ? addr.port : null;
     if (o.rotator !== undefined && typeof server.setSecureContext === 'function') {
       this.#detachRotator = o.rotator.attachServer(server as { setSecureContext(options: TlsOptions): void });
     }

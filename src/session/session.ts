@@ -23,6 +23,8 @@ import {
 import type { EventLoop, Future, Task } from '../loop/index.js';
 import { gather, getRunningLoop, sleep, waitFor } from '../loop/index.js';
 import type { Transport } from '../net/transports.js';
+// Installs loop.createConnection/createServer (src/net extends EventLoop by declaration merging).
+import '../net/connect.js';
 import type { IssuedCertificate } from '../pki/ca.js';
 import type { ClientTlsBuildOptions } from '../pki/tls-options.js';
 import { clientTlsOptions } from '../pki/tls-options.js';
@@ -120,11 +122,6 @@ export interface SessionOptions<S extends RpcSecurity = RpcSecurity> {
 
 /** Options of {@link Session.call}: RPC's, with `idempotent` also covering retries across reconnects. */
 export type SessionCallOptions = CallOptions;
-
-/** The loop's client method installed by src/net (declared here so this module needs only the contract). */
-interface NetLoop {
-  createConnection(factory: () => unknown, host: string, port: number, options: Record<string, unknown>): Promise<[Transport, unknown]>;
-}
 
 interface ClientHooks {
   loop: EventLoop;
@@ -469,7 +466,9 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
 
   /** Cancels the task and waits until the session has closed (close_notify, abort after `shutdownTimeout`). */
   async close(): Promise<void> {
-    this.task.cancel('session closed');
+    // The cancel is delivered from its own loop callback, where the session task is surely suspended on one of
+    // its Futures (not in the middle of a step of the caller's).
+    this.loop.callSoon(() => { this.task.cancel('session closed'); });
     await this.closed;
   }
 
@@ -502,7 +501,10 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
         // RECONNECT notice (then the next iteration connects while this one still serves).
         while (!link.isLost && link.goaway === null && !this.#wantsEarlyReconnect(link)) {
           if (link.notice !== null) this.#recheckLater(link);
-          await this.#waitForChange();
+          // Awaited directly (not through a helper): one Future, no extra promise hops in this task's steps.
+          const signal = this.loop.createFuture<void>();
+          this.#signal = signal;
+          await signal;
         }
         if (link.isLost || link.goaway !== null) {
           this.#lastError = link.isLost ? (link.ended.result() ?? new SessionClosed('the server closed the connection'))
@@ -555,11 +557,9 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     if (o.connector !== undefined) {
       made = await o.connector(factory, this.#attempts);
     } else {
-      const net = this.loop as unknown as Partial<NetLoop>;
-      if (typeof net.createConnection !== 'function') {
-        throw new TransportError('loop.createConnection is missing: import src/net (the package entry does)');
-      }
-      made = await net.createConnection(factory, o.host ?? '127.0.0.1', o.port ?? 0, {
+      if (o.port === undefined) throw new TransportError('openSession needs `port` (or a `connector`)');
+      // Awaited at once, so the connect's own Future is what this task is suspended on: a cancel destroys the socket.
+      made = await this.loop.createConnection(factory, o.host ?? '127.0.0.1', o.port, {
         ssl,
         ...(o.serverHostname !== undefined ? { serverHostname: o.serverHostname } : {}),
         ...(o.handshakeTimeout !== undefined ? { sslHandshakeTimeout: o.handshakeTimeout } : {}),
@@ -640,12 +640,6 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   #poke(): void {
     const s = this.#signal;
     if (s !== null && !s.done()) s.setResult(undefined);
-  }
-
-  async #waitForChange(): Promise<void> {
-    const s = this.loop.createFuture<void>();
-    this.#signal = s;
-    await s;
   }
 
   async #acquire(): Promise<SessionLink<S>> {

@@ -1,0 +1,241 @@
+/**
+ * Sessions over real mutual TLS on 127.0.0.1 with the test CA's pinned certificates: server restarts under a
+ * session, dead peers, connections capped at the client certificate's notAfter (with a RECONNECT notice first and
+ * a renewed certificate from a real CertRotator), and a drain under 100 sessions.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useLoop } from '../support/loop.js';
+import { makeTestCA } from '../support/ca.js';
+import type { TestCA } from '../support/ca.js';
+import { sleep } from '../../src/loop/index.js';
+import { CertRotator } from '../../src/pki/rotator.js';
+import type { PeerIdentity } from '../../src/pki/index.js';
+import { Keyring } from '../../src/wire/keyring.js';
+import { MemoryNonceStore } from '../../src/wire/nonces.js';
+import { RpcRouter } from '../../src/wire/rpc.js';
+import { serveSessions } from '../../src/session/session-server.js';
+import type { SessionConnection, SessionServer, SessionServerOptions } from '../../src/session/session-server.js';
+import { openSession } from '../../src/session/session.js';
+import type { Session, SessionOptions } from '../../src/session/session.js';
+
+const fx = useLoop({ real: true });
+let ca: TestCA;
+const servers: SessionServer[] = [];
+const sessions: Session[] = [];
+const rotators: CertRotator[] = [];
+
+beforeAll(async () => { ca = await makeTestCA(); }, 60_000);
+afterAll(async () => { await ca?.cleanup(); });
+// Before useLoop's afterEach closes the loop: close everything while the loop runs.
+afterEach(async () => {
+  const ss = sessions.splice(0);
+  const vs = servers.splice(0);
+  for (const r of rotators.splice(0)) r.stop();
+  await fx.loop.runUntilComplete(async () => {
+    await Promise.all(ss.map((s) => s.close()));
+    for (const v of vs) await v.close();
+  });
+});
+
+function ring(): Keyring {
+  const k = new Keyring();
+  k.add('k1', Buffer.alloc(32, 0x33));
+  return k;
+}
+
+const quiet = { logger: {}, heartbeatInterval: 0.1, idleTimeout: 1 } as const;
+
+async function serve(keyring: Keyring, extra: Partial<SessionServerOptions> = {}): Promise<SessionServer> {
+  const s = await serveSessions({ keyring, tls: ca.serverOptions, ...quiet, ...extra });
+  servers.push(s);
+  return s;
+}
+
+function open(keyring: Keyring, port: number, extra: Partial<SessionOptions> = {}): Session {
+  const s = openSession({ keyring, port, tls: ca.clientOptions, ...quiet, shutdownTimeout: 0.5,
+    backoff: { base: 0.02, cap: 0.2 }, ...extra });
+  sessions.push(s);
+  return s;
+}
+
+describe('sessions over mutual TLS', () => {
+  it('calls with the certificate identity; server-pushed messages; RTT; close_notify on cancel', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring);
+      server.handle('whoami', (_p, ctx) => (ctx.peer as PeerIdentity).identity);
+      const s = open(keyring, server.port!);
+      expect(await s.call('whoami')).toBe(ca.client.identity);
+      expect((s.peer as PeerIdentity).dnsNames).toContain('localhost');
+      const conn = [...server.connections][0]!;
+      expect(conn.identity).toBe(ca.client.identity);
+      expect(conn.closesAt).toBeCloseTo(ca.client.cert.notAfter, 0);
+      expect(server.broadcast('news', 'hello')).toBe(1);
+      const it = s.messages[Symbol.asyncIterator]();
+      expect((await it.next()).value).toMatchObject({ method: 'news', params: 'hello' });
+      while (s.rtt === null) await sleep(0.05);
+      expect(s.rtt).toBeGreaterThan(0);
+      await s.close();
+      while (server.connections.size > 0) await sleep(0.01);
+    });
+  });
+
+  it('server killed and restarted on the same port: reconnects, queued calls complete, idempotent call runs once', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const nonceStore = new MemoryNonceStore({ clock: fx.loop.clock }); // survives the restart, as Redis would
+      const router = new RpcRouter();
+      let effects = 0;
+      let crash: (() => void) | null = null;
+      router.handle('transfer', async (amount: number) => {
+        effects += 1;
+        crash?.(); // the first run crashes the server after the side effect, before the reply
+        crash = null;
+        return { moved: amount };
+      });
+      router.handle('echo', (x: unknown) => x);
+      const first = await serve(keyring, { nonceStore, router });
+      const port = first.port!;
+      const s = open(keyring, port);
+      await s.whenConnected();
+      let second: SessionServer | null = null;
+      crash = () => {
+        first.abort();
+        fx.loop.callLater(0.3, () => {
+          void serve(keyring, { nonceStore, router, port }).then((v) => { second = v; });
+        });
+      };
+      const transfer = s.call('transfer', 25, { idempotent: true, timeout: 10 });
+      while (s.connected) await sleep(0.005);
+      const queued = [s.call('echo', 'a'), s.call('echo', 'b')]; // made while the server is down
+      expect(s.queued).toBeGreaterThanOrEqual(1);
+      expect(await transfer).toEqual({ moved: 25 });
+      expect(await Promise.all(queued)).toEqual(['a', 'b']);
+      expect(effects).toBe(1);
+      expect(second).not.toBeNull();
+      expect(s.connects).toBe(2);
+      expect(s.attempts).toBeGreaterThan(2); // refused attempts while the server was down, with backoff
+    });
+  });
+
+  it('the server drops a client that stops answering with PeerTimeout; the client reconnects', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const reasons: (Error | null)[] = [];
+      const server = await serve(keyring, { heartbeatInterval: 0.05, idleTimeout: 0.3, onDisconnect: (_c, r) => reasons.push(r) });
+      const s = open(keyring, server.port!, { heartbeatInterval: 10, idleTimeout: 10 });
+      await s.whenConnected();
+      // The client process hangs: it stops reading, so it answers no PING and the server hears nothing.
+      s.link!.transport!.pauseReading();
+      while (reasons.length === 0) await sleep(0.02);
+      expect(reasons[0]).toMatchObject({ code: 'TW_PEER_TIMEOUT' });
+      // The client notices the close once it reads again, and reconnects.
+      s.link!.transport!.resumeReading();
+      while (s.connects < 2) await sleep(0.02);
+      expect(server.connections.size).toBe(1);
+    });
+  });
+
+  it('no connection outlives the client certificate: RECONNECT notice, renewed certificate, old connection closed by notAfter, no call lost', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const lifetime = 4;
+      const initial = await ca.ca.issueClient({ identity: 'player/7', lifetime });
+      const rotator = new CertRotator({ loop: fx.loop, initial, renew: (c) => ca.ca.renew(c) });
+      rotators.push(rotator);
+      rotator.start();
+      const notices: number[] = [];
+      const conns: { serial: string; closedAt: number | null; notAfter: number }[] = [];
+      const byConn = new Map<SessionConnection, (typeof conns)[number]>();
+      let served = 0;
+      const server = await serve(keyring, {
+        reconnectNotice: 1.5,
+        onConnection: (c) => {
+          const e = { serial: (c.peer as PeerIdentity).serial, closedAt: null, notAfter: (c.peer as PeerIdentity).notAfter };
+          conns.push(e);
+          byConn.set(c, e);
+        },
+        onDisconnect: (c) => { byConn.get(c)!.closedAt = fx.loop.clock.epoch(); },
+      });
+      server.handle('count', (n: number) => { served += 1; return n; });
+      const s = open(keyring, server.port!, { tls: undefined, rotator, tlsBuild: { servername: 'localhost', pin: ca.ca.rootPin } });
+      await s.whenConnected();
+      s.link!.reconnectReceived = ((orig) => function (this: typeof s.link, notice) {
+        notices.push(notice.closeAt);
+        orig.call(this, notice);
+      })(s.link!.reconnectReceived);
+      // Calls all through the rotation, one every 50 ms, until the first certificate has expired.
+      const results: number[] = [];
+      let n = 0;
+      while (fx.loop.clock.epoch() < initial.cert.notAfter + 0.5) {
+        results.push(await s.call<number>('count', n++));
+        await sleep(0.05);
+      }
+      expect(results).toEqual([...Array(n).keys()]); // every call answered, in order: nothing lost
+      expect(served).toBe(n);
+      expect(notices).toEqual([initial.cert.notAfter]);
+      expect(conns.length).toBeGreaterThanOrEqual(2);
+      expect(conns[1]!.serial).not.toBe(conns[0]!.serial); // back with the renewed certificate
+      expect(conns[1]!.serial).toBe(rotator.current.cert.serial);
+      expect(conns[0]!.closedAt).not.toBeNull();
+      expect(conns[0]!.closedAt!).toBeLessThanOrEqual(conns[0]!.notAfter + 0.25);
+    });
+  }, 20_000);
+
+  it('a client that cannot renew is closed by the server at notAfter, after the notice', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const short = await ca.issueClient('player/8', { lifetime: 2 });
+      const closed: { reason: Error | null; at: number }[] = [];
+      const server = await serve(keyring, { reconnectNotice: 1, onDisconnect: (_c, r) => closed.push({ reason: r, at: fx.loop.clock.epoch() }) });
+      // The same certificate every time: the session gets the notice but has nothing newer to reconnect with.
+      const s = open(keyring, server.port!, { tls: short.options, backoff: { base: 0.5, cap: 0.5 } });
+      await s.whenConnected();
+      const link = s.link!;
+      while (closed.length === 0) await sleep(0.02);
+      expect(link.notice).toMatchObject({ closeAt: short.issued.cert.notAfter });
+      expect(closed[0]!.reason).toMatchObject({ code: 'TW_SESSION_CLOSED' });
+      expect(closed[0]!.reason!.message).toContain('certificate expiry');
+      expect(closed[0]!.at).toBeGreaterThanOrEqual(short.issued.cert.notAfter - 0.05);
+      expect(closed[0]!.at).toBeLessThan(short.issued.cert.notAfter + 0.5);
+      // Reconnecting with the expired certificate is refused by the server's TLS: a TLS 1.3 client only sees the
+      // close right after the handshake (PeerRejected), and the session keeps retrying with backoff.
+      while (s.attempts < 3) await sleep(0.05);
+      expect(s.connects).toBe(1);
+      expect(s.lastError).toMatchObject({ code: 'TW_PEER_REJECTED' });
+      await s.close();
+      fx.take(); // the server may report the refused handshakes
+    });
+  });
+
+  it('drain with 100 sessions and calls in flight: each call completes or fails typed, bounded in time', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring, { heartbeatInterval: 1, idleTimeout: 10, maxConnectionsPerIdentity: 200 });
+      server.handle('work', async (ms: number) => { await sleep(ms / 1000); return ms; });
+      const many = Array.from({ length: 100 }, () => open(keyring, server.port!, {
+        heartbeatInterval: 1, idleTimeout: 10, backoff: { base: 0.5, cap: 1 } }));
+      for (const s of many) await s.whenConnected();
+      expect(server.connections.size).toBe(100);
+      // Most calls finish well inside the drain timeout; every tenth runs far past it.
+      const calls = many.map((s, i) => s.call<number>('work', i % 10 === 0 ? 30_000 : 20 + i, { timeout: null }));
+      await sleep(0.05);
+      const t0 = fx.loop.time();
+      const result = await server.drain({ timeout: 1 });
+      const took = fx.loop.time() - t0;
+      expect(took).toBeLessThan(1 + 2); // the timeout plus close grace, with room for a loaded machine
+      expect(result.connections).toBe(100);
+      expect(result.closedAtTimeout).toBe(10);
+      const settled = await Promise.allSettled(calls);
+      settled.forEach((r, i) => {
+        if (i % 10 === 0) {
+          expect(r.status).toBe('rejected');
+          expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TW_TRANSPORT_CLOSED' });
+        } else {
+          expect(r).toEqual({ status: 'fulfilled', value: 20 + i });
+        }
+      });
+      expect(server.connections.size).toBe(0);
+    });
+  }, 30_000);
+});
