@@ -16,8 +16,9 @@ import { CancelledError, HandshakeTimeout, PeerRejected, TransportError } from '
 import { EventLoop } from '../loop/index.js';
 import type { Future, TimerHandle } from '../loop/index.js';
 import type { AnyProtocol, ProtocolFactory } from './protocols.js';
-import { mapTlsError, runTlsHooks, Server, TlsAcceptor } from './server.js';
+import { enableHalfOpen, mapTlsError, runTlsHooks, Server, TlsAcceptor } from './server.js';
 import type { ClientSslOptions, CreateServerOptions, ServerSslOptions } from './server.js';
+import { post } from './flow-control.js';
 import { SocketTransport } from './socket-transport.js';
 import type { Transport } from './transports.js';
 
@@ -162,12 +163,12 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
   const fail = (err: Error): void => {
     timer?.cancel();
     timer = null;
+    killRaw(raw);
     tlsSocket?.destroy();
-    raw.destroy();
     if (!fut.done()) fut.setException(err);
   };
   const onError = (err: Error): void => {
-    loop.callSoon(() => {
+    post(loop, () => {
       if (fut.done()) return;
       const code = (err as NodeJS.ErrnoException).code;
       if (!connected) {
@@ -181,7 +182,7 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
     });
   };
   const onClose = (): void => {
-    loop.callSoon(() => {
+    post(loop, () => {
       if (!fut.done()) fail(new PeerRejected(`${target.label} closed the connection during the handshake`));
     });
   };
@@ -230,7 +231,7 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
     }
     tlsSocket.on('error', onError);
     tlsSocket.on('close', onClose);
-    tlsSocket.once('secureConnect', () => loop.callSoon(ready));
+    tlsSocket.once('secureConnect', () => post(loop, ready) || tlsSocket?.destroy());
     const hs = options.sslHandshakeTimeout ?? SSL_HANDSHAKE_TIMEOUT;
     timer = loop.callLater(hs, () => {
       timer = null;
@@ -238,13 +239,13 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
     });
   } else {
     raw.on('close', onClose);
-    raw.once('connect', () => loop.callSoon(ready));
+    raw.once('connect', () => post(loop, ready) || raw.destroy());
   }
   fut.addDoneCallback((f) => {
     if (f.cancelled()) {
       timer?.cancel();
+      killRaw(raw);
       tlsSocket?.destroy();
-      raw.destroy();
     }
   });
   return fut;
@@ -317,8 +318,8 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
   let tlsSocket: tls.TLSSocket | null = null;
   const lost = (err: Error): void => {
     timer?.cancel();
+    killRaw(raw);
     tlsSocket?.destroy();
-    raw.destroy();
     owner?._detachTransport(transport);
     if (fut.done()) return;
     fut.setException(err);
@@ -346,6 +347,7 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
       lost(e instanceof Error ? e : new PeerRejected(String(e)));
       return;
     }
+    enableHalfOpen(s);
     const t = new SocketTransport(loop, s, protocol, {
       owner,
       alreadyMade: true,
@@ -371,20 +373,33 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
       acceptor = new TlsAcceptor(sslOptions as ServerSslOptions);
       acceptors.set(sslOptions, acceptor);
     }
-    acceptor.accept(raw, (err, s) => loop.callSoon(() => done(err, s)));
+    acceptor.accept(raw, (err, s) => post(loop, () => done(err, s)) || raw.destroy());
   } else {
     const peer = transport.getExtraInfo('peername') as { address?: string } | string | undefined;
     const host = typeof peer === 'object' ? peer.address : undefined;
     const s = tls.connect(clientTlsOptions(sslOptions as ClientSslOptions, host, options.serverHostname, raw));
     tlsSocket = s;
-    s.on('error', (err) => loop.callSoon(() => done(err, null)));
-    s.once('secureConnect', () => loop.callSoon(() => done(null, s)));
-    s.once('close', () => loop.callSoon(() => done(null, null)));
+    s.on('error', (err) => post(loop, () => done(err, null)));
+    s.once('secureConnect', () => post(loop, () => done(null, s)) || s.destroy());
+    s.once('close', () => post(loop, () => done(null, null)));
   }
   return await fut;
 }
 
 function noop(): void {}
+
+/**
+ * Destroys the TCP socket under a client TLS socket whose handshake failed. A plain `destroy()` of a
+ * `tls.connect({socket})` wrapper mid-handshake leaves the file descriptor open on Node 20 (the peer never sees a
+ * FIN; measured), so the connection is reset instead.
+ */
+function killRaw(raw: net.Socket): void {
+  try {
+    raw.resetAndDestroy();
+  } catch {
+    raw.destroy();
+  }
+}
 
 EventLoop.prototype.createConnection = createConnection;
 EventLoop.prototype.createUnixConnection = createUnixConnection;

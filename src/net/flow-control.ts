@@ -55,6 +55,16 @@ export function resolveWriteBufferLimits(limits: { high?: number; low?: number }
   return { low, high };
 }
 
+/**
+ * @internal Schedules `cb` on `loop` from a Node I/O callback; returns false (and schedules nothing) when the loop
+ * is already closed, so a late socket event after `loop.close()` never throws into Node's event emitter.
+ */
+export function post(loop: EventLoop, cb: () => void): boolean {
+  if (loop.isClosed()) return false;
+  loop.callSoon(cb);
+  return true;
+}
+
 /** Options every {@link StreamTransportBase} takes. */
 export interface StreamTransportBaseOptions {
   /** Extra info served by `getExtraInfo` before the subclass's own keys. */

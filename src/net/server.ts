@@ -18,6 +18,7 @@ import { SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
 import { HandshakeTimeout, PeerRejected, TransportError } from '../errors.js';
 import type { EventLoop, Future, Task, TimerHandle } from '../loop/index.js';
 import type { AnyProtocol, ProtocolFactory } from './protocols.js';
+import { post } from './flow-control.js';
 import { SocketTransport } from './socket-transport.js';
 import type { TransportOwner } from './socket-transport.js';
 import { kMapTlsError, kPeerIdentity, kVerifyPeer } from './transports.js';
@@ -40,7 +41,8 @@ export class TlsAcceptor {
   readonly tlsServer: tls.Server;
   /** The options it was made with (their PKI hooks are read per connection). */
   options: ServerSslOptions;
-  readonly #pending = new Map<Socket, (err: Error | null, socket: tls.TLSSocket) => void>();
+  // Weak: an entry whose socket node:tls never settles (it always does: tlsClientError on close) cannot leak.
+  readonly #pending = new WeakMap<Socket, (err: Error | null, socket: tls.TLSSocket) => void>();
 
   constructor(options: ServerSslOptions) {
     this.options = options;
@@ -64,10 +66,14 @@ export class TlsAcceptor {
     });
   }
 
-  /** Starts the server-side handshake on `raw`; `done` runs once, from a Node callback. */
+  /**
+   * Starts the server-side handshake on `raw`; `done` runs once, from a Node callback. The TLS socket inherits
+   * `allowHalfOpen` from `raw`, which is turned off for the handshake (a peer's EOF then ends it at once instead of
+   * leaving it for the handshake timeout); {@link enableHalfOpen} turns it back on once a transport owns the socket.
+   */
   accept(raw: Socket, done: (err: Error | null, socket: tls.TLSSocket) => void): void {
+    raw.allowHalfOpen = false;
     this.#pending.set(raw, done);
-    raw.once('close', () => this.#pending.delete(raw));
     this.tlsServer.emit('connection', raw);
   }
 
@@ -83,14 +89,18 @@ export class TlsAcceptor {
 
   #settle(err: Error | null, s: tls.TLSSocket): void {
     // node:tls keeps the accepted socket as `_parent` of the TLS socket it wraps around it.
-    let raw = (s as unknown as { _parent?: Socket })._parent;
-    if (raw === undefined && this.#pending.size === 1) raw = this.#pending.keys().next().value;
-    if (raw === undefined) return;
+    const raw = (s as unknown as { _parent?: Socket })._parent;
+    if (raw === undefined) return; // cannot happen on Node 20; the handshake timeout would clean up
     const done = this.#pending.get(raw);
     if (done === undefined) return;
     this.#pending.delete(raw);
     done(err, s);
   }
+}
+
+/** @internal After the handshake: keep the connection half-open on a peer's EOF (TLS 1.3 half-close). */
+export function enableHalfOpen(socket: Socket): void {
+  socket.allowHalfOpen = true;
 }
 
 /** Runs the PKI hooks after a handshake. Returns the peer identity, or throws the rejection. @internal */
@@ -229,13 +239,21 @@ export class Server implements TransportOwner {
           if (host !== undefined) listenOpts['host'] = host;
           if (this.#opts.reusePort) listenOpts['reusePort'] = true;
         }
-        await new Promise<void>((resolve, reject) => {
-          srv.once('error', reject);
-          srv.listen(listenOpts, () => {
-            srv.off('error', reject);
-            resolve();
+        // A loop Future, not a native Promise: the awaiting Task keeps its atomic step (ASYNCIO-NOTES §0).
+        const listening = this.#loop.createFuture<void>();
+        const onListenError = (err: Error): void => {
+          post(this.#loop, () => {
+            if (!listening.done()) listening.setException(err);
+          });
+        };
+        srv.once('error', onListenError);
+        srv.listen(listenOpts, () => {
+          srv.off('error', onListenError);
+          post(this.#loop, () => {
+            if (!listening.done()) listening.setResult(undefined);
           });
         });
+        await listening;
         // Several hosts share the port the first one got (asyncio binds them all to one port too).
         const a = srv.address();
         if (spec.kind === 'tcp' && port === 0 && a !== null && typeof a === 'object') port = a.port;
@@ -346,7 +364,7 @@ export class Server implements TransportOwner {
   }
 
   #onConnection(raw: Socket): void {
-    if (!this.#serving) {
+    if (!this.#serving || this.#loop.isClosed()) {
       raw.destroy();
       return;
     }
@@ -356,19 +374,21 @@ export class Server implements TransportOwner {
     raw.on('error', noop);
     const p: Pending = { raw, timer: null, finished: false };
     this.#pending.add(p);
-    raw.once('close', () => {
+    // With TLS, node:tls reports a close during the handshake (tlsClientError, right after this event), and that
+    // report does the accounting, so the reason is not lost.
+    if (this.#acceptor === null) raw.once('close', () => {
       if (this.#pending.delete(p)) {
         p.finished = true;
         p.timer?.cancel();
-        this.#loop.callSoon(() => this.#maybeWake());
+        post(this.#loop, () => this.#maybeWake());
       }
     });
     const acceptor = this.#acceptor;
     if (acceptor === null) {
-      this.#loop.callSoon(() => this.#accepted(p, raw, null));
+      post(this.#loop, () => this.#accepted(p, raw, null));
       return;
     }
-    this.#loop.callSoon(() => {
+    post(this.#loop, () => {
       if (p.finished) return;
       p.timer = this.#loop.callLater(this.#handshakeTimeout, () => {
         p.timer = null;
@@ -378,7 +398,7 @@ export class Server implements TransportOwner {
     });
     const ssl = acceptor.options;
     acceptor.accept(raw, (err, tlsSocket) => {
-      this.#loop.callSoon(() => {
+      const ok = post(this.#loop, () => {
         if (p.finished) return;
         p.timer?.cancel();
         p.timer = null;
@@ -389,6 +409,7 @@ export class Server implements TransportOwner {
         }
         this.#accepted(p, tlsSocket, ssl);
       });
+      if (!ok) raw.destroy();
     });
   }
 
@@ -405,7 +426,13 @@ export class Server implements TransportOwner {
   #accepted(p: Pending, socket: Socket, ssl: ServerSslOptions | null): void {
     if (p.finished) return;
     const raw = p.raw;
-    if (socket.destroyed || raw.destroyed) return; // the close handler accounts for it
+    if (socket.destroyed || raw.destroyed) {
+      // Gone between its handshake and this iteration: nothing to report, nothing to drive.
+      p.finished = true;
+      p.timer?.cancel();
+      if (this.#pending.delete(p)) this.#maybeWake();
+      return;
+    }
     let peerIdentity: unknown = null;
     if (ssl !== null) {
       try {
@@ -427,6 +454,7 @@ export class Server implements TransportOwner {
     }
     p.finished = true;
     this.#pending.delete(p);
+    enableHalfOpen(socket);
     const t = new SocketTransport(this.#loop, socket, protocol, {
       owner: this,
       tls: ssl === null ? null : { peerIdentity },

@@ -18,7 +18,7 @@ import type { SecureContext, TLSSocket } from 'node:tls';
 import { SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
 import { TimeoutError, TransportError } from '../errors.js';
 import type { EventLoop, TimerHandle } from '../loop/index.js';
-import { StreamTransportBase } from './flow-control.js';
+import { post, StreamTransportBase } from './flow-control.js';
 import type { AnyProtocol } from './protocols.js';
 
 // Up to this many corked bytes are joined into one Buffer before the write (one TLS record per 16 KiB either way,
@@ -84,8 +84,7 @@ export class SocketTransport extends StreamTransportBase {
   };
   readonly #onWritten = (): void => {
     if (this._writingPaused && !this.#resumeScheduled) {
-      this.#resumeScheduled = true;
-      this._loop.callSoon(this.#resumeCb);
+      this.#resumeScheduled = post(this._loop, this.#resumeCb);
     }
   };
   readonly #onData = (chunk: Buffer): void => this.#push(chunk);
@@ -110,6 +109,13 @@ export class SocketTransport extends StreamTransportBase {
       : { address: raw.remoteAddress, port: raw.remotePort, family: raw.remoteFamily });
     this.#sockname = this.#unixPath ?? (raw.localAddress === undefined ? undefined
       : { address: raw.localAddress, port: raw.localPort, family: raw.localFamily });
+    if (this.#tls && !socket.destroyed) {
+      // Read now: once the socket is destroyed node:tls no longer has the certificates (connectionLost may want them).
+      const t = socket as TLSSocket;
+      const c = t.getPeerCertificate(true);
+      this.#peercert = c !== null && Object.keys(c).length > 0 ? c : null;
+      this.#peerX509 = t.getPeerX509Certificate() ?? null;
+    }
     if (options.unread !== undefined) for (const c of options.unread) this.#inbox.push(c);
     socket.on('error', this.#onError);
     socket.on('end', this.#onEnd);
@@ -216,15 +222,8 @@ export class SocketTransport extends StreamTransportBase {
       case 'tlsVersion': return t.getProtocol?.() ?? undefined;
       case 'alpnProtocol': return t.alpnProtocol;
       case 'peerIdentity': return this.#tlsInfo?.peerIdentity ?? null;
-      case 'peercert':
-        if (this.#peercert === undefined && !s.destroyed) {
-          const c = t.getPeerCertificate(true);
-          this.#peercert = c !== null && Object.keys(c).length > 0 ? c : null;
-        }
-        return this.#peercert ?? null;
-      case 'peerX509':
-        if (this.#peerX509 === undefined && !s.destroyed) this.#peerX509 = t.getPeerX509Certificate() ?? null;
-        return this.#peerX509 ?? null;
+      case 'peercert': return this.#peercert ?? null;
+      case 'peerX509': return this.#peerX509 ?? null;
       case 'exportKeyingMaterial':
         // RFC 5705 tells "no context" from an empty one; @types/node marks the (optional) context as required.
         return (length: number, label: string, context?: Buffer): Buffer =>
@@ -267,7 +266,14 @@ export class SocketTransport extends StreamTransportBase {
   #schedule(): void {
     if (this.#inboxScheduled) return;
     this.#inboxScheduled = true;
-    this._loop.callSoon(this.#drainCb);
+    if (!post(this._loop, this.#drainCb)) {
+      // The loop is closed: nobody can drive the protocol any more, so free the socket.
+      this.#inboxScheduled = false;
+      this.#inbox = [];
+      this.#inboxPos = 0;
+      if (!this.#socket.destroyed) this.#socket.destroy();
+      if (!this.#raw.destroyed) this.#raw.destroy();
+    }
   }
 
   #drainInbox(): void {
