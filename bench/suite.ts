@@ -32,6 +32,7 @@ export const SUITE: SuiteEntry[] = [
   { name: 'wire', file: 'bench/wire.ts', budget: 120 },
   { name: 'transport', file: 'bench/transport.ts', budget: 150 },
   { name: 'pki', file: 'bench/pki.ts', budget: 120 },
+  { name: 'session', file: 'bench/session.ts', budget: 150 },
   { name: 'signed', file: 'bench/signed.ts', budget: 300 },
 ];
 
@@ -181,6 +182,7 @@ function caseRow(bench: string, c: BenchCase): string[] {
   const e = c.extra ?? {};
   if (typeof e['error'] === 'string') notes.push(`ERROR ${String(e['error']).slice(0, 90)}`);
   if (typeof e['cpuSendUs'] === 'number') notes.push(`cpu µs/msg ${(e['cpuSendUs'] as number).toFixed(2)}/${(e['cpuRecvUs'] as number).toFixed(2)}`);
+  if (typeof e['capacityRatio'] === 'number') notes.push(`CPU-cost ratio ${(e['capacityRatio'] as number).toFixed(2)}x`);
   if (typeof e['engine'] === 'string') notes.push(`MAC ${e['engine'] as string}`);
   if (typeof e['note'] === 'string') notes.push(e['note'] as string);
   return [

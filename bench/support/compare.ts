@@ -30,6 +30,15 @@ export interface Goal {
   text: string;
 }
 
+/**
+ * Messages per second one core per side could sustain at the CPU cost measured: 1e6 / max(sender µs, receiver µs).
+ * Less sensitive than the measured rate to other processes taking the cores.
+ */
+function capacity(r: ThroughputResult): number | null {
+  const worst = Math.max(r.cpuSendUs, r.cpuRecvUs);
+  return Number.isFinite(worst) && worst > 0 ? round(1e6 / worst) : null;
+}
+
 /** The run with the median rate (the lower middle one of an even count). */
 function median(list: ThroughputResult[]): ThroughputResult {
   const sorted = [...list].sort((a, b) => a.msgsPerSec - b.msgsPerSec);
@@ -95,11 +104,17 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
           c.baseline = { name: `${IMPL_NAMES[baseline]} ${sc.label}`, value: value(baseline) };
           c.ratio = ratio(c.value, c.baseline.value);
         }
+        const base = baseline ? got.get(baseline) : undefined;
         c.extra = r instanceof Error
           ? { error: errorText(r) }
-          : { MBps: round(r.MBps, 1), cpuSendUs: round(r.cpuSendUs, 3), cpuRecvUs: round(r.cpuRecvUs, 3), conns: sc.conns, size: sc.size,
+          : { MBps: round(r.MBps, 1), cpuSendUs: round(r.cpuSendUs, 3), cpuRecvUs: round(r.cpuRecvUs, 3), capacity: capacity(r),
+              conns: sc.conns, size: sc.size,
               ...r.info, ...(reps > 1 ? { runs: (runs.get(impl) ?? []).map((x) => round(x.msgsPerSec)), note: `median of ${reps}` } : {}) };
         if (c.extra['rejected']) c.extra['note'] = `${String(c.extra['note'] ?? '')} REJECTED ${String(c.extra['rejected'])}: ${String(c.extra['firstReject'])}`.trim();
+        if (!(r instanceof Error) && base && !(base instanceof Error) && baseline !== 'raw') {
+          // The same comparison on CPU cost, which a busy box disturbs less than wall-clock rates (see README).
+          c.extra['capacityRatio'] = ratio(capacity(r), capacity(base));
+        }
         if (goals.length) c.extra['goals'] = goals.map((g) => checked(g, c.ratio ?? null));
         return c;
       };
