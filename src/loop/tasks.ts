@@ -32,7 +32,8 @@ let taskCounter = 0;
  */
 export class Task<T = unknown> extends Future<T> {
   /** @internal */ _fn: TaskFunction<T> | null;
-  /** @internal */ _name: string;
+  /** @internal Explicit name, or null for `Task-<_id>` (built only when asked for). */ _nameOrNull: string | null;
+  /** @internal */ _id: number;
   /** @internal True from the start of an atomic step until the task suspends or settles. */ _stepping = false;
   /** @internal asyncio `_must_cancel`: throw CancelledError into the task at its next resumption. */ _mustCancel = false;
   /** @internal */ _numCancelsRequested = 0;
@@ -56,7 +57,8 @@ export class Task<T = unknown> extends Future<T> {
   constructor(fn: TaskFunction<T>, loop: EventLoop, options?: TaskOptions) {
     super(loop);
     this._fn = fn;
-    this._name = options?.name ?? `Task-${++taskCounter}`;
+    this._nameOrNull = options?.name ?? null;
+    this._id = ++taskCounter;
     loop._callSoonStep(this, null);
     loop._tasks.add(this as Task<unknown>);
     const signal = options?.signal;
@@ -73,12 +75,17 @@ export class Task<T = unknown> extends Future<T> {
 
   /** The task's name. */
   getName(): string {
-    return this._name;
+    return this._nameOrNull ?? `Task-${this._id}`;
+  }
+
+  /** @internal The name (for traces and messages). */
+  get _name(): string {
+    return this._nameOrNull ?? `Task-${this._id}`;
   }
 
   /** Renames the task. */
   setName(name: string): void {
-    this._name = String(name);
+    this._nameOrNull = String(name);
   }
 
   /**
