@@ -96,6 +96,7 @@ export class IdempotencyCache<V = unknown> {
   // key → {until, value}; Map order is insertion order, which is completion order.
   readonly #done = new Map<string, { until: number; value: V }>();
 
+  /** @throws RangeError when `maxEntries` is not an integer >= 1 */
   constructor(options: IdempotencyCacheOptions = {}) {
     this.#clock = options.clock ?? systemClock;
     const max = options.maxEntries ?? IDEMPOTENCY_CACHE_MAX_ENTRIES;
@@ -229,6 +230,7 @@ export class RedisOutcomeStore implements OutcomeStore {
   readonly #prefix: string;
   #closed = false;
 
+  /** Opens a fail-closed client when given a URL; a client you pass is used as it is and never closed. */
   constructor(options: RedisOutcomeStoreOptions) {
     if (typeof options.redis === 'string') {
       this.#client = openFailClosedRedis(options.redis);

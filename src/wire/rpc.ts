@@ -296,6 +296,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
   #nextId = 1;
   #closed: Error | null = null;
 
+  /** An endpoint over `link`; feed it with {@link receive} (and {@link duplicate}), end it with {@link close}. */
   constructor(link: RpcLink, options: RpcEndpointOptions<S> = {}) {
     this.#link = link;
     this.#clock = link.clock ?? link.loop.clock;
@@ -1057,6 +1058,7 @@ export class RpcProtocol<S extends RpcSecurity = RpcSecurity> extends MessagePro
   #endpoint: RpcEndpoint<S> | null = null;
   #lost: Error | null = null;
 
+  /** @throws TypeError/RangeError for invalid MessageProtocol options (see MessageProtocol). */
   constructor(options: RpcProtocolOptions<S>) {
     super(options);
     this.#options = options;
