@@ -98,6 +98,20 @@ export function encode(value: unknown): Buffer {
  */
 export function decode(bytes: Uint8Array, options?: DecodeOptions, start = 0, end = bytes.length): unknown {
   if (end <= start) throw new BadPayload('empty payload');
+  const maxDepth = options?.maxDepth ?? MAX_DEPTH;
+  if (maxDepth <= FAST_MAX_DEPTH && Buffer.isBuffer(bytes)) {
+    const v = decodeFast(bytes, start, end, maxDepth, options?.maxNodes ?? MAX_NODES);
+    if (v !== FAST_FAILED) return v;
+  }
+  return decodeGeneral(bytes, options, start, end);
+}
+
+/**
+ * @internal The general decoding path (msgpackr, then {@link checkShape}); {@link decode} uses it whenever its fast
+ * path gives up. Exported for the tests that compare the two.
+ */
+export function decodeGeneral(bytes: Uint8Array, options?: DecodeOptions, start = 0, end = bytes.length): unknown {
+  if (end <= start) throw new BadPayload('empty payload');
   let value: unknown;
   const len = end - start;
   try {
@@ -232,4 +246,389 @@ function flatPlain(v: unknown, maxNodes: number): boolean {
 function describe(v: object): string {
   const ctor = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } } | null)?.constructor;
   return typeof ctor?.name === 'string' && ctor.name !== '' ? ctor.name : 'object without prototype';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fast paths. msgpackr is general; most messages are small plain objects of strings and numbers. For those, the
+// two functions below write and read the same bytes msgpackr would (byte-identical output, checked by property
+// tests against msgpackr in test/wire/codec.test.ts) without msgpackr's per-call setup, without an intermediate
+// buffer on the sending side, and without a separate shape pass on the receiving side. Anything outside the subset
+// they know (extensions, 64-bit integers, non-string keys, non-ASCII strings on the decoding side, NaN, deep
+// nesting, forbidden keys...) makes them give up, and msgpackr plus checkShape decide exactly as before.
+
+/** {@link encodeInto}'s result when the value is outside the fast path's subset: use {@link encode}. */
+export const ENCODE_UNSUPPORTED = -1;
+/** {@link encodeInto}'s result when the bytes did not fit before `limit`. */
+export const ENCODE_NO_ROOM = -2;
+// Deepest nesting the fast paths recurse into; deeper values take the general path.
+const FAST_MAX_DEPTH = 64;
+
+let eb: Buffer = scratch;
+let ep = 0;
+let elimit = 0;
+// 0 ok, 1 unsupported, 2 no room
+let efail = 0;
+
+const dv64 = new DataView(new ArrayBuffer(8));
+
+function encString(s: string): void {
+  const n = s.length;
+  const guess = n < 0x20 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+  if (ep + guess + n * 3 > elimit) {
+    efail = 2;
+    return;
+  }
+  const b = eb;
+  let p = ep + guess;
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      b[p++] = c;
+    } else if (c < 0x800) {
+      b[p++] = (c >> 6) | 0xc0;
+      b[p++] = (c & 0x3f) | 0x80;
+    } else if ((c & 0xfc00) === 0xd800 && i + 1 < n && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      c = 0x10000 + ((c & 0x03ff) << 10) + (s.charCodeAt(++i) & 0x03ff);
+      b[p++] = (c >> 18) | 0xf0;
+      b[p++] = ((c >> 12) & 0x3f) | 0x80;
+      b[p++] = ((c >> 6) & 0x3f) | 0x80;
+      b[p++] = (c & 0x3f) | 0x80;
+    } else if ((c & 0xf800) === 0xd800) {
+      // a lone surrogate: U+FFFD, as msgpackr and TextEncoder write it
+      b[p++] = 0xef; b[p++] = 0xbf; b[p++] = 0xbd;
+    } else {
+      b[p++] = (c >> 12) | 0xe0;
+      b[p++] = ((c >> 6) & 0x3f) | 0x80;
+      b[p++] = (c & 0x3f) | 0x80;
+    }
+  }
+  const len = p - ep - guess;
+  const need = len < 0x20 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
+  if (need !== guess) b.copyWithin(ep + need, ep + guess, p);
+  let o = ep;
+  if (need === 1) {
+    b[o++] = 0xa0 | len;
+  } else if (need === 2) {
+    b[o++] = 0xd9; b[o++] = len;
+  } else if (need === 3) {
+    b[o++] = 0xda; b[o++] = len >> 8; b[o++] = len & 0xff;
+  } else {
+    b[o++] = 0xdb; b[o++] = len >>> 24; b[o++] = len >>> 16; b[o++] = len >>> 8; b[o++] = len;
+  }
+  ep = o + len;
+}
+
+function encValue(v: unknown, depth: number): void {
+  if (efail !== 0) return;
+  if (ep + 9 > elimit) {
+    efail = 2;
+    return;
+  }
+  const b = eb;
+  switch (typeof v) {
+    case 'string':
+      encString(v);
+      return;
+    case 'number': {
+      // msgpackr's choices (useRecords: false, no float32): the shortest integer form for 32-bit integers,
+      // float64 for everything else (including integers beyond 32 bits, NaN and infinities).
+      if (v >>> 0 === v) {
+        if (v < 0x80) b[ep++] = v;
+        else if (v < 0x100) { b[ep++] = 0xcc; b[ep++] = v; }
+        else if (v < 0x10000) { b[ep++] = 0xcd; b[ep++] = v >> 8; b[ep++] = v & 0xff; }
+        else { b[ep++] = 0xce; b[ep++] = v >>> 24; b[ep++] = v >>> 16; b[ep++] = v >>> 8; b[ep++] = v; }
+      } else if (v >> 0 === v) {
+        if (v >= -0x20) b[ep++] = 0x100 + v;
+        else if (v >= -0x80) { b[ep++] = 0xd0; b[ep++] = v + 0x100; }
+        else if (v >= -0x8000) { b[ep++] = 0xd1; b[ep++] = (v >> 8) & 0xff; b[ep++] = v & 0xff; }
+        else { b[ep++] = 0xd2; b[ep++] = (v >>> 24) & 0xff; b[ep++] = (v >>> 16) & 0xff; b[ep++] = (v >>> 8) & 0xff; b[ep++] = v & 0xff; }
+      } else {
+        b[ep++] = 0xcb;
+        dv64.setFloat64(0, v);
+        for (let i = 0; i < 8; i++) b[ep++] = dv64.getUint8(i);
+      }
+      return;
+    }
+    case 'boolean':
+      b[ep++] = v ? 0xc3 : 0xc2;
+      return;
+    case 'undefined':
+      b[ep++] = 0xc0;
+      return;
+    case 'object': {
+      if (v === null) {
+        b[ep++] = 0xc0;
+        return;
+      }
+      if (depth >= FAST_MAX_DEPTH) {
+        efail = 1;
+        return;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto === Object.prototype && (v as { constructor?: unknown }).constructor === Object) {
+        // map16 always, as msgpackr writes it (variableMapSize: false)
+        const keys = Object.keys(v);
+        const n = keys.length;
+        if (n > 0xffff) {
+          efail = 1;
+          return;
+        }
+        b[ep++] = 0xde; b[ep++] = n >> 8; b[ep++] = n & 0xff;
+        for (let i = 0; i < n; i++) {
+          const k = keys[i]!;
+          encString(k);
+          encValue((v as Record<string, unknown>)[k], depth + 1);
+          if (efail !== 0) return;
+        }
+        return;
+      }
+      if (Array.isArray(v) && proto === Array.prototype) {
+        const n = v.length;
+        if (n < 0x10) b[ep++] = 0x90 | n;
+        else if (n < 0x10000) { b[ep++] = 0xdc; b[ep++] = n >> 8; b[ep++] = n & 0xff; }
+        else { b[ep++] = 0xdd; b[ep++] = n >>> 24; b[ep++] = n >>> 16; b[ep++] = n >>> 8; b[ep++] = n; }
+        for (let i = 0; i < n; i++) {
+          encValue(v[i], depth + 1);
+          if (efail !== 0) return;
+        }
+        return;
+      }
+      if (proto === Buffer.prototype || proto === Uint8Array.prototype) {
+        const u = v as Uint8Array;
+        const n = u.length;
+        if (ep + 5 + n > elimit) {
+          efail = 2;
+          return;
+        }
+        if (n < 0x100) { b[ep++] = 0xc4; b[ep++] = n; }
+        else if (n < 0x10000) { b[ep++] = 0xc5; b[ep++] = n >> 8; b[ep++] = n & 0xff; }
+        else { b[ep++] = 0xc6; b[ep++] = n >>> 24; b[ep++] = n >>> 16; b[ep++] = n >>> 8; b[ep++] = n; }
+        if (n <= 64) for (let i = 0; i < n; i++) b[ep + i] = u[i]!;
+        else b.set(u, ep);
+        ep += n;
+        return;
+      }
+      efail = 1;
+      return;
+    }
+    default:
+      efail = 1;
+  }
+}
+
+/**
+ * Encodes `value` straight into `buf` from `offset`, writing no byte at or past `limit`, with exactly the bytes
+ * {@link encode} would produce. Returns the end offset, {@link ENCODE_UNSUPPORTED} when the value is outside the fast
+ * subset (plain objects and arrays of strings, numbers, booleans, null/undefined and byte strings), or
+ * {@link ENCODE_NO_ROOM}. Bytes between `offset` and `limit` may have been overwritten when it fails.
+ */
+export function encodeInto(value: unknown, buf: Buffer, offset: number, limit: number): number {
+  eb = buf;
+  ep = offset;
+  elimit = limit;
+  efail = 0;
+  encValue(value, 0);
+  const r = efail === 0 ? ep : efail === 1 ? ENCODE_UNSUPPORTED : ENCODE_NO_ROOM;
+  eb = scratch;
+  return r;
+}
+
+// ---- decoding
+
+let db: Buffer = scratch;
+let dp = 0;
+let dend = 0;
+let dnodes = 0;
+let dmaxNodes = 0;
+let dmaxDepth = 0;
+let dfail = false;
+
+// Interned map keys by (length, first bytes): messages repeat the same few keys, so most keys cost no allocation.
+const keyCacheBytes: (Uint8Array | null)[] = new Array(4096).fill(null);
+const keyCacheStrings: (string | null)[] = new Array(4096).fill(null);
+
+function asciiString(start: number, len: number): string | null {
+  const b = db;
+  const end = start + len;
+  for (let i = start; i < end; i++) if (b[i]! >= 0x80) return null;
+  if (len <= 8) {
+    switch (len) {
+      case 0: return '';
+      case 1: return String.fromCharCode(b[start]!);
+      case 2: return String.fromCharCode(b[start]!, b[start + 1]!);
+      case 3: return String.fromCharCode(b[start]!, b[start + 1]!, b[start + 2]!);
+      case 4: return String.fromCharCode(b[start]!, b[start + 1]!, b[start + 2]!, b[start + 3]!);
+      default: {
+        let s = '';
+        for (let i = start; i < end; i++) s += String.fromCharCode(b[i]!);
+        return s;
+      }
+    }
+  }
+  return b.toString('latin1', start, end);
+}
+
+function decKey(): string | null {
+  const b = db;
+  if (dp >= dend) return null;
+  const t = b[dp++]!;
+  let len: number;
+  if (t >= 0xa0 && t < 0xc0) len = t - 0xa0;
+  else if (t === 0xd9) {
+    if (dp >= dend) return null;
+    len = b[dp++]!;
+  } else return null;
+  if (dp + len > dend) return null;
+  const start = dp;
+  dp += len;
+  if (len > 0 && len <= 16) {
+    const h = ((len << 5) ^ (b[start]! << 3) ^ (len > 1 ? b[start + 1]! : 0) ^ (b[start + len - 1]! << 7)) & 0xfff;
+    const cached = keyCacheBytes[h];
+    if (cached !== null && cached!.length === len) {
+      let same = true;
+      for (let i = 0; i < len; i++) {
+        if (cached![i] !== b[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return keyCacheStrings[h]!;
+    }
+    const s = asciiString(start, len);
+    if (s === null) return null;
+    keyCacheBytes[h] = Uint8Array.prototype.slice.call(b, start, start + len);
+    keyCacheStrings[h] = s;
+    return s;
+  }
+  return asciiString(start, len);
+}
+
+function decContainerLen(n: number): boolean {
+  // every element needs at least one byte: a cheap bound against huge declared lengths
+  return dp + n <= dend;
+}
+
+function decValue(depth: number): unknown {
+  if (dfail) return undefined;
+  if (dp >= dend || ++dnodes > dmaxNodes) {
+    dfail = true;
+    return undefined;
+  }
+  const b = db;
+  const t = b[dp++]!;
+  if (t < 0x80) return t;
+  if (t >= 0xe0) return t - 0x100;
+  if (t < 0xa0) {
+    const isMap = t < 0x90;
+    return isMap ? decMap(t & 0x0f, depth) : decArray(t & 0x0f, depth);
+  }
+  if (t < 0xc0) return decStr(t - 0xa0);
+  const rem = dend - dp;
+  switch (t) {
+    case 0xc0: return null;
+    case 0xc2: return false;
+    case 0xc3: return true;
+    case 0xc4: if (rem < 1) break; return decBin(b[dp++]!);
+    case 0xc5: if (rem < 2) break; dp += 2; return decBin((b[dp - 2]! << 8) | b[dp - 1]!);
+    case 0xc6: if (rem < 4) break; dp += 4; return decBin(b.readUInt32BE(dp - 4));
+    case 0xca: { if (rem < 4) break; dp += 4; const f = b.readFloatBE(dp - 4); if (Number.isFinite(f)) return f; break; }
+    case 0xcb: { if (rem < 8) break; dp += 8; const f = b.readDoubleBE(dp - 8); if (Number.isFinite(f)) return f; break; }
+    case 0xcc: if (rem < 1) break; return b[dp++]!;
+    case 0xcd: if (rem < 2) break; dp += 2; return (b[dp - 2]! << 8) | b[dp - 1]!;
+    case 0xce: if (rem < 4) break; dp += 4; return b.readUInt32BE(dp - 4);
+    case 0xd0: if (rem < 1) break; return (b[dp++]! << 24) >> 24;
+    case 0xd1: if (rem < 2) break; dp += 2; return (((b[dp - 2]! << 8) | b[dp - 1]!) << 16) >> 16;
+    case 0xd2: if (rem < 4) break; dp += 4; return b.readInt32BE(dp - 4);
+    case 0xd9: if (rem < 1) break; return decStr(b[dp++]!);
+    case 0xda: if (rem < 2) break; dp += 2; return decStr((b[dp - 2]! << 8) | b[dp - 1]!);
+    case 0xdb: if (rem < 4) break; dp += 4; return decStr(b.readUInt32BE(dp - 4));
+    case 0xdc: if (rem < 2) break; dp += 2; return decArray((b[dp - 2]! << 8) | b[dp - 1]!, depth);
+    case 0xdd: if (rem < 4) break; dp += 4; return decArray(b.readUInt32BE(dp - 4), depth);
+    case 0xde: if (rem < 2) break; dp += 2; return decMap((b[dp - 2]! << 8) | b[dp - 1]!, depth);
+    case 0xdf: if (rem < 4) break; dp += 4; return decMap(b.readUInt32BE(dp - 4), depth);
+    default: break; // c1, extensions, 64-bit integers: the general path decides
+  }
+  dfail = true;
+  return undefined;
+}
+
+function decStr(len: number): string | undefined {
+  if (dp + len > dend) {
+    dfail = true;
+    return undefined;
+  }
+  const s = asciiString(dp, len);
+  if (s === null) {
+    dfail = true;
+    return undefined;
+  }
+  dp += len;
+  return s;
+}
+
+function decBin(len: number): Buffer | undefined {
+  if (dp + len > dend) {
+    dfail = true;
+    return undefined;
+  }
+  // a copy, as msgpackr's copyBuffers gives: a decoded value never pins the frame
+  const out = Uint8Array.prototype.slice.call(db, dp, dp + len) as Buffer;
+  dp += len;
+  return out;
+}
+
+function decArray(n: number, depth: number): unknown[] | undefined {
+  if (depth + 1 > dmaxDepth || !decContainerLen(n)) {
+    dfail = true;
+    return undefined;
+  }
+  const a = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) {
+    a[i] = decValue(depth + 1);
+    if (dfail) return undefined;
+  }
+  return a;
+}
+
+function decMap(n: number, depth: number): Record<string, unknown> | undefined {
+  if (depth + 1 > dmaxDepth || !decContainerLen(n * 2)) {
+    dfail = true;
+    return undefined;
+  }
+  const o: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) {
+    const k = decKey();
+    if (k === null || k === '__proto__' || k === '__proto_' || k === 'constructor') {
+      dfail = true;
+      return undefined;
+    }
+    o[k] = decValue(depth + 1);
+    if (dfail) return undefined;
+  }
+  return o;
+}
+
+const FAST_FAILED: unique symbol = Symbol('fast decode failed');
+
+/**
+ * The decoding fast path: plain data from `buf[start..end)` when every byte is in the subset it knows, or
+ * FAST_FAILED (then the general path decides, and produces the same value or the error).
+ */
+function decodeFast(buf: Buffer, start: number, end: number, maxDepth: number, maxNodes: number): unknown {
+  db = buf;
+  dp = start;
+  dend = end;
+  dnodes = 0;
+  dmaxNodes = maxNodes;
+  dmaxDepth = maxDepth;
+  dfail = false;
+  const v = decValue(0);
+  const ok = !dfail && dp === end;
+  db = scratch;
+  return ok ? v : FAST_FAILED;
+}
+
+/** @internal for tests: whether the decoding fast path handles these bytes on its own. */
+export function decodesFast(bytes: Buffer): boolean {
+  return decodeFast(bytes, 0, bytes.length, MAX_DEPTH, MAX_NODES) !== FAST_FAILED;
 }

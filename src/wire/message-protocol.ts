@@ -21,7 +21,7 @@ import { systemClock } from '../loop/clock.js';
 import type { Clock } from '../loop/clock.js';
 import { ProtocolBase } from '../net/protocols.js';
 import type { Transport } from '../net/transports.js';
-import { decode, encode } from './codec.js';
+import { decode } from './codec.js';
 import type { DecodeOptions } from './codec.js';
 import { KIND } from './envelope.js';
 import { FrameDecoder } from './frames.js';
@@ -298,8 +298,7 @@ export abstract class MessageProtocol extends ProtocolBase {
     if (sealer === null || this.#closing || this.#lost || this.transport === null || this.transport.isClosing()) {
       throw new TransportClosed('cannot send: the connection is not open');
     }
-    const payload = encode(message);
-    const nonce = sealer.append(payload, options?.kind ?? KIND.MESSAGE, options?.ttl ?? this.ttl, options?.nonce);
+    const nonce = sealer.appendValue(message, options?.kind ?? KIND.MESSAGE, options?.ttl ?? this.ttl, options?.nonce);
     this.stats.sent++;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;

@@ -20,6 +20,7 @@ import { BadSignature, BadTimeSignature, MalformedEnvelope, ReplayedMessage, Sig
 import type { BadData } from '../errors.js';
 import type { Clock } from '../loop/clock.js';
 import { FRAME_HEADER_SIZE } from './frames.js';
+import { encode, encodeInto } from './codec.js';
 import type { EnvelopeHeader } from './envelope.js';
 import { ENVELOPE_VERSION, FLAG_TLS_BOUND, HEADER_FIXED_SIZE, MAX_U53, NONCE_SIZE, parseHeader, writeHeader, writeU53 } from './envelope.js';
 import type { Direction, KeyEntry, Keyring } from './keyring.js';
@@ -249,6 +250,12 @@ export class KeySchedule {
 // ---------------------------------------------------------------------------------------------------------------
 // Sealing
 
+function checkSendArgs(kind: number, ttl: number, nonce: Uint8Array | undefined): void {
+  if (!(ttl >= 0)) throw new RangeError(`ttl must be >= 0 seconds, got ${ttl}`);
+  if (!(kind >= 1 && kind <= 255) || (kind | 0) !== kind) throw new RangeError(`kind must be 1..255, got ${kind}`);
+  if (nonce !== undefined && nonce.length !== NONCE_SIZE) throw new RangeError(`nonce must be ${NONCE_SIZE} bytes`);
+}
+
 /** Options of a {@link Sealer}. */
 export interface SealerOptions {
   /** The connection's keys. */
@@ -317,16 +324,41 @@ export class Sealer {
    * @throws RangeError when the keyring has no signing key, `ttl` is negative, or `kind`/`nonce` are invalid.
    */
   append(payload: Uint8Array, kind: number, ttl: number, nonce?: Uint8Array): Buffer {
-    if (!(ttl >= 0)) throw new RangeError(`ttl must be >= 0 seconds, got ${ttl}`);
-    if (!(kind >= 1 && kind <= 255) || (kind | 0) !== kind) throw new RangeError(`kind must be 1..255, got ${kind}`);
-    if (nonce !== undefined && nonce.length !== NONCE_SIZE) throw new RangeError(`nonce must be ${NONCE_SIZE} bytes`);
+    checkSendArgs(kind, ttl, nonce);
     const key = this.keyFor();
+    const head = FRAME_HEADER_SIZE + HEADER_FIXED_SIZE + key.entry.kidBytes.length;
+    const plen = payload.length;
+    if (this.pos + head + plen + TAG_SIZE > this.slab.length) this.newSlab(head + plen + TAG_SIZE);
+    const b = this.slab;
+    const o = this.pos + head;
+    if (plen <= 64) for (let i = 0; i < plen; i++) b[o + i] = payload[i]!;
+    else b.set(payload, o);
+    return this.commit(key, kind, ttl, nonce, plen);
+  }
+
+  /**
+   * Like {@link append}, but encodes `value` itself: straight into the batch buffer when it is plain data (the bytes
+   * msgpackr would write, without an intermediate buffer), else with `encode` (codec.ts).
+   * @throws BadPayload when the value cannot be encoded; RangeError as {@link append}.
+   */
+  appendValue(value: unknown, kind: number, ttl: number, nonce?: Uint8Array): Buffer {
+    checkSendArgs(kind, ttl, nonce);
+    const key = this.keyFor();
+    const head = FRAME_HEADER_SIZE + HEADER_FIXED_SIZE + key.entry.kidBytes.length;
+    // Room for the header, a typical payload and the tag; a payload that does not fit goes the general way.
+    if (this.pos + head + TAG_SIZE + 512 > this.slab.length) this.newSlab(head + TAG_SIZE + 512);
+    const p = this.pos + head;
+    const end = encodeInto(value, this.slab, p, this.slab.length - TAG_SIZE);
+    if (end < 0) return this.append(encode(value), kind, ttl, nonce);
+    return this.commit(key, kind, ttl, nonce, end - p);
+  }
+
+  // Writes the frame length and the header in front of the `plen` payload bytes already at pos + head, and records
+  // the frame in the batch.
+  private commit(key: DerivedKey, kind: number, ttl: number, nonce: Uint8Array | undefined, plen: number): Buffer {
     const kid = key.entry.kidBytes;
     const k = kid.length;
-    const plen = payload.length;
     const bodyLen = HEADER_FIXED_SIZE + k + plen + TAG_SIZE;
-    const need = FRAME_HEADER_SIZE + bodyLen;
-    if (this.pos + need > this.slab.length) this.newSlab(need);
     // The clock is read once per batch: every message of one loop iteration carries the same issuedAt.
     if (this.count === 0) this.nowMs = Math.floor(this.clock.epoch() * 1000);
     const issued = this.nowMs;
@@ -352,8 +384,6 @@ export class Sealer {
     o += 24;
     for (let i = 0; i < NONCE_SIZE; i++) b[o + i] = n[i]!;
     o += NONCE_SIZE;
-    if (plen <= 64) for (let i = 0; i < plen; i++) b[o + i] = payload[i]!;
-    else b.set(payload, o);
     const tagStart = o + plen;
     this.seq = seq;
     const c = this.count;

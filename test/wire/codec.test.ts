@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import { PACKR_OPTIONS, UNPACKR_OPTIONS, checkShape, decode, encode } from '../../src/wire/codec.js';
+import { ENCODE_NO_ROOM, ENCODE_UNSUPPORTED, PACKR_OPTIONS, UNPACKR_OPTIONS, checkShape, decode, decodeGeneral, decodesFast, encode, encodeInto } from '../../src/wire/codec.js';
 import { BadPayload } from '../../src/errors.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -197,5 +197,94 @@ describe('shape check', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('fast paths are indistinguishable from msgpackr', () => {
+  const packr = new Packr({ ...PACKR_OPTIONS });
+  const value = fc.letrec((tie) => ({
+    leaf: fc.oneof(
+      fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.string({ minLength: 30, maxLength: 300 }),
+      fc.integer(), fc.integer({ min: -(2 ** 40), max: 2 ** 40 }), fc.double(), fc.float(), fc.constantFrom(0, -0, 127, 128, 255, 256, 65535, 65536, -32, -33, -128, -129, -32768, -32769, 2 ** 31, -(2 ** 31), 2 ** 32),
+      fc.boolean(), fc.constant(null), fc.constant(undefined), fc.uint8Array({ maxLength: 300 }).map((u) => Buffer.from(u)), fc.uint8Array({ maxLength: 40 }),
+    ),
+    node: fc.oneof({ depthSize: 'small' }, tie('leaf'), fc.array(tie('node'), { maxLength: 20 }),
+      fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('t', 'id', 'x', 'seq', 'a'.repeat(40))), tie('node'), { maxKeys: 20, noNullPrototype: true })),
+  })).node;
+
+  it('property: encodeInto writes exactly the bytes msgpackr writes (or declines)', () => {
+    const buf = Buffer.alloc(1 << 20);
+    let fast = 0;
+    fc.assert(fc.property(value, (v) => {
+      const ref = packr.pack(v);
+      const end = encodeInto(v, buf, 7, buf.length);
+      if (end === ENCODE_UNSUPPORTED) return;
+      fast++;
+      expect(end).toBeGreaterThan(7);
+      expect(buf.subarray(7, end).toString('hex')).toBe(Buffer.from(ref).toString('hex'));
+    }), { numRuns: 3000 });
+    expect(fast).toBeGreaterThan(2500); // the fast path covers this whole subset; it declines only rare shapes
+  });
+
+  it('encodeInto respects the limit and declines what it does not know', () => {
+    const buf = Buffer.alloc(64, 0xee);
+    expect(encodeInto({ s: 'x'.repeat(100) }, buf, 0, 64)).toBe(ENCODE_NO_ROOM);
+    expect(encodeInto({ a: 1 }, buf, 0, 3)).toBe(ENCODE_NO_ROOM);
+    expect(encodeInto(new Date(0), buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    expect(encodeInto(new Map(), buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    expect(encodeInto(10n, buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    expect(encodeInto(() => 1, buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    expect(encodeInto(new Float32Array(1), buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    expect(encodeInto(Object.create(null), buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i++) deep = [deep];
+    expect(encodeInto(deep, Buffer.alloc(1000), 0, 1000)).toBe(ENCODE_UNSUPPORTED);
+    const g = { t: 'move', id: 42, x: 1.5, y: -3.25, seq: 123456, ts: 1700000000000 };
+    const end = encodeInto(g, buf, 0, 64);
+    expect(buf.subarray(0, end).equals(encode(g))).toBe(true);
+  });
+
+  it('property: decode (fast path) and decodeGeneral (msgpackr + checkShape) agree on every encoded value', () => {
+    let fast = 0;
+    fc.assert(fc.property(value, (v) => {
+      const bytes = Buffer.from(packr.pack(v));
+      if (decodesFast(bytes)) fast++;
+      let a: unknown, b: unknown, ea: unknown = null, eb: unknown = null;
+      try { a = decode(bytes); } catch (e) { ea = e; }
+      try { b = decodeGeneral(bytes); } catch (e) { eb = e; }
+      expect((ea as BadPayload | null)?.code).toBe((eb as BadPayload | null)?.code);
+      if (ea === null) expect(a).toStrictEqual(b);
+    }), { numRuns: 3000 });
+    expect(fast).toBeGreaterThan(300);
+  });
+
+  it('property: on random and mutated bytes both paths agree (value or BadPayload)', () => {
+    const base = Buffer.from(packr.pack({ t: 'move', id: 42, x: 1.5, list: [1, 'two', { three: 3 }], b: Buffer.from('bin'), n: null, f: false }));
+    const bytes = fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 80 }).map((u) => Buffer.from(u)),
+      fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 })
+        .map((muts) => { const b = Buffer.from(base); for (const [i, x] of muts) b[i] = x; return b; }),
+    );
+    fc.assert(fc.property(bytes, (b) => {
+      let a: unknown, g: unknown, ea: unknown = null, eg: unknown = null;
+      try { a = decode(b); } catch (e) { ea = e; }
+      try { g = decodeGeneral(b); } catch (e) { eg = e; }
+      expect(ea === null).toBe(eg === null);
+      if (ea !== null) expect((ea as BadPayload).code).toBe('TW_BAD_PAYLOAD');
+      else expect(a).toStrictEqual(g);
+    }), { numRuns: 5000 });
+  });
+
+  it('limits hold on the fast path too', () => {
+    const arr = encode(new Array(100).fill(0));
+    expect(() => decode(arr, { maxNodes: 100 })).toThrow(/maxNodes/);
+    expect(decode(arr, { maxNodes: 101 })).toHaveLength(100);
+    let v: unknown = 1;
+    for (let i = 0; i < 10; i++) v = [v];
+    const nested = encode(v);
+    expect(decodesFast(nested)).toBe(true);
+    expect(() => decode(nested, { maxDepth: 9 })).toThrow(/maxDepth/);
+    expect(decode(nested, { maxDepth: 10 })).toEqual(v);
+    expect(() => decode(hex('81a95f5f70726f746f5f5f01'))).toThrow(/forbidden key/);
   });
 });

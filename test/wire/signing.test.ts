@@ -7,6 +7,7 @@ import { ENVELOPE_VERSION, FLAG_TLS_BOUND, HEADER_FIXED_SIZE, KIND, MIN_ENVELOPE
 import { KeySchedule, NoncePool, Opener, ReplayWindow, Sealer, sealEnvelope } from '../../src/wire/signing.js';
 import type { MessageMeta } from '../../src/wire/signing.js';
 import { FrameDecoder } from '../../src/wire/frames.js';
+import { encode } from '../../src/wire/codec.js';
 import { jsMac } from '../../src/wire/mac-js.js';
 import { nodeMac } from '../../src/wire/mac.js';
 import { defaultMacEngine } from '../../src/wire/mac-native.js';
@@ -351,6 +352,28 @@ describe('Sealer and Opener', () => {
       opener.run((m) => got.push(m.seq), () => expect.unreachable());
     }
     expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('property: appendValue (encoding in place) builds the same frames as append(encode(value))', () => {
+    const clock = new VirtualClock({ epochStart: 1_700_000_000 });
+    const engine = defaultMacEngine();
+    const kr = ring(['k1', secretA]);
+    const values = fc.array(fc.oneof(fc.jsonValue({ maxDepth: 4 }), fc.uint8Array({ maxLength: 3000 }).map((u) => ({ pad: Buffer.from(u) })),
+      fc.constantFrom(new Date(0), new Map([[1, 2]]), 'é', { big: 2n ** 60n }), fc.string({ minLength: 500, maxLength: 2000 })), { minLength: 1, maxLength: 30 });
+    fc.assert(fc.property(values, (vs) => {
+      const out = (useValue: boolean): string => {
+        const s = new Sealer({ schedule: new KeySchedule({ keyring: kr, side: 'client', engine }), engine, clock, slabSize: 2048 });
+        for (let i = 0; i < vs.length; i++) {
+          const nonce = Buffer.alloc(16, i);
+          if (useValue) s.appendValue(vs[i], KIND.MESSAGE, 30, nonce);
+          else s.append(encode(vs[i]), KIND.MESSAGE, 30, nonce);
+        }
+        const parts: Buffer[] = [];
+        s.flush((b) => parts.push(Buffer.from(b)));
+        return Buffer.concat(parts).toString('hex');
+      };
+      expect(out(true)).toBe(out(false));
+    }), { numRuns: 200 });
   });
 
   it('sealEnvelope builds the same frame as a Sealer', () => {
