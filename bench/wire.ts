@@ -1,8 +1,9 @@
 /**
  * bench/wire.ts: the wire layer in process, per message, against the naive Node pipeline measured in the same run.
  *
- * - seal+frame: encode the message, header + nonce + HMAC, length prefix, batched as one buffer per 256 messages
- *   (what MessageProtocol does per loop iteration), with the native MAC addon, with the pure-JS MAC, and the naive
+ * - seal+frame: encode the message (straight into the batch buffer), header + nonce + HMAC, length prefix, batched as
+ *   one buffer per 256 messages (what MessageProtocol does per loop iteration), with the native MAC addon, with the
+ *   JS MAC, and the naive
  *   way: `randomBytes(16)` + msgpackr `pack([expiresAt, nonce, message])` + `createHmac` + `Buffer.concat` per message.
  * - open+decode: the same bytes cut into 64 KiB chunks (what a TLS socket hands over), deframed, MAC-verified,
  *   expiry- and replay-checked, decoded and shape-checked; naive: `Buffer.concat` deframing per chunk, `createHmac` +
@@ -131,7 +132,7 @@ function sealCases(label: string, pad: number, seconds: number, reps: number): B
     steps[engine.name] = [() => {
       for (let i = 0; i < BATCH; i++) {
         msg['seq'] = i;
-        s.append(encode(msg), 16, 30);
+        s.appendValue(msg, 16, 30); // what MessageProtocol.sendMessage does
       }
       s.flush((b) => { sink = b; });
     }, BATCH];
