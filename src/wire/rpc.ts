@@ -506,7 +506,8 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       this.#run(req.id, method, params, meta, token, null);
       return true;
     }
-    const key = IdempotencyCache.key(`${meta.kid}/${this.#peerKey(meta.peer)}`, meta.nonce);
+    // The method is part of the key: a key reused for another method never gets the first method's outcome.
+    const key = IdempotencyCache.key(`${meta.kid}/${this.#peerKey(meta.peer)}/${method}`, meta.nonce);
     if (duplicate) {
       const found = this.#cache.lookup(key);
       if (found === null) {

@@ -235,6 +235,9 @@ describe('RpcEndpoint over a memory link', () => {
       const c3 = memoryPair(loop, seen, { b: { router, idempotencyCache: cache }, peerA: { fingerprint: 'intruder' } });
       await expect(c3.a.call('once', null, { idempotent: key })).rejects.toMatchObject({ code: 'TW_REPLAYED_MESSAGE' });
       expect(effects).toBe(2);
+      // a key reused for another method never gets the first method's outcome (nor runs it)
+      await expect(c2.a.call('fails', null, { idempotent: key })).rejects.toMatchObject({ code: 'TW_REPLAYED_MESSAGE' });
+      expect(effects).toBe(2);
     });
   });
 
