@@ -627,8 +627,11 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     cached: { complete(v: RpcOutcome): void; abandon(): void } | null): void {
     // Refusals before the handler runs are answered but never cached: nothing happened, so a retry may succeed.
     const refuse = (err: TulipError): void => {
-      cached?.abandon();
-      this.#sendOutcome(id, this.#toOutcome(err, null));
+      try {
+        cached?.abandon();
+      } finally {
+        this.#sendOutcome(id, this.#toOutcome(err, null));
+      }
     };
     const registered = this.router.handlerOf(method);
     if (registered === undefined) {
@@ -676,8 +679,13 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       if (exc instanceof Refusal) {
         refuse(exc.error);
       } else if (exc === null || exc === undefined) {
-        cached?.complete({ ok: true, result: task.result() ?? null });
-        this.#sendOutcome(id, { ok: true, result: task.result() ?? null });
+        const outcome: RpcOutcome = { ok: true, result: task.result() ?? null };
+        // The reply goes out even if a waiter on the cache entry throws (that is reported by the loop).
+        try {
+          cached?.complete(outcome);
+        } finally {
+          this.#sendOutcome(id, outcome);
+        }
       } else if (flight.controller.signal.aborted && (isCancelledError(exc) || isAbortError(exc, flight.controller.signal))) {
         // The handler stopped because it was told to: nothing to cache, a retry runs it afresh.
         refuse(new CancelledError(`call ${method} was cancelled`));
@@ -686,8 +694,11 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
         refuse(exc);
       } else {
         const outcome = this.#toOutcome(exc, ctx);
-        cached?.complete(outcome);
-        this.#sendOutcome(id, outcome);
+        try {
+          cached?.complete(outcome);
+        } finally {
+          this.#sendOutcome(id, outcome);
+        }
       }
     });
   }
