@@ -14,7 +14,7 @@ import {
 } from './support/common.js';
 import { epochNow, NoncePool, PEER_TTL, signFrame } from './support/peer-format.js';
 import { budget, throughputScenarios } from './support/scenarios.js';
-import { emitEvent, runPing, runThroughput } from './support/workers.js';
+import { emitEvent, exitWithParent, runPing, runThroughput } from './support/workers.js';
 
 /** Bytes per sender write (at most 256 frames). */
 const BATCH_BYTES = 256 * 1024;
@@ -244,6 +244,7 @@ async function standalone(): Promise<void> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const role = argValue(argv, 'role', '');
+  if (role !== '') exitWithParent();
   if (role === 'recv') recvRole(argv);
   else if (role === 'send') await sendRole(argv);
   else if (role === 'echo-server') echoServerRole(argv);

@@ -14,7 +14,7 @@ import { systemClock } from '../src/loop/clock.js';
 import * as wire from '../src/wire/index.js';
 import { connectOne, tlsServerOptions } from './raw.js';
 import { argValue, cpuMicros, errorText, gameMessage, now } from './support/common.js';
-import { emitEvent } from './support/workers.js';
+import { emitEvent, exitWithParent } from './support/workers.js';
 
 const SECRET = Buffer.alloc(32, 0x5a);
 const BATCH = 256;
@@ -124,6 +124,7 @@ async function sendRole(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const role = argValue(argv, 'role', '');
+  if (role !== '') exitWithParent();
   if (role === 'recv') recvRole(argv);
   else if (role === 'send') await sendRole(argv);
   else throw new Error('usage: signed-wire-worker.ts --role recv|send ... (run by bench/signed.ts)');

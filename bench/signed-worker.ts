@@ -15,7 +15,7 @@ import {
   clientTlsOptions, defaultMacEngine, serverTlsOptions,
 } from '../src/index.js';
 import { argValue, cpuMicros, errorText, gameMessage, loadCerts, now, summarise } from './support/common.js';
-import { emitEvent } from './support/workers.js';
+import { emitEvent, exitWithParent } from './support/workers.js';
 
 /** The secret both sides share (32 bytes; the bench is not about key handling). */
 const SECRET = Buffer.alloc(32, 0x5a);
@@ -222,6 +222,7 @@ async function pingRole(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const role = argValue(argv, 'role', '');
+  if (role !== '') exitWithParent();
   if (role === 'recv') await recvRole(argv);
   else if (role === 'send') await sendRole(argv);
   else if (role === 'echo-server') await echoServerRole(argv);

@@ -366,7 +366,21 @@ def main():
         import uvloop
         uvloop.install()
     role = {"recv": run_recv, "send": run_send, "echo-server": run_echo_server, "ping": run_ping}[args.role]
-    asyncio.run(role(args))
+    asyncio.run(with_parent_watch(role(args)))
+
+
+async def with_parent_watch(coro):
+    """Runs coro, exiting the process if the parent that started it goes away (no orphaned servers)."""
+    parent = os.getppid()
+    loop = asyncio.get_running_loop()
+
+    def check():
+        if os.getppid() != parent:
+            os._exit(3)
+        loop.call_later(0.5, check)
+
+    loop.call_later(0.5, check)
+    return await coro
 
 
 if __name__ == "__main__":

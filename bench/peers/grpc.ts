@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { argValue, cpuMicros, errorText, gameMessage, isMain, loadCerts, now, parseFlags, summarise } from '../support/common.js';
 import { compareRun } from '../support/compare.js';
 import { epochNow, NoncePool, PEER_TTL, signBody, verifyBody } from '../support/peer-format.js';
-import { emitEvent } from '../support/workers.js';
+import { emitEvent, exitWithParent } from '../support/workers.js';
 
 const ident = (b: Buffer): Buffer => b;
 
@@ -173,6 +173,7 @@ async function pingRole(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const role = argValue(argv, 'role', '');
+  if (role !== '') exitWithParent();
   if (role === 'recv') await recvRole(argv);
   else if (role === 'send') await sendRole(argv);
   else if (role === 'echo-server') await echoServerRole(argv);

@@ -227,6 +227,18 @@ export async function runPing(spec: PingSpec): Promise<PingResult> {
   }
 }
 
+/**
+ * Makes a worker process exit when the process that started it is gone (e.g. the suite killed a bench script
+ * after its time budget), so no echo server or sender is left behind. Checks every 0.5 s; never keeps the
+ * process alive by itself.
+ */
+export function exitWithParent(): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(3);
+  }, 500).unref();
+}
+
 /** Prints one JSON event line on stdout (worker side of the protocol). */
 export function emitEvent(ev: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(ev) + '\n');
