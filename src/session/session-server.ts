@@ -95,6 +95,8 @@ export interface SessionServerOptions<S extends RpcSecurity = RpcSecurity> {
   reconnectNotice?: number;
   /** TLS handshake timeout. Default net's (60). */
   handshakeTimeout?: number;
+  /** Listen backlog (raise it for reconnect storms). Default net's (`SERVER_BACKLOG`, 100). */
+  backlog?: number;
   /** TLS close_notify timeout, after which a closing connection is aborted. Default net's (30). */
   shutdownTimeout?: number;
   /** Lifetime of sent messages. Default `MESSAGE_TTL`. */
@@ -442,6 +444,7 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
       ssl: o.tls,
       ...(o.handshakeTimeout !== undefined ? { sslHandshakeTimeout: o.handshakeTimeout } : {}),
       ...(o.shutdownTimeout !== undefined ? { sslShutdownTimeout: o.shutdownTimeout } : {}),
+      ...(o.backlog !== undefined ? { backlog: o.backlog } : {}),
     });
     this.#listening = server;
     const sock = server.sockets[0] as { address?(): unknown } | undefined;

@@ -166,7 +166,7 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
   /** True when the link is up and takes new calls. */
   get usable(): boolean {
     return this.established.done() && !this.established.cancelled() && this.established.exception() === null
-      && !this.isLost && !this.retiring && this.endReason === null;
+      && !this.isLost && !this.retiring && this.endReason === null && this.transport !== null && !this.transport.isClosing();
   }
 
   override connectionMade(transport: Transport): void {
@@ -425,9 +425,16 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     return this.loop.createTask(async () => {
       for (;;) {
         const link = await this.#acquire();
+        const reply = link.call<T>(method, params, callOptions);
+        // Failed before anything was written (the connection closed under us): safe to send again, idempotent or not.
+        if (reply.done() && !reply.cancelled() && isConnectionLoss(reply.exception()) && this.#closedWith === null) {
+          link.retiring = true;
+          this.#changed(link);
+          continue;
+        }
         link.pendingCalls += 1;
         try {
-          return await link.call<T>(method, params, callOptions);
+          return await reply;
         } catch (err) {
           // Only a lost connection is retried, and only for idempotent calls: the server answers a copy from its cache.
           if (key !== null && isConnectionLoss(err) && this.#closedWith === null) continue;
