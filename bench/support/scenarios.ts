@@ -30,11 +30,15 @@ export interface Budget {
   headlineReps: number;
 }
 
-/** The throughput scenarios: three sizes over one connection, then 100 B over 16 and 256 (2 and 3 with --quick). */
+/**
+ * The throughput scenarios: three sizes over one connection, then 100 B over 16 and 256 connections. With --quick
+ * (a plumbing check): 100 B and 16 KiB over one connection and 100 B over 3.
+ */
 export function throughputScenarios(flags: BenchFlags): ThroughputScenario[] {
-  const many = flags.quick ? [2, 3] : [16, 256];
+  const sizes = flags.quick ? ['100 B', '16 KiB'] : Object.keys(SIZES);
+  const many = flags.quick ? [3] : [16, 256];
   const list: ThroughputScenario[] = [
-    ...Object.keys(SIZES).map((size) => ({ label: `${size} x1`, size, pad: SIZES[size]!, conns: 1 })),
+    ...sizes.map((size) => ({ label: `${size} x1`, size, pad: SIZES[size]!, conns: 1 })),
     ...many.map((conns) => ({ label: `100 B x${conns}`, size: '100 B', pad: 0, conns })),
   ];
   return flags.only ? list.filter((s) => s.label.includes(flags.only!)) : list;

@@ -132,7 +132,7 @@ describe('bench scripts in --quick mode', () => {
     expect(result.benches.map((b) => b.name)).toEqual(['signed']);
     const r = checkReport(result.benches[0]!.report, 'signed');
     for (const peer of ['python asyncio signed', 'python uvloop signed', 'grpc-js signed', 'raw node:tls']) {
-      for (const sc of ['100 B x1', '1 KiB x1', '16 KiB x1', '100 B x2', '100 B x3']) {
+      for (const sc of ['100 B x1', '16 KiB x1', '100 B x3']) {
         expect(byName(r, `${peer} ${sc}`).value, `${peer} ${sc}`).toBeGreaterThan(0);
       }
     }
