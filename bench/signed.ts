@@ -11,7 +11,7 @@ import { errorText, isMain, parseFlags } from './support/common.js';
 import { compareRun } from './support/compare.js';
 
 if (isMain(import.meta.url)) {
-  compareRun('signed', ['tulipwire', 'tw-wire', 'asyncio', 'uvloop', 'grpc'], parseFlags()).catch((err: unknown) => {
+  compareRun('signed', ['tulipwire', 'tw-wire', 'naive', 'asyncio', 'uvloop', 'grpc'], parseFlags()).catch((err: unknown) => {
     process.stderr.write(`signed: ${errorText(err)}\n`);
     process.exit(1);
   });

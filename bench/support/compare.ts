@@ -13,6 +13,7 @@ export const IMPL_NAMES: Record<Impl, string> = {
   raw: 'raw node:tls',
   tulipwire: 'tulipwire signed',
   'tw-wire': 'tulipwire wire layer on node:tls',
+  naive: 'naive node signed (createHmac per msg)',
   asyncio: 'python asyncio signed',
   uvloop: 'python uvloop signed',
   grpc: 'grpc-js signed',
@@ -21,7 +22,9 @@ export const IMPL_NAMES: Record<Impl, string> = {
 /** The implementations tulipwire must beat (issue 7); the others are baselines or parts of tulipwire. */
 export const PEERS: readonly Impl[] = ['asyncio', 'uvloop', 'grpc'];
 /** Implementations without a round-trip role. */
-const NO_PING: readonly Impl[] = ['tw-wire'];
+const NO_PING: readonly Impl[] = ['tw-wire', 'naive'];
+/** Diagnostic rows, run over one connection only. */
+const ONE_CONN_ONLY: readonly Impl[] = ['tw-wire', 'naive'];
 
 /** A goal on a row's ratio: `ratio op target` (PERF-NOTES / issue 7). */
 export interface Goal {
@@ -77,8 +80,8 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
       // The headline scenario runs `reps` times, interleaved (raw, impl1, impl2, …, raw, …), and keeps each
       // implementation's median run, so one noisy moment of the box does not decide the ratio.
       const reps = sc.label === '100 B x1' ? b.headlineReps : 1;
-      // The wire-layer row is a diagnostic of one connection; it is not run over many.
-      const scImpls = impls.filter((i) => !(i === 'tw-wire' && sc.conns > 1));
+      // The wire-layer and naive rows are diagnostics of one connection; they are not run over many.
+      const scImpls = impls.filter((i) => !(ONE_CONN_ONLY.includes(i) && sc.conns > 1));
       const runs = new Map<Impl, ThroughputResult[]>();
       for (let rep = 0; rep < reps; rep++) {
         for (const impl of ['raw', ...scImpls] as Impl[]) {

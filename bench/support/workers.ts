@@ -18,7 +18,7 @@ import { createInterface } from 'node:readline';
 import { REPO_ROOT } from './common.js';
 
 /** The implementations a case can run. */
-export type Impl = 'raw' | 'tulipwire' | 'tw-wire' | 'asyncio' | 'uvloop' | 'grpc';
+export type Impl = 'raw' | 'tulipwire' | 'tw-wire' | 'naive' | 'asyncio' | 'uvloop' | 'grpc';
 
 let pythonPath: string | null = null;
 
@@ -40,6 +40,8 @@ export function workerCommand(impl: Impl): [string, string[]] {
       return tsx('bench/signed-worker.ts');
     case 'tw-wire':
       return tsx('bench/signed-wire-worker.ts');
+    case 'naive':
+      return tsx('bench/peers/naive.ts');
     case 'grpc':
       return tsx('bench/peers/grpc.ts');
     case 'asyncio':
