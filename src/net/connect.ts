@@ -160,11 +160,18 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
   let tlsSocket: tls.TLSSocket | null = null;
   let connected = false;
   let timer: TimerHandle | null = null;
-  const fail = (err: Error): void => {
+  const teardown = (): void => {
     timer?.cancel();
     timer = null;
-    killRaw(raw);
-    tlsSocket?.destroy();
+    if (tlsSocket === null) {
+      raw.destroy();
+    } else {
+      killRaw(raw);
+      tlsSocket.destroy();
+    }
+  };
+  const fail = (err: Error): void => {
+    teardown();
     if (!fut.done()) fut.setException(err);
   };
   const onError = (err: Error): void => {
@@ -206,6 +213,7 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
     }
     socket.off('error', onError);
     socket.off('close', onClose);
+    raw.off('close', onClose);
     raw.off('error', onError);
     raw.on('error', noop);
     const t = new SocketTransport(loop, socket, protocol, {
@@ -223,15 +231,24 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
     connected = true;
   });
   if (sslOpt !== null) {
+    // Build the context now, so bad options throw here rather than from a socket event.
     try {
-      tlsSocket = tls.connect(clientTlsOptions(sslOpt, target.host, options.serverHostname, raw));
+      secureContextFor(sslOpt);
     } catch (err) {
       raw.destroy();
-      throw err instanceof TransportError ? err : new TransportError(`invalid TLS options: ${(err as Error).message}`, { cause: err });
+      throw err;
     }
-    tlsSocket.on('error', onError);
-    tlsSocket.on('close', onClose);
-    tlsSocket.once('secureConnect', () => post(loop, ready) || tlsSocket?.destroy());
+    // TLS goes on top once TCP is connected: a socket wrapped while still connecting cannot be torn down
+    // reliably if the connect is abandoned (its file descriptor outlives destroy() on Node 20).
+    raw.once('connect', () => {
+      if (fut.done()) return;
+      const s = tls.connect(clientTlsOptions(sslOpt, target.host, options.serverHostname, raw));
+      tlsSocket = s;
+      s.on('error', onError);
+      s.on('close', onClose);
+      s.once('secureConnect', () => post(loop, ready) || s.destroy());
+    });
+    raw.on('close', onClose);
     const hs = options.sslHandshakeTimeout ?? SSL_HANDSHAKE_TIMEOUT;
     timer = loop.callLater(hs, () => {
       timer = null;
@@ -242,11 +259,7 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
     raw.once('connect', () => post(loop, ready) || raw.destroy());
   }
   fut.addDoneCallback((f) => {
-    if (f.cancelled()) {
-      timer?.cancel();
-      killRaw(raw);
-      tlsSocket?.destroy();
-    }
+    if (f.cancelled()) teardown();
   });
   return fut;
 }

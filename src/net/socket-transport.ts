@@ -65,8 +65,12 @@ export class SocketTransport extends StreamTransportBase {
   readonly #unixPath: string | null;
   readonly #peername: unknown;
   readonly #sockname: unknown;
+  // TLS details, read once the handshake is done (a destroyed TLS socket no longer has them).
   #peercert: unknown = undefined;
   #peerX509: unknown = undefined;
+  #cipher: unknown = undefined;
+  #tlsVersion: unknown = undefined;
+  #alpn: unknown = undefined;
 
   // Socket events waiting for the loop, in arrival order. Invariant: #inboxScheduled iff a drain is queued.
   #inbox: (Buffer | typeof END | typeof CLOSE)[] = [];
@@ -115,6 +119,9 @@ export class SocketTransport extends StreamTransportBase {
       const c = t.getPeerCertificate(true);
       this.#peercert = c !== null && Object.keys(c).length > 0 ? c : null;
       this.#peerX509 = t.getPeerX509Certificate() ?? null;
+      this.#cipher = t.getCipher();
+      this.#tlsVersion = t.getProtocol() ?? undefined;
+      this.#alpn = t.alpnProtocol;
     }
     if (options.unread !== undefined) for (const c of options.unread) this.#inbox.push(c);
     socket.on('error', this.#onError);
@@ -143,8 +150,7 @@ export class SocketTransport extends StreamTransportBase {
 
   /** True for TCP and Unix sockets, and for TLS 1.3 (Node keeps a TLS 1.3 connection half-open; asyncio says false). */
   canWriteEof(): boolean {
-    if (!this.#tls) return true;
-    return (this.#socket as TLSSocket).getProtocol?.() === 'TLSv1.3';
+    return !this.#tls || this.#tlsVersion === 'TLSv1.3';
   }
 
   /** @internal */
@@ -218,9 +224,9 @@ export class SocketTransport extends StreamTransportBase {
     switch (name) {
       case 'sslObject': return t;
       case 'sslcontext': return this.#tlsInfo?.secureContext;
-      case 'cipher': return t.getCipher?.() ?? undefined;
-      case 'tlsVersion': return t.getProtocol?.() ?? undefined;
-      case 'alpnProtocol': return t.alpnProtocol;
+      case 'cipher': return this.#cipher;
+      case 'tlsVersion': return this.#tlsVersion;
+      case 'alpnProtocol': return this.#alpn;
       case 'peerIdentity': return this.#tlsInfo?.peerIdentity ?? null;
       case 'peercert': return this.#peercert ?? null;
       case 'peerX509': return this.#peerX509 ?? null;
