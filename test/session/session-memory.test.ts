@@ -263,6 +263,26 @@ describe('server limits and drain over memory pairs', () => {
     });
   });
 
+  it('token bucket on notifications: the excess is dropped, with one RateLimited notice, never queued', async () => {
+    await fx.run(async () => {
+      const ring = keyring();
+      const net = network();
+      net.server = server(ring, { rate: 10, burst: 3 });
+      let got = 0;
+      net.server.onNotify('input', () => { got += 1; });
+      const s = session(ring, net.connector);
+      await s.whenConnected();
+      await Promise.all([1, 2, 3, 4, 5, 6].map((i) => s.notify('input', i)));
+      while (s.lastError === null) await sleep(0.01);
+      expect(s.lastError).toMatchObject({ code: 'TW_RATE_LIMITED', remote: true });
+      expect((s.lastError as unknown as { retryAfter: number }).retryAfter).toBeGreaterThan(0);
+      await sleep(0.05);
+      expect(got).toBe(3);
+      expect([...net.server.connections][0]!.rateLimited).toBe(3);
+      await s.close();
+    });
+  });
+
   it('drain: GOAWAY, in-flight calls finish, new connections are refused, everything closes', async () => {
     await fx.run(async () => {
       const ring = keyring();
