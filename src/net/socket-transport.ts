@@ -157,15 +157,18 @@ export class SocketTransport extends StreamTransportBase {
   protected _writeChunks(chunks: Uint8Array[], total: number): void {
     const s = this.#socket;
     if (s.destroyed || !s.writable) return;
+    // Only a paused protocol needs to hear when the socket drained (the callback costs a little per write; the
+    // write that paused it is flushed here, after the pause, and its callback fires after all earlier writes).
+    const cb = this._writingPaused ? this.#onWritten : undefined;
     if (chunks.length === 1) {
-      s.write(chunks[0]!, this.#onWritten);
+      s.write(chunks[0]!, cb);
     } else if (total <= CONCAT_LIMIT) {
-      s.write(Buffer.concat(chunks, total), this.#onWritten);
+      s.write(Buffer.concat(chunks, total), cb);
     } else {
       s.cork();
       const last = chunks.length - 1;
       for (let i = 0; i < last; i++) s.write(chunks[i]!);
-      s.write(chunks[last]!, this.#onWritten);
+      s.write(chunks[last]!, cb);
       s.uncork();
     }
   }
