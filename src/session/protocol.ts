@@ -56,7 +56,7 @@ export type SessionProtocolOptions<S extends RpcSecurity = RpcSecurity> = RpcPro
   idleTimeout?: number;
 };
 
-/** @internal The shared base of the client and server session protocols. */
+/** The shared base of the client ({@link SessionLink}) and server ({@link SessionConnection}) session protocols; not used directly. */
 export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> extends RpcProtocol<S> {
   /** The heartbeat state (RTT, silence), from `connectionMade` on. */
   heartbeat: Heartbeat | null = null;
