@@ -39,3 +39,11 @@ describe('error table', () => {
     expect((r as RpcError).data).toEqual({ room: 3 });
   });
 });
+
+describe('docs/errors.md', () => {
+  it('has a line for every code', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const doc = await readFile(new URL('../docs/errors.md', import.meta.url), 'utf8');
+    for (const c of [...ERROR_CLASSES.map((k) => k.code), ErrorGroup.code]) expect(doc).toContain(`| \`${c}\` |`);
+  });
+});
