@@ -494,6 +494,18 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
           if (isCancelledError(err)) throw err;
           this.#lastError = asError(err);
           const delay = backoff.next();
+          const serving = this.#current;
+          if (delay === null && serving !== null && serving.usable) {
+            // Every make-before-break attempt failed, but the old connection still serves: stay on it until it
+            // ends, then start over with a fresh backoff sequence.
+            while (!serving.isLost && serving.goaway === null) {
+              const signal = this.loop.createFuture<void>();
+              this.#signal = signal;
+              await signal;
+            }
+            backoff.reset();
+            continue;
+          }
           if (delay === null) {
             reason = new SessionClosed(`gave up after ${backoff.attempts} failed connection attempts: ${this.#lastError.message}`,
               { cause: this.#lastError });
