@@ -571,8 +571,11 @@ function decBin(len: number): Buffer | undefined {
     dfail = true;
     return undefined;
   }
-  // a copy, as msgpackr's copyBuffers gives: a decoded value never pins the frame
-  const out = Uint8Array.prototype.slice.call(db, dp, dp + len) as Buffer;
+  // A copy, as msgpackr's copyBuffers gives: a decoded value never pins the frame. Buffer.allocUnsafe takes small
+  // ones from Node's shared pool, which is much cheaper than a fresh ArrayBuffer per value.
+  const out = Buffer.allocUnsafe(len);
+  if (len <= 64) for (let i = 0; i < len; i++) out[i] = db[dp + i]!;
+  else db.copy(out, 0, dp, dp + len);
   dp += len;
   return out;
 }

@@ -250,6 +250,10 @@ export class KeySchedule {
 // ---------------------------------------------------------------------------------------------------------------
 // Sealing
 
+/** Largest batch buffer a {@link Sealer} grows to, bytes (1 MiB). */
+export const MAX_SLAB_SIZE = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+
 function checkSendArgs(kind: number, ttl: number, nonce: Uint8Array | undefined): void {
   if (!(ttl >= 0)) throw new RangeError(`ttl must be >= 0 seconds, got ${ttl}`);
   if (!(kind >= 1 && kind <= 255) || (kind | 0) !== kind) throw new RangeError(`kind must be 1..255, got ${kind}`);
@@ -264,7 +268,11 @@ export interface SealerOptions {
   engine: MacEngine;
   /** Source of `epoch()` for issuedAt. */
   clock: Clock;
-  /** Bytes of each batch buffer (default 64 KiB); a larger message gets a buffer of its own size. */
+  /**
+   * Bytes of the first batch buffer (default 16 KiB). Buffers are allocated on first use, and each next one doubles
+   * (up to {@link MAX_SLAB_SIZE}) when a batch filled more than half of the last, so an idle or quiet connection
+   * holds little and a busy one few, large buffers. A larger message gets a buffer of its own size.
+   */
   slabSize?: number;
   /** Source of nonces (default the process-wide pool). */
   nonces?: NoncePool;
@@ -282,7 +290,7 @@ export class Sealer {
   private readonly engine: MacEngine;
   private readonly clock: Clock;
   private readonly nonces: NoncePool;
-  private readonly slabSize: number;
+  private nextSlabSize: number;
   private readonly flags: number;
   private slab: Buffer;
   private batchStart = 0;
@@ -303,9 +311,9 @@ export class Sealer {
     this.engine = o.engine;
     this.clock = o.clock;
     this.nonces = o.nonces ?? noncePool;
-    this.slabSize = o.slabSize ?? 64 * 1024;
+    this.nextSlabSize = o.slabSize ?? 16 * 1024;
     this.flags = o.schedule.binding !== null ? FLAG_TLS_BOUND : 0;
-    this.slab = Buffer.allocUnsafeSlow(this.slabSize);
+    this.slab = EMPTY;
   }
 
   /** Messages appended and not yet flushed. */
@@ -411,7 +419,12 @@ export class Sealer {
    * (more than once only when a batch outgrew its buffer). Does nothing when nothing is pending.
    */
   flush(write: (bytes: Buffer) => void): void {
+    // A batch that outgrew its buffer, or filled more than half of it, asks for bigger buffers from now on.
+    const big = this.done.length > 0 || this.pos - this.batchStart > this.slab.length / 2;
     this.sealBatch();
+    if (big && this.nextSlabSize < MAX_SLAB_SIZE) {
+      this.nextSlabSize = Math.min(MAX_SLAB_SIZE, Math.max(this.nextSlabSize, this.slab.length) * 2);
+    }
     const done = this.done;
     if (done.length === 0) return;
     this.done = [];
@@ -437,7 +450,7 @@ export class Sealer {
 
   private newSlab(need: number): void {
     this.sealBatch();
-    this.slab = Buffer.allocUnsafeSlow(Math.max(this.slabSize, need));
+    this.slab = Buffer.allocUnsafeSlow(Math.max(this.nextSlabSize, need));
     this.batchStart = 0;
     this.pos = 0;
   }

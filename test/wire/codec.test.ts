@@ -43,9 +43,17 @@ describe('encode/decode', () => {
   });
 
   it('copies bin values instead of pinning the input', () => {
-    const input = hex('c4020102');
-    const b = decode(input) as Buffer;
-    expect(b.buffer).not.toBe(input.buffer);
+    for (const n of [2, 100, 5000]) {
+      const input = Buffer.concat([Buffer.from([0xc5, n >> 8, n & 0xff]), Buffer.alloc(n, 1)]);
+      for (const b of [decode(input) as Buffer, decodeGeneral(input) as Buffer]) {
+        // not a view of the input's memory
+        const overlaps = b.buffer === input.buffer && b.byteOffset < input.byteOffset + input.length && input.byteOffset < b.byteOffset + b.length;
+        expect(overlaps).toBe(false);
+        input[3] = 9;
+        expect(b[0]).toBe(1);
+        input[3] = 1;
+      }
+    }
   });
 
   it('decodes a range of a larger buffer', () => {
