@@ -329,6 +329,8 @@ export class Sealer {
   /**
    * Appends one message: frame prefix, header (the next seq, issuedAt = now, expiresAt = now + ttl), the payload
    * bytes (copied), and room for the tag. Returns the nonce used (`nonce` when given, else a fresh random one).
+   * "now" is read from the clock once per batch (at its first message), so all messages of one loop iteration
+   * carry the same issuedAt.
    * @throws RangeError when the keyring has no signing key, `ttl` is negative, or `kind`/`nonce` are invalid.
    */
   append(payload: Uint8Array, kind: number, ttl: number, nonce?: Uint8Array): Buffer {
