@@ -26,6 +26,7 @@ import type { Transport } from '../net/transports.js';
 // Installs loop.createConnection/createServer (src/net extends EventLoop by declaration merging).
 import '../net/connect.js';
 import type { IssuedCertificate } from '../pki/ca.js';
+import type { PeerIdentity } from '../pki/peer-identity.js';
 import type { ClientTlsBuildOptions } from '../pki/tls-options.js';
 import { clientTlsOptions } from '../pki/tls-options.js';
 import { IdempotencyKey } from '../wire/idempotency.js';
@@ -365,9 +366,9 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     return this.#lastRtt;
   }
 
-  /** The server's verified identity on the current connection, or null. */
-  get peer(): unknown {
-    return this.#current?.peer ?? null;
+  /** The server's verified certificate identity on the current connection, or null (not connected, or no TLS). */
+  get peer(): PeerIdentity | null {
+    return (this.#current?.peer as PeerIdentity | null | undefined) ?? null;
   }
 
   /** The connection calls go to now, or null (for inspection; user code calls through the session). */
