@@ -22,7 +22,7 @@ import { InvalidStateError, LoopClosedError } from '../errors.js';
 import { systemClock, type Clock } from './clock.js';
 import { Handle, TimerHandle, type ExceptionContext, type ExceptionHandler, type LoopLogger, type StepTarget, type Tracer } from './events.js';
 import { Future, PENDING, wrapPromise } from './futures.js';
-import { captureStack, rt } from './state.js';
+import { captureStack, enableForeignAwaitTracking, rt } from './state.js';
 import { Task, type TaskFunction, type TaskOptions } from './tasks.js';
 import { TimerHeap } from './timer-heap.js';
 
@@ -36,6 +36,12 @@ export interface EventLoopOptions {
   slowCallbackDuration?: number;
   /** Where warnings and the default exception handler's reports go (default `console`). */
   logger?: LoopLogger;
+  /**
+   * Turn on foreign-await tracking for the process now (see `enableForeignAwaitTracking`), so tasks that await
+   * promises not made by tulipwire keep their identity from their first such await. Default false: the loop turns
+   * it on by itself at the first foreign await it sees. `run()` passes true.
+   */
+  trackForeignAwaits?: boolean;
 }
 
 function noop(): void {}
@@ -90,16 +96,22 @@ export class EventLoop {
   /** @internal Timers within this of now are due (asyncio `clock_resolution`). */ _clockResolution: number;
   /** @internal A virtual clock: time moves only when told, so no Node timer is ever armed. */ _virtual: boolean;
   /** @internal */ _unsubscribeClock: (() => void) | null = null;
+  /**
+   * @internal Autojump: set when the loop found nothing ready and gave libuv one turn (all microtasks drained, I/O
+   * polled) before jumping; cleared when a callback runs. Only a loop idle across that turn jumps.
+   */
+  _idleTurn = false;
 
   readonly #turnFromImmediate = (): void => {
     this._immediate = null;
-    void this.#turn();
+    this.#startTurn();
   };
   readonly #turnFromTimer = (): void => {
     this._timer = null;
     this._timerWhen = Infinity;
-    void this.#turn();
+    this.#startTurn();
   };
+  readonly #turnBound = (): Promise<void> => this.#turn();
   readonly #clockChanged = (): void => {
     if (!this._inTurn && this._running && this._immediate === null) this._armImmediate();
   };
@@ -112,6 +124,7 @@ export class EventLoop {
     this._logger = options.logger ?? consoleLogger;
     this._virtual = isChangeable(this.clock);
     this._clockResolution = this._virtual ? 0 : 1e-6;
+    if (options.trackForeignAwaits === true) enableForeignAwaitTracking();
   }
 
   /** Monotonic time in seconds from the loop's clock (asyncio `loop.time()`). */
@@ -410,6 +423,7 @@ export class EventLoop {
 
   #finishRun(): void {
     this._stopping = false;
+    this._idleTurn = false;
     this._running = false;
     this.#disarm();
     const i = rt.running.lastIndexOf(this);
@@ -438,12 +452,33 @@ export class EventLoop {
     }
   }
 
-  /** A resumed task did not reach a suspension within the hop cap (it awaits a foreign promise): stop waiting. */
+  /**
+   * A resumed task did not reach a suspension within the hop cap (it awaits a foreign promise): stop waiting. With
+   * foreign-await tracking the task is marked `_foreign` (its async context keeps naming it); without, tracking is
+   * turned on now for the tasks started from here on.
+   */
   #abandonStep(): void {
     const t = rt.task;
-    if (t !== null) t._stepping = false;
+    if (t !== null) {
+      t._abandonStep();
+      if (!t._tracked && rt.als === null) {
+        enableForeignAwaitTracking();
+        if (this._debug) {
+          this._logger.warn(
+            `${t.toString()} awaited a promise not made by tulipwire before foreign-await tracking was on: it stays untracked (currentTask() is null after that await and its awaits are not cancellation points); tracking is on from now on (use run() or enableForeignAwaitTracking())`,
+          );
+        }
+      }
+    }
     rt.task = null;
     rt.inFlight = 0;
+  }
+
+  /** Starts a turn outside any task's async context, so plain callbacks never see a task's store. */
+  #startTurn(): void {
+    const als = rt.als;
+    if (als !== null && als.getStore() !== undefined) void als.run(undefined as unknown as Task<unknown>, this.#turnBound);
+    else void this.#turn();
   }
 
   #callbackFailed(h: Handle, e: unknown): void {
@@ -481,6 +516,14 @@ export class EventLoop {
           }
           if (wait !== 0) {
             if (wait !== null && clock.autojump && clock.jumpTo !== undefined) {
+              if (!this._idleTurn) {
+                // Idle only if still idle after libuv's next turn: promise work still in the microtask queue (an
+                // async store, a foreign promise resolved by a callback) may be about to callSoon.
+                this._idleTurn = true;
+                this._armImmediate();
+                return;
+              }
+              this._idleTurn = false;
               clock.jumpTo(top!._when);
               jumped = true;
             } else {
@@ -517,6 +560,7 @@ export class EventLoop {
         // 4. Run the snapshot; anything scheduled now waits for the next iteration (asyncio's `ntodo`).
         const batch = this._ready;
         const n = this._readyN;
+        if (n !== 0) this._idleTurn = false;
         this._ready = this._spare;
         this._readyN = 0;
         const names: string[] | null = tracer !== null ? [] : null;

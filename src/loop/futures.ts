@@ -9,7 +9,7 @@
 import { CancelledError, InvalidStateError } from '../errors.js';
 import type { EventLoop } from './event-loop.js';
 import type { StepTarget } from './events.js';
-import { captureStack, getRunningLoop, rt } from './state.js';
+import { captureStack, foreignTaskInContext, getRunningLoop, rt } from './state.js';
 
 /** @internal Future states (asyncio `_PENDING`, `_FINISHED` with a result or an exception, `_CANCELLED`). */
 export const PENDING = 0;
@@ -180,11 +180,21 @@ export class Future<T = unknown> implements PromiseLike<T> {
     onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
   ): Future<R1 | R2> {
     const derived = new Future<R1 | R2>(this._loop);
-    const t = rt.task;
-    if (t !== null && (this._state === PENDING || this._forceYield) && (t._stepping || t._regFut !== null)) {
-      // The task awaits this Future: its step ends here (ASYNCIO-NOTES §0).
-      t._suspend(this, onFulfilled, onRejected, derived);
-      return derived;
+    if (this._state === PENDING || this._forceYield) {
+      if (rt.foreign !== 0) {
+        // A task resumed from a foreign await (untracked) awaits this Future: a real suspension again.
+        const f = foreignTaskInContext();
+        if (f !== null) {
+          f._suspendForeign(this, onFulfilled, onRejected, derived);
+          return derived;
+        }
+      }
+      const t = rt.task;
+      if (t !== null && (t._stepping || t._regFut !== null)) {
+        // The task awaits this Future: its step ends here (ASYNCIO-NOTES §0).
+        t._suspend(this, onFulfilled, onRejected, derived);
+        return derived;
+      }
     }
     if (this._state === PENDING) {
       const thenReaction = (f: Future<T>): void => settleDerived(f, derived, onFulfilled, onRejected);

@@ -8,7 +8,7 @@ export { Future, isFuture, wrapPromise } from './futures.js';
 export type { DoneCallback } from './futures.js';
 export { Task, currentTask, allTasks } from './tasks.js';
 export type { TaskFunction, TaskOptions } from './tasks.js';
-export { getRunningLoop } from './state.js';
+export { getRunningLoop, enableForeignAwaitTracking, foreignAwaitTracking } from './state.js';
 export {
   sleep,
   gather,

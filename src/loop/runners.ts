@@ -22,6 +22,13 @@ export interface RunOptions {
   handleSignals?: boolean;
   /** Called with the loop before `main` starts (to set an exception handler or a tracer). */
   setup?: (loop: EventLoop) => void;
+  /**
+   * Foreign-await tracking (default true): tasks that await promises not made by tulipwire (`fs/promises`,
+   * `Promise.all`, other clients) keep `currentTask()` and their cancellation points. Costs promise hooks
+   * process-wide; pass false for a loop whose tasks await only tulipwire Futures (the loop still turns it on at
+   * the first foreign await it sees). See `enableForeignAwaitTracking`.
+   */
+  trackForeignAwaits?: boolean;
 }
 
 /** Exit codes for a second signal: 128 + the signal number, as a shell reports it. */
@@ -36,6 +43,7 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
     debug: options.debug ?? false,
     ...(options.clock !== undefined ? { clock: options.clock } : {}),
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
+    trackForeignAwaits: options.trackForeignAwaits ?? true,
   });
   options.setup?.(loop);
   const task = loop.createTask(main, { name: 'main' });

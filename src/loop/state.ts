@@ -3,6 +3,7 @@
  * many task steps are in flight (ASYNCIO-NOTES §0). A plain object read on every await, so it stays monomorphic;
  * nothing outside `src/loop/` may touch it.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { InvalidStateError } from '../errors.js';
 import type { EventLoop } from './event-loop.js';
 import type { Task } from './tasks.js';
@@ -17,10 +18,41 @@ export interface Runtime {
   executing: EventLoop | null;
   /** Loops inside `runForever()`, most recent last. */
   running: EventLoop[];
+  /**
+   * Foreign-await tracking (null until enabled): every task started afterwards runs its body under this store, so
+   * code resuming after a foreign promise still knows its task. Off by default: Promise hooks slow every await in
+   * the process (docs/event-loop-internals.md, "Foreign awaits").
+   */
+  als: AsyncLocalStorage<Task<unknown>> | null;
+  /** Tasks whose body runs (or is suspended) outside a tracked step: their last step awaited a foreign promise. */
+  foreign: number;
 }
 
 /** @internal */
-export const rt: Runtime = { task: null, inFlight: 0, executing: null, running: [] };
+export const rt: Runtime = { task: null, inFlight: 0, executing: null, running: [], als: null, foreign: 0 };
+
+/**
+ * Turns on foreign-await tracking for the whole process (idempotent): from now on every Task runs its body inside
+ * an `AsyncLocalStorage` store, so after it awaits a promise not made by tulipwire (`fs/promises`, `Promise.all`,
+ * a third-party client) `currentTask()` is still right and its next `await` on a tulipwire Future is a real
+ * cancellation point. `run()` turns it on; a loop turns it on by itself the first time it sees a task await a
+ * foreign promise (that first task stays untracked). Tasks already started when it is turned on stay untracked.
+ * Cost: Node's promise hooks, about 40% more CPU per `await` anywhere in the process (bench/loop.ts).
+ */
+export function enableForeignAwaitTracking(): void {
+  rt.als ??= new AsyncLocalStorage<Task<unknown>>();
+}
+
+/** True once {@link enableForeignAwaitTracking} (or `run()`, or a loop's first foreign await) turned tracking on. */
+export function foreignAwaitTracking(): boolean {
+  return rt.als !== null;
+}
+
+/** @internal The task whose body is running untracked in the current async context (see `Task._foreign`), or null. */
+export function foreignTaskInContext(): Task<unknown> | null {
+  const s = rt.als!.getStore();
+  return s !== undefined && s._foreign && s._state === 0 ? s : null;
+}
 
 /**
  * The running event loop: the loop executing a turn, or the loop of the task that is stepping, or the loop inside
@@ -32,6 +64,10 @@ export function getRunningLoop(): EventLoop {
   if (l !== null) return l;
   const t = rt.task;
   if (t !== null) return t._loop;
+  if (rt.foreign > 0) {
+    const f = foreignTaskInContext();
+    if (f !== null) return f._loop;
+  }
   const r = rt.running;
   if (r.length > 0) return r[r.length - 1]!;
   throw new InvalidStateError('no running event loop');

@@ -11,7 +11,7 @@
 import { CancelledError, InvalidStateError, isCancelledError } from '../errors.js';
 import type { EventLoop } from './event-loop.js';
 import { callReaction, CANCELLED, FINISHED, Future, PENDING, wrapPromise } from './futures.js';
-import { rt } from './state.js';
+import { foreignTaskInContext, rt } from './state.js';
 
 /** What `createTask` accepts: an async function, or a generator function yielding Futures. */
 export type TaskFunction<T> = () => PromiseLike<T> | T | Generator<unknown, T, any>;
@@ -50,6 +50,13 @@ export class Task<T = unknown> extends Future<T> {
   _stale: StaleReaction[] | null = null;
   /** @internal The CancelledError the task's body ended with. */ _cancelledExc: CancelledError | null = null;
   /** @internal Generator tasks: the generator. */ _gen: Generator<unknown, T, any> | null = null;
+  /** @internal True when the body was started inside the foreign-await store (`rt.als`). */ _tracked = false;
+  /**
+   * @internal True while the body runs or is suspended outside a tracked step: its step was abandoned because it
+   * awaited a foreign promise (counted in `rt.foreign`). Its next `then()` on a pending Future in its own async
+   * context becomes a real suspension again.
+   */
+  _foreign = false;
   /** @internal */ _signal: AbortSignal | null = null;
   /** @internal */ _onAbort: (() => void) | null = null;
 
@@ -158,7 +165,13 @@ export class Task<T = unknown> extends Future<T> {
     rt.inFlight++;
     let r: unknown;
     try {
-      r = fn();
+      const als = rt.als;
+      if (als === null) {
+        r = fn();
+      } else {
+        this._tracked = true;
+        r = als.run(this as Task<unknown>, fn);
+      }
     } catch (e) {
       this._endStep();
       this._finish(false, e);
@@ -205,6 +218,36 @@ export class Task<T = unknown> extends Future<T> {
       fut._addCallback(this);
     }
     if (this._mustCancel && fut.cancel(this._cancelMessage)) this._mustCancel = false;
+  }
+
+  /**
+   * @internal Called by `Future.then` when this task's body, running untracked after a foreign await (`_foreign`),
+   * awaits the pending Future `fut`: the task is suspended on it exactly as in `_suspend`, so its wake-up is a
+   * tracked atomic step again and `cancel()` (also one requested while it ran untracked) throws into the body.
+   */
+  _suspendForeign(fut: Future<any>, onF: ((v: any) => unknown) | null | undefined, onR: ((e: any) => unknown) | null | undefined, derived: Future<any>): void {
+    this._clearForeign();
+    this._suspend(fut, onF, onR, derived);
+  }
+
+  /** @internal The step in flight did not reach a suspension (a foreign await): it is no longer counted. */
+  _abandonStep(): void {
+    if (this._stepping) {
+      this._stepping = false;
+      rt.inFlight--;
+    }
+    if (this._tracked && !this._foreign && this._state === PENDING) {
+      this._foreign = true;
+      rt.foreign++;
+    }
+  }
+
+  /** @internal */
+  _clearForeign(): void {
+    if (this._foreign) {
+      this._foreign = false;
+      rt.foreign--;
+    }
   }
 
   /** @internal Done callback of the awaited Future: resumes the task (a new atomic step). */
@@ -286,6 +329,7 @@ export class Task<T = unknown> extends Future<T> {
   /** @internal The task's body ended with a value (ok) or an exception. */
   _finish(ok: boolean, v: unknown): void {
     this._endStep();
+    this._clearForeign();
     if (this._state !== PENDING) return;
     this._futWaiter = null;
     this._regFut = null;
@@ -401,9 +445,18 @@ function abortMessage(signal: AbortSignal): string {
   return r === undefined ? 'aborted' : String(r);
 }
 
-/** The task whose step is running (asyncio's `current_task()`), or null outside a task. */
+/**
+ * The task whose code is running (asyncio's `current_task()`), or null outside a task. With foreign-await tracking
+ * (`run()` turns it on) this stays right after the task awaited a promise not made by tulipwire.
+ */
 export function currentTask(loop?: EventLoop): Task<unknown> | null {
-  const t = rt.task;
+  let t = rt.task;
+  if (rt.foreign > 0) {
+    // A task resumed from a foreign await runs outside the loop's step bookkeeping, maybe while another task's
+    // step is in flight: its async context names it.
+    const f = foreignTaskInContext();
+    if (f !== null) t = f;
+  }
   if (t === null) return null;
   if (loop !== undefined && t._loop !== loop) return null;
   return t;
