@@ -86,7 +86,7 @@ async function runServer(kind: Kind, certs: BenchCerts): Promise<void> {
 const DATA = Buffer.alloc(CHUNK, 0x61);
 const PING_BUF = Buffer.alloc(PING, 0x70);
 
-function rawThroughput(port: number, certs: BenchCerts, total: number): Promise<number> {
+export function rawThroughput(port: number, certs: BenchCerts, total: number): Promise<number> {
   return new Promise((resolve, reject) => {
     let sent = 0;
     let recv = 0;
@@ -119,7 +119,7 @@ function rawThroughput(port: number, certs: BenchCerts, total: number): Promise<
   });
 }
 
-function rawLatency(port: number, certs: BenchCerts, n: number): Promise<number[]> {
+export function rawLatency(port: number, certs: BenchCerts, n: number): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const samples: number[] = [];
     let got = 0;
@@ -229,7 +229,7 @@ class LatencyClient {
   }
 }
 
-async function tulipThroughput(port: number, certs: BenchCerts, total: number): Promise<number> {
+export async function tulipThroughput(port: number, certs: BenchCerts, total: number): Promise<number> {
   const loop = new EventLoop();
   try {
     return await loop.runUntilComplete(async () => {
@@ -243,7 +243,7 @@ async function tulipThroughput(port: number, certs: BenchCerts, total: number): 
   }
 }
 
-async function tulipLatency(port: number, certs: BenchCerts, n: number): Promise<number[]> {
+export async function tulipLatency(port: number, certs: BenchCerts, n: number): Promise<number[]> {
   const loop = new EventLoop();
   try {
     return await loop.runUntilComplete(async () => {
@@ -271,6 +271,14 @@ function startServer(kind: Kind, certs: BenchCerts): Promise<{ child: ChildProce
   });
 }
 
+function throughput(kind: Kind, port: number, certs: BenchCerts, total: number): Promise<number> {
+  return kind === 'raw' ? rawThroughput(port, certs, total) : tulipThroughput(port, certs, total);
+}
+
+function latency(kind: Kind, port: number, certs: BenchCerts, n: number): Promise<number[]> {
+  return kind === 'raw' ? rawLatency(port, certs, n) : tulipLatency(port, certs, n);
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!;
@@ -280,31 +288,33 @@ async function main(): Promise<void> {
   const flags = parseFlags();
   const reps = flags.quick ? 1 : 3;
   const total = flags.quick ? 16 * 1024 * 1024 : 256 * 1024 * 1024;
-  const pings = flags.quick ? 500 : 10_000;
+  const pings = flags.quick ? 500 : 20_000;
+  const warmBytes = flags.quick ? 4 * 1024 * 1024 : 32 * 1024 * 1024;
+  const warmPings = flags.quick ? 200 : 5_000;
   const certs = makeCerts();
   const mbps: Record<Kind, number[]> = { raw: [], tulip: [] };
   const p50: Record<Kind, number[]> = { raw: [], tulip: [] };
   const p99: Record<Kind, number[]> = { raw: [], tulip: [] };
   const cases: BenchCase[] = [];
+  const servers: Partial<Record<Kind, { child: ChildProcess; port: number }>> = {};
   try {
+    // One server child per variant for the whole run, both warmed up first (JIT, TLS), so every measured rep
+    // meets a warm server; then the reps alternate raw / tulipwire.
+    for (const kind of ['raw', 'tulip'] as const) {
+      progress(`transport: starting the ${kind} echo server`);
+      const srv = await startServer(kind, certs);
+      servers[kind] = srv;
+      await throughput(kind, srv.port, certs, warmBytes);
+      await latency(kind, srv.port, certs, warmPings);
+    }
     for (let rep = 0; rep < reps; rep++) {
       for (const kind of ['raw', 'tulip'] as const) {
         progress(`transport ${kind} rep ${rep + 1}/${reps}`);
-        const { child, port } = await startServer(kind, certs);
-        try {
-          // Warm-up (JIT, TLS session setup), not counted.
-          if (rep === 0) {
-            if (kind === 'raw') await rawThroughput(port, certs, 8 * 1024 * 1024);
-            else await tulipThroughput(port, certs, 8 * 1024 * 1024);
-          }
-          mbps[kind].push(kind === 'raw' ? await rawThroughput(port, certs, total) : await tulipThroughput(port, certs, total));
-          const s = summarise(kind === 'raw' ? await rawLatency(port, certs, pings) : await tulipLatency(port, certs, pings));
-          p50[kind].push(s.p50);
-          p99[kind].push(s.p99);
-        } finally {
-          child.removeAllListeners('exit');
-          child.kill();
-        }
+        const { port } = servers[kind]!;
+        mbps[kind].push(await throughput(kind, port, certs, total));
+        const s = summarise(await latency(kind, port, certs, pings));
+        p50[kind].push(s.p50);
+        p99[kind].push(s.p99);
       }
     }
     const tp = { raw: round(median(mbps.raw), 1), tulip: round(median(mbps.tulip), 1) };
@@ -336,6 +346,10 @@ async function main(): Promise<void> {
   } catch (err) {
     cases.push({ case: 'tulipwire Protocol TLS echo', unit: 'MB/s', value: null, extra: { error: errorText(err) } });
   } finally {
+    for (const srv of Object.values(servers)) {
+      srv.child.removeAllListeners('exit');
+      srv.child.kill();
+    }
     removeCerts(certs);
   }
   emitReport({ name: 'transport', cases }, flags);

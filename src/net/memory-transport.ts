@@ -148,10 +148,11 @@ export class MemoryTransport extends StreamTransportBase {
     }
   }
 
-  // Both directions ended (or we are closing and the peer's EOF arrived, or the peer is gone): the connection is over.
+  // Both directions ended, or the peer is gone (nothing can flow either way any more; unlike TCP, where a
+  // half-open end learns of it only when it writes, a memory end knows at once): the connection is over.
   #maybeFinished(): boolean {
     const peerGone = this._peer === null || this._peer.#gone;
-    if ((this.#sentEof && this.#gotEof) || ((this.#closing || this.#sentEof) && peerGone)) {
+    if ((this.#sentEof && this.#gotEof) || peerGone) {
       this.#finish();
       return true;
     }

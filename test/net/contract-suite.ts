@@ -426,6 +426,45 @@ export function checkProtocolContract(name: string, makePair: MakePair, options:
       });
     });
 
+    it('BufferedProtocol: bytes are copied into the buffers it hands out, in order; an empty buffer is fatal', async () => {
+      const data = pattern(100_000, 31);
+      const got: Buffer[] = [];
+      const hints: number[] = [];
+      const [, s] = await withPair(async (p, c, s) => {
+        p.client.write(data);
+        await waitFor(s.waitBytes(data.length), T);
+        p.client.close();
+        await waitFor(s.lost, T);
+        await waitFor(c.lost, T);
+      }, (_c, s) => {
+        const small = Buffer.alloc(777);
+        Object.assign(s, {
+          getBuffer: (hint: number) => {
+            hints.push(hint);
+            return small;
+          },
+          bufferUpdated: (n: number) => {
+            got.push(Buffer.from(small.subarray(0, n)));
+            s.dataReceived(small.subarray(0, n)); // record through the grammar checks
+          },
+        });
+      });
+      expect(Buffer.concat(got).equals(data)).toBe(true);
+      expect(hints.every((h) => h > 0)).toBe(true);
+      expect(s.shape()).toEqual(['CM', 'DR', 'ER', 'CL:null']);
+
+      const [, s2] = await withPair(async (p, c, s) => {
+        p.client.write(Buffer.from('x'));
+        await waitFor(s.lost, T);
+        await waitFor(c.lost, T);
+      }, (_c, s) => {
+        Object.assign(s, { getBuffer: () => new Uint8Array(0), bufferUpdated: () => {} });
+      });
+      const recs = fx.take();
+      expect(recs.map((r) => r.message)).toEqual(['Fatal error: protocol.getBuffer() / bufferUpdated() call failed.']);
+      expect(s2.events[s2.events.length - 1]).toBe('CL:TW_TRANSPORT');
+    });
+
     it('reports peername and sockname, and the default for unknown keys', async () => {
       await withPair(async (p, c, s) => {
         expect(p.client.getExtraInfo('peername')).toBeDefined();
