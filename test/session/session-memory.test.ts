@@ -14,6 +14,7 @@ import { RpcRouter } from '../../src/wire/rpc.js';
 import { SessionServer } from '../../src/session/session-server.js';
 import type { SessionServerOptions } from '../../src/session/session-server.js';
 import { openSession } from '../../src/session/session.js';
+import { SESSION_KIND } from '../../src/session/protocol.js';
 import type { Session, SessionConnector, SessionOptions } from '../../src/session/session.js';
 
 const fx = useLoop({ real: true });
@@ -198,6 +199,59 @@ describe('client session over memory pairs', () => {
       s.link!.transport!.pauseReading(); // the client hangs
       while (reasons.length === 0) await sleep(0.02);
       expect(reasons[0]).toMatchObject({ code: 'TW_PEER_TIMEOUT' });
+      await s.close();
+    });
+  });
+});
+
+describe('RECONNECT notice (make-before-break) over memory pairs', () => {
+  it('with a newer certificate the session connects again first, moves calls over, and the old link closes', async () => {
+    await fx.run(async () => {
+      const ring = keyring();
+      const net = network();
+      net.server = server(ring);
+      net.server.handle('echo', (x: number) => x);
+      let cert = 'cert-1'; // stands for the certificate material; the memory connector ignores the TLS options
+      const s = session(ring, net.connector, { tls: () => ({ cert }) });
+      await s.whenConnected();
+      const first = s.link!;
+      const conn1 = [...net.server.connections][0]!;
+      conn1.sendControl(SESSION_KIND.RECONNECT, [fx.loop.clock.epoch() + 60, 'test notice']);
+      const results: number[] = [];
+      for (let i = 0; i < 5; i++) results.push(await s.call<number>('echo', i));
+      expect(s.link).toBe(first); // same certificate: nothing better to reconnect with yet
+      expect(first.notice).toMatchObject({ reason: 'test notice' });
+      cert = 'cert-2'; // the rotator renewed
+      let i = 5;
+      while (s.link === first) { results.push(await s.call<number>('echo', i++)); await sleep(0.02); }
+      for (let j = 0; j < 5; j++) results.push(await s.call<number>('echo', i++));
+      expect(results).toEqual([...Array(i).keys()]);
+      while (!first.isLost) await sleep(0.01);
+      expect(first.whyEnded()?.message).toContain('replaced by a newer connection');
+      expect(s.connects).toBe(2);
+      expect(net.server.connections.size).toBe(1);
+      await s.close();
+    });
+  });
+
+  it('if the new connection cannot be made, the session stays on the old one instead of giving up', async () => {
+    await fx.run(async () => {
+      const ring = keyring();
+      const net = network();
+      const srv = server(ring);
+      srv.handle('echo', (x: number) => x);
+      net.server = srv;
+      let cert = 'cert-1';
+      const s = session(ring, net.connector, { tls: () => ({ cert }), backoff: { base: 0.01, cap: 0.02, attempts: 2 } });
+      await s.whenConnected();
+      const first = s.link!;
+      net.server = null; // new connections are refused from now on
+      cert = 'cert-2';
+      [...srv.connections][0]!.sendControl(SESSION_KIND.RECONNECT, [fx.loop.clock.epoch() + 60, 'renew']);
+      while (s.attempts < 4) await sleep(0.02);
+      expect(s.closed.done()).toBe(false);
+      expect(s.link).toBe(first);
+      expect(await s.call('echo', 7)).toBe(7);
       await s.close();
     });
   });
