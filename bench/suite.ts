@@ -45,7 +45,7 @@ export interface EntryOutcome {
 }
 
 /** Status line on a terminal (rewritten in place), plain lines otherwise. */
-class Status {
+export class Status {
   #tty = process.stderr.isTTY === true;
   #text = '';
   #t0 = Date.now();

@@ -3,14 +3,14 @@
  * (bench/README.md). No figure is judged: the bench measures speed, the tests only check the plumbing.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FrameCounter } from '../../bench/raw.js';
 import { type BenchCase, type BenchReport, REPO_ROOT } from '../../bench/support/common.js';
 import { epochNow, NoncePool, signFrame, verifyBody } from '../../bench/support/peer-format.js';
-import { collectGoals, parseReport } from '../../bench/suite.js';
+import { collectGoals, parseReport, runEntry } from '../../bench/suite.js';
 import { systemPython } from '../../bench/support/workers.js';
 
 function run(file: string, args: string[], timeout = 150_000): Promise<{ stdout: string; stderr: string }> {
@@ -96,6 +96,23 @@ describe('bench helpers', () => {
     const goals = collectGoals([{ entry: { name: 'loop', file: 'bench/loop.ts', budget: 1 }, report, error: null, seconds: 1 }]);
     expect(goals.map((g) => [g.target, g.met])).toEqual([[8, true], [5, false]]);
   });
+});
+
+describe('suite entries that fail', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'tw-bench-entry-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('a missing bench and a bench that crashes become error outcomes, not exceptions', async () => {
+    const missing = await runEntry({ name: 'nope', file: 'bench/does-not-exist.ts', budget: 5 }, [], null, 5);
+    expect(missing.report).toBeNull();
+    expect(missing.error).toBe('bench/does-not-exist.ts is missing');
+    const script = join(tmp, 'crash.ts');
+    writeFileSync(script, "process.stderr.write('Error: the bench broke\\n'); process.exit(2);\n");
+    const crashed = await runEntry({ name: 'crash', file: relative(REPO_ROOT, script), budget: 20 }, [], null, 20);
+    expect(crashed.report).toBeNull();
+    expect(crashed.error).toContain('exited 2 without a report');
+    expect(crashed.error).toContain('the bench broke');
+  }, 30_000);
 });
 
 describe('bench scripts in --quick mode', () => {
