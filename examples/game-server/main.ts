@@ -14,7 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { pathToFileURL } from 'node:url';
-import { Keyring, PrivateCA, TulipError, clientTlsOptions, run, serverTlsOptions, sleep } from '../../src/index.js';
+import {
+  Keyring, PrivateCA, TulipError, clientTlsOptions, getRunningLoop, run, serverTlsOptions, sleep,
+} from '../../src/index.js';
 import type { DrainResult } from '../../src/index.js';
 import { runBot, runCheater } from './bot.js';
 import type { BotStats, CheaterReport } from './bot.js';
@@ -87,7 +89,8 @@ export async function main(options: GameExampleOptions = {}): Promise<GameExampl
     keyring.add('game-1', randomBytes(32));
 
     return await run(async () => {
-      const started = performance.now();
+      const loop = getRunningLoop();
+      const started = loop.time();
       const server = await startGameServer({ keyring, tls: serverTls, tickRate: options.tickRate });
       const bots = [];
       for (let i = 0; i < botCount; i++) {
@@ -98,7 +101,7 @@ export async function main(options: GameExampleOptions = {}): Promise<GameExampl
       if (options.cheater ?? true) {
         cheater = await runCheater({ port: server.port, keyring, tls: cheaterTls, room: 'red' });
       }
-      await sleep(Math.max(0, duration - (performance.now() - started) / 1000));
+      await sleep(Math.max(0, duration - (loop.time() - started)));
       // Graceful shutdown with everyone still connected: GOAWAY, in-flight calls finish, then close.
       const final = await server.stop({ drainTimeout: 1 });
       const botStats = [];
@@ -113,7 +116,7 @@ export async function main(options: GameExampleOptions = {}): Promise<GameExampl
         bots: botStats.map(({ id, room, inputsSent, statesReceived, acked, connects, rtt }) => ({ id, room, inputsSent, statesReceived, acked, connects, rtt })),
         cheater,
         drain: final.drain,
-        seconds: (performance.now() - started) / 1000,
+        seconds: loop.time() - started,
       };
       printSummary(result, print);
       return result;
