@@ -33,7 +33,10 @@ export interface CreateConnectionOptions {
   serverHostname?: string;
   /** Seconds the connect plus TLS handshake may take (default 60). */
   sslHandshakeTimeout?: number;
-  /** Seconds a graceful close waits for the peer's EOF / close_notify (default 30). */
+  /**
+   * Seconds a graceful close waits for the peer's EOF / close_notify before aborting (default 30). Unlike asyncio it
+   * also bounds a plain TCP `close()`, which waits for the peer's FIN too (so unread data never turns into a reset).
+   */
   sslShutdownTimeout?: number;
   /** Local address to bind: `[host, port]` (asyncio's `local_addr`). TCP only. */
   localAddr?: readonly [string, number];
@@ -150,7 +153,6 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
   const sslOpt = options.ssl === true ? DEFAULT_CLIENT_SSL : options.ssl ?? null;
   if (sslOpt === null) {
     if (options.sslHandshakeTimeout !== undefined) throw new RangeError('sslHandshakeTimeout is only meaningful with ssl');
-    if (options.sslShutdownTimeout !== undefined) throw new RangeError('sslShutdownTimeout is only meaningful with ssl');
     if (options.serverHostname !== undefined) throw new RangeError('serverHostname is only meaningful with ssl');
   }
   checkTimeout('sslHandshakeTimeout', options.sslHandshakeTimeout);

@@ -100,9 +100,10 @@ export interface WriteTransport extends BaseTransport {
   /** The current limits, bytes. */
   getWriteBufferLimits(): WriteBufferLimits;
   /**
-   * Queues `data` for sending; never blocks. Empty data is ignored. After the connection is lost, writes are
-   * dropped silently (as in asyncio).
-   * @throws TransportClosed after `writeEof()` or `close()`.
+   * Queues `data` for sending; never blocks. Empty data is ignored. After `close()`, `abort()` or the loss of the
+   * connection, writes are dropped silently (as in asyncio). The bytes leave at the end of the loop iteration; the
+   * transport keeps a reference to `data` until then, so don't modify it.
+   * @throws TransportClosed after `writeEof()`.
    * @throws TypeError when `data` is not a Uint8Array.
    */
   write(data: Uint8Array): void;
