@@ -131,9 +131,10 @@ export interface DrainResult {
 
 // How often a drain looks for connections with nothing in flight, seconds.
 const DRAIN_POLL = 0.01;
-// After a GOAWAY, a connection with nothing in flight is left this long for requests already on the wire and for
-// the client to close its side (it does so once its own calls are answered), seconds.
-const DRAIN_GRACE = 0.05;
+// After a GOAWAY, a connection with nothing in flight is left at most this long (and at most a quarter of the drain
+// timeout) for requests already on the wire and for the client to close its side, seconds. Session clients close
+// as soon as their own calls are answered, so this only delays the drain for other clients.
+const DRAIN_GRACE = 0.5;
 // A connection closed at the drain timeout gets this long for close_notify before it is aborted, seconds.
 const CLOSE_GRACE = 0.25;
 // A refused message is answered with an error at most this often per connection, seconds (a flood stays a flood of
@@ -467,13 +468,14 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
     this.#draining = true;
     this.#stopListening();
     const deadline = loop.time() + timeout;
+    const grace = Math.min(DRAIN_GRACE, timeout / 4);
     const initial = [...this.#connections];
     for (const c of initial) c.sendGoaway('TW_SESSION_CLOSED', 'the server is draining: finish your calls and reconnect later', timeout);
     let closedInTime = 0;
     for (;;) {
       const now = loop.time();
       for (const c of this.#connections) {
-        if (c.inFlight === 0 && c.goawayAt !== null && now - c.goawayAt >= DRAIN_GRACE && c.endReason === null) {
+        if (c.inFlight === 0 && c.goawayAt !== null && now - c.goawayAt >= grace && c.endReason === null) {
           c.closeFor(new SessionClosed('the server drained this connection'));
         }
       }

@@ -235,14 +235,15 @@ describe('sessions over mutual TLS', () => {
     await fx.run(async () => {
       const keyring = ring();
       const server = await serve(keyring, { heartbeatInterval: 1, idleTimeout: 10, maxConnectionsPerIdentity: 200 });
-      server.handle('work', async (ms: number) => { await sleep(ms / 1000); return ms; });
+      let started = 0;
+      server.handle('work', async (ms: number) => { started += 1; await sleep(ms / 1000); return ms; });
       const many = Array.from({ length: 100 }, () => open(keyring, server.port!, {
         heartbeatInterval: 1, idleTimeout: 10, backoff: { base: 0.5, cap: 1 } }));
       for (const s of many) await s.whenConnected();
       expect(server.connections.size).toBe(100);
       // Most calls finish well inside the drain timeout; every tenth runs far past it.
-      const calls = many.map((s, i) => s.call<number>('work', i % 10 === 0 ? 30_000 : 20 + i, { timeout: null }));
-      await sleep(0.05);
+      const calls = many.map((s, i) => s.call<number>('work', i % 10 === 0 ? 30_000 : 200 + 5 * i, { timeout: null }));
+      while (started < 100) await sleep(0.01); // every call is running on the server: all 100 are in flight
       const t0 = fx.loop.time();
       const result = await server.drain({ timeout: 2 });
       const took = fx.loop.time() - t0;
@@ -255,7 +256,7 @@ describe('sessions over mutual TLS', () => {
           expect(r.status).toBe('rejected');
           expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TW_TRANSPORT_CLOSED' });
         } else {
-          expect(r).toEqual({ status: 'fulfilled', value: 20 + i });
+          expect(r).toEqual({ status: 'fulfilled', value: 200 + 5 * i });
         }
       });
       expect(server.connections.size).toBe(0);
