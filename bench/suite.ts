@@ -50,6 +50,7 @@ export class Status {
   #text = '';
   #t0 = Date.now();
   #timer: NodeJS.Timeout | null = null;
+  /** Shows `text` as the current step (and restarts its clock). */
   start(text: string): void {
     this.#text = text;
     this.#t0 = Date.now();
@@ -58,6 +59,7 @@ export class Status {
       this.#timer ??= setInterval(() => this.#draw(), 250);
     } else process.stderr.write(`bench: ${text}\n`);
   }
+  /** Shows which case of the current step runs (from a bench's `@progress` lines). */
   update(detail: string): void {
     if (this.#tty) {
       this.#text = `${this.#text.split(' — ')[0]} — ${detail}`;
@@ -69,6 +71,7 @@ export class Status {
     const cols = process.stderr.columns || 100;
     process.stderr.write(`\r\x1b[K${`… ${this.#text} (${s} s)`.slice(0, cols - 1)}`);
   }
+  /** Clears the status line. */
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
