@@ -69,7 +69,7 @@ export async function main(options: GameExampleOptions = {}): Promise<GameExampl
   const dir = options.dir ?? await mkdtemp(join(tmpdir(), 'tulipwire-game-'));
   try {
     // Certificates first, outside the loop: issuing awaits webcrypto and fs promises, which are not loop Futures
-    // (inside a Task they would be awaited through wrapPromise).
+    // (inside a Task, await them through wrapPromise).
     let ca: PrivateCA;
     try {
       ca = await PrivateCA.load({ dir });
