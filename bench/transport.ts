@@ -257,6 +257,40 @@ export async function tulipLatency(port: number, certs: BenchCerts, n: number): 
   }
 }
 
+/** Sequential full TLS 1.3 handshakes (connect, handshake, close) with node:tls, options passed per connect. */
+export async function rawHandshakes(port: number, certs: BenchCerts, n: number): Promise<number> {
+  const opts = { host: '127.0.0.1', port, ...clientTls(certs) };
+  const t0 = now();
+  for (let i = 0; i < n; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const s = tls.connect(opts, () => {
+        s.destroy();
+        resolve();
+      });
+      s.on('error', reject);
+    });
+  }
+  return n / (now() - t0);
+}
+
+/** The same through `loop.createConnection` (one SecureContext per options object, reused). */
+export async function tulipHandshakes(port: number, certs: BenchCerts, n: number): Promise<number> {
+  const loop = new EventLoop();
+  const ssl = clientTls(certs);
+  try {
+    return await loop.runUntilComplete(async () => {
+      const t0 = now();
+      for (let i = 0; i < n; i++) {
+        const [t] = await loop.createConnection(() => ({}), '127.0.0.1', port, { ssl });
+        t.abort();
+      }
+      return n / (now() - t0);
+    });
+  } finally {
+    loop.close();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Parent
 
@@ -295,6 +329,8 @@ async function main(): Promise<void> {
   const mbps: Record<Kind, number[]> = { raw: [], tulip: [] };
   const p50: Record<Kind, number[]> = { raw: [], tulip: [] };
   const p99: Record<Kind, number[]> = { raw: [], tulip: [] };
+  const hs: Record<Kind, number[]> = { raw: [], tulip: [] };
+  const handshakes = flags.quick ? 20 : 200;
   const cases: BenchCase[] = [];
   const servers: Partial<Record<Kind, { child: ChildProcess; port: number }>> = {};
   try {
@@ -315,6 +351,7 @@ async function main(): Promise<void> {
         const s = summarise(await latency(kind, port, certs, pings));
         p50[kind].push(s.p50);
         p99[kind].push(s.p99);
+        hs[kind].push(kind === 'raw' ? await rawHandshakes(port, certs, handshakes) : await tulipHandshakes(port, certs, handshakes));
       }
     }
     const tp = { raw: round(median(mbps.raw), 1), tulip: round(median(mbps.tulip), 1) };
@@ -342,6 +379,13 @@ async function main(): Promise<void> {
       baseline: { name: 'raw node:tls ping-pong 64 B, p99', value: l99.raw }, ratio: r99,
       extra: { runs: { raw: p99.raw, tulip: p99.tulip }, roundTrips: pings,
         goals: [goal('transport p99 latency <= 110% of raw node:tls', '<=', 1.1, r99)] },
+    });
+    const h = { raw: round(median(hs.raw), 0), tulip: round(median(hs.tulip), 0) };
+    cases.push({
+      case: 'tulipwire createConnection TLS 1.3 handshakes, sequential', unit: 'handshakes/s', value: h.tulip,
+      baseline: { name: 'raw tls.connect, options per connect', value: h.raw }, ratio: ratio(h.tulip, h.raw),
+      extra: { runs: { raw: hs.raw.map((x) => round(x, 0)), tulip: hs.tulip.map((x) => round(x, 0)) }, handshakes,
+        note: 'tulipwire reuses one SecureContext per options object' },
     });
   } catch (err) {
     cases.push({ case: 'tulipwire Protocol TLS echo', unit: 'MB/s', value: null, extra: { error: errorText(err) } });
