@@ -116,7 +116,7 @@ export class SocketTransport extends StreamTransportBase {
     if (this.#tls && !socket.destroyed) {
       // Read now: once the socket is destroyed node:tls no longer has the certificates (connectionLost may want them).
       const t = socket as TLSSocket;
-      const c = t.getPeerCertificate(true);
+      const c = t.getPeerCertificate(false);
       this.#peercert = c !== null && Object.keys(c).length > 0 ? c : null;
       this.#peerX509 = t.getPeerX509Certificate() ?? null;
       this.#cipher = t.getCipher();

@@ -36,7 +36,7 @@ export interface WriteBufferLimits {
  * | `sslObject` | the `tls.TLSSocket` (TLS only) |
  * | `cipher` | `tls.TLSSocket.getCipher()`: `{name, standardName, version}` (TLS only) |
  * | `tlsVersion` | `'TLSv1.3'`, `'TLSv1.2'`, … (TLS only) |
- * | `peercert` | the peer's certificate parsed: `tls.TLSSocket.getPeerCertificate()` (TLS only; `null` when none) |
+ * | `peercert` | the peer's leaf certificate parsed: `tls.TLSSocket.getPeerCertificate(false)`, read at the handshake (TLS only; `null` when none) |
  * | `peerX509` | the peer's certificate as a `crypto.X509Certificate` (TLS only; `null` when none) |
  * | `alpnProtocol` | the negotiated ALPN protocol, or `false` (TLS only) |
  * | `peerIdentity` | what the `ssl` options' `Symbol.for('tulipwire.peerIdentity')` hook returned (mTLS; else `null`) |
