@@ -12,13 +12,13 @@ import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { EventLoop, ProtocolBase } from '../../src/index.js';
 import type { Future, Transport } from '../../src/index.js';
-import { tlsFixture } from '../../test/support/tls-fixture.js';
+import { tempMtls } from '../shared/temp-ca.js';
 
 /** Options of {@link main}. */
 export interface EchoOptions {
-  /** Server TLS options (default: the test fixture's server certificate). */
+  /** Server TLS options (default: mutual TLS from a private CA made in a temp directory). */
   serverSsl?: TlsOptions;
-  /** Client TLS options (default: trust the test fixture's CA). */
+  /** Client TLS options (default: a client certificate from that CA). */
   clientSsl?: ConnectionOptions;
   /** What the client sends (default three lines). */
   messages?: string[];
@@ -81,9 +81,10 @@ export class EchoClientProtocol extends ProtocolBase {
 
 /** Runs the echo server and one client against it; returns what came back. */
 export async function main(opts: EchoOptions = {}): Promise<EchoResult> {
-  const fx = opts.serverSsl === undefined || opts.clientSsl === undefined ? tlsFixture() : null;
-  const serverSsl = opts.serverSsl ?? fx!.serverOptions();
-  const clientSsl = opts.clientSsl ?? fx!.clientOptions();
+  // Certificates are made before the loop runs; both ends then trust only this CA.
+  const pki = opts.serverSsl === undefined || opts.clientSsl === undefined ? await tempMtls() : null;
+  const serverSsl = opts.serverSsl ?? pki!.serverSsl;
+  const clientSsl = opts.clientSsl ?? pki!.clientSsl;
   const messages = opts.messages ?? ['hello\n', 'tulip\n', 'wire\n'];
   const print = opts.print ?? ((line: string) => console.log(line));
   const loop = opts.loop ?? new EventLoop();
@@ -103,6 +104,7 @@ export async function main(opts: EchoOptions = {}): Promise<EchoResult> {
     });
   } finally {
     if (opts.loop === undefined) loop.close();
+    await pki?.cleanup();
   }
 }
 

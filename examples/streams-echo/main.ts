@@ -12,13 +12,13 @@ import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { EventLoop, openConnection, startServer } from '../../src/index.js';
 import type { Future, StreamReader, StreamWriter } from '../../src/index.js';
-import { tlsFixture } from '../../test/support/tls-fixture.js';
+import { tempMtls } from '../shared/temp-ca.js';
 
 /** Options of {@link main}. */
 export interface StreamsEchoOptions {
-  /** Server TLS options (default: the test fixture's server certificate). */
+  /** Server TLS options (default: mutual TLS from a private CA made in a temp directory). */
   serverSsl?: TlsOptions;
-  /** Client TLS options (default: trust the test fixture's CA). */
+  /** Client TLS options (default: a client certificate from that CA). */
   clientSsl?: ConnectionOptions;
   /** Lines the client sends (default three). */
   lines?: string[];
@@ -48,9 +48,10 @@ export async function handleClient(reader: StreamReader, writer: StreamWriter): 
 
 /** Runs the streams echo server and one client against it; returns the replies. */
 export async function main(opts: StreamsEchoOptions = {}): Promise<StreamsEchoResult> {
-  const fx = opts.serverSsl === undefined || opts.clientSsl === undefined ? tlsFixture() : null;
-  const serverSsl = opts.serverSsl ?? fx!.serverOptions();
-  const clientSsl = opts.clientSsl ?? fx!.clientOptions();
+  // Certificates are made before the loop runs; both ends then trust only this CA.
+  const pki = opts.serverSsl === undefined || opts.clientSsl === undefined ? await tempMtls() : null;
+  const serverSsl = opts.serverSsl ?? pki!.serverSsl;
+  const clientSsl = opts.clientSsl ?? pki!.clientSsl;
   const lines = opts.lines ?? ['hello', 'tulip', 'wire'];
   const print = opts.print ?? ((line: string) => console.log(line));
   const loop = opts.loop ?? new EventLoop();
@@ -85,6 +86,7 @@ export async function main(opts: StreamsEchoOptions = {}): Promise<StreamsEchoRe
     });
   } finally {
     if (opts.loop === undefined) loop.close();
+    await pki?.cleanup();
   }
 }
 
