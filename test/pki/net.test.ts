@@ -125,6 +125,33 @@ describe('through loop.createServer / loop.createConnection', () => {
     fx.take();
   });
 
+  it.each([
+    ['an expired client certificate', 'expiredClient', 'TW_CERTIFICATE_EXPIRED'],
+    ['a client certificate from another CA', 'otherCA', 'TW_UNKNOWN_ISSUER'],
+    ['a server certificate used as a client\'s', 'wrongEkuClient', 'TW_WRONG_PURPOSE'],
+    ['no client certificate', 'none', 'TW_NO_CLIENT_CERTIFICATE'],
+  ] as const)('the server reports %s as its typed error and keeps serving', async (_what, mint, code) => {
+    await onLoop(async () => {
+      const { port } = await serve();
+      const ssl = mint === 'none'
+        ? clientTlsOptions({ key: '', cert: '', ca: [t.ca.root.pem] } as never, { servername: 'localhost' })
+        : mint === 'otherCA'
+          ? clientTlsOptions((await t.otherCA()).client, { servername: 'localhost', extraCa: [t.ca.root.pem] })
+          : (await t[mint]()).options;
+      try {
+        const bad = await connect(port, ssl);
+        bad.transport!.write(Buffer.from('x'));   // TLS 1.3: the client may think it is in; the server refuses
+        await sleep(0.2);
+      } catch { /* the client side's view is tested elsewhere */ }
+      await sleep(0.05);
+      const seen = fx.take().map((r) => (r.exception as { code?: string } | undefined)?.code);
+      expect(seen).toContain(code);
+      const good = await connect(port);
+      good.transport!.write(Buffer.from('still serving'));
+      expect(await good.next()).toBe('still serving');
+    });
+  });
+
   it('rotation on a running Server: the open connection survives, a new one sees the new serial', async () => {
     await onLoop(async () => {
       const { server, port } = await serve();
