@@ -263,22 +263,32 @@ export const ENCODE_NO_ROOM = -2;
 // Deepest nesting the fast paths recurse into; deeper values take the general path.
 const FAST_MAX_DEPTH = 64;
 
-let eb: Buffer = scratch;
-let ep = 0;
-let elimit = 0;
-// 0 ok, 1 unsupported, 2 no room
-let efail = 0;
+// Encoder state lives in locals: each function takes the write position and returns the new one, or a negative
+// ENCODE_UNSUPPORTED / ENCODE_NO_ROOM (module-level `let`s cost a context load and store on every byte).
+const f64 = new Float64Array(1);
+const f64bytes = new Uint8Array(f64.buffer);
+const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-const dv64 = new DataView(new ArrayBuffer(8));
+function encStr(b: Buffer, p: number, limit: number, s: string): number {
+  const n = s.length;
+  if (n < 0x20) {
+    if (p + 1 + n * 3 > limit) return -2;
+    let q = p + 1;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return encStrGeneral(b, p, limit, s);
+      b[q++] = c;
+    }
+    b[p] = 0xa0 | n;
+    return q;
+  }
+  return encStrGeneral(b, p, limit, s);
+}
 
-function encString(s: string): void {
+function encStrGeneral(b: Buffer, ep: number, limit: number, s: string): number {
   const n = s.length;
   const guess = n < 0x20 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
-  if (ep + guess + n * 3 > elimit) {
-    efail = 2;
-    return;
-  }
-  const b = eb;
+  if (ep + guess + n * 3 > limit) return -2;
   let p = ep + guess;
   for (let i = 0; i < n; i++) {
     let c = s.charCodeAt(i);
@@ -315,105 +325,105 @@ function encString(s: string): void {
   } else {
     b[o++] = 0xdb; b[o++] = len >>> 24; b[o++] = len >>> 16; b[o++] = len >>> 8; b[o++] = len;
   }
-  ep = o + len;
+  return o + len;
 }
 
-function encValue(v: unknown, depth: number): void {
-  if (efail !== 0) return;
-  if (ep + 9 > elimit) {
-    efail = 2;
-    return;
+function encNumber(b: Buffer, p: number, v: number): number {
+  if (v >>> 0 === v) {
+    if (v < 0x80) b[p++] = v;
+    else if (v < 0x100) { b[p++] = 0xcc; b[p++] = v; }
+    else if (v < 0x10000) { b[p++] = 0xcd; b[p++] = v >> 8; b[p++] = v & 0xff; }
+    else { b[p++] = 0xce; b[p++] = v >>> 24; b[p++] = v >>> 16; b[p++] = v >>> 8; b[p++] = v; }
+  } else if (v >> 0 === v) {
+    if (v >= -0x20) b[p++] = 0x100 + v;
+    else if (v >= -0x80) { b[p++] = 0xd0; b[p++] = v + 0x100; }
+    else if (v >= -0x8000) { b[p++] = 0xd1; b[p++] = (v >> 8) & 0xff; b[p++] = v & 0xff; }
+    else { b[p++] = 0xd2; b[p++] = (v >>> 24) & 0xff; b[p++] = (v >>> 16) & 0xff; b[p++] = (v >>> 8) & 0xff; b[p++] = v & 0xff; }
+  } else {
+    b[p] = 0xcb;
+    f64[0] = v;
+    const x = f64bytes;
+    if (LITTLE) {
+      b[p + 1] = x[7]!; b[p + 2] = x[6]!; b[p + 3] = x[5]!; b[p + 4] = x[4]!;
+      b[p + 5] = x[3]!; b[p + 6] = x[2]!; b[p + 7] = x[1]!; b[p + 8] = x[0]!;
+    } else {
+      for (let i = 0; i < 8; i++) b[p + 1 + i] = x[i]!;
+    }
+    p += 9;
   }
-  const b = eb;
+  return p;
+}
+
+function encValue(b: Buffer, p: number, limit: number, v: unknown, depth: number): number {
+  if (p + 9 > limit) return -2;
   switch (typeof v) {
     case 'string':
-      encString(v);
-      return;
-    case 'number': {
-      // msgpackr's choices (useRecords: false, no float32): the shortest integer form for 32-bit integers,
-      // float64 for everything else (including integers beyond 32 bits, NaN and infinities).
-      if (v >>> 0 === v) {
-        if (v < 0x80) b[ep++] = v;
-        else if (v < 0x100) { b[ep++] = 0xcc; b[ep++] = v; }
-        else if (v < 0x10000) { b[ep++] = 0xcd; b[ep++] = v >> 8; b[ep++] = v & 0xff; }
-        else { b[ep++] = 0xce; b[ep++] = v >>> 24; b[ep++] = v >>> 16; b[ep++] = v >>> 8; b[ep++] = v; }
-      } else if (v >> 0 === v) {
-        if (v >= -0x20) b[ep++] = 0x100 + v;
-        else if (v >= -0x80) { b[ep++] = 0xd0; b[ep++] = v + 0x100; }
-        else if (v >= -0x8000) { b[ep++] = 0xd1; b[ep++] = (v >> 8) & 0xff; b[ep++] = v & 0xff; }
-        else { b[ep++] = 0xd2; b[ep++] = (v >>> 24) & 0xff; b[ep++] = (v >>> 16) & 0xff; b[ep++] = (v >>> 8) & 0xff; b[ep++] = v & 0xff; }
-      } else {
-        b[ep++] = 0xcb;
-        dv64.setFloat64(0, v);
-        for (let i = 0; i < 8; i++) b[ep++] = dv64.getUint8(i);
-      }
-      return;
-    }
+      return encStr(b, p, limit, v);
+    case 'number':
+      return encNumber(b, p, v);
     case 'boolean':
-      b[ep++] = v ? 0xc3 : 0xc2;
-      return;
+      b[p] = v ? 0xc3 : 0xc2;
+      return p + 1;
     case 'undefined':
-      b[ep++] = 0xc0;
-      return;
-    case 'object': {
+      b[p] = 0xc0;
+      return p + 1;
+    case 'object':
       if (v === null) {
-        b[ep++] = 0xc0;
-        return;
+        b[p] = 0xc0;
+        return p + 1;
       }
-      if (depth >= FAST_MAX_DEPTH) {
-        efail = 1;
-        return;
-      }
-      const proto = Object.getPrototypeOf(v);
-      if (proto === Object.prototype && (v as { constructor?: unknown }).constructor === Object) {
-        // map16 always, as msgpackr writes it (variableMapSize: false)
-        const keys = Object.keys(v);
-        const n = keys.length;
-        if (n > 0xffff) {
-          efail = 1;
-          return;
-        }
-        b[ep++] = 0xde; b[ep++] = n >> 8; b[ep++] = n & 0xff;
-        for (let i = 0; i < n; i++) {
-          const k = keys[i]!;
-          encString(k);
-          encValue((v as Record<string, unknown>)[k], depth + 1);
-          if (efail !== 0) return;
-        }
-        return;
-      }
-      if (Array.isArray(v) && proto === Array.prototype) {
-        const n = v.length;
-        if (n < 0x10) b[ep++] = 0x90 | n;
-        else if (n < 0x10000) { b[ep++] = 0xdc; b[ep++] = n >> 8; b[ep++] = n & 0xff; }
-        else { b[ep++] = 0xdd; b[ep++] = n >>> 24; b[ep++] = n >>> 16; b[ep++] = n >>> 8; b[ep++] = n; }
-        for (let i = 0; i < n; i++) {
-          encValue(v[i], depth + 1);
-          if (efail !== 0) return;
-        }
-        return;
-      }
-      if (proto === Buffer.prototype || proto === Uint8Array.prototype) {
-        const u = v as Uint8Array;
-        const n = u.length;
-        if (ep + 5 + n > elimit) {
-          efail = 2;
-          return;
-        }
-        if (n < 0x100) { b[ep++] = 0xc4; b[ep++] = n; }
-        else if (n < 0x10000) { b[ep++] = 0xc5; b[ep++] = n >> 8; b[ep++] = n & 0xff; }
-        else { b[ep++] = 0xc6; b[ep++] = n >>> 24; b[ep++] = n >>> 16; b[ep++] = n >>> 8; b[ep++] = n; }
-        if (n <= 64) for (let i = 0; i < n; i++) b[ep + i] = u[i]!;
-        else b.set(u, ep);
-        ep += n;
-        return;
-      }
-      efail = 1;
-      return;
-    }
+      return encObject(b, p, limit, v, depth);
     default:
-      efail = 1;
+      return -1;
   }
+}
+
+function encObject(b: Buffer, p: number, limit: number, v: object, depth: number): number {
+  if (depth >= FAST_MAX_DEPTH) return -1;
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Object.prototype && (v as { constructor?: unknown }).constructor === Object) {
+    // map16 always, as msgpackr writes it (variableMapSize: false); the count is patched in after the keys
+    const at = p;
+    b[p] = 0xde;
+    p += 3;
+    let n = 0;
+    // for-in without a per-key hasOwn check: encodeInto makes sure Object.prototype has no enumerable keys, so
+    // for-in yields exactly the own enumerable keys (Object.keys, and msgpackr's for-in + hasOwnProperty).
+    for (const k in v) {
+      p = encStr(b, p, limit, k);
+      if (p < 0) return p;
+      p = encValue(b, p, limit, (v as Record<string, unknown>)[k], depth + 1);
+      if (p < 0) return p;
+      n++;
+    }
+    if (n > 0xffff) return -1;
+    b[at + 1] = n >> 8;
+    b[at + 2] = n & 0xff;
+    return p;
+  }
+  if (Array.isArray(v) && proto === Array.prototype) {
+    const n = v.length;
+    if (n < 0x10) b[p++] = 0x90 | n;
+    else if (n < 0x10000) { b[p++] = 0xdc; b[p++] = n >> 8; b[p++] = n & 0xff; }
+    else { b[p++] = 0xdd; b[p++] = n >>> 24; b[p++] = n >>> 16; b[p++] = n >>> 8; b[p++] = n; }
+    for (let i = 0; i < n; i++) {
+      p = encValue(b, p, limit, v[i], depth + 1);
+      if (p < 0) return p;
+    }
+    return p;
+  }
+  if (proto === Buffer.prototype || proto === Uint8Array.prototype) {
+    const u = v as Uint8Array;
+    const n = u.length;
+    if (p + 5 + n > limit) return -2;
+    if (n < 0x100) { b[p++] = 0xc4; b[p++] = n; }
+    else if (n < 0x10000) { b[p++] = 0xc5; b[p++] = n >> 8; b[p++] = n & 0xff; }
+    else { b[p++] = 0xc6; b[p++] = n >>> 24; b[p++] = n >>> 16; b[p++] = n >>> 8; b[p++] = n; }
+    if (n <= 64) for (let i = 0; i < n; i++) b[p + i] = u[i]!;
+    else b.set(u, p);
+    return p + n;
+  }
+  return -1;
 }
 
 /**
@@ -423,14 +433,10 @@ function encValue(v: unknown, depth: number): void {
  * {@link ENCODE_NO_ROOM}. Bytes between `offset` and `limit` may have been overwritten when it fails.
  */
 export function encodeInto(value: unknown, buf: Buffer, offset: number, limit: number): number {
-  eb = buf;
-  ep = offset;
-  elimit = limit;
-  efail = 0;
-  encValue(value, 0);
-  const r = efail === 0 ? ep : efail === 1 ? ENCODE_UNSUPPORTED : ENCODE_NO_ROOM;
-  eb = scratch;
-  return r;
+  // An enumerable key on Object.prototype (a polyfill, pollution) would show in for-in: then take msgpackr's path.
+  for (const _ in objectProto) return ENCODE_UNSUPPORTED;
+  const r = encValue(buf, offset, limit, value, 0);
+  return r >= 0 ? r : r === -1 ? ENCODE_UNSUPPORTED : ENCODE_NO_ROOM;
 }
 
 // ---- decoding
