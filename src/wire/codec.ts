@@ -538,10 +538,10 @@ function decValue(depth: number): unknown {
     case 0xc5: if (rem < 2) break; dp += 2; return decBin((b[dp - 2]! << 8) | b[dp - 1]!);
     case 0xc6: if (rem < 4) break; dp += 4; return decBin(b.readUInt32BE(dp - 4));
     case 0xca: { if (rem < 4) break; dp += 4; const f = b.readFloatBE(dp - 4); if (Number.isFinite(f)) return f; break; }
-    case 0xcb: { if (rem < 8) break; dp += 8; const f = b.readDoubleBE(dp - 8); if (Number.isFinite(f)) return f; break; }
+    case 0xcb: { if (rem < 8) break; const f = readF64(b, dp); dp += 8; if (Number.isFinite(f)) return f; break; }
     case 0xcc: if (rem < 1) break; return b[dp++]!;
     case 0xcd: if (rem < 2) break; dp += 2; return (b[dp - 2]! << 8) | b[dp - 1]!;
-    case 0xce: if (rem < 4) break; dp += 4; return b.readUInt32BE(dp - 4);
+    case 0xce: if (rem < 4) break; dp += 4; return ((b[dp - 4]! << 24) >>> 0) + ((b[dp - 3]! << 16) | (b[dp - 2]! << 8) | b[dp - 1]!);
     case 0xd0: if (rem < 1) break; return (b[dp++]! << 24) >> 24;
     case 0xd1: if (rem < 2) break; dp += 2; return (((b[dp - 2]! << 8) | b[dp - 1]!) << 16) >> 16;
     case 0xd2: if (rem < 4) break; dp += 4; return b.readInt32BE(dp - 4);
@@ -556,6 +556,18 @@ function decValue(depth: number): unknown {
   }
   dfail = true;
   return undefined;
+}
+
+// A big-endian float64 at b[p..p+8), through the typed-array view the encoder uses (cheaper than readDoubleBE).
+function readF64(b: Buffer, p: number): number {
+  const x = f64bytes;
+  if (LITTLE) {
+    x[7] = b[p]!; x[6] = b[p + 1]!; x[5] = b[p + 2]!; x[4] = b[p + 3]!;
+    x[3] = b[p + 4]!; x[2] = b[p + 5]!; x[1] = b[p + 6]!; x[0] = b[p + 7]!;
+  } else {
+    for (let i = 0; i < 8; i++) x[i] = b[p + i]!;
+  }
+  return f64[0]!;
 }
 
 function decStr(len: number): string | undefined {
