@@ -102,7 +102,8 @@ async function sendRole(argv: string[]): Promise<void> {
       for (let i = 0; i < perTurn; i++) {
         const m: Record<string, unknown> = { t: 'move', id: 42, x: 1.5, y: -3.25, seq: ++seq, ts: 1700000000000 };
         if (padBytes) m['pad'] = padBytes;
-        sealer.append(wire.encode(m), wire.KIND.MESSAGE, TTL);
+        // As MessageProtocol.sendMessage does: encoded straight into the batch buffer.
+        sealer.appendValue(m, wire.KIND.MESSAGE, TTL);
       }
       sent += perTurn;
       sealer.flush(write);
