@@ -191,9 +191,14 @@ export class Future<T = unknown> implements PromiseLike<T> {
       }
       const t = rt.task;
       if (t !== null && (t._stepping || t._regFut !== null)) {
-        // The task awaits this Future: its step ends here (ASYNCIO-NOTES §0).
-        t._suspend(this, onFulfilled, onRejected, derived);
-        return derived;
+        // The task awaits this Future: its step ends here (ASYNCIO-NOTES §0). `rt.task` only says that this task's
+        // step is in flight; other code (a plain callback's promise chain, another task's continuation) may run in
+        // the same microtask hops. With tracking on, the async context tells exactly whose code calls then().
+        const als = rt.als;
+        if (als === null || !t._tracked || als.getStore() === t) {
+          t._suspend(this, onFulfilled, onRejected, derived);
+          return derived;
+        }
       }
     }
     if (this._state === PENDING) {

@@ -184,10 +184,13 @@ export class Task<T = unknown> extends Future<T> {
       return;
     }
     if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof (r as PromiseLike<T>).then === 'function') {
-      (r as PromiseLike<T>).then(
-        (v) => this._finish(true, v),
-        (e) => this._finish(false, e),
-      );
+      const onV = (v: T): void => this._finish(true, v);
+      const onE = (e: unknown): void => this._finish(false, e);
+      const als = rt.als;
+      // This then() is the task's own await (a body returning a Future): register it in the task's async context,
+      // where `Future.then` looks for whose code is calling.
+      if (this._tracked && als !== null) als.run(this as Task<unknown>, () => (r as PromiseLike<T>).then(onV, onE));
+      else (r as PromiseLike<T>).then(onV, onE);
       return;
     }
     this._endStep();
@@ -365,7 +368,13 @@ export class Task<T = unknown> extends Future<T> {
     rt.task = this as Task<unknown>;
     let r: IteratorResult<unknown, T>;
     try {
-      r = isThrow ? gen.throw(value) : gen.next(value);
+      const als = rt.als;
+      if (this._tracked && als !== null) {
+        // Each send runs in the task's async context, as an async body does (currentTask() checks it).
+        r = als.run(this as Task<unknown>, () => (isThrow ? gen.throw(value) : gen.next(value)));
+      } else {
+        r = isThrow ? gen.throw(value) : gen.next(value);
+      }
     } catch (e) {
       rt.task = prev;
       this._finish(false, e);
@@ -457,6 +466,9 @@ export function currentTask(loop?: EventLoop): Task<unknown> | null {
     const f = foreignTaskInContext();
     if (f !== null) t = f;
   }
+  // `rt.task` only says whose step is in flight; with tracking on, code of another origin running in the same
+  // microtask hops (a plain callback's promise chain) is told apart by its async context.
+  if (t !== null && t._tracked && rt.als !== null && rt.als.getStore() !== t) return null;
   if (t === null) return null;
   if (loop !== undefined && t._loop !== loop) return null;
   return t;
