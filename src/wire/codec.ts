@@ -611,13 +611,132 @@ function decArray(n: number, depth: number): unknown[] | undefined {
   return a;
 }
 
+// Repeated map shapes. Messages of one kind carry the same keys in the same order; for those, the object is built
+// by a per-shape function returning an object literal (one allocation of a stable hidden class, instead of n
+// property additions with their map transitions). A shape is the exact byte sequence of each key (fixstr only),
+// remembered for the last map of each size; a key that differs falls back to the general loop for the rest.
+interface MapShape {
+  readonly keys: string[];
+  /** Key i's encoded bytes (fixstr header included) are kb[ko[i] .. ko[i+1]). */
+  readonly kb: Uint8Array;
+  readonly ko: Uint16Array;
+  readonly make: (v: unknown[], at: number) => Record<string, unknown>;
+}
+const SHAPE_MAX_KEYS = 16;
+const shapes: (MapShape | null)[] = new Array(SHAPE_MAX_KEYS + 1).fill(null);
+// Decoded values of maps under construction, a stack shared by nested maps (each uses vals[vsp .. vsp+n)).
+const vals: unknown[] = [];
+let vsp = 0;
+// Every shape made, by its key list, so a size whose maps alternate between shapes re-learns without recompiling.
+// Bounded: past SHAPE_CACHE_MAX distinct key lists (a peer sending arbitrary keys), new ones are not cached.
+const shapeCache = new Map<string, MapShape>();
+const SHAPE_CACHE_MAX = 256;
+
+function shapeFor(keys: string[], kbytes: number[], ko: number[]): MapShape | null {
+  const id = keys.join('\u0000');
+  const s = shapeCache.get(id);
+  if (s !== undefined) return s;
+  if (shapeCache.size >= SHAPE_CACHE_MAX) return null;
+  const made = makeShape(keys, kbytes, ko);
+  shapeCache.set(id, made);
+  return made;
+}
+
+function makeShape(keys: string[], kbytes: number[], ko: number[]): MapShape {
+  // The keys are ASCII fixstr keys that passed the forbidden-key check; JSON.stringify quotes them as string
+  // literals and computed keys define plain own properties whatever the key.
+  const body = `return {${keys.map((k, i) => `[${JSON.stringify(k)}]: v[at + ${i}]`).join(', ')}};`;
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const make = new Function('v', 'at', body) as MapShape['make'];
+  return { keys, kb: Uint8Array.from(kbytes), ko: Uint16Array.from(ko), make };
+}
+
+function decMapShaped(shape: MapShape, n: number, depth: number): Record<string, unknown> | undefined {
+  const b = db;
+  const kb = shape.kb;
+  const ko = shape.ko;
+  const at = vsp;
+  vsp += n;
+  let i = 0;
+  for (; i < n; i++) {
+    const ks = ko[i]!;
+    const klen = ko[i + 1]! - ks;
+    if (dp + klen > dend) break;
+    let same = true;
+    for (let j = 0; j < klen; j++) {
+      if (b[dp + j] !== kb[ks + j]) {
+        same = false;
+        break;
+      }
+    }
+    if (!same) break;
+    dp += klen;
+    vals[at + i] = decValue(depth + 1);
+    if (dfail) {
+      for (let j = 0; j <= i; j++) vals[at + j] = undefined;
+      vsp = at;
+      return undefined;
+    }
+  }
+  let o: Record<string, unknown>;
+  if (i === n) {
+    o = shape.make(vals, at);
+  } else {
+    // A different key: the prefix decoded so far goes into a plain object, the rest the general way; the next map
+    // of this size learns its shape again.
+    shapes[n] = null;
+    o = {};
+    const keys = shape.keys;
+    for (let j = 0; j < i; j++) o[keys[j]!] = vals[at + j];
+    o = decMapRest(o, i, n, depth) as Record<string, unknown>;
+  }
+  for (let j = 0; j < n; j++) vals[at + j] = undefined;
+  vsp = at;
+  return dfail ? undefined : o;
+}
+
 function decMap(n: number, depth: number): Record<string, unknown> | undefined {
   if (depth + 1 > dmaxDepth || !decContainerLen(n * 2)) {
     dfail = true;
     return undefined;
   }
+  if (n > 0 && n <= SHAPE_MAX_KEYS) {
+    const shape = shapes[n];
+    if (shape !== null) return decMapShaped(shape!, n, depth);
+    return decMapLearn(n, depth);
+  }
+  return decMapRest({}, 0, n, depth);
+}
+
+// The general loop, remembering the keys' bytes: when they are all fixstr, they become the shape of this size.
+function decMapLearn(n: number, depth: number): Record<string, unknown> | undefined {
   const o: Record<string, unknown> = {};
+  const keys: string[] = [];
+  const kbytes: number[] = [];
+  const ko: number[] = [0];
+  let fix = true;
   for (let i = 0; i < n; i++) {
+    const ks = dp;
+    const k = decKey();
+    if (k === null || k === '__proto__' || k === '__proto_' || k === 'constructor') {
+      dfail = true;
+      return undefined;
+    }
+    if (db[ks]! >= 0xa0 && db[ks]! < 0xc0) {
+      for (let j = ks; j < dp; j++) kbytes.push(db[j]!);
+      ko.push(kbytes.length);
+      keys.push(k);
+    } else fix = false;
+    if (k in o) fix = false; // a repeated key: the later value wins in a plain object, keep that path
+    o[k] = decValue(depth + 1);
+    if (dfail) return undefined;
+  }
+  if (fix) shapes[n] = shapeFor(keys, kbytes, ko);
+  return o;
+}
+
+function decMapRest(o: Record<string, unknown>, from: number, n: number, depth: number): Record<string, unknown> | undefined {
+  for (let i = from; i < n; i++) {
     const k = decKey();
     if (k === null || k === '__proto__' || k === '__proto_' || k === 'constructor') {
       dfail = true;
