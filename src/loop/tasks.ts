@@ -184,17 +184,26 @@ export class Task<T = unknown> extends Future<T> {
       return;
     }
     if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof (r as PromiseLike<T>).then === 'function') {
-      const onV = (v: T): void => this._finish(true, v);
-      const onE = (e: unknown): void => this._finish(false, e);
-      const als = rt.als;
-      // This then() is the task's own await (a body returning a Future): register it in the task's async context,
-      // where `Future.then` looks for whose code is calling.
-      if (this._tracked && als !== null) als.run(this as Task<unknown>, () => (r as PromiseLike<T>).then(onV, onE));
-      else (r as PromiseLike<T>).then(onV, onE);
+      if (this._tracked) {
+        this._awaitBodyTracked(r as PromiseLike<T>);
+        return;
+      }
+      (r as PromiseLike<T>).then(
+        (v) => this._finish(true, v),
+        (e) => this._finish(false, e),
+      );
       return;
     }
     this._endStep();
     this._finish(true, r as T);
+  }
+
+  /**
+   * @internal Waits for the body's promise from inside the task's async context: when the body returned a Future,
+   * this then() is the task's own await, and `Future.then` checks the context to know whose code is calling.
+   */
+  _awaitBodyTracked(r: PromiseLike<T>): void {
+    rt.als!.run(this as Task<unknown>, thenIn, r, (v: T) => this._finish(true, v), (e: unknown) => this._finish(false, e));
   }
 
   /**
@@ -371,7 +380,7 @@ export class Task<T = unknown> extends Future<T> {
       const als = rt.als;
       if (this._tracked && als !== null) {
         // Each send runs in the task's async context, as an async body does (currentTask() checks it).
-        r = als.run(this as Task<unknown>, () => (isThrow ? gen.throw(value) : gen.next(value)));
+        r = als.run(this as Task<unknown>, genSend<T>, gen, isThrow, value);
       } else {
         r = isThrow ? gen.throw(value) : gen.next(value);
       }
@@ -446,6 +455,16 @@ function runPlainReaction(fut: Future<any>, r: StaleReaction): void {
     if (typeof r.onR === 'function') callReaction(r.onR, err, r.derived);
     else r.derived.setException(err);
   }
+}
+
+/** `p.then(onV, onE)`, as a plain function (no closure over the caller's locals on the hot path). */
+function thenIn<T>(p: PromiseLike<T>, onV: (v: T) => void, onE: (e: unknown) => void): void {
+  p.then(onV, onE);
+}
+
+/** One send into a generator task's generator, as a plain function (see {@link thenIn}). */
+function genSend<T>(gen: Generator<unknown, T, any>, isThrow: boolean, value: unknown): IteratorResult<unknown, T> {
+  return isThrow ? gen.throw(value) : gen.next(value);
 }
 
 function abortMessage(signal: AbortSignal): string {
