@@ -256,10 +256,30 @@ interface PendingCall {
 }
 
 interface InFlight {
-  readonly controller: AbortController;
+  // Made on first use of `ctx.signal` (an AbortController costs several µs; most handlers never look at it).
+  controller: AbortController | null;
+  aborted: boolean;
+  reason: unknown;
   readonly idempotent: boolean;
   task: Task<unknown> | null;
   cancelled: boolean;
+}
+
+/** The handler's `ctx.signal`: its AbortController is made on first use, aborted already if the flight was. */
+function flightSignal(f: InFlight): AbortSignal {
+  if (f.controller === null) {
+    f.controller = new AbortController();
+    if (f.aborted) f.controller.abort(f.reason);
+  }
+  return f.controller.signal;
+}
+
+/** Aborts a flight's signal (once), whether or not the handler has looked at it yet. */
+function abortFlight(f: InFlight, reason: unknown): void {
+  if (f.aborted) return;
+  f.aborted = true;
+  f.reason = reason;
+  f.controller?.abort(reason);
 }
 
 // Error fields that are never copied into an error reply's data (internal, or carrying untrusted bytes).
@@ -478,8 +498,8 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       if (!c.future.done()) c.future.setException(closedError(reason));
     }
     for (const f of this.#inFlight.values()) {
-      if (f.idempotent || f.controller.signal.aborted) continue;
-      f.controller.abort(closedError(reason));
+      if (f.idempotent || f.aborted) continue;
+      abortFlight(f, closedError(reason));
       f.task?.cancel('the connection closed');
     }
   }
@@ -642,7 +662,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       refuse(new TooManyInFlight(`${this.#inFlight.size} requests are already running on this connection (maxInFlight ${this.#maxInFlight})`));
       return;
     }
-    const flight: InFlight = { controller: new AbortController(), idempotent: cached !== null, task: null, cancelled: false };
+    const flight: InFlight = { controller: null, aborted: false, reason: undefined, idempotent: cached !== null, task: null, cancelled: false };
     // A retry of the same id replaces the older entry for CANCEL purposes; the older one still answers.
     this.#inFlight.set(id, flight);
     let ctx: RpcContext<S> | null = null;   // set once the checks passed and the handler is about to run
@@ -665,7 +685,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
           throw new Refusal(new Forbidden(`method ${method} requires role ${JSON.stringify(role)}`, { role }));
         }
       }
-      ctx = { security, peer: meta.peer, signal: flight.controller.signal, meta, method, idempotent: cached !== null, endpoint: this };
+      ctx = { security, peer: meta.peer, get signal() { return flightSignal(flight); }, meta, method, idempotent: cached !== null, endpoint: this };
       return await registered.fn(params, ctx);
     }, { name: `rpc ${method} #${id}` });
     flight.task = task as Task<unknown>;
@@ -686,7 +706,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
         } finally {
           this.#sendOutcome(id, outcome);
         }
-      } else if (flight.controller.signal.aborted && (isCancelledError(exc) || isAbortError(exc, flight.controller.signal))) {
+      } else if (flight.aborted && (isCancelledError(exc) || isAbortError(exc, flight.reason))) {
         // The handler stopped because it was told to: nothing to cache, a retry runs it afresh.
         refuse(new CancelledError(`call ${method} was cancelled`));
       } else if (TulipError.isTulipError(exc) && (exc.code === 'TW_FORBIDDEN' || exc.code === 'TW_METHOD_NOT_FOUND')) {
@@ -711,7 +731,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     const flight = this.#inFlight.get(message[0]);
     if (flight === undefined || flight.cancelled) return;  // already answered: nothing to do
     flight.cancelled = true;
-    flight.controller.abort(new CancelledError('the caller cancelled the call'));
+    abortFlight(flight, new CancelledError('the caller cancelled the call'));
     flight.task?.cancel('the caller cancelled the call');
   }
 
@@ -1018,8 +1038,8 @@ function asTulip(err: unknown, message: string): TulipError {
   return new RpcError(message, { cause: err, remoteCode: 'TW_RPC' });
 }
 
-function isAbortError(err: unknown, signal: AbortSignal): boolean {
-  return err === signal.reason || (err instanceof Error && err.name === 'AbortError');
+function isAbortError(err: unknown, reason: unknown): boolean {
+  return err === reason || (err instanceof Error && err.name === 'AbortError');
 }
 
 /**
