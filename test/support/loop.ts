@@ -82,6 +82,9 @@ export function useLoop(options: UseLoopOptions = {}): LoopFixture {
     clock = options.real === true ? null : new VirtualClock({ autojump: options.autojump ?? true });
     const { real: _r, autojump: _a, ...loopOptions } = options;
     loop = new EventLoop({
+      // Tests await foreign promises (fs, certificate issuing) inside tasks: track them, as run() does, so await
+      // attribution is exact. A test of the bare lazy default passes trackForeignAwaits: false.
+      trackForeignAwaits: true,
       ...loopOptions,
       ...(clock !== null ? { clock } : {}),
       logger: { warn: (m) => warnings.push(m), error: (m) => warnings.push(m) },
