@@ -14,7 +14,7 @@ import {
 } from './support/common.js';
 import { epochNow, NoncePool, PEER_TTL, signFrame } from './support/peer-format.js';
 import { budget, throughputScenarios } from './support/scenarios.js';
-import { emitEvent, exitWithParent, runPing, runThroughput } from './support/workers.js';
+import { emitEvent, finishReceiver, listenAndAnnounce, exitWithParent, runPing, runThroughput } from './support/workers.js';
 
 /** Bytes per sender write (at most 256 frames). */
 const BATCH_BYTES = 256 * 1024;
@@ -114,16 +114,9 @@ function recvRole(argv: string[]): void {
     sock.on('error', () => {});
   });
   function finish(): void {
-    const [t0, m0, b0, c0] = mark!;
-    emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0 });
-    for (const s of sockets) s.destroy();
-    server.close();
-    setTimeout(() => process.exit(0), 50);
+    finishReceiver(server, sockets, mark!, msgs, bytes);
   }
-  server.listen(0, '127.0.0.1', () => {
-    const addr = server.address();
-    emitEvent({ event: 'listening', port: typeof addr === 'object' && addr ? addr.port : 0 });
-  });
+  listenAndAnnounce(server);
 }
 
 async function sendRole(argv: string[]): Promise<void> {

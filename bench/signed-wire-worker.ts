@@ -14,7 +14,7 @@ import { systemClock } from '../src/loop/clock.js';
 import * as wire from '../src/wire/index.js';
 import { connectOne, tlsServerOptions } from './raw.js';
 import { argValue, cpuMicros, errorText, gameMessage, now } from './support/common.js';
-import { emitEvent, exitWithParent } from './support/workers.js';
+import { emitEvent, finishReceiver, listenAndAnnounce, exitWithParent } from './support/workers.js';
 
 const SECRET = Buffer.alloc(32, 0x5a);
 const BATCH = 256;
@@ -66,16 +66,9 @@ function recvRole(argv: string[]): void {
     sock.on('error', () => {});
   });
   function finish(): void {
-    const [t0, m0, b0, c0] = mark!;
-    emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0, rejected, firstReject, engine: engine.name });
-    for (const s of sockets) s.destroy();
-    server.close();
-    setTimeout(() => process.exit(0), 50);
+    finishReceiver(server, sockets, mark!, msgs, bytes, { rejected, firstReject, engine: engine.name });
   }
-  server.listen(0, '127.0.0.1', () => {
-    const addr = server.address();
-    emitEvent({ event: 'listening', port: typeof addr === 'object' && addr ? addr.port : 0 });
-  });
+  listenAndAnnounce(server);
 }
 
 async function sendRole(argv: string[]): Promise<void> {

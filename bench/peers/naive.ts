@@ -12,7 +12,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { connectOne, tlsServerOptions } from '../raw.js';
 import { argValue, cpuMicros, errorText, now } from '../support/common.js';
 import { PEER_KEY, PEER_TTL } from '../support/peer-format.js';
-import { emitEvent, exitWithParent } from '../support/workers.js';
+import { emitEvent, finishReceiver, listenAndAnnounce, exitWithParent } from '../support/workers.js';
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
@@ -59,16 +59,9 @@ function recvRole(argv: string[]): void {
     sock.on('error', () => {});
   });
   function finish(): void {
-    const [t0, m0, b0, c0] = mark!;
-    emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0 });
-    for (const s of sockets) s.destroy();
-    server.close();
-    setTimeout(() => process.exit(0), 50);
+    finishReceiver(server, sockets, mark!, msgs, bytes);
   }
-  server.listen(0, '127.0.0.1', () => {
-    const addr = server.address();
-    emitEvent({ event: 'listening', port: typeof addr === 'object' && addr ? addr.port : 0 });
-  });
+  listenAndAnnounce(server);
 }
 
 async function sendRole(argv: string[]): Promise<void> {

@@ -15,7 +15,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { REPO_ROOT } from './common.js';
+import type { Server as NetServer } from 'node:net';
+import { REPO_ROOT, cpuMicros, now } from './common.js';
 
 /** The implementations a case can run. */
 export type Impl = 'raw' | 'tulipwire' | 'tw-wire' | 'naive' | 'asyncio' | 'uvloop' | 'grpc';
@@ -244,4 +245,28 @@ export function exitWithParent(): void {
 /** Prints one JSON event line on stdout (worker side of the protocol). */
 export function emitEvent(ev: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(ev) + '\n');
+}
+
+/**
+ * A receiver's end of the window: prints its `result` line (messages, bytes, seconds and CPU µs since `mark`, plus
+ * `extra`), destroys its sockets, closes the server and exits shortly after, so the line is flushed.
+ */
+export function finishReceiver(
+  server: { close(): unknown }, sockets: Iterable<{ destroy(): unknown }>,
+  mark: readonly [t0: number, msgs0: number, bytes0: number, cpu0: number], msgs: number, bytes: number,
+  extra: Record<string, unknown> = {},
+): void {
+  const [t0, m0, b0, c0] = mark;
+  emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0, ...extra });
+  for (const s of sockets) s.destroy();
+  server.close();
+  setTimeout(() => process.exit(0), 50);
+}
+
+/** Listens on 127.0.0.1, port 0, and prints the `listening` line with the port. */
+export function listenAndAnnounce(server: NetServer): void {
+  server.listen(0, '127.0.0.1', () => {
+    const addr = server.address();
+    emitEvent({ event: 'listening', port: typeof addr === 'object' && addr ? addr.port : 0 });
+  });
 }
