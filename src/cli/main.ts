@@ -296,31 +296,38 @@ async function watchRenewals(o: CommonOpts, current: IssuedCertificate, dir: str
   loop.setExceptionHandler((_loop, context) => {
     process.stderr.write(`tulipwire: ${context.message}${context.exception !== undefined ? ` (${(context.exception as Error).message})` : ''}\n`);
   });
+  // The renewal in progress, if any: a stop signal lets it finish writing before the loop closes.
+  let pending: Promise<unknown> = Promise.resolve();
   const rotator = new CertRotator({
     loop,
     initial: current,
     renewAtFraction: fraction,
-    renew: async (cur) => {
-      // Re-read the CA and the directory every cycle: an intermediate rotated or a certificate replaced by someone
-      // else is picked up, and no key is kept in memory across cycles (step's cli#1632, PKI-NOTES).
-      const c = await loadCA(o);
-      let onDisk = cur;
-      try {
-        onDisk = c.adopt(readCertDir(dir));
-      } catch {
-        // Unreadable or foreign: renew what we last wrote.
-      }
-      const issued = await c.renew(onDisk, lifetime !== undefined ? { lifetime } : {});
-      await c.writeTo(dir, issued);
-      return issued;
+    renew: (cur) => {
+      const p = renewOnce(cur);
+      pending = p.catch(() => undefined);
+      return p;
     },
     onRenewed: (issued) => printIssued(issued, dir),
   });
+  async function renewOnce(cur: IssuedCertificate): Promise<IssuedCertificate> {
+    // Re-read the CA and the directory every cycle: an intermediate rotated or a certificate replaced by someone
+    // else is picked up, and no key is kept in memory across cycles (step's cli#1632, PKI-NOTES).
+    const c = await loadCA(o);
+    let onDisk = cur;
+    try {
+      onDisk = c.adopt(readCertDir(dir));
+    } catch {
+      // Unreadable or foreign: renew what we last wrote.
+    }
+    const issued = await c.renew(onDisk, lifetime !== undefined ? { lifetime } : {});
+    await c.writeTo(dir, issued);
+    return issued;
+  }
   out(`watching ${dir}: ${current.identity}, next renewal at ${new Date(rotator.renewAt * 1000).toISOString()}`);
   rotator.start();
   const stop = () => {
     rotator.stop();
-    loop.stop();
+    void pending.then(() => loop.stop());
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

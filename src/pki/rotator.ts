@@ -22,6 +22,8 @@ export interface RotatorLoop {
   callLater(delay: number, cb: () => void): { cancel(): void };
   /** Schedules `cb` on the next iteration (used to bring promise results back onto the loop). */
   callSoon(cb: () => void): unknown;
+  /** True once the loop was closed (a renewal finishing after that just ends). */
+  isClosed(): boolean;
   /** Reports a problem (the loop's exception handler). */
   callExceptionHandler(context: { message: string; exception?: unknown; [key: string]: unknown }): void;
 }
@@ -186,9 +188,17 @@ export class CertRotator {
       p = Promise.reject(e);
     }
     const attempt = new Promise<IssuedCertificate>((resolve, reject) => {
-      // Promise callbacks run outside loop iterations: bring the outcome back onto the loop.
+      // Promise callbacks run outside loop iterations: bring the outcome back onto the loop (unless it was closed
+      // meanwhile, e.g. a process stopping on SIGTERM during a renewal: then the attempt just ends, stopped).
+      const closed = (): boolean => {
+        if (!this.#loop.isClosed()) return false;
+        this.#inflight = null;
+        this.#state = 'stopped';
+        reject(new CAError('the rotator was stopped'));
+        return true;
+      };
       p.then(
-        (issued) => this.#loop.callSoon(() => {
+        (issued) => closed() || this.#loop.callSoon(() => {
           this.#inflight = null;
           if (this.#state === 'stopped') {
             reject(new CAError('the rotator was stopped'));
@@ -197,7 +207,7 @@ export class CertRotator {
           this.#succeeded(issued, previous);
           resolve(issued);
         }),
-        (err: unknown) => this.#loop.callSoon(() => {
+        (err: unknown) => closed() || this.#loop.callSoon(() => {
           this.#inflight = null;
           if (this.#state !== 'stopped') {
             if (this.#started) this.#failed(err);

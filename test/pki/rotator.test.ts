@@ -184,6 +184,24 @@ describe('CertRotator schedule (virtual clock)', () => {
     expect(fx.take()).toEqual([]);
   });
 
+  it('a renewal that finishes after its loop closed ends the attempt as stopped (no stray rejection)', async () => {
+    const fx = virtualLoop();
+    const ca = await virtualCA(fx.clock);
+    const initial = await ca.issueClient({ identity: 'closing', lifetime: 600 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const r = new CertRotator({ loop: fx.loop, initial, renew: async (c) => { await gate; return ca.renew(c); } });
+    let attempt!: Promise<IssuedCertificate>;
+    await fx.run(async () => {
+      attempt = r.renewNow();
+    });
+    fx.loop.close(); // as `renew --watch` does on SIGTERM
+    release();
+    await expect(attempt).rejects.toMatchObject({ code: 'TW_CA', message: 'the rotator was stopped' });
+    expect(r.state).toBe('stopped');
+    expect(r.current).toBe(initial);
+  });
+
   it('rejects fractions outside (0, 1)', () => {
     const fx = virtualLoop();
     const fake = { cert: { notAfter: T0 }, lifetime: 1 } as unknown as IssuedCertificate;
