@@ -389,11 +389,51 @@ function encObject(b: Buffer, p: number, limit: number, v: object, depth: number
     let n = 0;
     // for-in without a per-key hasOwn check: encodeInto makes sure Object.prototype has no enumerable keys, so
     // for-in yields exactly the own enumerable keys (Object.keys, and msgpackr's for-in + hasOwnProperty).
+    // Short ASCII keys and the common values (numbers, short ASCII strings) are written inline: this loop is the
+    // hottest of the sending side, and a call per key and per value costs more than the bytes themselves.
     for (const k in v) {
-      p = encStr(b, p, limit, k);
-      if (p < 0) return p;
-      p = encValue(b, p, limit, (v as Record<string, unknown>)[k], depth + 1);
-      if (p < 0) return p;
+      const kl = k.length;
+      if (kl < 0x20 && p + 1 + kl + 9 <= limit) {
+        const q = p + 1;
+        let i = 0;
+        for (; i < kl; i++) {
+          const c = k.charCodeAt(i);
+          if (c >= 0x80) break;
+          b[q + i] = c;
+        }
+        if (i === kl) {
+          b[p] = 0xa0 | kl;
+          p = q + kl;
+        } else {
+          p = encStrGeneral(b, p, limit, k);
+          if (p < 0) return p;
+        }
+      } else {
+        p = encStr(b, p, limit, k);
+        if (p < 0) return p;
+      }
+      const x = (v as Record<string, unknown>)[k];
+      if (typeof x === 'number' && p + 9 <= limit) {
+        p = encNumber(b, p, x);
+      } else if (typeof x === 'string' && x.length < 0x20 && p + 1 + x.length * 3 <= limit) {
+        const xl = x.length;
+        const q = p + 1;
+        let i = 0;
+        for (; i < xl; i++) {
+          const c = x.charCodeAt(i);
+          if (c >= 0x80) break;
+          b[q + i] = c;
+        }
+        if (i === xl) {
+          b[p] = 0xa0 | xl;
+          p = q + xl;
+        } else {
+          p = encStrGeneral(b, p, limit, x);
+        }
+      } else {
+        p = encValue(b, p, limit, x, depth + 1);
+        if (p < 0) return p;
+      }
       n++;
     }
     if (n > 0xffff) return -1;
