@@ -219,7 +219,7 @@ describe('foreign awaits inside tasks', () => {
     const rec: string[] = [];
     await fx.run(async () => {
       const t = fx.loop.createTask(async () => {
-        await nodeTimer(20);
+        await nodeTimer(250); // long enough that a stalled CI machine still cancels while it is pending
         rec.push('back');
         try {
           await sleep(0);
@@ -229,7 +229,7 @@ describe('foreign awaits inside tasks', () => {
         }
         rec.push('not reached');
       });
-      await sleep(0.001); // the task is inside its 20 ms foreign await
+      await sleep(0.001); // the task is inside its 250 ms foreign await
       expect(rec).toEqual([]);
       t.cancel('late');
       expect(t.done()).toBe(false);
