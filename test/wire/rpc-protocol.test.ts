@@ -46,6 +46,12 @@ async function pair(server: Partial<RpcProtocolOptions> = {}, client: Partial<Rp
   return { s, c, ct, st };
 }
 
+/** Polls (at most ~5 s) until `pred` holds; the assertions after it fail if it never does. */
+async function until(pred: () => boolean): Promise<void> {
+  const end = fx.loop.time() + 5;
+  while (!pred() && fx.loop.time() < end) await sleep(0.005);
+}
+
 describe('RpcProtocol over a memory pair', () => {
   it('calls, errors and notifications through signed envelopes', async () => {
     await fx.run(async () => {
@@ -56,7 +62,7 @@ describe('RpcProtocol over a memory pair', () => {
       expect(await c.call('add', [2, 3])).toBe(5);
       await expect(c.call('missing')).rejects.toMatchObject({ code: 'TW_METHOD_NOT_FOUND', remote: true });
       s.notify('hello', { from: 'server' });
-      await sleep(0.01);
+      await until(() => got.length > 0);
       expect(got).toEqual([{ from: 'server' }]);
       expect(s.stats.received).toBe(2);
       expect(c.rejected).toEqual([]);
@@ -69,16 +75,20 @@ describe('RpcProtocol over a memory pair', () => {
       const nonceStore = new MemoryNonceStore({ clock: fx.loop.clock });
       const router = new RpcRouter();
       let effects = 0;
-      router.handle('charge', async (n: number) => { effects++; await sleep(0.2); return { charged: n, effects }; });
+      const release = fx.loop.createFuture<void>(); // the first run charges until the retry is waiting for it
+      router.handle('charge', async (n: number) => { effects++; await release; return { charged: n, effects }; });
       const one = await pair({ nonceStore, router });
       const key = new IdempotencyKey();
       const first = one.c.call('charge', 10, { idempotent: key, timeout: null });
-      await sleep(0.02);
+      await until(() => effects === 1); // the first run has started
       one.ct.abort();   // the client's connection dies while the server is still charging
       await expect(first).rejects.toMatchObject({ code: 'TW_TRANSPORT_CLOSED' });
       const two = await pair({ nonceStore, router });
       // the retry arrives while the first run is still going: it waits for it
-      expect(await two.c.call('charge', 10, { idempotent: key })).toEqual({ charged: 10, effects: 1 });
+      const retry = two.c.call('charge', 10, { idempotent: key });
+      await until(() => two.s.stats.duplicates === 1);
+      release.setResult(undefined);
+      expect(await retry).toEqual({ charged: 10, effects: 1 });
       const three = await pair({ nonceStore, router });
       expect(await three.c.call('charge', 10, { idempotent: key })).toEqual({ charged: 10, effects: 1 });
       expect(effects).toBe(1);
@@ -108,7 +118,7 @@ describe('RpcProtocol over a memory pair', () => {
       const { s, c } = await pair();
       s.handle('x', () => 1);
       c.sendMessage({ not: 'an array' }, { kind: 1 });
-      await sleep(0.01);
+      await until(() => fx.records.length > 0); // the server's nil-id ERROR is back at the client
       expect(s.rejected.map((e) => e.code)).toEqual(['TW_BAD_PAYLOAD']);
       expect(s.stats.rejected).toBe(1);
       // the id was unreadable, so the answer is a nil-id ERROR, which the client reports (no onUnmatchedError set)
@@ -145,7 +155,7 @@ describe('RpcProtocol over a memory pair', () => {
       const other: unknown[] = [];
       s.otherMessageReceived = (m, meta) => { other.push([m, meta.kind]); };
       c.sendMessage('plain', { kind: 16 });
-      await sleep(0.01);
+      await until(() => other.length > 0);
       expect(other).toEqual([['plain', 16]]);
     });
   });
