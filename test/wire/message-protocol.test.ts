@@ -297,7 +297,7 @@ describe('MessageProtocol (memory transport)', () => {
       for (let i = 1; i <= 20; i++) frames.push(i === 7 ? frame({ seq: i, secret: Buffer.alloc(32, 3) }) : frame({ seq: i }));
       rawT.write(Buffer.concat(frames));
       rawT.write(frame({ seq: 21, nonce: Buffer.alloc(16, 2) })); // a nonce already used by seq 2
-      for (let i = 0; i < 100 && server.got.length + server.rejected.length < 21; i++) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 1000 && server.got.length + server.rejected.length < 21; i++) await new Promise((r) => setTimeout(r, 5));
       expect(server.got.map(([m]) => (m as { n: number }).n)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1).filter((i) => i !== 7));
       expect(server.rejected.map((e) => e.code)).toEqual(['TW_BAD_SIGNATURE', 'TW_REPLAYED_MESSAGE']);
       rawT.close();
