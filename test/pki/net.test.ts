@@ -143,7 +143,8 @@ describe('through loop.createServer / loop.createConnection', () => {
         bad.transport!.write(Buffer.from('x'));   // TLS 1.3: the client may think it is in; the server refuses
         await sleep(0.2);
       } catch { /* the client side's view is tested elsewhere */ }
-      await sleep(0.05);
+      const reported = (): boolean => fx.records.some((r) => (r.exception as { code?: string } | undefined)?.code === code);
+      for (let i = 0; i < 250 && !reported(); i++) await sleep(0.02);
       const seen = fx.take().map((r) => (r.exception as { code?: string } | undefined)?.code);
       expect(seen).toContain(code);
       const good = await connect(port);
