@@ -136,7 +136,9 @@ describe('debug mode', () => {
     fx.loop.callSoon(() => fx.loop.stop());
     await fx.loop.runForever();
     expect(fx.warnings.length).toBe(1);
-    expect(fx.warnings[0]).toMatch(/^Executing <Handle busy> took 0\.0\d\d seconds$/);
+    const took = /^Executing <Handle busy> took (\d+\.\d{3}) seconds$/.exec(fx.warnings[0]!);
+    expect(took, fx.warnings[0]).not.toBeNull();
+    expect(Number(took![1])).toBeGreaterThanOrEqual(0.02); // no upper bound: a loaded machine may preempt it
   });
 
   it('a slow task step is reported with the task name', async () => {
