@@ -206,5 +206,5 @@ describe('a CA through the CLI', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     }
-  }, 20_000);
+  }, 60_000); // two tsx start-ups (1-3 s each under load) plus the first renewal
 });
