@@ -43,7 +43,8 @@ function ring(): Keyring {
   return k;
 }
 
-const quiet = { logger: {}, heartbeatInterval: 0.1, idleTimeout: 1 } as const;
+// The idle timeout is far above the heartbeat, so a stalled CI machine never drops a link where no timeout is tested.
+const quiet = { logger: {}, heartbeatInterval: 0.1, idleTimeout: 5 } as const;
 
 async function serve(keyring: Keyring, extra: Partial<SessionServerOptions> = {}): Promise<SessionServer> {
   const s = await serveSessions({ keyring, tls: ca.serverOptions, ...quiet, ...extra });
@@ -221,7 +222,7 @@ describe('sessions over mutual TLS', () => {
       expect(closed[0]!.reason).toMatchObject({ code: 'TW_SESSION_CLOSED' });
       expect(closed[0]!.reason!.message).toContain('certificate expiry');
       expect(closed[0]!.at).toBeGreaterThanOrEqual(short.issued.cert.notAfter - 0.05);
-      expect(closed[0]!.at).toBeLessThan(short.issued.cert.notAfter + 0.5);
+      expect(closed[0]!.at).toBeLessThan(short.issued.cert.notAfter + 1); // the close timer plus a loaded machine's lag
       // Reconnecting with the expired certificate is refused by the server's TLS: a TLS 1.3 client only sees the
       // close right after the handshake (PeerRejected), and the session keeps retrying with backoff.
       while (s.attempts < 3) await sleep(0.05);
