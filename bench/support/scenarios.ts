@@ -47,5 +47,5 @@ export function throughputScenarios(flags: BenchFlags): ThroughputScenario[] {
 /** Budget per run: 1 s of counting after 0.25 s of warm-up (0.15 s with --quick); `--duration` overrides the window. */
 export function budget(flags: BenchFlags): Budget {
   if (flags.quick) return { warmup: 0.1, duration: flags.duration ?? 0.15, pingWarmup: 5, pingCount: 30, pingDuration: 0.5, headlineReps: 1 };
-  return { warmup: 0.25, duration: flags.duration ?? 1.0, pingWarmup: 500, pingCount: 20000, pingDuration: 1.5, headlineReps: 3 };
+  return { warmup: 0.25, duration: flags.duration ?? 1.0, pingWarmup: 10000, pingCount: 20000, pingDuration: 1.5, headlineReps: 3 };
 }
