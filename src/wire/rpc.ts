@@ -141,6 +141,13 @@ export type NotifyHandler<S extends RpcSecurity = RpcSecurity> = (params: any, c
 export interface HandlerOptions {
   /** Roles the caller must all hold (`ctx.security.hasRole`); without them the reply is `Forbidden`. */
   roles?: string | readonly string[];
+  /**
+   * Run the handler in a Task of its own even when it is a plain (non-`async`) function. By default a plain function
+   * on an endpoint without a security factory and without roles runs inline, in the iteration that delivered the
+   * request, and its reply goes out in that iteration: no Task, no extra iteration (asyncio 3.12's eager tasks, for
+   * code that never suspends). `async` functions always get a Task.
+   */
+  task?: boolean;
 }
 
 /** A handler as registered on an {@link RpcRouter}. */
@@ -149,6 +156,8 @@ export interface RegisteredHandler<H> {
   readonly fn: H;
   /** The roles every caller must hold. */
   readonly roles: readonly string[];
+  /** True when it may run inline: a plain function, with no roles, not registered with `{task: true}`. */
+  readonly inline: boolean;
 }
 
 /**
@@ -164,13 +173,13 @@ export class RpcRouter<S extends RpcSecurity = RpcSecurity> {
    * @throws TypeError when `method` is empty or longer than {@link MAX_METHOD_LENGTH} bytes
    */
   handle(method: string, handler: RpcHandler<S>, options: HandlerOptions = {}): this {
-    this.#handlers.set(checkMethod(method), { fn: handler, roles: toRoles(options.roles) });
+    this.#handlers.set(checkMethod(method), registration(handler, options));
     return this;
   }
 
   /** Registers the handler of notification `method` (replacing any). */
   onNotify(method: string, handler: NotifyHandler<S>, options: HandlerOptions = {}): this {
-    this.#notifiers.set(checkMethod(method), { fn: handler, roles: toRoles(options.roles) });
+    this.#notifiers.set(checkMethod(method), registration(handler, options));
     return this;
   }
 
@@ -301,6 +310,12 @@ class ServerCallContext<S extends RpcSecurity> implements RpcContext<S> {
     return flightSignal(this.#flight);
   }
 }
+
+// How a request's handler ended (see RpcEndpoint.#settle).
+const OK = 0;
+const FAILED = 1;
+const CANCELLED = 2;
+type Settled = typeof OK | typeof FAILED | typeof CANCELLED;
 
 /** Aborts a flight's signal (once), whether or not the handler has looked at it yet. */
 function abortFlight(f: InFlight, reason: unknown): void {
@@ -691,64 +706,90 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       return;
     }
     const flight: InFlight = { controller: null, aborted: false, reason: undefined, idempotent: cached !== null, task: null, cancelled: false };
+    const factory = this.#security;
+    let ctx: RpcContext<S> | null = null;   // set once the checks passed and the handler is about to run
+    let body: () => Promise<unknown>;
+    if (factory === null && registered.inline) {
+      // A plain function, nothing to check first: it runs now, inline, and a plain result is answered now, in this
+      // iteration (asyncio 3.12's eager tasks for code that never suspends). A returned promise waits in a Task.
+      ctx = new ServerCallContext<S>(null, meta.peer, meta, method, cached !== null, this, flight);
+      let r: unknown;
+      try {
+        r = registered.fn(params, ctx);
+      } catch (err) {
+        this.#settle(id, method, flight, cached, ctx, refuse, isCancelledError(err) ? CANCELLED : FAILED, err);
+        return;
+      }
+      if (!isThenable(r)) {
+        this.#settle(id, method, flight, cached, ctx, refuse, OK, r);
+        return;
+      }
+      const pending = r;
+      body = async () => await pending;  // a library Future awaited in the Task is a cancellation point, as before
+    } else {
+      // One Task per request: the security context, the role checks and the handler run in it, so the handler sees
+      // `currentTask()`, its awaits on library Futures are cancellation points, and the loop keeps order and time.
+      body = async () => {
+        let security: S | null = null;
+        if (factory !== null) {
+          try {
+            security = await factory({ peer: meta.peer, token, method, meta });
+          } catch (err) {
+            if (!TulipError.isTulipError(err)) this.#report(`the security context for ${method} could not be built`, err);
+            throw new Refusal(asTulip(err, 'the security context could not be built'));
+          }
+        }
+        if (flight.cancelled) throw new Refusal(new CancelledError(`call ${method} was cancelled before it ran`));
+        for (const role of registered.roles) {
+          if (security === null || !security.hasRole(role)) {
+            throw new Refusal(new Forbidden(`method ${method} requires role ${JSON.stringify(role)}`, { role }));
+          }
+        }
+        ctx = new ServerCallContext<S>(security, meta.peer, meta, method, cached !== null, this, flight);
+        return await registered.fn(params, ctx);
+      };
+    }
     // A retry of the same id replaces the older entry for CANCEL purposes; the older one still answers.
     this.#inFlight.set(id, flight);
-    let ctx: RpcContext<S> | null = null;   // set once the checks passed and the handler is about to run
-    const factory = this.#security;
-    // One Task per request: the security context, the role checks and the handler run in it, so the handler sees
-    // `currentTask()`, its awaits on library Futures are cancellation points, and the loop keeps order and time.
-    const task = this.#link.loop.createTask(async () => {
-      let security: S | null = null;
-      if (factory !== null) {
-        try {
-          security = await factory({ peer: meta.peer, token, method, meta });
-        } catch (err) {
-          if (!TulipError.isTulipError(err)) this.#report(`the security context for ${method} could not be built`, err);
-          throw new Refusal(asTulip(err, 'the security context could not be built'));
-        }
-      }
-      if (flight.cancelled) throw new Refusal(new CancelledError(`call ${method} was cancelled before it ran`));
-      for (const role of registered.roles) {
-        if (security === null || !security.hasRole(role)) {
-          throw new Refusal(new Forbidden(`method ${method} requires role ${JSON.stringify(role)}`, { role }));
-        }
-      }
-      ctx = new ServerCallContext<S>(security, meta.peer, meta, method, cached !== null, this, flight);
-      return await registered.fn(params, ctx);
-    }, { name: `rpc ${method} #${id}` });
+    const task = this.#link.loop.createTask(body, { name: `rpc ${method} #${id}` });
     flight.task = task as Task<unknown>;
     task.addDoneCallback(() => {
       if (this.#inFlight.get(id) === flight) this.#inFlight.delete(id);
-      if (task.cancelled()) {
-        refuse(new CancelledError(`call ${method} was cancelled`));
-        return;
-      }
-      const exc = task.exception();
-      if (exc instanceof Refusal) {
-        refuse(exc.error);
-      } else if (exc === null || exc === undefined) {
-        const outcome: RpcOutcome = { ok: true, result: task.result() ?? null };
-        // The reply goes out even if a waiter on the cache entry throws (that is reported by the loop).
-        try {
-          cached?.complete(outcome);
-        } finally {
-          this.#sendOutcome(id, outcome);
-        }
-      } else if (flight.aborted && (isCancelledError(exc) || isAbortError(exc, flight.reason))) {
-        // The handler stopped because it was told to: nothing to cache, a retry runs it afresh.
-        refuse(new CancelledError(`call ${method} was cancelled`));
-      } else if (TulipError.isTulipError(exc) && (exc.code === 'TW_FORBIDDEN' || exc.code === 'TW_METHOD_NOT_FOUND')) {
-        // A check inside the handler (tokens' requireRole / authorize table) refused before anything ran.
-        refuse(exc);
-      } else {
-        const outcome = this.#toOutcome(exc, ctx);
-        try {
-          cached?.complete(outcome);
-        } finally {
-          this.#sendOutcome(id, outcome);
-        }
-      }
+      if (task.cancelled()) this.#settle(id, method, flight, cached, ctx, refuse, CANCELLED, null);
+      else if (task.exception() == null) this.#settle(id, method, flight, cached, ctx, refuse, OK, task.result());
+      else this.#settle(id, method, flight, cached, ctx, refuse, FAILED, task.exception());
     });
+  }
+
+  // How a request ended: its reply (cached when idempotent), or a refusal (answered, never cached).
+  #settle(id: number, method: string, flight: InFlight, cached: { complete(v: RpcOutcome): void } | null, ctx: RpcContext<S> | null,
+    refuse: (err: TulipError) => void, how: Settled, value: unknown): void {
+    if (how === CANCELLED) {
+      refuse(new CancelledError(`call ${method} was cancelled`));
+    } else if (how === OK) {
+      const outcome: RpcOutcome = { ok: true, result: value ?? null };
+      // The reply goes out even if a waiter on the cache entry throws (that is reported by the loop).
+      try {
+        cached?.complete(outcome);
+      } finally {
+        this.#sendOutcome(id, outcome);
+      }
+    } else if (value instanceof Refusal) {
+      refuse(value.error);
+    } else if (flight.aborted && (isCancelledError(value) || isAbortError(value, flight.reason))) {
+      // The handler stopped because it was told to: nothing to cache, a retry runs it afresh.
+      refuse(new CancelledError(`call ${method} was cancelled`));
+    } else if (TulipError.isTulipError(value) && (value.code === 'TW_FORBIDDEN' || value.code === 'TW_METHOD_NOT_FOUND')) {
+      // A check inside the handler (tokens' requireRole / authorize table) refused before anything ran.
+      refuse(value);
+    } else {
+      const outcome = this.#toOutcome(value, ctx);
+      try {
+        cached?.complete(outcome);
+      } finally {
+        this.#sendOutcome(id, outcome);
+      }
+    }
   }
 
   #onCancel(message: unknown): void {
@@ -773,27 +814,43 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     if (registered === undefined) return;  // notifications are fire-and-forget: an unknown one is ignored (JSON-RPC)
     const factory = this.#security;
     const { method, params, token } = note;
-    // A Task per notification, as for requests: handlers start in arrival order and may await library Futures.
-    const task = this.#link.loop.createTask(async () => {
-      let security: S | null = null;
-      if (factory !== null) {
-        try {
-          security = await factory({ peer: meta.peer, token, method, meta });
-        } catch (err) {
-          this.#refusedNotify(method, err);
-          return;
-        }
+    let body: () => Promise<void>;
+    if (factory === null && registered.inline) {
+      // A plain function with nothing to check first runs inline, as a request's does; a returned promise waits in a Task.
+      let r: unknown;
+      try {
+        r = registered.fn(params, { security: null, peer: meta.peer, meta, method, endpoint: this });
+      } catch (err) {
+        this.#report(`notification handler ${method} failed`, err);
+        return;
       }
-      for (const role of registered.roles) {
-        if (security === null || !security.hasRole(role)) {
-          const err = new Forbidden(`notification ${method} requires role ${JSON.stringify(role)}`, { role });
-          this.#sendError(null, err.code, err.message, { role });
-          return;
+      if (!isThenable(r)) return;
+      const pending = r;
+      body = async () => { await pending; };
+    } else {
+      // A Task per notification, as for requests: handlers start in arrival order and may await library Futures.
+      body = async () => {
+        let security: S | null = null;
+        if (factory !== null) {
+          try {
+            security = await factory({ peer: meta.peer, token, method, meta });
+          } catch (err) {
+            this.#refusedNotify(method, err);
+            return;
+          }
         }
-      }
-      const ctx: NotifyContext<S> = { security, peer: meta.peer, meta, method, endpoint: this };
-      await registered.fn(params, ctx);
-    }, { name: `rpc notify ${method}` });
+        for (const role of registered.roles) {
+          if (security === null || !security.hasRole(role)) {
+            const err = new Forbidden(`notification ${method} requires role ${JSON.stringify(role)}`, { role });
+            this.#sendError(null, err.code, err.message, { role });
+            return;
+          }
+        }
+        const ctx: NotifyContext<S> = { security, peer: meta.peer, meta, method, endpoint: this };
+        await registered.fn(params, ctx);
+      };
+    }
+    const task = this.#link.loop.createTask(body, { name: `rpc notify ${method}` });
     task.addDoneCallback(() => {
       if (!task.cancelled() && task.exception() != null) this.#report(`notification handler ${method} failed`, task.exception());
     });
@@ -1002,6 +1059,21 @@ function checkMethod(method: string): string {
     throw new TypeError(`a method name is a string of 1 to ${MAX_METHOD_LENGTH} bytes`);
   }
   return method;
+}
+
+function registration<H>(fn: H, options: HandlerOptions): RegisteredHandler<H> {
+  const roles = toRoles(options.roles);
+  return { fn, roles, inline: options.task !== true && roles.length === 0 && !isAsyncFunction(fn) };
+}
+
+// `async function` and `async () =>` (native ones: a transpiled async function looks plain and takes the thenable path).
+function isAsyncFunction(fn: unknown): boolean {
+  const tag = Object.prototype.toString.call(fn);
+  return tag === '[object AsyncFunction]' || tag === '[object AsyncGeneratorFunction]';
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
 function toRoles(roles: HandlerOptions['roles']): readonly string[] {

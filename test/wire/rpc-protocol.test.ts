@@ -13,7 +13,9 @@ import { MemoryNonceStore } from '../../src/wire/nonces.js';
 import { IdempotencyKey } from '../../src/wire/idempotency.js';
 import { RpcProtocol, RpcRouter } from '../../src/wire/rpc.js';
 import type { RpcProtocolOptions } from '../../src/wire/rpc.js';
-import { sleep } from '../../src/loop/index.js';
+import { currentTask, sleep } from '../../src/loop/index.js';
+import type { Future } from '../../src/loop/index.js';
+import { BadPayload, CancelledError } from '../../src/errors.js';
 import type { RejectionError } from '../../src/wire/message-protocol.js';
 
 const fx = useLoop({ real: true });
@@ -157,6 +159,58 @@ describe('RpcProtocol over a memory pair', () => {
       c.sendMessage('plain', { kind: 16 });
       await until(() => other.length > 0);
       expect(other).toEqual([['plain', 16]]);
+    });
+  });
+
+  it('a plain handler runs inline (no Task) and answers in the same iteration; async and {task: true} handlers get a Task', async () => {
+    await fx.run(async () => {
+      const { s, c } = await pair();
+      const seen: Record<string, string | null> = {};
+      s.handle('plain', () => { seen['plain'] = currentTask()?.getName() ?? null; return 'p'; });
+      s.handle('tasked', () => { seen['tasked'] = currentTask()?.getName() ?? null; return 't'; }, { task: true });
+      s.handle('async', async () => { seen['async'] = currentTask()?.getName() ?? null; return 'a'; });
+      expect(await c.call('plain')).toBe('p');
+      expect(await c.call('tasked')).toBe('t');
+      expect(await c.call('async')).toBe('a');
+      expect(seen).toEqual({ plain: null, tasked: 'rpc tasked #2', async: 'rpc async #3' });
+    });
+  });
+
+  it('inline handlers: a throw is an error reply, a CancelledError a cancelled reply, a returned Future waits and can be cancelled', async () => {
+    await fx.run(async () => {
+      const { s, c } = await pair();
+      s.handle('boom', () => { throw new BadPayload('nope'); });
+      s.handle('cancel-me', () => { throw new CancelledError('inside'); });
+      let later: Future<string> | null = null;
+      s.handle('later', () => (later = fx.loop.createFuture<string>()));
+      await expect(c.call('boom')).rejects.toMatchObject({ code: 'TW_BAD_PAYLOAD', remote: true });
+      await expect(c.call('cancel-me')).rejects.toMatchObject({ code: 'TW_CANCELLED', remote: true });
+      const first = c.call('later');
+      await until(() => later !== null);
+      expect(s.rpc!.inFlight).toBe(1); // in flight while its Future is pending
+      later!.setResult('done');
+      expect(await first).toBe('done');
+      later = null;
+      const second = c.call('later');
+      await until(() => later !== null);
+      second.cancel();
+      await until(() => later!.cancelled());
+      expect(later!.cancelled()).toBe(true); // the caller's CANCEL cancelled the Task awaiting it
+      expect(s.rpc!.inFlight).toBe(0);
+    });
+  });
+
+  it('an inline notification handler that throws is reported, and the connection keeps serving', async () => {
+    await fx.run(async () => {
+      const { s, c } = await pair();
+      const got: unknown[] = [];
+      s.onNotify('bad', () => { throw new Error('handler bug'); });
+      s.onNotify('good', (p) => { got.push(p); });
+      c.notify('bad', 1);
+      c.notify('good', 2);
+      await until(() => got.length > 0);
+      expect(got).toEqual([2]);
+      expect(fx.take().map((r) => r.message)).toEqual(['notification handler bad failed']);
     });
   });
 });
