@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import {
-  Event, Keyring, MemoryNonceStore, PrivateCA, RpcProtocol, VirtualClock, clientTlsOptions, getRunningLoop, run,
+  Event, Keyring, MemoryNonceStore, PrivateCA, RpcProtocol, VirtualClock, clientTlsOptions, getRunningLoop, randomNonce, run,
   serverTlsOptions, sleep, waitFor,
 } from '../index.js';
 import type { IssuedCertificate, MessageMeta, RejectionError, RpcProtocolOptions, Server, Transport } from '../index.js';
@@ -244,7 +244,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     });
 
     await expectRejection('replayed nonce (a new message reusing a nonce)', async () => {
-      const nonce = mallory.sendMessage(['move', { seq: 2 }], { kind: 4 });
+      const nonce = randomNonce();
+      mallory.sendMessage(['move', { seq: 2 }], { kind: 4, nonce });
       await sleep(0.01);
       mallory.sendMessage(['move', { seq: 3 }], { kind: 4, nonce });
     });

@@ -16,7 +16,7 @@ export { TAG_SIZE, nodeMac } from './mac.js';
 export type { MacEngine, MacEngineName, MacKey } from './mac.js';
 export { JS_MAC_MAX_INLINE, jsMac } from './mac-js.js';
 export { NATIVE_ADDON_PATH, defaultMacEngine, nativeDisabledByEnv, nativeMac, nativeMacUnavailableReason } from './mac-native.js';
-export { KeySchedule, NoncePool, Opener, ReplayWindow, Sealer, noncePool, sealEnvelope } from './signing.js';
+export { KeySchedule, NoncePool, Opener, ReplayWindow, Sealer, noncePool, randomNonce, sealEnvelope } from './signing.js';
 export type {
   AcceptSink, DerivedKey, EnvelopeInput, KeyScheduleOptions, MessageMeta, OpenerOptions, RejectSink, SealerOptions,
 } from './signing.js';

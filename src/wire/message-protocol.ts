@@ -289,16 +289,18 @@ export abstract class MessageProtocol extends ProtocolBase {
 
   /**
    * Signs and sends `message` (msgpack-encoded) with the current signing key. Messages sent in one loop iteration
-   * are MACed together and written once at the end of the iteration. Returns the nonce used.
+   * are MACed together and written once at the end of the iteration. Returns the message's sequence number on this
+   * connection (the receiver's `meta.seq`). To know the nonce (to log it, or to retry idempotently with it), choose
+   * it: `sendMessage(m, { nonce: randomNonce() })`.
    * @throws TransportClosed when the connection is not open (before connectionMade, after close or loss); BadPayload when the message cannot
    *   be encoded; RangeError for a bad ttl, kind or nonce, or when the keyring has no signing key.
    */
-  sendMessage(message: unknown, options?: SendOptions): Buffer {
+  sendMessage(message: unknown, options?: SendOptions): number {
     const sealer = this.#sealer;
     if (sealer === null || this.#closing || this.#lost || this.transport === null || this.transport.isClosing()) {
       throw new TransportClosed('cannot send: the connection is not open');
     }
-    const nonce = sealer.appendValue(message, options?.kind ?? KIND.MESSAGE, options?.ttl ?? this.ttl, options?.nonce);
+    const seq = sealer.appendValue(message, options?.kind ?? KIND.MESSAGE, options?.ttl ?? this.ttl, options?.nonce);
     this.stats.sent++;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -306,7 +308,7 @@ export abstract class MessageProtocol extends ProtocolBase {
       if (typeof loop.deferToIterationEnd === 'function') loop.deferToIterationEnd(this.#flush);
       else loop.callSoon(this.#flush);
     }
-    return nonce;
+    return seq;
   }
 
   /** Signs and writes everything sent so far now, instead of at the end of the iteration. */

@@ -68,18 +68,41 @@ export class NoncePool {
 
   /** The next 16 random bytes, as a view of the pool. */
   next(): Buffer {
+    const p = this.take();
+    return this.pool.subarray(p, p + NONCE_SIZE);
+  }
+
+  /**
+   * Writes the next 16 random bytes into `dst` at `at`, creating no Buffer (the sending hot path: a view per
+   * message cost ~10% of sealing a 100 B message).
+   */
+  copyInto(dst: Uint8Array, at: number): void {
+    const p = this.take();
+    const pool = this.pool;
+    for (let i = 0; i < NONCE_SIZE; i++) dst[at + i] = pool[p + i]!;
+  }
+
+  private take(): number {
     if (this.pos + NONCE_SIZE > this.size) {
       this.pool = randomFillSync(Buffer.allocUnsafeSlow(this.size));
       this.pos = 0;
     }
-    const n = this.pool.subarray(this.pos, this.pos + NONCE_SIZE);
-    this.pos += NONCE_SIZE;
-    return n;
+    const p = this.pos;
+    this.pos = p + NONCE_SIZE;
+    return p;
   }
 }
 
 /** The process-wide nonce pool. */
 export const noncePool = new NoncePool();
+
+/**
+ * 16 fresh random bytes for a message's nonce, for a sender that wants to know (log, retry with) the nonce of a
+ * message: pass it as `sendMessage(m, { nonce })`. A view of the process-wide pool, safe to keep.
+ */
+export function randomNonce(): Buffer {
+  return noncePool.next();
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Sequence window
@@ -328,12 +351,13 @@ export class Sealer {
 
   /**
    * Appends one message: frame prefix, header (the next seq, issuedAt = now, expiresAt = now + ttl), the payload
-   * bytes (copied), and room for the tag. Returns the nonce used (`nonce` when given, else a fresh random one).
+   * bytes (copied), and room for the tag. The nonce is `nonce` when given, else 16 fresh random bytes. Returns the
+   * message's sequence number.
    * "now" is read from the clock once per batch (at its first message), so all messages of one loop iteration
    * carry the same issuedAt.
    * @throws RangeError when the keyring has no signing key, `ttl` is negative, or `kind`/`nonce` are invalid.
    */
-  append(payload: Uint8Array, kind: number, ttl: number, nonce?: Uint8Array): Buffer {
+  append(payload: Uint8Array, kind: number, ttl: number, nonce?: Uint8Array): number {
     checkSendArgs(kind, ttl, nonce);
     const key = this.keyFor();
     const head = FRAME_HEADER_SIZE + HEADER_FIXED_SIZE + key.entry.kidBytes.length;
@@ -351,7 +375,7 @@ export class Sealer {
    * msgpackr would write, without an intermediate buffer), else with `encode` (codec.ts).
    * @throws BadPayload when the value cannot be encoded; RangeError as {@link append}.
    */
-  appendValue(value: unknown, kind: number, ttl: number, nonce?: Uint8Array): Buffer {
+  appendValue(value: unknown, kind: number, ttl: number, nonce?: Uint8Array): number {
     checkSendArgs(kind, ttl, nonce);
     const key = this.keyFor();
     const head = FRAME_HEADER_SIZE + HEADER_FIXED_SIZE + key.entry.kidBytes.length;
@@ -365,7 +389,7 @@ export class Sealer {
 
   // Writes the frame length and the header in front of the `plen` payload bytes already at pos + head, and records
   // the frame in the batch.
-  private commit(key: DerivedKey, kind: number, ttl: number, nonce: Uint8Array | undefined, plen: number): Buffer {
+  private commit(key: DerivedKey, kind: number, ttl: number, nonce: Uint8Array | undefined, plen: number): number {
     const kid = key.entry.kidBytes;
     const k = kid.length;
     const bodyLen = HEADER_FIXED_SIZE + k + plen + TAG_SIZE;
@@ -374,7 +398,6 @@ export class Sealer {
     const issued = this.nowMs;
     const expires = issued + Math.round(ttl * 1000);
     if (expires > MAX_U53) throw new RangeError(`ttl too large: ${ttl}`);
-    const n = nonce !== undefined ? Buffer.from(nonce) : this.nonces.next();
     const seq = this.seq + 1;
     const b = this.slab;
     let o = this.pos;
@@ -392,7 +415,8 @@ export class Sealer {
     writeU53(b, o + 8, issued);
     writeU53(b, o + 16, expires);
     o += 24;
-    for (let i = 0; i < NONCE_SIZE; i++) b[o + i] = n[i]!;
+    if (nonce === undefined) this.nonces.copyInto(b, o);
+    else for (let i = 0; i < NONCE_SIZE; i++) b[o + i] = nonce[i]!;
     o += NONCE_SIZE;
     const tagStart = o + plen;
     this.seq = seq;
@@ -403,7 +427,7 @@ export class Sealer {
     this.keys[c] = key.mac;
     this.count = c + 1;
     this.pos = tagStart + TAG_SIZE;
-    return n;
+    return seq;
   }
 
   // The signing key, re-read from the schedule only when the keyring changed.

@@ -14,7 +14,7 @@ import type { MessageProtocolOptions, RejectionError, WireLogger } from '../../s
 import { MAX_PENDING_RESERVATIONS } from '../../src/wire/message-protocol.js';
 import { Keyring, deriveDirectionKey } from '../../src/wire/keyring.js';
 import { KIND } from '../../src/wire/envelope.js';
-import { sealEnvelope } from '../../src/wire/signing.js';
+import { randomNonce, sealEnvelope } from '../../src/wire/signing.js';
 import type { MessageMeta } from '../../src/wire/signing.js';
 import { encode } from '../../src/wire/codec.js';
 import { encodeFrame } from '../../src/wire/frames.js';
@@ -93,8 +93,10 @@ describe('MessageProtocol (memory transport)', () => {
       const server = new Recorder(opts('server'));
       createMemoryPair(fx.loop, client, server);
       await until(() => server.transport !== null && client.transport !== null);
-      const nonces: Buffer[] = [];
-      for (let i = 0; i < 100; i++) nonces.push(client.sendMessage({ t: 'move', id: 42, i }));
+      const seqs: number[] = [];
+      const first = randomNonce();
+      for (let i = 0; i < 100; i++) seqs.push(client.sendMessage({ t: 'move', id: 42, i }, i === 0 ? { nonce: first } : undefined));
+      expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
       await until(() => server.got.length === 100);
       expect(server.chunks).toBe(1); // one batch, one write, one chunk
       expect(server.got.map(([m]) => (m as { i: number }).i)).toEqual(Array.from({ length: 100 }, (_, i) => i));
@@ -102,7 +104,9 @@ describe('MessageProtocol (memory transport)', () => {
       expect(meta.kid).toBe('k1');
       expect(meta.kind).toBe(KIND.MESSAGE);
       expect(meta.seq).toBe(1);
-      expect(meta.nonce.equals(nonces[0]!)).toBe(true);
+      expect(meta.nonce.equals(first)).toBe(true);
+      // The other nonces are fresh random bytes, all different.
+      expect(new Set(server.got.map(([, m]) => m.nonce.toString('hex'))).size).toBe(100);
       expect(meta.expiresAt - meta.issuedAt).toBeCloseTo(30, 3);
       expect(meta.peer).toBeNull();
       server.sendMessage('pong', { kind: 17, ttl: 5 });

@@ -178,8 +178,9 @@ describe('NoncePool', () => {
 describe('Sealer and Opener', () => {
   it('round-trips a batch and MACs exactly the bytes before the tag with the c2s key', () => {
     const p = pair({ engine: jsMac });
-    const n1 = p.sealer.append(Buffer.from([0x01]), KIND.MESSAGE, 30);
-    p.sealer.append(Buffer.from([0x02, 0x03]), KIND.NOTIFY, 10);
+    const n1 = Buffer.alloc(16, 0x71);
+    expect(p.sealer.append(Buffer.from([0x01]), KIND.MESSAGE, 30, n1)).toBe(1);
+    expect(p.sealer.append(Buffer.from([0x02, 0x03]), KIND.NOTIFY, 10)).toBe(2);
     expect(p.sealer.pending).toBe(2);
     const bytes = p.flush();
     expect(p.sealer.pending).toBe(0);
