@@ -20,6 +20,10 @@ interface NativeAddon {
   verifyBatch(state: Buffer, buf: Uint8Array, starts: Uint32Array, ends: Uint32Array, first: number, count: number,
     results: Uint8Array): number;
   mac(state: Buffer, data: Uint8Array, start: number, end: number, out: Uint8Array): void;
+  /** Turns the x86 SHA-extension path on or off (on only where the CPU has it); returns whether it is in use. */
+  useAccel?(on: boolean): boolean;
+  /** Whether the CPU has the SHA extensions (the addon then uses them by default). */
+  accelAvailable?: boolean;
   stateSize: number;
 }
 
@@ -76,6 +80,20 @@ function wrap(a: NativeAddon): MacEngine {
  * the others); `null` when it is not built or failed to load (see {@link nativeMacUnavailableReason}).
  */
 export const nativeMac: MacEngine | null = addon !== null ? wrap(addon) : null;
+
+/**
+ * Whether the native engine hashes with the x86 SHA extensions (two messages interleaved, the HMAC finished in
+ * registers) instead of OpenSSL's SHA256_Update/Final: true where the CPU has them and the addon is built.
+ */
+export const nativeMacAccelerated: boolean = addon?.accelAvailable === true;
+
+/**
+ * @internal For tests and benches: turns the native engine's SHA-extension path on or off (it stays off on a CPU
+ * without the extensions). Returns whether it is now in use. Both paths give the same bytes.
+ */
+export function setNativeMacAccel(on: boolean): boolean {
+  return addon?.useAccel?.(on) ?? false;
+}
 
 /** True when `TULIPWIRE_NO_NATIVE=1` asks for the pure-JS engine. */
 export const nativeDisabledByEnv: boolean = process.env.TULIPWIRE_NO_NATIVE === '1';

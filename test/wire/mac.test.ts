@@ -121,6 +121,55 @@ describe('MAC engines', () => {
     );
   });
 
+  it('the SHA-extension path and the OpenSSL path give createHmac bytes, alone and in interleaved pairs', async () => {
+    const native = await loadNative();
+    const mod = await import('../../src/wire/mac-native.js');
+    const paths = mod.nativeMacAccelerated ? [true, false] : [false];
+    try {
+      for (const accel of paths) {
+        expect(mod.setNativeMacAccel(accel)).toBe(accel);
+        for (const klen of [0, 32, 64, 65, 131]) {
+          const key = randomBytes(klen);
+          const k = native.prepareKey(key);
+          // one message per call, every length over five blocks
+          for (let n = 0; n <= 330; n++) {
+            const m = randomBytes(n);
+            expect(native.mac(k, m).toString('hex')).toBe(ref(key, m).toString('hex'));
+          }
+          // batches: neighbours of equal and of different block counts (the pairs hash together), an odd count
+          const lens = [0, 0, 55, 56, 63, 64, 119, 120, 94, 94, 1, 300, 200, 7, 128, 129, 1000];
+          let size = 0;
+          for (const l of lens) size += 5 + l + TAG_SIZE;
+          const buf = randomBytes(size);
+          const starts = new Uint32Array(lens.length);
+          const ends = new Uint32Array(lens.length);
+          let o = 0;
+          lens.forEach((l, i) => {
+            o += 5;
+            starts[i] = o;
+            ends[i] = o + l;
+            o = ends[i]! + TAG_SIZE;
+          });
+          native.signBatch(k, buf, starts, ends, 0, lens.length);
+          lens.forEach((_, i) => {
+            const want = ref(key, buf.subarray(starts[i]!, ends[i]!));
+            expect(buf.subarray(ends[i]!, ends[i]! + TAG_SIZE).equals(want)).toBe(true);
+          });
+          const res = new Uint8Array(lens.length);
+          expect(native.verifyBatch(k, buf, starts, ends, 0, lens.length, res)).toBe(lens.length);
+          // a flipped bit in either member of a pair fails only that member
+          buf[ends[4]! + 31] ^= 0x80;
+          buf[starts[9]!] ^= 1;
+          res.fill(7);
+          expect(native.verifyBatch(k, buf, starts, ends, 0, lens.length, res)).toBe(lens.length - 2);
+          expect([...res]).toEqual(lens.map((_, i) => (i === 4 || i === 9 ? 0 : 1)));
+        }
+      }
+    } finally {
+      mod.setNativeMacAccel(true);
+    }
+  });
+
   it('verifyBatch honours first/count and leaves other results untouched', async () => {
     const native = await loadNative();
     for (const e of [jsMac, nodeMac, native]) {
