@@ -656,21 +656,21 @@ function decArray(n: number, depth: number): unknown[] | undefined {
 }
 
 // Repeated map shapes. Messages of one kind carry the same keys in the same order; for those, the object is built
-// by a per-shape function returning an object literal (one allocation of a stable hidden class, instead of n
-// property additions with their map transitions). A shape is the exact byte sequence of each key (fixstr only),
-// remembered for the last map of each size; a key that differs falls back to the general loop for the rest.
+// by a per-shape function returning an object literal whose values are decoded in place, key check by key check
+// (one allocation of a stable hidden class, no property additions with their map transitions, no staging array).
+// A shape is the exact byte sequence of each key (fixstr only), remembered for the last map of each size; a key
+// that differs makes the map decode again from its first key the general way.
 interface MapShape {
   readonly keys: string[];
   /** Key i's encoded bytes (fixstr header included) are kb[ko[i] .. ko[i+1]). */
   readonly kb: Uint8Array;
   readonly ko: Uint16Array;
-  readonly make: (v: unknown[], at: number) => Record<string, unknown>;
+  readonly build: (s: MapShape, key: typeof shapeKey, value: typeof decValue, depth: number) => Record<string, unknown>;
 }
 const SHAPE_MAX_KEYS = 16;
 const shapes: (MapShape | null)[] = new Array(SHAPE_MAX_KEYS + 1).fill(null);
-// Decoded values of maps under construction, a stack shared by nested maps (each uses vals[vsp .. vsp+n)).
-const vals: unknown[] = [];
-let vsp = 0;
+// Set when a shaped map met a key other than its shape's: the map is then decoded again the general way.
+let shapeMiss = false;
 // Every shape made, by its key list, so a size whose maps alternate between shapes re-learns without recompiling.
 // Bounded: past SHAPE_CACHE_MAX distinct key lists (a peer sending arbitrary keys), new ones are not cached.
 const shapeCache = new Map<string, MapShape>();
@@ -689,54 +689,50 @@ function shapeFor(keys: string[], kbytes: number[], ko: number[]): MapShape | nu
 function makeShape(keys: string[], kbytes: number[], ko: number[]): MapShape {
   // The keys are ASCII fixstr keys that passed the forbidden-key check; JSON.stringify quotes them as string
   // literals and computed keys define plain own properties whatever the key.
-  const body = `return {${keys.map((k, i) => `[${JSON.stringify(k)}]: v[at + ${i}]`).join(', ')}};`;
+  // Property values are evaluated in source order: key i is checked, then its value decoded, for i = 0, 1, ...
+  const body = `return {${keys.map((k, i) => `[${JSON.stringify(k)}]: key(s, ${i}) ? value(depth) : undefined`).join(', ')}};`;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const make = new Function('v', 'at', body) as MapShape['make'];
-  return { keys, kb: Uint8Array.from(kbytes), ko: Uint16Array.from(ko), make };
+  const build = new Function('s', 'key', 'value', 'depth', body) as MapShape['build'];
+  return { keys, kb: Uint8Array.from(kbytes), ko: Uint16Array.from(ko), build };
+}
+
+// Consumes key i of shape s when the bytes at dp are exactly that key; else records the miss (and consumes nothing
+// more for this map: every later key check fails at once).
+function shapeKey(s: MapShape, i: number): boolean {
+  if (shapeMiss || dfail) return false;
+  const ko = s.ko;
+  const ks = ko[i]!;
+  const klen = ko[i + 1]! - ks;
+  const b = db;
+  const kb = s.kb;
+  const p = dp;
+  if (p + klen > dend) {
+    shapeMiss = true;
+    return false;
+  }
+  for (let j = 0; j < klen; j++) {
+    if (b[p + j] !== kb[ks + j]) {
+      shapeMiss = true;
+      return false;
+    }
+  }
+  dp = p + klen;
+  return true;
 }
 
 function decMapShaped(shape: MapShape, n: number, depth: number): Record<string, unknown> | undefined {
-  const b = db;
-  const kb = shape.kb;
-  const ko = shape.ko;
-  const at = vsp;
-  vsp += n;
-  let i = 0;
-  for (; i < n; i++) {
-    const ks = ko[i]!;
-    const klen = ko[i + 1]! - ks;
-    if (dp + klen > dend) break;
-    let same = true;
-    for (let j = 0; j < klen; j++) {
-      if (b[dp + j] !== kb[ks + j]) {
-        same = false;
-        break;
-      }
-    }
-    if (!same) break;
-    dp += klen;
-    vals[at + i] = decValue(depth + 1);
-    if (dfail) {
-      for (let j = 0; j <= i; j++) vals[at + j] = undefined;
-      vsp = at;
-      return undefined;
-    }
-  }
-  let o: Record<string, unknown>;
-  if (i === n) {
-    o = shape.make(vals, at);
-  } else {
-    // A different key: the prefix decoded so far goes into a plain object, the rest the general way; the next map
-    // of this size learns its shape again.
-    shapes[n] = null;
-    o = {};
-    const keys = shape.keys;
-    for (let j = 0; j < i; j++) o[keys[j]!] = vals[at + j];
-    o = decMapRest(o, i, n, depth) as Record<string, unknown>;
-  }
-  for (let j = 0; j < n; j++) vals[at + j] = undefined;
-  vsp = at;
-  return dfail ? undefined : o;
+  const start = dp;
+  const nodes = dnodes;
+  const o = shape.build(shape, shapeKey, decValue, depth + 1);
+  if (dfail) return undefined;
+  if (!shapeMiss) return o;
+  // A different key: forget the shape of this size (the next map learns again) and decode this one the general
+  // way from its first key.
+  shapeMiss = false;
+  shapes[n] = null;
+  dp = start;
+  dnodes = nodes;
+  return decMapRest({}, 0, n, depth);
 }
 
 function decMap(n: number, depth: number): Record<string, unknown> | undefined {

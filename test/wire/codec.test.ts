@@ -208,6 +208,37 @@ describe('shape check', () => {
   });
 });
 
+describe('repeated map shapes', () => {
+  it('a map whose keys differ from the learned shape at any position decodes the general way, nested too', () => {
+    const base = { t: 'move', id: 42, x: 1.5, y: -3.25, seq: 1, ts: 1700000000000 };
+    for (let i = 0; i < 5; i++) expect(decode(encode({ ...base, seq: i }))).toEqual({ ...base, seq: i }); // learn
+    // same size, one key different at each position, including the first and the last
+    const keys = Object.keys(base);
+    for (let k = 0; k < keys.length; k++) {
+      const other: Record<string, unknown> = {};
+      keys.forEach((key, j) => { other[j === k ? `${key}_` : key] = (base as Record<string, unknown>)[key]; });
+      expect(decode(encode(other))).toEqual(other);
+      expect(decode(encode(base))).toEqual(base); // and the shape comes back
+    }
+    // a shaped outer map whose inner map (same size as a learned inner shape) misses, and the reverse
+    const inner = { a: 1, b: [1, 2], c: 'z' };
+    const outer = { p: inner, q: { a: 2, b: [3], c: 'y' }, r: null };
+    for (let i = 0; i < 3; i++) expect(decode(encode(outer))).toEqual(outer);
+    const innerMiss = { p: inner, q: { a: 2, B: [3], c: 'y' }, r: null };
+    expect(decode(encode(innerMiss))).toEqual(innerMiss);
+    const outerMiss = { p: inner, q: { a: 2, b: [3], c: 'y' }, R: { a: 9, b: [], c: '' } };
+    expect(decode(encode(outerMiss))).toEqual(outerMiss);
+    expect(decode(encode(outer))).toEqual(outer);
+    // a truncated shaped map and a forbidden key in a shaped position are still refused
+    const bytes = Buffer.from(encode(base));
+    expect(() => decode(bytes.subarray(0, bytes.length - 3))).toThrow(expect.objectContaining({ code: 'TW_BAD_PAYLOAD' }));
+    const proto = Buffer.from(encode({ t: 'move', id: 42, x: 1.5, y: -3.25, seq: 1, abcdefghi: 1 }));
+    proto.write('__proto__', proto.indexOf(Buffer.from('abcdefghi')), 'latin1'); // a well-formed map, a forbidden key
+    expect(() => decode(proto)).toThrow(expect.objectContaining({ code: 'TW_BAD_PAYLOAD' }));
+    expect(decode(encode(base))).toEqual(base);
+  });
+});
+
 describe('fast paths are indistinguishable from msgpackr', () => {
   const packr = new Packr({ ...PACKR_OPTIONS });
   const value = fc.letrec((tie) => ({
