@@ -116,6 +116,9 @@ export class ReplayWindow {
   /** Width of the window, in sequence numbers. */
   readonly size: number;
   private readonly bits: Uint32Array;
+  // size - 1 when size is a power of two (then the bit of seq is seq & mask: sequence numbers are doubles up to
+  // 2^53, and `%` on them is a floating-point remainder, the costliest step of accepting a message), else -1.
+  private readonly mask: number;
   private top = 0;
 
   /** @param size window width, a multiple of 32 (default 128). */
@@ -123,6 +126,12 @@ export class ReplayWindow {
     if (!Number.isInteger(size) || size < 32 || size % 32 !== 0) throw new RangeError('window size must be a multiple of 32');
     this.size = size;
     this.bits = new Uint32Array(size / 32);
+    this.mask = (size & (size - 1)) === 0 ? size - 1 : -1;
+  }
+
+  // Bit index of seq: ToInt32 keeps seq modulo 2^32, a multiple of a power-of-two size, so the mask is exact.
+  private slot(seq: number): number {
+    return this.mask >= 0 ? seq & this.mask : seq % this.size;
   }
 
   /** The highest sequence number accepted so far (0 before any). */
@@ -134,7 +143,7 @@ export class ReplayWindow {
   check(seq: number): boolean {
     if (seq > this.top) return true;
     if (seq <= this.top - this.size || seq < 1) return false;
-    const i = seq % this.size;
+    const i = this.slot(seq);
     return (this.bits[i >>> 5]! & (1 << (i & 31))) === 0;
   }
 
@@ -146,13 +155,13 @@ export class ReplayWindow {
         this.bits.fill(0);
       } else {
         for (let s = this.top + 1; s < seq; s++) {
-          const j = s % size;
+          const j = this.slot(s);
           this.bits[j >>> 5]! &= ~(1 << (j & 31));
         }
       }
       this.top = seq;
     }
-    const i = seq % size;
+    const i = this.slot(seq);
     this.bits[i >>> 5]! |= 1 << (i & 31);
   }
 }
@@ -510,28 +519,51 @@ export interface OpenerOptions {
   window?: number;
 }
 
-/** The {@link MessageMeta} an {@link Opener} hands out: plain fields, and the nonce as a view made on first use. */
+/**
+ * The {@link MessageMeta} an {@link Opener} hands out: plain fields, and the nonce kept as eight 16-bit integers
+ * (small integers live inside the object, so keeping a nonce costs no Buffer and no copy loop into one), made into
+ * a Buffer on first use.
+ */
 class VerifiedMeta implements MessageMeta {
   peer: unknown = null;
-  readonly #nonces: Buffer;
-  readonly #off: number;
-  #nonce: Buffer | null = null;
-  constructor(kid: string, kind: number, issuedAt: number, expiresAt: number, seq: number, nonces: Buffer, off: number) {
-    this.kid = kid;
-    this.kind = kind;
-    this.issuedAt = issuedAt;
-    this.expiresAt = expiresAt;
-    this.seq = seq;
-    this.#nonces = nonces;
-    this.#off = off;
-  }
   readonly kid: string;
   readonly kind: number;
   readonly issuedAt: number;
   readonly expiresAt: number;
   readonly seq: number;
+  #n0: number;
+  #n1: number;
+  #n2: number;
+  #n3: number;
+  #n4: number;
+  #n5: number;
+  #n6: number;
+  #n7: number;
+  #nonce: Buffer | null = null;
+  constructor(kid: string, kind: number, issuedAt: number, expiresAt: number, seq: number, b: Buffer, o: number) {
+    this.kid = kid;
+    this.kind = kind;
+    this.issuedAt = issuedAt;
+    this.expiresAt = expiresAt;
+    this.seq = seq;
+    this.#n0 = (b[o]! << 8) | b[o + 1]!;
+    this.#n1 = (b[o + 2]! << 8) | b[o + 3]!;
+    this.#n2 = (b[o + 4]! << 8) | b[o + 5]!;
+    this.#n3 = (b[o + 6]! << 8) | b[o + 7]!;
+    this.#n4 = (b[o + 8]! << 8) | b[o + 9]!;
+    this.#n5 = (b[o + 10]! << 8) | b[o + 11]!;
+    this.#n6 = (b[o + 12]! << 8) | b[o + 13]!;
+    this.#n7 = (b[o + 14]! << 8) | b[o + 15]!;
+  }
   get nonce(): Buffer {
-    return (this.#nonce ??= this.#nonces.subarray(this.#off, this.#off + NONCE_SIZE));
+    let n = this.#nonce;
+    if (n === null) {
+      n = Buffer.allocUnsafe(NONCE_SIZE);
+      n.writeUInt16BE(this.#n0, 0); n.writeUInt16BE(this.#n1, 2); n.writeUInt16BE(this.#n2, 4); n.writeUInt16BE(this.#n3, 6);
+      n.writeUInt16BE(this.#n4, 8); n.writeUInt16BE(this.#n5, 10); n.writeUInt16BE(this.#n6, 12); n.writeUInt16BE(this.#n7, 14);
+      this.#nonce = n;
+    }
+    return n;
   }
   toJSON(): Record<string, unknown> {
     return { kid: this.kid, kind: this.kind, issuedAt: this.issuedAt, expiresAt: this.expiresAt, seq: this.seq,
@@ -651,8 +683,6 @@ export class Opener {
     const nowMs = this.clock.epoch() * 1000;
     const skewMs = this.skewMs;
     this.count = 0;
-    let nonces: Buffer | null = null;
-    let nonceOff = 0;
     for (let k = 0; k < c; k++) {
       const buf = bufs[k]!;
       bufs[k] = undefined as unknown as Buffer; // drop the reference to the chunk
@@ -691,13 +721,7 @@ export class Opener {
         continue;
       }
       this.window.mark(h.seq);
-      // The nonces of one run are copied into one small buffer (16 bytes each); meta.nonce is a view of it, made
-      // on first use, so a message whose nonce nobody reads costs no Buffer object.
-      if (nonces === null) nonces = Buffer.allocUnsafe(NONCE_SIZE * (c - k));
-      const off = nonceOff;
-      for (let i = 0, o = h.nonceStart; i < NONCE_SIZE; i++) nonces[off + i] = buf[o + i]!;
-      nonceOff += NONCE_SIZE;
-      accept(new VerifiedMeta(keys[k]!.entry.kid, h.kind, h.issuedAtMs / 1000, h.expiresAtMs / 1000, h.seq, nonces, off),
+      accept(new VerifiedMeta(keys[k]!.entry.kid, h.kind, h.issuedAtMs / 1000, h.expiresAtMs / 1000, h.seq, buf, h.nonceStart),
         buf, h.payloadStart, h.tagStart);
     }
     keys.fill(null, 0, c);

@@ -149,13 +149,17 @@ describe('ReplayWindow', () => {
     expect(w.check(100)).toBe(false);
   });
 
-  it('property: behaves like a set of seen numbers restricted to the window', () => {
-    fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 400 }), { maxLength: 300 }), (seqs) => {
-      const w = new ReplayWindow(32);
+  it('property: behaves like a set of seen numbers restricted to the window (any width, seq up to 2^53)', () => {
+    const sizes = fc.constantFrom(32, 96, 128, 1024);
+    // bases around the int32/uint32 boundaries and 2^53, where the power-of-two bit index uses ToInt32
+    const bases = fc.constantFrom(0, 2 ** 31 - 200, 2 ** 32 - 200, 2 ** 53 - 1000);
+    fc.assert(fc.property(sizes, bases, fc.array(fc.integer({ min: 1, max: 400 }), { maxLength: 300 }), (size, base, offs) => {
+      const seqs = offs.map((o) => base + o);
+      const w = new ReplayWindow(size);
       const seen = new Set<number>();
       let top = 0;
       for (const s of seqs) {
-        const expected = !seen.has(s) && s > top - 32;
+        const expected = !seen.has(s) && s > top - size;
         expect(w.check(s)).toBe(expected);
         if (expected) { w.mark(s); seen.add(s); top = Math.max(top, s); }
       }
