@@ -22,7 +22,7 @@ import type { Clock } from '../loop/clock.js';
 import { FRAME_HEADER_SIZE } from './frames.js';
 import { encode, encodeInto } from './codec.js';
 import type { EnvelopeHeader } from './envelope.js';
-import { ENVELOPE_VERSION, FLAG_TLS_BOUND, HEADER_FIXED_SIZE, MAX_U53, NONCE_SIZE, parseHeader, writeHeader, writeU53 } from './envelope.js';
+import { ENVELOPE_VERSION, FLAG_TLS_BOUND, HEADER_FIXED_SIZE, MAX_U53, NONCE_SIZE, parseHeader, writeHeader } from './envelope.js';
 import type { Direction, KeyEntry, Keyring } from './keyring.js';
 import { deriveDirectionKey } from './keyring.js';
 import type { MacEngine, MacKey } from './mac.js';
@@ -56,6 +56,8 @@ export interface MessageMeta {
  */
 export class NoncePool {
   private pool: Buffer;
+  // The pool as 32-bit words (its own ArrayBuffer, offset 0), for copyInto.
+  private words: Uint32Array;
   private pos: number;
   private readonly size: number;
 
@@ -63,6 +65,7 @@ export class NoncePool {
   constructor(size = 64 * 1024) {
     this.size = Math.max(NONCE_SIZE, size - (size % NONCE_SIZE));
     this.pool = randomFillSync(Buffer.allocUnsafeSlow(this.size));
+    this.words = new Uint32Array(this.pool.buffer, this.pool.byteOffset, this.size >>> 2);
     this.pos = 0;
   }
 
@@ -73,18 +76,23 @@ export class NoncePool {
   }
 
   /**
-   * Writes the next 16 random bytes into `dst` at `at`, creating no Buffer (the sending hot path: a view per
-   * message cost ~10% of sealing a 100 B message).
+   * Writes the next 16 random bytes into the memory of `view` at byte `at`, as four 32-bit stores, creating no
+   * Buffer (the sending hot path: a view per message cost ~10% of sealing a 100 B message, a byte loop ~7%).
    */
-  copyInto(dst: Uint8Array, at: number): void {
-    const p = this.take();
-    const pool = this.pool;
-    for (let i = 0; i < NONCE_SIZE; i++) dst[at + i] = pool[p + i]!;
+  copyInto(view: DataView, at: number): void {
+    const w = this.take() >>> 2;
+    const words = this.words;
+    // Little-endian loads and stores: the bytes land in the pool's order.
+    view.setUint32(at, words[w]!, true);
+    view.setUint32(at + 4, words[w + 1]!, true);
+    view.setUint32(at + 8, words[w + 2]!, true);
+    view.setUint32(at + 12, words[w + 3]!, true);
   }
 
   private take(): number {
     if (this.pos + NONCE_SIZE > this.size) {
       this.pool = randomFillSync(Buffer.allocUnsafeSlow(this.size));
+      this.words = new Uint32Array(this.pool.buffer, this.pool.byteOffset, this.size >>> 2);
       this.pos = 0;
     }
     const p = this.pos;
@@ -325,6 +333,8 @@ export class Sealer {
   private nextSlabSize: number;
   private readonly flags: number;
   private slab: Buffer;
+  // A DataView of the slab's memory: the header's multi-byte fields are written as 32-bit stores through it.
+  private view: DataView;
   private batchStart = 0;
   private pos = 0;
   private count = 0;
@@ -346,6 +356,7 @@ export class Sealer {
     this.nextSlabSize = o.slabSize ?? 16 * 1024;
     this.flags = o.schedule.binding !== null ? FLAG_TLS_BOUND : 0;
     this.slab = EMPTY;
+    this.view = new DataView(EMPTY.buffer, EMPTY.byteOffset, 0);
   }
 
   /** Messages appended and not yet flushed. */
@@ -409,22 +420,25 @@ export class Sealer {
     if (expires > MAX_U53) throw new RangeError(`ttl too large: ${ttl}`);
     const seq = this.seq + 1;
     const b = this.slab;
+    const v = this.view;
     let o = this.pos;
-    // Frame length and the fixed header (envelope.ts documents the layout), written inline: this is the hot path.
-    b[o] = bodyLen >>> 24; b[o + 1] = bodyLen >>> 16; b[o + 2] = bodyLen >>> 8; b[o + 3] = bodyLen;
+    // Frame length and the fixed header (envelope.ts documents the layout), written inline with 32-bit big-endian
+    // stores: this is the hot path.
+    v.setUint32(o, bodyLen, false);
     const start = o + FRAME_HEADER_SIZE;
-    b[start] = ENVELOPE_VERSION;
-    b[start + 1] = kind;
-    b[start + 2] = this.flags;
-    b[start + 3] = k;
+    v.setUint32(start, (ENVELOPE_VERSION << 24) | (kind << 16) | (this.flags << 8) | k, false);
     o = start + 4;
     for (let i = 0; i < k; i++) b[o + i] = kid[i]!;
     o += k;
-    writeU53(b, o, seq);
-    writeU53(b, o + 8, issued);
-    writeU53(b, o + 16, expires);
+    // seq, issuedAt, expiresAt: u53 as two 32-bit halves each
+    v.setUint32(o, Math.floor(seq / 0x100000000), false);
+    v.setUint32(o + 4, seq >>> 0, false);
+    v.setUint32(o + 8, Math.floor(issued / 0x100000000), false);
+    v.setUint32(o + 12, issued >>> 0, false);
+    v.setUint32(o + 16, Math.floor(expires / 0x100000000), false);
+    v.setUint32(o + 20, expires >>> 0, false);
     o += 24;
-    if (nonce === undefined) this.nonces.copyInto(b, o);
+    if (nonce === undefined) this.nonces.copyInto(v, o);
     else for (let i = 0; i < NONCE_SIZE; i++) b[o + i] = nonce[i]!;
     o += NONCE_SIZE;
     const tagStart = o + plen;
@@ -486,6 +500,7 @@ export class Sealer {
   private newSlab(need: number): void {
     this.sealBatch();
     this.slab = Buffer.allocUnsafeSlow(Math.max(this.nextSlabSize, need));
+    this.view = new DataView(this.slab.buffer, this.slab.byteOffset, this.slab.length);
     this.batchStart = 0;
     this.pos = 0;
   }
