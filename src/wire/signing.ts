@@ -621,6 +621,8 @@ export class Opener {
   private starts = new Uint32Array(64);
   private ends = new Uint32Array(64);
   private results = new Uint8Array(64);
+  private viewBuf: Buffer | null = null;
+  private view: DataView | null = null;
 
   /** Creates an empty opener with a fresh sequence window. */
   constructor(o: OpenerOptions) {
@@ -647,7 +649,12 @@ export class Opener {
     let hdr = this.hdrs[c];
     let err: BadData | null = null;
     try {
-      hdr = parseHeader(buf, start, end, hdr);
+      if (buf !== this.viewBuf) {
+        // One DataView per chunk (its frames share it) for the header's 64-bit fields.
+        this.viewBuf = buf;
+        this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+      }
+      hdr = parseHeader(buf, start, end, hdr, this.view!);
       this.hdrs[c] = hdr;
     } catch (e) {
       err = e as BadData;
@@ -740,6 +747,8 @@ export class Opener {
         buf, h.payloadStart, h.tagStart);
     }
     keys.fill(null, 0, c);
+    this.viewBuf = null; // the chunk is not pinned between chunks
+    this.view = null;
   }
 
   private grow(): void {
