@@ -384,8 +384,11 @@ const charCodeAt = String.prototype.charCodeAt;
 
 function encObject(b: Buffer, p: number, limit: number, v: object, depth: number): number {
   if (depth >= FAST_MAX_DEPTH) return -1;
+  // The constructor load first: its map check lets the optimizing compiler fold getPrototypeOf to a constant for
+  // the object's (stable) map instead of calling into the runtime for every object.
+  const ctor = (v as { constructor?: unknown }).constructor;
   const proto = Object.getPrototypeOf(v);
-  if (proto === objectProto) {
+  if (proto === objectProto && (ctor === Object || Object.hasOwn(v, 'constructor'))) {
     // map16 always, as msgpackr writes it (variableMapSize: false); the count is patched in after the keys
     const at = p;
     b[p] = 0xde;

@@ -275,6 +275,16 @@ describe('fast paths are indistinguishable from msgpackr', () => {
     expect(encodeInto(() => 1, buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
     expect(encodeInto(new Float32Array(1), buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
     expect(encodeInto(Object.create(null), buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    // class instances and objects whose prototype is not Object.prototype (even with a constructor property
+    // claiming Object) are msgpackr's to encode; an own 'constructor' key on a plain object is plain data
+    class Point { x = 1; }
+    expect(encodeInto(new Point(), buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    const fake = Object.create({ inherited: 1 }, { constructor: { value: Object, enumerable: false }, own: { value: 2, enumerable: true } });
+    expect(encodeInto(fake, buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    const own = { constructor: 'x', a: 1 };
+    const ownEnd = encodeInto(own, buf, 0, 64);
+    expect(ownEnd).toBeGreaterThan(0);
+    expect(buf.subarray(0, ownEnd).toString('hex')).toBe(Buffer.from(new Packr({ ...PACKR_OPTIONS }).pack(own)).toString('hex'));
     let deep: unknown = 1;
     for (let i = 0; i < 100; i++) deep = [deep];
     expect(encodeInto(deep, Buffer.alloc(1000), 0, 1000)).toBe(ENCODE_UNSUPPORTED);
