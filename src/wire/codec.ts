@@ -668,7 +668,7 @@ interface MapShape {
   /** Key i's encoded bytes (fixstr header included) are kb[ko[i] .. ko[i+1]). */
   readonly kb: Uint8Array;
   readonly ko: Uint16Array;
-  readonly build: (s: MapShape, key: typeof shapeKey, value: typeof decValue, depth: number) => Record<string, unknown>;
+  readonly build: (s: MapShape, key: typeof shapeKey, short: typeof shapeKeyShort, value: typeof decValue, depth: number) => Record<string, unknown>;
 }
 const SHAPE_MAX_KEYS = 16;
 const shapes: (MapShape | null)[] = new Array(SHAPE_MAX_KEYS + 1).fill(null);
@@ -693,10 +693,39 @@ function makeShape(keys: string[], kbytes: number[], ko: number[]): MapShape {
   // The keys are ASCII fixstr keys that passed the forbidden-key check; JSON.stringify quotes them as string
   // literals and computed keys define plain own properties whatever the key.
   // Property values are evaluated in source order: key i is checked, then its value decoded, for i = 0, 1, ...
-  const body = `return {${keys.map((k, i) => `[${JSON.stringify(k)}]: key(s, ${i}) ? value(depth) : undefined`).join(', ')}};`;
+  // A key of at most 4 encoded bytes (fixstr header included) is compared as one integer, packed here.
+  const check = (i: number): string => {
+    const len = ko[i + 1]! - ko[i]!;
+    if (len > 4) return `key(s, ${i})`;
+    let w = 0;
+    for (let j = ko[i]!; j < ko[i + 1]!; j++) w = (w << 8) | kbytes[j]!;
+    return `short(${w | 0}, ${len})`;
+  };
+  const body = `return {${keys.map((k, i) => `[${JSON.stringify(k)}]: ${check(i)} ? value(depth) : undefined`).join(', ')}};`;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const build = new Function('s', 'key', 'value', 'depth', body) as MapShape['build'];
+  const build = new Function('s', 'key', 'short', 'value', 'depth', body) as MapShape['build'];
   return { keys, kb: Uint8Array.from(kbytes), ko: Uint16Array.from(ko), build };
+}
+
+// shapeKey for a key of len <= 4 encoded bytes packed big-endian into the int32 w.
+function shapeKeyShort(w: number, len: number): boolean {
+  if (shapeMiss || dfail) return false;
+  const p = dp;
+  if (p + len > dend) {
+    shapeMiss = true;
+    return false;
+  }
+  const b = db;
+  let x = b[p]!;
+  if (len > 1) x = (x << 8) | b[p + 1]!;
+  if (len > 2) x = (x << 8) | b[p + 2]!;
+  if (len > 3) x = (x << 8) | b[p + 3]!;
+  if (x !== w) {
+    shapeMiss = true;
+    return false;
+  }
+  dp = p + len;
+  return true;
 }
 
 // Consumes key i of shape s when the bytes at dp are exactly that key; else records the miss (and consumes nothing
@@ -726,7 +755,7 @@ function shapeKey(s: MapShape, i: number): boolean {
 function decMapShaped(shape: MapShape, n: number, depth: number): Record<string, unknown> | undefined {
   const start = dp;
   const nodes = dnodes;
-  const o = shape.build(shape, shapeKey, decValue, depth + 1);
+  const o = shape.build(shape, shapeKey, shapeKeyShort, decValue, depth + 1);
   if (dfail) return undefined;
   if (!shapeMiss) return o;
   // A different key: forget the shape of this size (the next map learns again) and decode this one the general
