@@ -91,11 +91,12 @@ static void hmac_one(const SHA256_CTX *st, const uint8_t *msg, size_t n, uint8_t
 /* ---- SHA-256 with the x86 SHA extensions, two messages at a time ------------------------------------------------
  *
  * OpenSSL's own SHA-NI code hashes one message at a time, and one SHA-256 block is a chain of 32 dependent
- * sha256rnds2 instructions: the latency, not the execution units, bounds it. Two independent messages interleaved
- * keep the units busy (~1.6-1.9x the throughput on the 2-4 block messages of a batch), and the HMAC is finished
- * here (padding, outer block) without SHA256_Update/Final's copying and cleansing. Used only when CPUID reports
- * SHA, SSSE3 and SSE4.1; otherwise (and for `useAccel(false)`, which the tests use to check both paths) the
- * OpenSSL path above serves. Both give the same bytes (test/wire/mac.test.ts).
+ * sha256rnds2 instructions. Two independent messages interleaved overlap their chains (~1.35x the block throughput
+ * measured here), and the HMAC is finished in registers: the padded last block and the outer block are built as
+ * words, never stored as bytes and reloaded (which stalls store forwarding), with none of SHA256_Update/Final's
+ * copying and cleansing. Together ~1.5x OpenSSL's path per ~100 B message (bench/wire.ts shows both). Used only
+ * when CPUID reports SHA, SSSE3 and SSE4.1; otherwise (and for `useAccel(false)`, which the tests use to check both
+ * paths) the OpenSSL path above serves. Both give the same bytes (test/wire/mac.test.ts).
  */
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define TW_HAVE_SHANI_CODE 1
@@ -139,60 +140,6 @@ TW_TARGET static inline void st_store(uint32_t *h, __m128i abef, __m128i cdgh) {
   cdgh = _mm_shuffle_epi32(cdgh, 0xB1);
   _mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(t, cdgh, 0xF0));
   _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(cdgh, t, 8));
-}
-
-/* One 64-byte block of one message. The loops unroll fully (constant indices keep W in registers). */
-TW_TARGET static inline void compress1(__m128i *s0, __m128i *s1, const uint8_t *p) {
-  const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-  __m128i w[4];
-  __m128i a0 = *s0, a1 = *s1;
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; i++) w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), mask);
-#pragma GCC unroll 16
-  for (int g = 0; g < 16; g++) {
-    __m128i m = _mm_add_epi32(w[g & 3], _mm_loadu_si128((const __m128i *)&K256[4 * g]));
-    a1 = _mm_sha256rnds2_epu32(a1, a0, m);
-    a0 = _mm_sha256rnds2_epu32(a0, a1, _mm_shuffle_epi32(m, 0x0E));
-    if (g < 12) {
-      /* words 4(g+4) .. 4(g+4)+3 = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16] */
-      __m128i x = _mm_add_epi32(_mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]), _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4));
-      w[g & 3] = _mm_sha256msg2_epu32(x, w[(g + 3) & 3]);
-    }
-  }
-  *s0 = _mm_add_epi32(a0, *s0);
-  *s1 = _mm_add_epi32(a1, *s1);
-}
-
-/* One 64-byte block of each of two independent messages, their round chains interleaved. */
-TW_TARGET static inline void compress2(__m128i *s0, __m128i *s1, const uint8_t *p, __m128i *t0, __m128i *t1, const uint8_t *q) {
-  const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-  __m128i w[4], v[4];
-  __m128i a0 = *s0, a1 = *s1, b0 = *t0, b1 = *t1;
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; i++) {
-    w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), mask);
-    v[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(q + 16 * i)), mask);
-  }
-#pragma GCC unroll 16
-  for (int g = 0; g < 16; g++) {
-    const __m128i k = _mm_loadu_si128((const __m128i *)&K256[4 * g]);
-    __m128i m = _mm_add_epi32(w[g & 3], k);
-    __m128i n = _mm_add_epi32(v[g & 3], k);
-    a1 = _mm_sha256rnds2_epu32(a1, a0, m);
-    b1 = _mm_sha256rnds2_epu32(b1, b0, n);
-    a0 = _mm_sha256rnds2_epu32(a0, a1, _mm_shuffle_epi32(m, 0x0E));
-    b0 = _mm_sha256rnds2_epu32(b0, b1, _mm_shuffle_epi32(n, 0x0E));
-    if (g < 12) {
-      __m128i x = _mm_add_epi32(_mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]), _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4));
-      __m128i y = _mm_add_epi32(_mm_sha256msg1_epu32(v[g & 3], v[(g + 1) & 3]), _mm_alignr_epi8(v[(g + 3) & 3], v[(g + 2) & 3], 4));
-      w[g & 3] = _mm_sha256msg2_epu32(x, w[(g + 3) & 3]);
-      v[g & 3] = _mm_sha256msg2_epu32(y, v[(g + 3) & 3]);
-    }
-  }
-  *s0 = _mm_add_epi32(a0, *s0);
-  *s1 = _mm_add_epi32(a1, *s1);
-  *t0 = _mm_add_epi32(b0, *t0);
-  *t1 = _mm_add_epi32(b1, *t1);
 }
 
 /* The outer block's words from an inner state, in registers: W0..7 = the inner digest (A..H), W8 = 0x80000000,
@@ -260,51 +207,93 @@ static inline void put_be32(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
 
-/* One message's inner hash: its whole blocks in place, then its tail and padding from a local buffer. */
-typedef struct {
-  const uint8_t *msg;
-  size_t full;     /* whole 64-byte blocks read from msg */
-  size_t blocks;   /* full + tail blocks (1 or 2) */
-  uint8_t tail[128];
-} inner_job;
+/* Block k of a message as byte-swapped words: its whole blocks straight from the message, then the tail words. */
+TW_TARGET static inline void block_words(const uint8_t *msg, size_t full, const __m128i *tail, size_t k, __m128i *w) {
+  if (k < full) {
+    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    const uint8_t *p = msg + 64 * k;
+    w[0] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), mask);
+    w[1] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), mask);
+    w[2] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), mask);
+    w[3] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), mask);
+  } else {
+    const __m128i *t = tail + 4 * (k - full);
+    w[0] = t[0];
+    w[1] = t[1];
+    w[2] = t[2];
+    w[3] = t[3];
+  }
+}
 
-static void inner_prepare(inner_job *j, const uint8_t *msg, size_t n) {
-  size_t r = n & 63;
-  j->msg = msg;
-  j->full = n >> 6;
+/*
+ * The last, padded block(s) of an inner hash as byte-swapped words, built in registers (no bytes through memory, so
+ * no store-forwarding stall): bytes [0, r) from src (the message's partial last block), 0x80 at r, zeros, and the
+ * 64-bit big-endian bit length at the end of the last block. Returns the number of blocks (1 or 2). Reads
+ * src[0 .. 16 * ceil(r / 16)), at most r + 15 bytes: the caller guarantees that many are readable.
+ */
+TW_TARGET static inline size_t tail_words(const uint8_t *src, size_t r, uint64_t bits, __m128i *w) {
+  const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  const __m128i lane = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m128i rv = _mm_set1_epi8((char)r);
+  const __m128i hi = _mm_set1_epi8((char)0x80);
   size_t tb = r + 9 <= 64 ? 1 : 2;
-  j->blocks = j->full + tb;
-  memset(j->tail, 0, 64 * tb);
-  memcpy(j->tail, msg + 64 * j->full, r);
-  j->tail[r] = 0x80;
-  uint64_t bits = ((uint64_t)n + 64) * 8; /* the key block (ipad) is already in the state */
-  uint8_t *e = j->tail + 64 * tb - 8;
-  put_be32(e, (uint32_t)(bits >> 32));
-  put_be32(e + 4, (uint32_t)bits);
+  for (size_t i = 0; i < 4 * tb; i++) {
+    __m128i idx = _mm_add_epi8(lane, _mm_set1_epi8((char)(16 * i))); /* 0..127: signed compares are exact */
+    __m128i data = 16 * i < r ? _mm_loadu_si128((const __m128i *)(src + 16 * i)) : _mm_setzero_si128();
+    __m128i keep = _mm_cmpgt_epi8(rv, idx);
+    __m128i pad = _mm_and_si128(_mm_cmpeq_epi8(idx, rv), hi);
+    w[i] = _mm_or_si128(_mm_and_si128(data, keep), pad);
+  }
+  w[4 * tb - 1] = _mm_or_si128(w[4 * tb - 1], _mm_set_epi64x((long long)__builtin_bswap64(bits), 0));
+  for (size_t i = 0; i < 4 * tb; i++) w[i] = _mm_shuffle_epi8(w[i], mask);
+  return tb;
 }
 
-static inline const uint8_t *inner_block(const inner_job *j, size_t i) {
-  return i < j->full ? j->msg + 64 * i : j->tail + 64 * (i - j->full);
-}
-
-/* HMAC-SHA256 of one or two messages (b == NULL: one) from the prepared key states st[0] (ipad), st[1] (opad). */
-TW_TARGET static void hmac_shani(const SHA256_CTX *st, const uint8_t *ma, size_t na, uint8_t *ta, const uint8_t *mb, size_t nb, uint8_t *tb) {
-  inner_job ja, jb;
-  __m128i a0, a1, b0, b1;
-  inner_prepare(&ja, ma, na);
+/*
+ * HMAC-SHA256 of one or two messages (mb == NULL: one) from the prepared key states st[0] (ipad), st[1] (opad).
+ * `slack`: bytes readable past each message's end (32 in a batch: the tag slot; 0 for a lone message, whose tail
+ * is then copied to a local buffer first).
+ */
+TW_TARGET static void hmac_shani(const SHA256_CTX *st, const uint8_t *ma, size_t na, uint8_t *ta, const uint8_t *mb, size_t nb, uint8_t *tb, size_t slack) {
+  __m128i a0, a1, b0, b1, wa[4], wb[4];
+  __m128i taw[8], tbw[8];
+  uint8_t bounce[80];
+  size_t fa = na >> 6, ra = na & 63;
+  const uint8_t *sa = ma + 64 * fa;
+  if (slack < 16) {
+    memcpy(bounce, sa, ra);
+    sa = bounce;
+  }
+  size_t blocks_a = fa + tail_words(sa, ra, ((uint64_t)na + 64) * 8, taw);
   st_load(st[0].h, &a0, &a1);
-  size_t i = 0;
+  size_t k = 0;
   if (mb != NULL) {
-    inner_prepare(&jb, mb, nb);
+    size_t fb = nb >> 6, rb = nb & 63;
+    const uint8_t *sb = mb + 64 * fb;
+    if (slack < 16) {
+      memcpy(bounce, sb, rb);
+      sb = bounce;
+    }
+    size_t blocks_b = fb + tail_words(sb, rb, ((uint64_t)nb + 64) * 8, tbw);
     b0 = a0;
     b1 = a1;
-    size_t common = ja.blocks < jb.blocks ? ja.blocks : jb.blocks;
-    for (; i < common; i++) compress2(&a0, &a1, inner_block(&ja, i), &b0, &b1, inner_block(&jb, i));
-    for (size_t k = i; k < jb.blocks; k++) compress1(&b0, &b1, inner_block(&jb, k));
+    size_t common = blocks_a < blocks_b ? blocks_a : blocks_b;
+    for (; k < common; k++) {
+      block_words(ma, fa, taw, k, wa);
+      block_words(mb, fb, tbw, k, wb);
+      compress2w(&a0, &a1, wa, &b0, &b1, wb);
+    }
+    for (size_t j = k; j < blocks_b; j++) {
+      block_words(mb, fb, tbw, j, wb);
+      compress1w(&b0, &b1, wb);
+    }
   }
-  for (; i < ja.blocks; i++) compress1(&a0, &a1, inner_block(&ja, i));
+  for (; k < blocks_a; k++) {
+    block_words(ma, fa, taw, k, wa);
+    compress1w(&a0, &a1, wa);
+  }
   /* outer block: the 32-byte inner digest, 0x80, zeros, length (64 + 32) * 8 bits */
-  __m128i wa[4], wb[4], o0, o1;
+  __m128i o0, o1;
   st_load(st[1].h, &o0, &o1);
   outer_words(a0, a1, wa);
   a0 = o0;
@@ -416,9 +405,9 @@ static napi_value sign_batch(napi_env env, napi_callback_info info) {
   if (shani_enabled) {
     for (; i + 1 < n; i += 2) {
       hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], a.buf + a.ends[i],
-                 a.buf + a.starts[i + 1], a.ends[i + 1] - a.starts[i + 1], a.buf + a.ends[i + 1]);
+                 a.buf + a.starts[i + 1], a.ends[i + 1] - a.starts[i + 1], a.buf + a.ends[i + 1], TAG_SIZE);
     }
-    if (i < n) hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], a.buf + a.ends[i], NULL, 0, NULL);
+    if (i < n) hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], a.buf + a.ends[i], NULL, 0, NULL, TAG_SIZE);
     return NULL;
   }
 #endif
@@ -453,7 +442,7 @@ static napi_value verify_batch(napi_env env, napi_callback_info info) {
   if (shani_enabled) {
     for (; i + 1 < n; i += 2) {
       hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], tag,
-                 a.buf + a.starts[i + 1], a.ends[i + 1] - a.starts[i + 1], tag2);
+                 a.buf + a.starts[i + 1], a.ends[i + 1] - a.starts[i + 1], tag2, TAG_SIZE);
       /* CRYPTO_memcmp: constant time in the tag contents. */
       int g1 = CRYPTO_memcmp(tag, a.buf + a.ends[i], TAG_SIZE) == 0;
       int g2 = CRYPTO_memcmp(tag2, a.buf + a.ends[i + 1], TAG_SIZE) == 0;
@@ -462,7 +451,7 @@ static napi_value verify_batch(napi_env env, napi_callback_info info) {
       ok += (uint32_t)g1 + (uint32_t)g2;
     }
     if (i < n) {
-      hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], tag, NULL, 0, NULL);
+      hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], tag, NULL, 0, NULL, TAG_SIZE);
       int g = CRYPTO_memcmp(tag, a.buf + a.ends[i], TAG_SIZE) == 0;
       res[i] = (uint8_t)g;
       ok += (uint32_t)g;
@@ -510,7 +499,7 @@ static napi_value mac_one(napi_env env, napi_callback_info info) {
   }
 #ifdef TW_HAVE_SHANI_CODE
   if (shani_enabled) {
-    hmac_shani((const SHA256_CTX *)st, data + start, end - start, out, NULL, 0, NULL);
+    hmac_shani((const SHA256_CTX *)st, data + start, end - start, out, NULL, 0, NULL, 0);
     return NULL;
   }
 #endif
