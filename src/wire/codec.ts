@@ -107,6 +107,20 @@ export function decode(bytes: Uint8Array, options?: DecodeOptions, start = 0, en
 }
 
 /**
+ * @internal {@link decode} of `buf[start..end)` with `view`, a DataView of exactly `buf`'s bytes (offset 0 =
+ * buf[0]) that the caller already has (the Opener makes one per chunk): floats are then read through it, one
+ * unaligned load each instead of eight byte copies that stall store forwarding.
+ */
+export function decodeWithView(buf: Buffer, view: DataView, options: DecodeOptions | undefined, start: number, end: number): unknown {
+  dview = view;
+  try {
+    return decode(buf, options, start, end);
+  } finally {
+    dview = null;
+  }
+}
+
+/**
  * @internal The general decoding path (msgpackr, then {@link checkShape}); {@link decode} uses it whenever its fast
  * path gives up. Exported for the tests that compare the two.
  */
@@ -605,8 +619,13 @@ function decValue(depth: number): unknown {
   return undefined;
 }
 
-// A big-endian float64 at b[p..p+8), through the typed-array view the encoder uses (cheaper than readDoubleBE).
+// The DataView of the buffer being decoded, during decodeWithView only.
+let dview: DataView | null = null;
+
+// A big-endian float64 at b[p..p+8): through the caller's DataView when there is one, else through the typed-array
+// view the encoder uses (cheaper than readDoubleBE).
 function readF64(b: Buffer, p: number): number {
+  if (dview !== null) return dview.getFloat64(p, false);
   const x = f64bytes;
   if (LITTLE) {
     x[7] = b[p]!; x[6] = b[p + 1]!; x[5] = b[p + 2]!; x[4] = b[p + 3]!;

@@ -21,7 +21,7 @@ import { systemClock } from '../loop/clock.js';
 import type { Clock } from '../loop/clock.js';
 import { ProtocolBase } from '../net/protocols.js';
 import type { Transport } from '../net/transports.js';
-import { decode } from './codec.js';
+import { decode, decodeWithView } from './codec.js';
 import type { DecodeOptions } from './codec.js';
 import { KIND } from './envelope.js';
 import { FrameDecoder } from './frames.js';
@@ -453,7 +453,8 @@ export abstract class MessageProtocol extends ProtocolBase {
     if (this.#closing) return;
     let message: unknown;
     try {
-      message = decode(buf, this.#decodeOptions, start, end);
+      const view = this.#opener?.viewFor(buf) ?? null;
+      message = view !== null ? decodeWithView(buf, view, this.#decodeOptions, start, end) : decode(buf, this.#decodeOptions, start, end);
     } catch (e) {
       this.#rejectNow(e as BadData);
       return;

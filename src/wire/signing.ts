@@ -640,6 +640,14 @@ export class Opener {
     return this.count;
   }
 
+  /**
+   * @internal During {@link run}: the DataView of `buf` when it is the chunk being opened (for decodeWithView), else
+   * null. Views are not kept between chunks.
+   */
+  viewFor(buf: Buffer): DataView | null {
+    return buf === this.viewBuf ? this.view : null;
+  }
+
   /** Adds the envelope `buf[start..end)` (a frame body): parses its header and looks up its key. */
   add(buf: Buffer, start: number, end: number): void {
     const c = this.count;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import { ENCODE_NO_ROOM, ENCODE_UNSUPPORTED, PACKR_OPTIONS, UNPACKR_OPTIONS, checkShape, decode, decodeGeneral, decodesFast, encode, encodeInto } from '../../src/wire/codec.js';
+import { ENCODE_NO_ROOM, ENCODE_UNSUPPORTED, PACKR_OPTIONS, UNPACKR_OPTIONS, checkShape, decode, decodeGeneral, decodeWithView, decodesFast, encode, encodeInto } from '../../src/wire/codec.js';
 import { BadPayload } from '../../src/errors.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -205,6 +205,22 @@ describe('shape check', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('decodeWithView', () => {
+  it('reads floats through the caller\'s DataView of a chunk and decodes exactly what decode does', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.string()), { maxLength: 20 }), fc.nat(40), (xs, pad) => {
+      const value = { t: 'move', x: 1.5, y: -3.25, xs, ts: 1_700_000_000_000 + pad };
+      const body = Buffer.from(encode(value));
+      // the payload sits inside a larger pooled chunk, at an odd offset
+      const chunk = Buffer.concat([Buffer.alloc(pad + 1, 0xee), body, Buffer.alloc(7, 0xee)]);
+      const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.length);
+      const start = pad + 1;
+      expect(decodeWithView(chunk, view, undefined, start, start + body.length)).toEqual(decode(chunk, undefined, start, start + body.length));
+    }), { numRuns: 300 });
+    // after it, plain decode does not use a stale view
+    expect(decode(Buffer.from(encode({ f: 2.5 })))).toEqual({ f: 2.5 });
   });
 });
 
