@@ -9,7 +9,9 @@
  * | Task create+await | in a task: `await loop.createTask(async () => i)` | `await (async () => i)()` | `await loop.create_task(coro())` |
  * | sleep(0) round trip | in a task: `await sleep(0)` | `await new Promise(r => setImmediate(r))` | `await asyncio.sleep(0)` |
  *
- * Each figure is the median of 5 trials (1 with `--quick`); the native and tulipwire trials alternate. Rates are
+ * Each figure is the median of 5 trials (1 with `--quick`); the native and tulipwire trials alternate. The Python
+ * process and the Node cases run in 3 alternating rounds (Python, Node, Python, Node, ...; 1 with `--quick`) and each
+ * rate is the median over the rounds, so a drift of the box between the two phases does not tilt the ratios. Rates are
  * operations per CPU second of the process (`process.cpuUsage()` here, `time.process_time()` in Python): on a
  * shared, loaded 2-core box wall-clock rates swing by 2-3x between consecutive runs, CPU time far less; the
  * wall-clock rates are kept in `extra`. Nothing enables AsyncLocalStorage before the last row, so the native
@@ -30,6 +32,8 @@ import { systemPython } from './support/workers.js';
 
 const flags = parseFlags();
 const TRIALS = flags.quick ? 1 : 5;
+/** Alternating rounds of the Python process and the Node cases. */
+const ROUNDS = flags.quick ? 1 : 3;
 const SCALE = flags.quick ? 0.02 : 1;
 
 /** Runs `n` operations; the harness times it. */
@@ -165,17 +169,57 @@ function runAsyncio(): { python: string; cases: Record<string, number>; wall: Re
   }
 }
 
+type Measured = Awaited<ReturnType<typeof measure>>;
+type PyRun = ReturnType<typeof runAsyncio>;
+
+/** The median of each rate over the rounds (every round's Python rates, or every round's Node rates of a case). */
+function medianPy(runs: PyRun[]): PyRun {
+  const ok = runs.filter((r): r is Exclude<PyRun, { error: string }> => 'cases' in r);
+  if (ok.length === 0) return runs[0]!;
+  const pick = (k: 'cases' | 'wall'): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const name of Object.keys(ok[0]![k])) out[name] = median(ok.map((r) => r[k][name] ?? 0));
+    return out;
+  };
+  return { python: ok[0]!.python, cases: pick('cases'), wall: pick('wall') };
+}
+
+function medianMeasured(ms: Measured[]): Measured {
+  return {
+    tulip: median(ms.map((m) => m.tulip)),
+    native: median(ms.map((m) => m.native)),
+    tulipWall: median(ms.map((m) => m.tulipWall)),
+    nativeWall: median(ms.map((m) => m.nativeWall)),
+  };
+}
+
 async function main(): Promise<void> {
   const only = flags.only;
   const selected = CASES.filter((c) => only === null || c.name.includes(only));
-  progress('Python asyncio');
-  const py = runAsyncio();
+  // Rounds: Python, then every case but the tracking one (which turns tracking on for good, so it runs once, last).
+  const pyRuns: PyRun[] = [];
+  const nodeRuns = new Map<Case, Measured[]>();
+  for (let r = 0; r < ROUNDS; r++) {
+    progress(`Python asyncio${ROUNDS > 1 ? ` (round ${r + 1}/${ROUNDS})` : ''}`);
+    pyRuns.push(runAsyncio());
+    for (const c of selected) {
+      if (c.tracking === true) continue;
+      progress(`${c.name}${ROUNDS > 1 ? ` (round ${r + 1}/${ROUNDS})` : ''}`);
+      nodeRuns.set(c, [...(nodeRuns.get(c) ?? []), await measure(c)]);
+    }
+  }
+  const py = medianPy(pyRuns);
   const cases: BenchCase[] = [];
   const table: string[][] = [];
   for (const c of selected) {
-    progress(c.name);
-    if (c.tracking === true) enableForeignAwaitTracking();
-    const m = await measure(c);
+    let m: Measured;
+    if (c.tracking === true) {
+      progress(c.name);
+      enableForeignAwaitTracking();
+      m = await measure(c);
+    } else {
+      m = medianMeasured(nodeRuns.get(c)!);
+    }
     const pyRate = 'cases' in py ? (py.cases[c.py] ?? null) : null;
     const pyName = `Python ${'python' in py ? py.python : ''} asyncio ${c.py}`.replace('  ', ' ');
     const vsAsyncio = ratio(m.tulip, pyRate);
