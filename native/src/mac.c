@@ -403,11 +403,18 @@ static napi_value sign_batch(napi_env env, napi_callback_info info) {
   uint32_t i = a.first, n = a.first + a.count;
 #ifdef TW_HAVE_SHANI_CODE
   if (shani_enabled) {
-    for (; i + 1 < n; i += 2) {
-      hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], a.buf + a.ends[i],
-                 a.buf + a.starts[i + 1], a.ends[i + 1] - a.starts[i + 1], a.buf + a.ends[i + 1], TAG_SIZE);
+    while (i < n) {
+      /* A pair is hashed together, before either tag is written: only when the second message does not cover the
+       * first one's tag slot (frames never overlap; this keeps any layout byte-identical with one-by-one signing). */
+      if (i + 1 < n && (a.ends[i + 1] <= a.ends[i] || a.starts[i + 1] >= a.ends[i] + TAG_SIZE)) {
+        hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], a.buf + a.ends[i],
+                   a.buf + a.starts[i + 1], a.ends[i + 1] - a.starts[i + 1], a.buf + a.ends[i + 1], TAG_SIZE);
+        i += 2;
+      } else {
+        hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], a.buf + a.ends[i], NULL, 0, NULL, TAG_SIZE);
+        i += 1;
+      }
     }
-    if (i < n) hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], a.buf + a.ends[i], NULL, 0, NULL, TAG_SIZE);
     return NULL;
   }
 #endif
