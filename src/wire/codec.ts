@@ -773,16 +773,15 @@ function shapeKey(s: MapShape, i: number): boolean {
 
 function decMapShaped(shape: MapShape, n: number, depth: number): Record<string, unknown> | undefined {
   const start = dp;
-  const nodes = dnodes;
   const o = shape.build(shape, shapeKey, shapeKeyShort, decValue, depth + 1);
   if (dfail) return undefined;
   if (!shapeMiss) return o;
   // A different key: forget the shape of this size (the next map learns again) and decode this one the general
-  // way from its first key.
+  // way from its first key. The values decoded before the miss stay counted against maxNodes, so crafted misses
+  // cannot multiply the work: past the budget the fast path gives up and msgpackr's path decides, once.
   shapeMiss = false;
   shapes[n] = null;
   dp = start;
-  dnodes = nodes;
   return decMapRest({}, 0, n, depth);
 }
 

@@ -253,6 +253,17 @@ describe('repeated map shapes', () => {
     expect(() => decode(proto)).toThrow(expect.objectContaining({ code: 'TW_BAD_PAYLOAD' }));
     expect(decode(encode(base))).toEqual(base);
   });
+
+  it('a miss re-decodes within the same node budget: past it the general path decides, with the same result', () => {
+    const learn = { a: [1, 2, 3], b: 1, c: 2 };
+    for (let i = 0; i < 3; i++) decode(encode(learn));
+    const arr = Array.from({ length: 50 }, (_, i) => i);
+    const miss = { a: arr, b: 1, X: 2 }; // 55 values: within 60, but the shaped attempt plus the retry count ~107
+    expect(decode(encode(miss), { maxNodes: 60 })).toEqual(miss);
+    expect(() => decode(encode(miss), { maxNodes: 50 })).toThrow(expect.objectContaining({ code: 'TW_BAD_PAYLOAD' }));
+    for (let i = 0; i < 3; i++) decode(encode(learn));
+    expect(decode(encode(miss))).toEqual(miss);
+  });
 });
 
 describe('fast paths are indistinguishable from msgpackr', () => {
