@@ -250,6 +250,21 @@ TW_TARGET static inline size_t tail_words(const uint8_t *src, size_t r, uint64_t
 }
 
 /*
+ * A message's inner-hash tail: its padded last block(s) as words in w; returns its total block count. `slack`: bytes
+ * readable past the message's end (below 16, the tail is copied to a local buffer first).
+ */
+TW_TARGET static inline size_t inner_tail(const uint8_t *msg, size_t n, size_t slack, __m128i *w) {
+  uint8_t bounce[80];
+  size_t full = n >> 6, r = n & 63;
+  const uint8_t *src = msg + 64 * full;
+  if (slack < 16) {
+    memcpy(bounce, src, r);
+    src = bounce;
+  }
+  return full + tail_words(src, r, ((uint64_t)n + 64) * 8, w);
+}
+
+/*
  * HMAC-SHA256 of one or two messages (mb == NULL: one) from the prepared key states st[0] (ipad), st[1] (opad).
  * `slack`: bytes readable past each message's end (32 in a batch: the tag slot; 0 for a lone message, whose tail
  * is then copied to a local buffer first).
@@ -257,24 +272,13 @@ TW_TARGET static inline size_t tail_words(const uint8_t *src, size_t r, uint64_t
 TW_TARGET static void hmac_shani(const SHA256_CTX *st, const uint8_t *ma, size_t na, uint8_t *ta, const uint8_t *mb, size_t nb, uint8_t *tb, size_t slack) {
   __m128i a0, a1, b0, b1, wa[4], wb[4];
   __m128i taw[8], tbw[8];
-  uint8_t bounce[80];
-  size_t fa = na >> 6, ra = na & 63;
-  const uint8_t *sa = ma + 64 * fa;
-  if (slack < 16) {
-    memcpy(bounce, sa, ra);
-    sa = bounce;
-  }
-  size_t blocks_a = fa + tail_words(sa, ra, ((uint64_t)na + 64) * 8, taw);
+  size_t fa = na >> 6;
+  size_t blocks_a = inner_tail(ma, na, slack, taw);
   st_load(st[0].h, &a0, &a1);
   size_t k = 0;
   if (mb != NULL) {
-    size_t fb = nb >> 6, rb = nb & 63;
-    const uint8_t *sb = mb + 64 * fb;
-    if (slack < 16) {
-      memcpy(bounce, sb, rb);
-      sb = bounce;
-    }
-    size_t blocks_b = fb + tail_words(sb, rb, ((uint64_t)nb + 64) * 8, tbw);
+    size_t fb = nb >> 6;
+    size_t blocks_b = inner_tail(mb, nb, slack, tbw);
     b0 = a0;
     b1 = a1;
     size_t common = blocks_a < blocks_b ? blocks_a : blocks_b;

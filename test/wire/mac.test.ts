@@ -44,6 +44,24 @@ async function loadNative(): Promise<MacEngine> {
 
 const ref = (key: Uint8Array, m: Uint8Array) => createHmac('sha256', key).update(m).digest();
 
+/** Lays `lens.length` messages out with `gap` junk bytes before each and a tag slot after; `fill` writes message i. */
+function layout(lens: readonly number[], gap: number, fill: (buf: Buffer, at: number, i: number) => void, junk: (size: number) => Buffer) {
+  let size = 0;
+  for (const l of lens) size += gap + l + TAG_SIZE;
+  const buf = junk(size);
+  const starts = new Uint32Array(lens.length);
+  const ends = new Uint32Array(lens.length);
+  let o = 0;
+  lens.forEach((l, i) => {
+    o += gap;
+    starts[i] = o;
+    fill(buf, o, i);
+    ends[i] = o + l;
+    o = ends[i]! + TAG_SIZE;
+  });
+  return { buf, starts, ends };
+}
+
 describe('MAC engines', () => {
   it('the native addon builds and loads (build-or-fail)', async () => {
     const native = await loadNative();
@@ -86,21 +104,9 @@ describe('MAC engines', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 80 }), fc.array(fc.uint8Array({ maxLength: 2000 }), { minLength: 1, maxLength: 12 }), (key, msgs) => {
         // Lay the messages out with a tag slot after each and a junk gap between them.
-        let size = 0;
-        for (const m of msgs) size += 3 + m.length + TAG_SIZE;
-        const layout = Buffer.alloc(size, 0xee);
-        const starts = new Uint32Array(msgs.length);
-        const ends = new Uint32Array(msgs.length);
-        let o = 0;
-        msgs.forEach((m, i) => {
-          o += 3;
-          starts[i] = o;
-          layout.set(m, o);
-          ends[i] = o + m.length;
-          o = ends[i]! + TAG_SIZE;
-        });
+        const { buf: laid, starts, ends } = layout(msgs.map((m) => m.length), 3, (b, at, i) => b.set(msgs[i]!, at), (n) => Buffer.alloc(n, 0xee));
         const outs = [jsMac, nodeMac, native].map((e) => {
-          const b = Buffer.from(layout);
+          const b = Buffer.from(laid);
           e.signBatch(e.prepareKey(key), b, starts, ends, 0, msgs.length);
           return b;
         });
@@ -138,18 +144,7 @@ describe('MAC engines', () => {
           }
           // batches: neighbours of equal and of different block counts (the pairs hash together), an odd count
           const lens = [0, 0, 55, 56, 63, 64, 119, 120, 94, 94, 1, 300, 200, 7, 128, 129, 1000];
-          let size = 0;
-          for (const l of lens) size += 5 + l + TAG_SIZE;
-          const buf = randomBytes(size);
-          const starts = new Uint32Array(lens.length);
-          const ends = new Uint32Array(lens.length);
-          let o = 0;
-          lens.forEach((l, i) => {
-            o += 5;
-            starts[i] = o;
-            ends[i] = o + l;
-            o = ends[i]! + TAG_SIZE;
-          });
+          const { buf, starts, ends } = layout(lens, 5, () => undefined, (n) => randomBytes(n));
           native.signBatch(k, buf, starts, ends, 0, lens.length);
           lens.forEach((_, i) => {
             const want = ref(key, buf.subarray(starts[i]!, ends[i]!));
