@@ -111,7 +111,7 @@ export class EventLoop {
     this._timerWhen = Infinity;
     this.#startTurn();
   };
-  readonly #turnBound = (): Promise<void> => this.#turn();
+  readonly #turnBound = (): void => this.#turn();
   readonly #clockChanged = (): void => {
     if (!this._inTurn && this._running && this._immediate === null) this._armImmediate();
   };
@@ -477,222 +477,351 @@ export class EventLoop {
   /** Starts a turn outside any task's async context, so plain callbacks never see a task's store. */
   #startTurn(): void {
     const als = rt.als;
-    if (als !== null && als.getStore() !== undefined) void als.run(undefined as unknown as Task<unknown>, this.#turnBound);
-    else void this.#turn();
+    if (als !== null && als.getStore() !== undefined) als.run(undefined as unknown as Task<unknown>, this.#turnBound);
+    else this.#turn();
   }
 
   #callbackFailed(h: Handle, e: unknown): void {
     this.callExceptionHandler({ message: `Exception in callback ${h.name()}`, exception: e, handle: h });
   }
 
+  // ---- the turn: a re-entrant state machine ---------------------------------------------------------------------
+  //
+  // A turn runs iterations synchronously and stops only at a *hop*: where a resumed task step must reach its next
+  // suspension (or microtasks queued by plain callbacks must run) before the next callback. A hop registers
+  // `#resume` as a reaction of one resolved Promise and returns; the reaction re-enters `#run()`, which picks up
+  // at the saved stage. The turn's progress lives in the `#t*` fields below. An `async` turn with `await` did the
+  // same with one generator resume of a large frame per hop (~25% of a Future round trip: bench/loop.ts).
+
+  /** The batch being run (null between iterations). */ #tBatch: (Handle | null)[] | null = null;
+  /** Its length (asyncio's `ntodo`). */ #tN = 0;
+  /** Index of the next (or current) callback of the batch. */ #tI = 0;
+  /** Stage of the current callback: 0 start, 1 run (after the pre-step hop), 2 drain its step, 3 after the follow-up hop. */ #tStage = 0;
+  /** Hops spent waiting for the current step (capped at TASK_STEP_HOP_CAP). */ #tHops = 0;
+  /** The current callback. */ #tH: Handle | null = null;
+  /** True once a plain callback ran since microtasks were last drained. */ #tDirty = false;
+  /** True while the iteration's deferred callbacks run; `#tDI` is the next one. */ #tInDeferred = false;
+  #tDI = 0;
+  /** Wall time the turn started, and its work count (see the budget check). */ #tStart = 0;
+  #tWork = 0;
+  /** The loop that was executing when this turn began (restored when it ends). */ #tPrev: EventLoop | null = null;
+  /** Debug mode: when the current callback started. */ #tT0 = 0;
+  // Tracing: the current iteration's record in the making.
+  #tNames: string[] | null = null;
+  #tTraceStart = 0;
+  #tIterTime = 0;
+  #tWait: number | null = 0;
+  #tJumped = false;
+  #tTimersDue = 0;
+  readonly #resume = (): void => this.#drive();
+
   /** One libuv turn: iterations back to back until idle, stopped, or over the ~1 ms budget. */
-  async #turn(): Promise<void> {
+  #turn(): void {
     if (!this._running || this._inTurn) return;
     this._inTurn = true;
-    const prevExecuting = rt.executing;
+    this.#tPrev = rt.executing;
     rt.executing = this;
-    const clock = this.clock;
-    const heap = this._heap;
-    const turnStart = systemClock.time();
-    let work = 0;
-    // True once a callback ran since microtasks were last drained.
-    let dirty = false;
+    this.#tStart = systemClock.time();
+    this.#tWork = 0;
+    this.#tDirty = false;
+    this.#tBatch = null;
+    this.#drive();
+  }
+
+  /** Runs the turn until it ends or stops at a hop. */
+  #drive(): void {
     try {
-      for (;;) {
-        // 1. Heap hygiene: drop cancelled timers at the top, or rebuild when most are cancelled.
-        if (heap.cancelled > 0) this.#cleanHeap();
+      if (this.#run()) return;
+    } catch (e) {
+      // Only a bug in the loop itself gets here; report it and keep the loop alive (the batch's rest is dropped).
+      if (this.#tBatch !== null) {
+        this.#tBatch = null;
+        this._spare = [];
+      }
+      this.#tH = null;
+      this.#tInDeferred = false;
+      this._deferred.length = 0;
+      this.callExceptionHandler({ message: 'internal error in the event loop', exception: e });
+      if (this._running) this._armImmediate();
+    }
+    this._inTurn = false;
+    rt.executing = this.#tPrev;
+    this.#tPrev = null;
+  }
 
-        // 2. The wait asyncio would give select(): 0 when anything is ready, else until the nearest timer.
-        let wait: number | null = 0;
-        let jumped = false;
-        if (this._readyN === 0 && !this._stopping && this._deferred.length === 0) {
-          const top = heap.peek();
-          if (top === undefined) {
-            wait = null;
-          } else {
-            wait = top._when - clock.time();
-            if (wait <= this._clockResolution) wait = 0;
-            else if (wait > MAXIMUM_SELECT_TIMEOUT) wait = MAXIMUM_SELECT_TIMEOUT;
+  /** Lets pending microtasks run, then continues the turn. */
+  #hop(): true {
+    void RESOLVED.then(this.#resume);
+    return true;
+  }
+
+  /** Steps 1–3 of an iteration; false when the turn ends here (idle, or waiting for libuv). */
+  #beginIteration(): boolean {
+    const heap = this._heap;
+    const clock = this.clock;
+    // 1. Heap hygiene: drop cancelled timers at the top, or rebuild when most are cancelled.
+    if (heap.cancelled > 0) this.#cleanHeap();
+
+    // 2. The wait asyncio would give select(): 0 when anything is ready, else until the nearest timer.
+    let wait: number | null = 0;
+    let jumped = false;
+    if (this._readyN === 0 && !this._stopping && this._deferred.length === 0) {
+      const top = heap.peek();
+      if (top === undefined) {
+        wait = null;
+      } else {
+        wait = top._when - clock.time();
+        if (wait <= this._clockResolution) wait = 0;
+        else if (wait > MAXIMUM_SELECT_TIMEOUT) wait = MAXIMUM_SELECT_TIMEOUT;
+      }
+      if (wait !== 0) {
+        if (wait !== null && clock.autojump && clock.jumpTo !== undefined) {
+          if (!this._idleTurn) {
+            // Idle only if still idle after libuv's next turn: promise work still in the microtask queue (an
+            // async store, a foreign promise resolved by a callback) may be about to callSoon.
+            this._idleTurn = true;
+            this._armImmediate();
+            return false;
           }
-          if (wait !== 0) {
-            if (wait !== null && clock.autojump && clock.jumpTo !== undefined) {
-              if (!this._idleTurn) {
-                // Idle only if still idle after libuv's next turn: promise work still in the microtask queue (an
-                // async store, a foreign promise resolved by a callback) may be about to callSoon.
-                this._idleTurn = true;
-                this._armImmediate();
-                return;
-              }
-              this._idleTurn = false;
-              clock.jumpTo(top!._when);
-              jumped = true;
-            } else {
-              this.#idle(wait);
-              return;
-            }
-          }
+          this._idleTurn = false;
+          clock.jumpTo(top!._when);
+          jumped = true;
+        } else {
+          this.#idle(wait);
+          return false;
         }
-        const tracer = this._tracer;
-        const traceStart = tracer !== null ? systemClock.time() : 0;
-        const iterTime = tracer !== null ? clock.time() : 0;
+      }
+    }
+    const tracer = this._tracer;
+    if (tracer !== null) {
+      this.#tTraceStart = systemClock.time();
+      this.#tIterTime = clock.time();
+      this.#tNames = [];
+      this.#tWait = wait;
+      this.#tJumped = jumped;
+    } else {
+      this.#tNames = null;
+    }
 
-        // 3. Timers now due join the ready queue, in (when, seq) order.
-        let timersDue = 0;
-        if (heap.size > 0) {
-          const end = clock.time() + this._clockResolution;
-          for (;;) {
-            const t = heap.peek();
-            if (t === undefined) break;
-            if (t._cancelled) {
-              heap.pop();
-              t._scheduled = false;
-              heap.cancelled--;
+    // 3. Timers now due join the ready queue, in (when, seq) order.
+    let timersDue = 0;
+    if (heap.size > 0) {
+      const end = clock.time() + this._clockResolution;
+      for (;;) {
+        const t = heap.peek();
+        if (t === undefined) break;
+        if (t._cancelled) {
+          heap.pop();
+          t._scheduled = false;
+          heap.cancelled--;
+          continue;
+        }
+        if (t._when > end) break;
+        heap.pop();
+        t._scheduled = false;
+        this._ready[this._readyN++] = t;
+        timersDue++;
+      }
+    }
+    if (tracer !== null) this.#tTimersDue = timersDue;
+
+    // 4 starts: the snapshot; anything scheduled from now on waits for the next iteration (asyncio's `ntodo`).
+    const n = this._readyN;
+    if (n !== 0) this._idleTurn = false;
+    this.#tBatch = this._ready;
+    this.#tN = n;
+    // (#tStage, #tInDeferred and #tDI are back at 0 / false / 0 whenever an iteration ends.)
+    this.#tI = 0;
+    this._ready = this._spare;
+    this._readyN = 0;
+    return true;
+  }
+
+  /** Runs one callback of the batch. */
+  #runHandle(h: Handle): void {
+    const task = h._task;
+    if (task !== null) {
+      try {
+        const fut = h._arg;
+        if (fut === null) task._start();
+        else task._wakeup(fut);
+      } catch (e) {
+        this.#callbackFailed(h, e);
+      }
+    } else {
+      const cb = h._callback!;
+      try {
+        const k = h._nargs;
+        if (k === 1) cb(h._arg);
+        else if (k === 0) cb();
+        else cb(...h._args!);
+      } catch (e) {
+        this.#callbackFailed(h, e);
+      }
+    }
+  }
+
+  /**
+   * The turn's body, resumable: returns true when it stopped at a hop (`#resume` continues it), false when the
+   * turn is over.
+   */
+  #run(): boolean {
+    const debug = this._debug;
+    for (;;) {
+      if (this.#tBatch === null && !this.#beginIteration()) return false;
+      const batch = this.#tBatch!;
+      const n = this.#tN;
+
+      // 4. Run the snapshot. Each resumed task step runs to its next suspension before the next callback.
+      if (!this.#tInDeferred) {
+        // Locals in the loop, written back to the fields only at a hop.
+        let i = this.#tI;
+        let stage = this.#tStage;
+        const names = this.#tNames;
+        while (i < n) {
+          let h: Handle;
+          if (stage === 0) {
+            h = batch[i]!;
+            batch[i] = null;
+            if (h._cancelled) {
+              i++;
               continue;
             }
-            if (t._when > end) break;
-            heap.pop();
-            t._scheduled = false;
-            this._ready[this._readyN++] = t;
-            timersDue++;
-          }
-        }
-
-        // 4. Run the snapshot; anything scheduled now waits for the next iteration (asyncio's `ntodo`).
-        const batch = this._ready;
-        const n = this._readyN;
-        if (n !== 0) this._idleTurn = false;
-        this._ready = this._spare;
-        this._readyN = 0;
-        const names: string[] | null = tracer !== null ? [] : null;
-        const debug = this._debug;
-        for (let i = 0; i < n; i++) {
-          const h = batch[i]!;
-          batch[i] = null;
-          if (h._cancelled) continue;
-          if (names !== null) names.push(h.name());
-          const t0 = debug ? systemClock.time() : 0;
-          const task = h._task;
-          if (task !== null) {
+            if (names !== null) names.push(h.name());
+            if (debug) this.#tT0 = systemClock.time();
+            stage = 1;
             // Before a task step starts, let microtasks queued by earlier plain callbacks run, so none of their
             // then() calls is taken for the new step's suspension.
-            if (dirty) await RESOLVED;
-            try {
-              const fut = h._arg;
-              if (fut === null) task._start();
-              else task._wakeup(fut);
-            } catch (e) {
-              this.#callbackFailed(h, e);
+            if (h._task !== null && this.#tDirty) {
+              this.#tH = h;
+              this.#tI = i;
+              this.#tStage = 1;
+              return this.#hop();
             }
           } else {
-            const cb = h._callback!;
-            try {
-              const k = h._nargs;
-              if (k === 1) cb(h._arg);
-              else if (k === 0) cb();
-              else cb(...h._args!);
-            } catch (e) {
-              this.#callbackFailed(h, e);
-            }
+            h = this.#tH!;
           }
-          // The task step this callback resumed runs to its next suspension before the next callback.
-          if (rt.inFlight > 0) {
-            let hops = 0;
-            do {
-              if (++hops > TASK_STEP_HOP_CAP) {
-                this.#abandonStep();
-                break;
+          if (stage === 1) {
+            this.#runHandle(h);
+            this.#tHops = 0;
+            stage = 2;
+          }
+          if (stage === 2) {
+            if (rt.inFlight > 0) {
+              if (++this.#tHops <= TASK_STEP_HOP_CAP) {
+                this.#tH = h;
+                this.#tI = i;
+                this.#tStage = 2;
+                return this.#hop();
               }
-              await RESOLVED;
-            } while (rt.inFlight > 0);
-          }
-          if (rt.task !== null) {
-            // The step suspended; let its follow-up microtasks run while it is still the current task (the
-            // `await` right after an explicit `fut.then(a, b)` registers there), then forget it.
-            await RESOLVED;
-            rt.task = null;
-            dirty = false;
+              this.#abandonStep();
+            }
+            if (rt.task !== null) {
+              // The step suspended; let its follow-up microtasks run while it is still the current task (the
+              // `await` right after an explicit `fut.then(a, b)` registers there), then forget it.
+              this.#tH = h;
+              this.#tI = i;
+              this.#tStage = 3;
+              return this.#hop();
+            }
+            this.#tDirty = true;
           } else {
-            dirty = true;
+            // stage 3: back from the follow-up hop.
+            rt.task = null;
+            this.#tDirty = false;
           }
+          this.#tH = null;
+          stage = 0;
+          i++;
           if (debug) {
-            const dt = systemClock.time() - t0;
+            const dt = systemClock.time() - this.#tT0;
             if (dt >= this.slowCallbackDuration) this._logger.warn(`Executing ${h.toString()} took ${dt.toFixed(3)} seconds`);
           }
         }
+        this.#tI = i;
+        this.#tStage = 0;
         this._spare = batch;
-
-        // 5. End of iteration: transports flush corked writes here, in the same libuv turn.
-        let deferredRun = 0;
-        const deferred = this._deferred;
-        if (deferred.length > 0) {
-          for (let i = 0; i < deferred.length; i++) {
-            const cb = deferred[i]!;
-            deferredRun++;
-            try {
-              cb();
-            } catch (e) {
-              this.callExceptionHandler({ message: `Exception in deferred callback ${cb.name || '<anonymous>'}`, exception: e });
-            }
-            if (rt.inFlight > 0) {
-              let hops = 0;
-              do {
-                if (++hops > TASK_STEP_HOP_CAP) {
-                  this.#abandonStep();
-                  break;
-                }
-                await RESOLVED;
-              } while (rt.inFlight > 0);
-            }
-            if (rt.task !== null) {
-              await RESOLVED;
-              rt.task = null;
-            }
-          }
-          deferred.length = 0;
+        if (this._deferred.length === 0) {
+          if (!this.#endIteration(n, 0)) return false;
+          continue;
         }
-
-        this._iteration++;
-        if (tracer !== null) {
-          try {
-            tracer({
-              iteration: this._iteration,
-              time: iterTime,
-              wait,
-              jumped,
-              timersDue,
-              ready: n,
-              callbacks: names!,
-              deferred: deferredRun,
-              duration: systemClock.time() - traceStart,
-            });
-          } catch (e) {
-            this.callExceptionHandler({ message: 'Exception in tracer', exception: e });
-          }
-        }
-
-        if (this._stopping) {
-          this.#finishRun();
-          return;
-        }
-        // Each iteration weighs at least 8, so the clock is read at least every 8 iterations however few callbacks
-        // they run: a turn of long callbacks still yields to libuv (I/O, process.nextTick) close to the budget.
-        work += n + 8;
-        if (work >= 64) {
-          work = 0;
-          if (systemClock.time() - turnStart >= LOOP_TURN_BUDGET) {
-            // Yield to libuv so I/O (poll phase) runs; continue in its check phase.
-            this._armImmediate();
-            return;
-          }
-        }
+        this.#tInDeferred = true;
       }
-    } catch (e) {
-      // Only a bug in the loop itself gets here; report it and keep the loop alive.
-      this.callExceptionHandler({ message: 'internal error in the event loop', exception: e });
-      if (this._running) this._armImmediate();
-    } finally {
-      this._inTurn = false;
-      rt.executing = prevExecuting;
+
+      // 5. End of iteration: transports flush corked writes here, in the same libuv turn.
+      const deferred = this._deferred;
+      while (this.#tDI < deferred.length) {
+        if (this.#tStage === 0) {
+          const cb = deferred[this.#tDI]!;
+          try {
+            cb();
+          } catch (e) {
+            this.callExceptionHandler({ message: `Exception in deferred callback ${cb.name || '<anonymous>'}`, exception: e });
+          }
+          this.#tHops = 0;
+          this.#tStage = 2;
+        }
+        if (this.#tStage === 2) {
+          if (rt.inFlight > 0) {
+            if (++this.#tHops <= TASK_STEP_HOP_CAP) return this.#hop();
+            this.#abandonStep();
+          }
+          if (rt.task !== null) {
+            this.#tStage = 3;
+            return this.#hop();
+          }
+        } else {
+          rt.task = null;
+        }
+        this.#tStage = 0;
+        this.#tDI++;
+      }
+      const deferredRun = this.#tDI;
+      deferred.length = 0;
+      this.#tDI = 0;
+      this.#tInDeferred = false;
+      if (!this.#endIteration(n, deferredRun)) return false;
     }
+  }
+
+  /** Closes the iteration (trace record, stop, turn budget); false when the turn ends with it. */
+  #endIteration(n: number, deferredRun: number): boolean {
+    this.#tBatch = null;
+    this._iteration++;
+    const tracer = this._tracer;
+    if (tracer !== null && this.#tNames !== null) {
+      try {
+        tracer({
+          iteration: this._iteration,
+          time: this.#tIterTime,
+          wait: this.#tWait,
+          jumped: this.#tJumped,
+          timersDue: this.#tTimersDue,
+          ready: n,
+          callbacks: this.#tNames,
+          deferred: deferredRun,
+          duration: systemClock.time() - this.#tTraceStart,
+        });
+      } catch (e) {
+        this.callExceptionHandler({ message: 'Exception in tracer', exception: e });
+      }
+      this.#tNames = null;
+    }
+    if (this._stopping) {
+      this.#finishRun();
+      return false;
+    }
+    // Each iteration weighs at least 8, so the clock is read at least every 8 iterations however few callbacks
+    // they run: a turn of long callbacks still yields to libuv (I/O, process.nextTick) close to the budget.
+    this.#tWork += n + 8;
+    if (this.#tWork >= 64) {
+      this.#tWork = 0;
+      if (systemClock.time() - this.#tStart >= LOOP_TURN_BUDGET) {
+        // Yield to libuv so I/O (poll phase) runs; continue in its check phase.
+        this._armImmediate();
+        return false;
+      }
+    }
+    return true;
   }
 }
