@@ -76,7 +76,23 @@ export interface DecodeOptions {
   allowDate?: boolean;
   /** Also accept `undefined` (msgpackr ext 0). Default false. */
   allowUndefined?: boolean;
+  /**
+   * Byte strings (`bin`) of at least this many bytes are returned as views of the input instead of copies
+   * (default `Infinity`: every one is a copy, so nothing decoded refers to the input). A view costs nothing to
+   * make, but it keeps the whole input buffer alive, and it changes if the input's bytes are changed later: use it
+   * only on buffers nobody writes to again. `MessageProtocol` sets {@link BINARY_VIEW_THRESHOLD} (its frames are
+   * never reused). Only the fast decoder makes views; payloads it hands to msgpackr (extensions, 64-bit integers,
+   * nesting deeper than 16) get copies.
+   */
+  binaryViewThreshold?: number;
 }
+
+/**
+ * The `binaryViewThreshold` MessageProtocol uses by default: 4 KiB, where Node's shared Buffer pool stops serving
+ * `Buffer.allocUnsafe`, so a copy from here on is a fresh ArrayBuffer (allocation, external-memory accounting and
+ * GC pressure on top of the copy: ~20% of a receiver's CPU at 16 KiB messages).
+ */
+export const BINARY_VIEW_THRESHOLD = 4096;
 
 /**
  * Encodes `value` as standard msgpack. The result is a view of msgpackr's output buffer that stays valid (msgpackr
@@ -100,7 +116,7 @@ export function decode(bytes: Uint8Array, options?: DecodeOptions, start = 0, en
   if (end <= start) throw new BadPayload('empty payload');
   const maxDepth = options?.maxDepth ?? MAX_DEPTH;
   if (maxDepth <= FAST_MAX_DEPTH && Buffer.isBuffer(bytes)) {
-    const v = decodeFast(bytes, start, end, maxDepth, options?.maxNodes ?? MAX_NODES);
+    const v = decodeFast(bytes, start, end, maxDepth, options?.maxNodes ?? MAX_NODES, options?.binaryViewThreshold ?? Infinity);
     if (v !== FAST_FAILED) return v;
   }
   return decodeGeneral(bytes, options, start, end);
@@ -507,6 +523,8 @@ let dp = 0;
 let dend = 0;
 let dnodes = 0;
 let dmaxNodes = 0;
+// Byte strings of at least this many bytes are views of `db` (DecodeOptions.binaryViewThreshold).
+let dviewFrom = Infinity;
 let dmaxDepth = 0;
 let dfail = false;
 
@@ -654,6 +672,12 @@ function decBin(len: number): Buffer | undefined {
   if (dp + len > dend) {
     dfail = true;
     return undefined;
+  }
+  if (len >= dviewFrom) {
+    // A view (binaryViewThreshold): no allocation of its own, no copy.
+    const v = db.subarray(dp, dp + len);
+    dp += len;
+    return v;
   }
   // A copy, as msgpackr's copyBuffers gives: a decoded value never pins the frame. Buffer.allocUnsafe takes small
   // ones from Node's shared pool, which is much cheaper than a fresh ArrayBuffer per value.
@@ -844,8 +868,9 @@ const FAST_FAILED: unique symbol = Symbol('fast decode failed');
  * The decoding fast path: plain data from `buf[start..end)` when every byte is in the subset it knows, or
  * FAST_FAILED (then the general path decides, and produces the same value or the error).
  */
-function decodeFast(buf: Buffer, start: number, end: number, maxDepth: number, maxNodes: number): unknown {
+function decodeFast(buf: Buffer, start: number, end: number, maxDepth: number, maxNodes: number, viewFrom: number): unknown {
   db = buf;
+  dviewFrom = viewFrom;
   dp = start;
   dend = end;
   dnodes = 0;
@@ -860,5 +885,5 @@ function decodeFast(buf: Buffer, start: number, end: number, maxDepth: number, m
 
 /** @internal for tests: whether the decoding fast path handles these bytes on its own. */
 export function decodesFast(bytes: Buffer): boolean {
-  return decodeFast(bytes, 0, bytes.length, MAX_DEPTH, MAX_NODES) !== FAST_FAILED;
+  return decodeFast(bytes, 0, bytes.length, MAX_DEPTH, MAX_NODES, Infinity) !== FAST_FAILED;
 }

@@ -21,7 +21,7 @@ import { systemClock } from '../loop/clock.js';
 import type { Clock } from '../loop/clock.js';
 import { ProtocolBase } from '../net/protocols.js';
 import type { Transport } from '../net/transports.js';
-import { decode, decodeWithView } from './codec.js';
+import { BINARY_VIEW_THRESHOLD, decode, decodeWithView } from './codec.js';
 import type { DecodeOptions } from './codec.js';
 import { KIND } from './envelope.js';
 import { FrameDecoder } from './frames.js';
@@ -210,7 +210,8 @@ export abstract class MessageProtocol extends ProtocolBase {
     }
     this.#engine = options.engine ?? defaultMacEngine();
     this.#logger = options.logger ?? consoleWireLogger;
-    this.#decodeOptions = options.decode;
+    // Frames are Node's read chunks or reassembly buffers, never written again: large byte strings can be views.
+    this.#decodeOptions = { binaryViewThreshold: BINARY_VIEW_THRESHOLD, ...options.decode };
     this.#decoder = new FrameDecoder({ maxFrameSize: options.maxFrameSize ?? MAX_FRAME_SIZE });
     this.#clock = options.clock ?? systemClock;
   }
@@ -263,7 +264,11 @@ export abstract class MessageProtocol extends ProtocolBase {
       maxTtl: this.#opts.maxTtl ?? MAX_MESSAGE_TTL });
   }
 
-  /** Frames, verifies and delivers the messages of `data`. Subclasses that override it call `super.dataReceived(data)`. */
+  /**
+   * Frames, verifies and delivers the messages of `data`. Subclasses that override it call `super.dataReceived(data)`.
+   * Byte strings of 4 KiB and more in the delivered messages are views of `data` (see `decode.binaryViewThreshold`),
+   * so a caller feeding its own buffers must not write to them afterwards (Node's read chunks are never reused).
+   */
   override dataReceived(data: Buffer): void {
     if (this.#closing || this.#lost || this.#opener === null) return;
     let fatal: FrameTooLarge | null = null;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import { ENCODE_NO_ROOM, ENCODE_UNSUPPORTED, PACKR_OPTIONS, UNPACKR_OPTIONS, checkShape, decode, decodeGeneral, decodeWithView, decodesFast, encode, encodeInto } from '../../src/wire/codec.js';
+import { BINARY_VIEW_THRESHOLD, ENCODE_NO_ROOM, ENCODE_UNSUPPORTED, PACKR_OPTIONS, UNPACKR_OPTIONS, checkShape, decode, decodeGeneral, decodeWithView, decodesFast, encode, encodeInto } from '../../src/wire/codec.js';
 import { BadPayload } from '../../src/errors.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -54,6 +54,41 @@ describe('encode/decode', () => {
         input[3] = 1;
       }
     }
+  });
+
+  it('returns bin values of binaryViewThreshold bytes and more as views of the input, smaller ones as copies', () => {
+    const overlaps = (b: Buffer, input: Buffer): boolean =>
+      b.buffer === input.buffer && b.byteOffset < input.byteOffset + input.length && input.byteOffset < b.byteOffset + b.length;
+    expect(BINARY_VIEW_THRESHOLD).toBe(4096);
+    for (const threshold of [0, 1, 100, 4096]) {
+      for (const n of [0, 1, 99, 100, 101, 4095, 4096, 5000]) {
+        const body = Buffer.alloc(n);
+        for (let i = 0; i < n; i++) body[i] = (i * 7 + 3) & 0xff;
+        const value = { pre: 'x', b: body, list: [body, 1] };
+        const input = Buffer.concat([Buffer.alloc(3, 0xee), Buffer.from(encode(value)), Buffer.alloc(2, 0xee)]);
+        const out = decode(input, { binaryViewThreshold: threshold }, 3, input.length - 2) as { b: Buffer; list: [Buffer, number] };
+        expect(out).toEqual(value);
+        for (const b of [out.b, out.list[0]]) {
+          expect(Buffer.isBuffer(b)).toBe(true);
+          expect(b.length).toBe(n);
+          // A view exactly covers the value's bytes; a copy shares no memory with the input.
+          if (n > 0) expect(overlaps(b, input)).toBe(n >= threshold);
+        }
+        if (n > 0 && n >= threshold) {
+          expect(out.b.buffer).toBe(input.buffer);
+          expect(out.b.byteOffset >= input.byteOffset && out.b.byteOffset + n <= input.byteOffset + input.length).toBe(true);
+        }
+      }
+    }
+    // The default copies everything; a NaN threshold too.
+    const big = Buffer.from(encode(Buffer.alloc(10_000, 5)));
+    expect(overlaps(decode(big) as Buffer, big)).toBe(false);
+    expect(overlaps(decode(big, { binaryViewThreshold: Number.NaN }) as Buffer, big)).toBe(false);
+    // Payloads the fast decoder hands to msgpackr (here: a timestamp extension) still get copies.
+    const general = Buffer.from(encode({ b: Buffer.alloc(5000, 1), d: new Date(0) }));
+    expect(decodesFast(general)).toBe(false);
+    const g = decode(general, { binaryViewThreshold: 0, allowDate: true }) as { b: Buffer };
+    expect(overlaps(g.b, general)).toBe(false);
   });
 
   it('decodes a range of a larger buffer', () => {

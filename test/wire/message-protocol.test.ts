@@ -122,6 +122,37 @@ describe('MessageProtocol (memory transport)', () => {
     });
   });
 
+  it('delivers byte strings of 4 KiB and more as views of the received bytes, smaller ones as copies (opt out: Infinity)', async () => {
+    await fx.run(async () => {
+      for (const threshold of [undefined, Infinity]) {
+        const client = new Recorder(opts('client'));
+        const chunks: Buffer[] = [];
+        class Keeping extends Recorder {
+          override dataReceived(d: Buffer): void {
+            chunks.push(d);
+            super.dataReceived(d);
+          }
+        }
+        const server = new Keeping(opts('server', threshold === undefined ? {} : { decode: { binaryViewThreshold: threshold } }));
+        createMemoryPair(fx.loop, client, server);
+        await until(() => server.transport !== null && client.transport !== null);
+        const small = Buffer.alloc(4095, 1);
+        const large = Buffer.alloc(4096, 2);
+        const huge = Buffer.alloc(70_000, 3);
+        client.sendMessage({ small, large, huge });
+        await until(() => server.got.length === 1);
+        const m = server.got[0]![0] as { small: Buffer; large: Buffer; huge: Buffer };
+        expect(m.small.equals(small) && m.large.equals(large) && m.huge.equals(huge)).toBe(true);
+        const inChunks = (b: Buffer): boolean => chunks.some((c) => c.buffer === b.buffer);
+        expect(inChunks(m.small)).toBe(false);
+        expect(inChunks(m.large)).toBe(threshold === undefined);
+        expect(inChunks(m.huge)).toBe(threshold === undefined);
+        client.close();
+        await until(() => server.lost.length === 1);
+      }
+    });
+  });
+
   it('the client cannot be fed its own messages (direction keys)', async () => {
     await fx.run(async () => {
       const a = new Recorder(opts('client'));
