@@ -392,6 +392,18 @@ export class EventLoop {
 
   // ---- the libuv bridge ---------------------------------------------------------------------------------------
 
+  /**
+   * @internal Called by a transport from a Node I/O callback right after it `callSoon`ed the event's work: when that
+   * armed the loop's wake-up, the turn runs now, in libuv's poll phase, instead of in the check phase after it.
+   */
+  _turnFromIo(): void {
+    const im = this._immediate;
+    if (im === null || this._inTurn || !this._running) return;
+    clearImmediate(im);
+    this._immediate = null;
+    this.#startTurn();
+  }
+
   /** @internal */
   _armImmediate(): void {
     if (this._immediate === null) this._immediate = setImmediate(this.#turnFromImmediate);

@@ -91,7 +91,10 @@ export class SocketTransport extends StreamTransportBase {
       this.#resumeScheduled = post(this._loop, this.#resumeCb);
     }
   };
-  readonly #onData = (chunk: Buffer): void => this.#push(chunk);
+  readonly #onData = (chunk: Buffer): void => {
+    this.#push(chunk);
+    this._loop._turnFromIo();
+  };
   readonly #onEnd = (): void => this.#push(END);
   readonly #onClose = (): void => this.#push(CLOSE);
   readonly #onError = (err: Error): void => {

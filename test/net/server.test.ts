@@ -198,6 +198,47 @@ describe('Server', () => {
     });
   });
 
+  it("a chunk read by an idle loop reaches dataReceived inside the socket's own 'data' callback, in order with queued work", async () => {
+    await lf.run(async () => {
+      const order: string[] = [];
+      let inEmit = 0;
+      class Probe extends ProtocolBase {
+        override connectionMade(t: Transport): void {
+          super.connectionMade(t);
+          const sock = t.getExtraInfo('socket') as net.Socket;
+          const emit = sock.emit;
+          sock.emit = function counted(this: net.Socket, ev: string | symbol, ...args: unknown[]) {
+            if (ev !== 'data') return emit.call(this, ev, ...args);
+            inEmit++;
+            try {
+              return emit.call(this, ev, ...args);
+            } finally {
+              inEmit--;
+            }
+          } as net.Socket['emit'];
+        }
+        override dataReceived(d: Buffer): void {
+          order.push(`${d.toString()}:${inEmit > 0 ? 'in-callback' : 'later'}`);
+          this.transport!.write(d);
+        }
+      }
+      const server = await lf.loop.createServer(() => new Probe(), '127.0.0.1', 0);
+      const [t, c] = await connect(lf.loop, portOf(server));
+      t.write(Buffer.from('a'));
+      await waitFor(c.waitBytes(1), T);
+      // Work queued before the read runs first: a timer due now is in the same turn, ahead of the delivery.
+      lf.loop.callLater(0, () => order.push('timer'));
+      t.write(Buffer.from('b'));
+      await waitFor(c.waitBytes(2), T);
+      expect(order[0]).toBe('a:in-callback');
+      expect(order.slice(1)).toContain('timer');
+      expect(order.indexOf('timer')).toBeLessThan(order.indexOf(order.find((x) => x.startsWith('b:'))!));
+      t.close();
+      await waitFor(c.lost, T);
+      server.close();
+    });
+  });
+
   it('connection errors: refused, bad host, invalid options', async () => {
     await lf.run(async () => {
       const probe = await lf.loop.createServer(() => new Echo(), '127.0.0.1', 0);
