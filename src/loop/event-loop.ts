@@ -101,6 +101,8 @@ export class EventLoop {
    * polled) before jumping; cleared when a callback runs. Only a loop idle across that turn jumps.
    */
   _idleTurn = false;
+  /** @internal A read ran the turn in this poll phase (see `_turnFromIo`); cleared in the check phase. */
+  _ioTurnRan = false;
 
   readonly #turnFromImmediate = (): void => {
     this._immediate = null;
@@ -112,6 +114,9 @@ export class EventLoop {
     this.#startTurn();
   };
   readonly #turnBound = (): void => this.#turn();
+  readonly #ioPhaseOver = (): void => {
+    this._ioTurnRan = false;
+  };
   readonly #clockChanged = (): void => {
     if (!this._inTurn && this._running && this._immediate === null) this._armImmediate();
   };
@@ -394,13 +399,17 @@ export class EventLoop {
 
   /**
    * @internal Called by a transport from a Node I/O callback right after it `callSoon`ed the event's work: when that
-   * armed the loop's wake-up, the turn runs now, in libuv's poll phase, instead of in the check phase after it.
+   * armed the loop's wake-up, the turn runs now, in libuv's poll phase, instead of in the check phase after it. Only
+   * the first such read of a poll phase does so; the reads after it (other sockets, or more records of the same
+   * read) wait for the check phase and share one turn there, as before.
    */
   _turnFromIo(): void {
     const im = this._immediate;
-    if (im === null || this._inTurn || !this._running) return;
+    if (im === null || this._inTurn || !this._running || this._ioTurnRan) return;
     clearImmediate(im);
     this._immediate = null;
+    this._ioTurnRan = true;
+    setImmediate(this.#ioPhaseOver);
     this.#startTurn();
   }
 

@@ -208,10 +208,10 @@ describe('Server', () => {
           const sock = t.getExtraInfo('socket') as net.Socket;
           const emit = sock.emit;
           sock.emit = function counted(this: net.Socket, ev: string | symbol, ...args: unknown[]) {
-            if (ev !== 'data') return emit.call(this, ev, ...args);
+            if (ev !== 'data') return Reflect.apply(emit, this, [ev, ...args]) as boolean;
             inEmit++;
             try {
-              return emit.call(this, ev, ...args);
+              return Reflect.apply(emit, this, [ev, ...args]) as boolean;
             } finally {
               inEmit--;
             }
