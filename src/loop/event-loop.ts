@@ -46,6 +46,24 @@ export interface EventLoopOptions {
 
 function noop(): void {}
 
+/** A handle's name for traces and reports; a callback whose `name` getter throws is `<unnamed>`. */
+function safeName(h: Handle): string {
+  try {
+    return h.name();
+  } catch {
+    return '<unnamed>';
+  }
+}
+
+/** `String(h)`, or `<Handle <unnamed>>` when its name cannot be read. */
+function safeString(h: Handle): string {
+  try {
+    return h.toString();
+  } catch {
+    return '<Handle <unnamed>>';
+  }
+}
+
 /** Awaited by the turn to let microtasks run (one resolved Promise, not a new one per hop). */
 const RESOLVED = Promise.resolve();
 
@@ -485,7 +503,7 @@ export class EventLoop {
       if (!t._tracked && rt.als === null) {
         enableForeignAwaitTracking();
         if (this._debug) {
-          this._logger.warn(
+          this.#warn(
             `${t.toString()} awaited a promise not made by tulipwire before foreign-await tracking was on: it stays untracked (currentTask() is null after that await and its awaits are not cancellation points); tracking is on from now on (use run() or enableForeignAwaitTracking())`,
           );
         }
@@ -493,6 +511,15 @@ export class EventLoop {
     }
     rt.task = null;
     rt.inFlight = 0;
+  }
+
+  /** Logs a warning; a logger that throws is ignored (the turn must not fail halfway through a batch). */
+  #warn(message: string): void {
+    try {
+      this._logger.warn(message);
+    } catch {
+      // Nowhere left to report it.
+    }
   }
 
   /** Starts a turn outside any task's async context, so plain callbacks never see a task's store. */
@@ -503,7 +530,7 @@ export class EventLoop {
   }
 
   #callbackFailed(h: Handle, e: unknown): void {
-    this.callExceptionHandler({ message: `Exception in callback ${h.name()}`, exception: e, handle: h });
+    this.callExceptionHandler({ message: `Exception in callback ${safeName(h)}`, exception: e, handle: h });
   }
 
   // ---- the turn: a re-entrant state machine ---------------------------------------------------------------------
@@ -560,8 +587,13 @@ export class EventLoop {
         this._spare = [];
       }
       this.#tH = null;
-      this.#tInDeferred = false;
-      this._deferred.length = 0;
+      this.#tStage = 0;
+      if (this.#tInDeferred) {
+        // The deferred callbacks that already ran are done; the others (corked writes' flushes) still run.
+        this._deferred.splice(0, this.#tDI);
+        this.#tInDeferred = false;
+        this.#tDI = 0;
+      }
       this.callExceptionHandler({ message: 'internal error in the event loop', exception: e });
       if (this._running) this._armImmediate();
     }
@@ -708,7 +740,7 @@ export class EventLoop {
               i++;
               continue;
             }
-            if (names !== null) names.push(h.name());
+            if (names !== null) names.push(safeName(h));
             if (debug) this.#tT0 = systemClock.time();
             stage = 1;
             // Before a task step starts, let microtasks queued by earlier plain callbacks run, so none of their
@@ -756,7 +788,7 @@ export class EventLoop {
           i++;
           if (debug) {
             const dt = systemClock.time() - this.#tT0;
-            if (dt >= this.slowCallbackDuration) this._logger.warn(`Executing ${h.toString()} took ${dt.toFixed(3)} seconds`);
+            if (dt >= this.slowCallbackDuration) this.#warn(`Executing ${safeString(h)} took ${dt.toFixed(3)} seconds`);
           }
         }
         this.#tI = i;

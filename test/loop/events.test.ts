@@ -271,6 +271,54 @@ describe('exception handler', () => {
     loop.close();
   });
 
+  it("a callback whose name cannot be read, traced and slow, and a logger that throws, do not break the batch", async () => {
+    const clock = new VirtualClock();
+    const loop = new EventLoop({
+      clock,
+      debug: true,
+      slowCallbackDuration: 0,
+      logger: {
+        warn: () => {
+          throw new Error('logger broke');
+        },
+        error: () => {},
+      },
+    });
+    const reports: string[] = [];
+    loop.setExceptionHandler((_l, ctx) => reports.push(ctx.message));
+    const names: string[] = [];
+    loop.setTracer((r) => names.push(...r.callbacks));
+    const ran: string[] = [];
+    const weird = (): void => {
+      ran.push('weird');
+    };
+    Object.defineProperty(weird, 'name', {
+      get() {
+        throw new Error('no name');
+      },
+    });
+    const failing = (): void => {
+      throw new Error('boom');
+    };
+    Object.defineProperty(failing, 'name', {
+      get() {
+        throw new Error('no name either');
+      },
+    });
+    loop.callSoon(weird);
+    loop.callSoon(failing);
+    loop.callSoon(() => ran.push('after'));
+    const deferred: string[] = [];
+    loop.callSoon(() => loop.deferToIterationEnd(() => deferred.push('flushed')));
+    loop.callSoon(() => loop.stop());
+    await loop.runForever();
+    expect(ran).toEqual(['weird', 'after']);
+    expect(deferred).toEqual(['flushed']);
+    expect(names.slice(0, 2)).toEqual(['<unnamed>', '<unnamed>']);
+    expect(reports).toEqual(['Exception in callback <unnamed>']);
+    loop.close();
+  });
+
   it('the default handler prints the message, the context keys and the stack', () => {
     const lines: string[] = [];
     const loop = new EventLoop({ clock: new VirtualClock(), logger: { warn: (m) => lines.push(m), error: (m) => lines.push(m) } });
