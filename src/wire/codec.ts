@@ -654,10 +654,40 @@ function readF64(b: Buffer, p: number): number {
   return f64[0]!;
 }
 
+// Short string values (1-4 bytes: 'move', 'ok', enum-like tags) repeat from message to message: interned by their
+// bytes packed into one integer plus their length, so a repeat costs a table probe instead of a new string. Only
+// ASCII strings are entered (asciiString checks), and a hit needs the same length and the same packed bytes.
+const shortValBytes = new Int32Array(1024);
+const shortValLen = new Uint8Array(1024);
+const shortValStr: string[] = new Array<string>(1024).fill('');
+
 function decStr(len: number): string | undefined {
   if (dp + len > dend) {
     dfail = true;
     return undefined;
+  }
+  if (len > 0 && len <= 4) {
+    const b = db;
+    const p = dp;
+    let w = b[p]!;
+    if (len > 1) w = (w << 8) | b[p + 1]!;
+    if (len > 2) w = (w << 8) | b[p + 2]!;
+    if (len > 3) w = (w << 8) | b[p + 3]!;
+    const h = (w ^ (w >>> 10) ^ (w >>> 20) ^ (len << 7)) & 1023;
+    if (shortValLen[h] === len && shortValBytes[h] === w) {
+      dp = p + len;
+      return shortValStr[h];
+    }
+    const s = asciiString(p, len);
+    if (s === null) {
+      dfail = true;
+      return undefined;
+    }
+    shortValBytes[h] = w;
+    shortValLen[h] = len;
+    shortValStr[h] = s;
+    dp = p + len;
+    return s;
   }
   const s = asciiString(dp, len);
   if (s === null) {

@@ -91,6 +91,18 @@ describe('encode/decode', () => {
     expect(overlaps(g.b, general)).toBe(false);
   });
 
+  it('short string values (interned by their bytes) decode exactly, whatever was seen before', () => {
+    const ref = new Packr({ ...PACKR_OPTIONS });
+    const pool = ['a', 'ab', 'abc', 'abcd', '\u0003abc', '\u0000', '\u0000a', 'a\u0000', '\u007f\u007f\u007f\u007f', 'é', 'aé', '€', 'move', 'mov', 'ove'];
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom(...pool), fc.string({ maxLength: 4 }), fc.string({ unit: 'binary', maxLength: 3 })), { maxLength: 40 }), (list) => {
+        const bytes = Buffer.from(ref.pack({ list, again: list }));
+        expect(decode(bytes)).toEqual({ list, again: list });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('decodes a range of a larger buffer', () => {
     const buf = Buffer.concat([hex('ffff'), encode({ a: 1 }), hex('ffff')]);
     expect(decode(buf, undefined, 2, buf.length - 2)).toEqual({ a: 1 });
