@@ -46,6 +46,15 @@ export interface EventLoopOptions {
 
 function noop(): void {}
 
+/** A deferred callback's name for reports (`<anonymous>`, or `<unnamed>` when its `name` getter throws). */
+function callbackName(cb: () => void): string {
+  try {
+    return cb.name || '<anonymous>';
+  } catch {
+    return '<unnamed>';
+  }
+}
+
 /** A handle's name for traces and reports; a callback whose `name` getter throws is `<unnamed>`. */
 function safeName(h: Handle): string {
   try {
@@ -602,6 +611,20 @@ export class EventLoop {
     this.#tPrev = null;
   }
 
+  /**
+   * After a callback ran: the stage to hop to next, 2 while the task step it resumed is still in flight (up to the
+   * hop cap, then the step is abandoned), 3 when the step suspended (let its follow-up microtasks run while it is
+   * still the current task: the `await` right after an explicit `fut.then(a, b)` registers there; then forget it),
+   * or 0 when there is nothing to wait for.
+   */
+  #stepWait(): number {
+    if (rt.inFlight > 0) {
+      if (++this.#tHops <= TASK_STEP_HOP_CAP) return 2;
+      this.#abandonStep();
+    }
+    return rt.task !== null ? 3 : 0;
+  }
+
   /** Lets pending microtasks run, then continues the turn. */
   #hop(): true {
     void RESOLVED.then(this.#resume);
@@ -760,21 +783,11 @@ export class EventLoop {
             stage = 2;
           }
           if (stage === 2) {
-            if (rt.inFlight > 0) {
-              if (++this.#tHops <= TASK_STEP_HOP_CAP) {
-                this.#tH = h;
-                this.#tI = i;
-                this.#tStage = 2;
-                return this.#hop();
-              }
-              this.#abandonStep();
-            }
-            if (rt.task !== null) {
-              // The step suspended; let its follow-up microtasks run while it is still the current task (the
-              // `await` right after an explicit `fut.then(a, b)` registers there), then forget it.
+            const next = this.#stepWait();
+            if (next !== 0) {
               this.#tH = h;
               this.#tI = i;
-              this.#tStage = 3;
+              this.#tStage = next;
               return this.#hop();
             }
             this.#tDirty = true;
@@ -809,18 +822,15 @@ export class EventLoop {
           try {
             cb();
           } catch (e) {
-            this.callExceptionHandler({ message: `Exception in deferred callback ${cb.name || '<anonymous>'}`, exception: e });
+            this.callExceptionHandler({ message: `Exception in deferred callback ${callbackName(cb)}`, exception: e });
           }
           this.#tHops = 0;
           this.#tStage = 2;
         }
         if (this.#tStage === 2) {
-          if (rt.inFlight > 0) {
-            if (++this.#tHops <= TASK_STEP_HOP_CAP) return this.#hop();
-            this.#abandonStep();
-          }
-          if (rt.task !== null) {
-            this.#tStage = 3;
+          const next = this.#stepWait();
+          if (next !== 0) {
+            this.#tStage = next;
             return this.#hop();
           }
         } else {
