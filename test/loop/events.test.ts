@@ -428,7 +428,9 @@ describe('the libuv bridge with the real clock', () => {
     };
     fx.loop.callSoon(chain);
     await fx.loop.runForever();
-    expect(seenAt).toBeGreaterThan(1000);
+    // 1000 itself when the turn's budget check after callback 1000 is the one that yields (it checks every 8
+    // iterations of one callback, so on a loaded machine that moment can be exactly then).
+    expect(seenAt).toBeGreaterThanOrEqual(1000);
     expect(seenAt).toBeLessThan(200_000);
   });
 });
