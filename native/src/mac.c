@@ -428,6 +428,14 @@ static napi_value sign_batch(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Compares the computed `tag` of message i with the one in the buffer (CRYPTO_memcmp: constant time in the tag
+ * contents), records the outcome in res[i] and returns it (1 = match). */
+static inline uint32_t check_tag(const batch_args *a, uint8_t *res, uint32_t i, const uint8_t *tag) {
+  uint32_t good = CRYPTO_memcmp(tag, a->buf + a->ends[i], TAG_SIZE) == 0;
+  res[i] = (uint8_t)good;
+  return good;
+}
+
 /* verifyBatch(state, buf, starts, ends, first, count, results): results[i] = tag matches; returns the count. */
 static napi_value verify_batch(napi_env env, napi_callback_info info) {
   size_t argc = 7;
@@ -454,30 +462,19 @@ static napi_value verify_batch(napi_env env, napi_callback_info info) {
     for (; i + 1 < n; i += 2) {
       hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], tag,
                  a.buf + a.starts[i + 1], a.ends[i + 1] - a.starts[i + 1], tag2, TAG_SIZE);
-      /* CRYPTO_memcmp: constant time in the tag contents. */
-      int g1 = CRYPTO_memcmp(tag, a.buf + a.ends[i], TAG_SIZE) == 0;
-      int g2 = CRYPTO_memcmp(tag2, a.buf + a.ends[i + 1], TAG_SIZE) == 0;
-      res[i] = (uint8_t)g1;
-      res[i + 1] = (uint8_t)g2;
-      ok += (uint32_t)g1 + (uint32_t)g2;
+      ok += check_tag(&a, res, i, tag);
+      ok += check_tag(&a, res, i + 1, tag2);
     }
     if (i < n) {
       hmac_shani(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], tag, NULL, 0, NULL, TAG_SIZE);
-      int g = CRYPTO_memcmp(tag, a.buf + a.ends[i], TAG_SIZE) == 0;
-      res[i] = (uint8_t)g;
-      ok += (uint32_t)g;
+      ok += check_tag(&a, res, i, tag);
+      i++;
     }
-    napi_value r;
-    CHECK(napi_create_uint32(env, ok, &r));
-    return r;
   }
 #endif
   for (; i < n; i++) {
     hmac_one(a.st, a.buf + a.starts[i], a.ends[i] - a.starts[i], tag);
-    /* CRYPTO_memcmp: constant time in the tag contents. */
-    int good = CRYPTO_memcmp(tag, a.buf + a.ends[i], TAG_SIZE) == 0;
-    res[i] = (uint8_t)good;
-    ok += (uint32_t)good;
+    ok += check_tag(&a, res, i, tag);
   }
   napi_value r;
   CHECK(napi_create_uint32(env, ok, &r));
