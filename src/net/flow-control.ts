@@ -318,6 +318,20 @@ export abstract class StreamTransportBase implements Transport {
     }
   }
 
+  /**
+   * @internal True when the transport already holds more bytes that it will hand to `dataReceived` right after the
+   * current call returns, with no other callback in between (a batching protocol may then wait for them). False
+   * unless the subclass knows (see {@link _nextIsData}), and false while paused or closing.
+   */
+  _deliversMoreNow(): boolean {
+    return !this.#closing && this._isMade && !this.#readingPaused && this.#pending.length === 0 && this._nextIsData();
+  }
+
+  /** @internal Whether the next queued inbound item is a data chunk that {@link _dataReceived} gets next (default: unknown, false). */
+  protected _nextIsData(): boolean {
+    return false;
+  }
+
   /** @internal Bytes from the wire (inside a loop iteration); held while paused, dropped once closing. */
   _dataReceived(data: Buffer): void {
     if (this.#closing || !this._isMade) return;

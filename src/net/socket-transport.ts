@@ -76,6 +76,8 @@ export class SocketTransport extends StreamTransportBase {
   #inbox: (Buffer | typeof END | typeof CLOSE)[] = [];
   #inboxPos = 0;
   #inboxScheduled = false;
+  // True while #drainInbox hands items out (so a chunk queued behind the current one is delivered next, synchronously).
+  #draining = false;
   #error: Error | null = null;
   #shutdownTimer: TimerHandle | null = null;
   #resumeScheduled = false;
@@ -288,17 +290,29 @@ export class SocketTransport extends StreamTransportBase {
     }
   }
 
+  /** @internal The inbox's next item is a chunk that the running drain delivers next. */
+  protected override _nextIsData(): boolean {
+    if (!this.#draining || this.#detached || this.#inboxPos >= this.#inbox.length) return false;
+    const next = this.#inbox[this.#inboxPos];
+    return next !== END && next !== CLOSE;
+  }
+
   #drainInbox(): void {
     this.#inboxScheduled = false;
     if (this.#detached) return;
     const items = this.#inbox;
-    while (this.#inboxPos < items.length) {
-      const item = items[this.#inboxPos++]!;
-      if (item === END) this._eofReceived();
-      else if (item === CLOSE) this.#closed();
-      else this._dataReceived(item);
-      // startTls ran inside a callback: the rest of the inbox belongs to the TLS layer (see _detachSocket).
-      if (this.#detached) return;
+    this.#draining = true;
+    try {
+      while (this.#inboxPos < items.length) {
+        const item = items[this.#inboxPos++]!;
+        if (item === END) this._eofReceived();
+        else if (item === CLOSE) this.#closed();
+        else this._dataReceived(item);
+        // startTls ran inside a callback: the rest of the inbox belongs to the TLS layer (see _detachSocket).
+        if (this.#detached) return;
+      }
+    } finally {
+      this.#draining = false;
     }
     this.#inbox = [];
     this.#inboxPos = 0;

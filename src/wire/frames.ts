@@ -23,8 +23,9 @@ export interface FrameDecoderOptions {
 
 /**
  * Receives one complete frame body as a range of `buf`: bytes `buf[start]` up to (not including) `buf[end]`.
- * `buf` is either the chunk that was fed (valid as long as the caller keeps that chunk) or a buffer owned by
- * the frame alone.
+ * `buf` is either the chunk that was fed (valid as long as the caller keeps that chunk), or, for a frame that spanned
+ * chunks, the buffer it was assembled in: the shared arena (other frames own other ranges of it; consecutive
+ * spanning frames usually share one arena, so a consumer can batch them) or, above 64 KiB, a buffer of its own.
  */
 export type FrameSink = (buf: Buffer, start: number, end: number) => void;
 
@@ -32,21 +33,31 @@ export type FrameSink = (buf: Buffer, start: number, end: number) => void;
 // it; JavaScript is single-threaded), instead of a fresh ArrayBuffer each: allocating a 16 KiB buffer costs ~10x
 // copying into one. An arena is never reused once full (the next frame gets a new one), so a view stays valid for
 // as long as someone holds it, which keeps the arena alive; MessageProtocol holds frames only until they are
-// verified and decoded (decoded byte strings are copies). Frames above ARENA_MAX_FRAME get buffers of their own.
+// verified and decoded (decoded byte strings below its view threshold are copies). Frames above ARENA_MAX_FRAME get
+// buffers of their own. feedRanges hands out a spanning frame as a range of the arena itself (not a view of it), so
+// consecutive spanning frames arrive as ranges of one buffer and a batching consumer (Opener) MACs them in one call.
 const ARENA_SIZE = 256 * 1024;
 const ARENA_MAX_FRAME = 64 * 1024;
 let arena: Buffer | null = null;
 let arenaPos = 0;
 
-function frameBuffer(size: number): Buffer {
-  if (size > ARENA_MAX_FRAME) return Buffer.allocUnsafe(size);
+/** The buffer the last {@link frameBuffer} call reserved its range in. */
+let frameBuf: Buffer = Buffer.alloc(0);
+
+/** Reserves `size` bytes for a spanning frame: sets {@link frameBuf} and returns where the range starts in it. */
+function frameBuffer(size: number): number {
+  if (size > ARENA_MAX_FRAME) {
+    frameBuf = Buffer.allocUnsafe(size);
+    return 0;
+  }
   if (arena === null || arenaPos + size > ARENA_SIZE) {
     arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
     arenaPos = 0;
   }
-  const b = arena.subarray(arenaPos, arenaPos + size);
+  frameBuf = arena;
+  const at = arenaPos;
   arenaPos = (arenaPos + size + 7) & ~7;
-  return b;
+  return at;
 }
 
 /**
@@ -66,7 +77,7 @@ export function encodeFrame(body: Uint8Array): Buffer {
  * Incremental decoder of length-prefixed frames.
  *
  * State machine: either between frames (0–3 header bytes held in `head`) or inside a frame that spans chunks
- * (`partial` allocated at the frame's exact size, `filled` bytes of it received). After a {@link FrameTooLarge}
+ * (`partial[partialStart, partialEnd)` reserved at the frame's exact size, `filled` bytes of it received). After a {@link FrameTooLarge}
  * the decoder is dead: the byte stream is out of sync, and every later `feed` throws the same error.
  */
 export class FrameDecoder {
@@ -76,6 +87,8 @@ export class FrameDecoder {
   private readonly head = Buffer.alloc(FRAME_HEADER_SIZE);
   private headLen = 0;
   private partial: Buffer | null = null;
+  private partialStart = 0;
+  private partialEnd = 0;
   private filled = 0;
   private failed: FrameTooLarge | null = null;
 
@@ -116,17 +129,18 @@ export class FrameDecoder {
     // Finish a frame that spans chunks.
     if (this.partial !== null) {
       const part = this.partial;
-      const need = part.length - this.filled;
+      const at = this.partialStart + this.filled;
+      const need = this.partialEnd - at;
       if (len < need) {
-        part.set(chunk, this.filled);
+        part.set(chunk, at);
         this.filled += len;
         return;
       }
-      part.set(need === len ? chunk : chunk.subarray(0, need), this.filled);
+      part.set(need === len ? chunk : chunk.subarray(0, need), at);
       this.partial = null;
       this.filled = 0;
       pos = need;
-      sink(part, 0, part.length);
+      sink(part, this.partialStart, this.partialEnd);
     }
     // Complete a header split across chunks.
     if (this.headLen > 0) {
@@ -172,10 +186,13 @@ export class FrameDecoder {
 
   private startPartial(chunk: Buffer, start: number, size: number): void {
     // The size passed the maxFrameSize check, so this allocation is bounded by the limit.
-    const part = frameBuffer(size);
+    const at = frameBuffer(size);
+    const part = frameBuf;
     const have = chunk.length - start;
-    part.set(chunk.subarray(start), 0);
+    part.set(chunk.subarray(start), at);
     this.partial = part;
+    this.partialStart = at;
+    this.partialEnd = at + size;
     this.filled = have;
   }
 

@@ -41,6 +41,9 @@ export const MAX_MESSAGE_TTL = 300;
  */
 export const MAX_PENDING_RESERVATIONS = 4096;
 
+/** Smallest frame body (bytes) worth waiting one chunk for, to MAC it together with the next frame. */
+const PAIR_MIN = 4096;
+
 /** Where MessageProtocol reports closes and rejections: a structured logger hook, silent when you pass `{}`. */
 export interface WireLogger {
   /** A connection closed for a reason (too many rejections, a framing error). */
@@ -189,7 +192,16 @@ export abstract class MessageProtocol extends ProtocolBase {
   readonly #flush = (): void => this.#doFlush();
   readonly #accept = (meta: MessageMeta, buf: Buffer, start: number, end: number): void => this.#onVerified(meta, buf, start, end);
   readonly #reject = (err: BadData): void => this.#enqueueReject(err);
-  readonly #addFrame = (buf: Buffer, start: number, end: number): void => this.#opener!.add(buf, start, end);
+  // The last frame added: a lone large frame assembled across chunks may wait for the next chunk (see dataReceived).
+  #lastBuf: Buffer | null = null;
+  #lastLen = 0;
+  // The transport's "more data follows at once" probe, when it has one (socket transports).
+  #more: { _deliversMoreNow(): boolean } | null = null;
+  readonly #addFrame = (buf: Buffer, start: number, end: number): void => {
+    this.#lastBuf = buf;
+    this.#lastLen = end - start;
+    this.#opener!.add(buf, start, end);
+  };
 
   /** @throws RangeError for invalid options. */
   constructor(options: MessageProtocolOptions) {
@@ -246,6 +258,8 @@ export abstract class MessageProtocol extends ProtocolBase {
     this.#loop = loop;
     if (this.#opts.clock === undefined && loop.clock !== undefined) this.#clock = loop.clock;
     this.#peer = transport.getExtraInfo('peerIdentity', null) ?? null;
+    const probe = transport as unknown as { _deliversMoreNow?: unknown };
+    this.#more = typeof probe._deliversMoreNow === 'function' ? (transport as unknown as { _deliversMoreNow(): boolean }) : null;
     const mode = this.#opts.bindToTls ?? 'auto';
     let binding: Buffer | null = null;
     if (mode !== false) {
@@ -268,6 +282,10 @@ export abstract class MessageProtocol extends ProtocolBase {
    * Frames, verifies and delivers the messages of `data`. Subclasses that override it call `super.dataReceived(data)`.
    * Byte strings of 4 KiB and more in the delivered messages are views of `data` (see `decode.binaryViewThreshold`),
    * so a caller feeding its own buffers must not write to them afterwards (Node's read chunks are never reused).
+   * One exception to "delivered within this call": when `data` completes only one frame of 4 KiB or more that was
+   * assembled across chunks, and the transport already holds the next chunk (it delivers it right after this call,
+   * with no other callback in between), that message is delivered during the next call, MACed together with the next
+   * chunk's frames. Order and content are unchanged.
    */
   override dataReceived(data: Buffer): void {
     if (this.#closing || this.#lost || this.#opener === null) return;
@@ -278,8 +296,15 @@ export abstract class MessageProtocol extends ProtocolBase {
       if (!(e instanceof FrameTooLarge)) throw e;
       fatal = e;
     }
+    // A chunk that completed only one large frame, assembled across chunks, while the transport already holds the
+    // next chunk: the frame waits for that chunk's frames (delivered next, with no callback in between), so the two
+    // are MACed together (SHA-256 two at a time: ~25% less MAC time per 16 KiB message). Order is unchanged.
+    const op = this.#opener;
+    if (fatal === null && op.pending === 1 && this.#lastLen >= PAIR_MIN && this.#lastBuf !== data
+      && this.#more !== null && this.#more._deliversMoreNow()) return;
+    this.#lastBuf = null;
     // The complete frames before a framing error are still verified and delivered.
-    this.#opener.run(this.#accept, this.#reject);
+    op.run(this.#accept, this.#reject);
     if (fatal !== null) {
       this.#enqueueReject(fatal);
     }
@@ -288,6 +313,8 @@ export abstract class MessageProtocol extends ProtocolBase {
   /** Forgets pending inbound messages and unsent outbound ones. Subclasses that override it call `super`. */
   override connectionLost(_exc: Error | null): void {
     this.#lost = true;
+    this.#lastBuf = null;
+    this.#opener?.discard();
     this.#queue = [];
     this.#decoder.reset();
   }

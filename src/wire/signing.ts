@@ -759,6 +759,16 @@ export class Opener {
     this.view = null;
   }
 
+  /** Drops the frames added and not yet run (the connection is gone): none is reported. */
+  discard(): void {
+    this.bufs.fill(undefined as unknown as Buffer, 0, this.count);
+    this.keys.fill(null, 0, this.count);
+    this.errors.fill(null, 0, this.count);
+    this.count = 0;
+    this.viewBuf = null;
+    this.view = null;
+  }
+
   private grow(): void {
     const n = this.starts.length * 2;
     const s = new Uint32Array(n);

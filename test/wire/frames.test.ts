@@ -200,6 +200,24 @@ describe('FrameDecoder', () => {
     expect(seen).toEqual([[true, 'aa'], [false, 'bbbb'], [true, 'cc']]);
   });
 
+  it('feedRanges hands consecutive spanning frames out as ranges of one assembly buffer, each intact', () => {
+    const bodies = [Buffer.alloc(3000, 1), Buffer.alloc(3000, 2), Buffer.alloc(3000, 3)];
+    const buf = stream(bodies);
+    const dec = new FrameDecoder();
+    const seen: { b: Buffer; s: number; e: number; copy: Buffer }[] = [];
+    // Chunks of 2000 bytes: every frame starts in one chunk and ends in the next.
+    for (let at = 0; at < buf.length; at += 2000) {
+      const chunk = buf.subarray(at, at + 2000);
+      dec.feedRanges(chunk, (b, s, e) => seen.push({ b, s, e, copy: Buffer.from(b.subarray(s, e)) }));
+    }
+    expect(seen.map((x) => x.copy)).toEqual(bodies);
+    expect(seen[1]!.b).toBe(seen[0]!.b);
+    expect(seen[2]!.b).toBe(seen[0]!.b);
+    expect(seen[1]!.s).toBeGreaterThanOrEqual(seen[0]!.e);
+    // The ranges still hold their own bytes after later frames were assembled.
+    for (let i = 0; i < 3; i++) expect(seen[i]!.b.subarray(seen[i]!.s, seen[i]!.e).equals(bodies[i]!)).toBe(true);
+  });
+
   it('validates maxFrameSize', () => {
     expect(() => new FrameDecoder({ maxFrameSize: -1 })).toThrow(RangeError);
     expect(() => new FrameDecoder({ maxFrameSize: 2 ** 32 })).toThrow(RangeError);

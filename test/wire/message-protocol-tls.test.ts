@@ -20,6 +20,8 @@ import { sealEnvelope } from '../../src/wire/signing.js';
 import type { MessageMeta } from '../../src/wire/signing.js';
 import { encode } from '../../src/wire/codec.js';
 import { jsMac } from '../../src/wire/mac-js.js';
+import { defaultMacEngine } from '../../src/wire/mac-native.js';
+import type { MacEngine } from '../../src/wire/mac.js';
 import { RedisNonceStore } from '../../src/wire/redis-nonces.js';
 import type { PeerIdentity } from '../../src/pki/index.js';
 import type { BadData } from '../../src/errors.js';
@@ -149,6 +151,37 @@ describe('MessageProtocol over mTLS', () => {
       expect(Buffer.compare((server.got[1]![0] as { pad: Buffer }).pad, big)).toBe(0);
       expect(server.got[2]![0]).toBe('after');
       expect(server.raw.length).toBeGreaterThan(3); // the big frame came in several reads
+    });
+  });
+
+  it('16 KiB frames queued behind each other are MACed in pairs across TLS records, delivered in order, none lost', async () => {
+    // Each 16.5 KiB frame spans two 16 KiB TLS records, so a record completes at most one frame. When the transport
+    // already holds the next record, the lone frame waits for it and both are verified in one engine call.
+    const batches: number[] = [];
+    const counting: MacEngine = { ...defaultMacEngine(),
+      verifyBatch(key, buf, starts, ends, first, count, results) {
+        batches.push(count);
+        return defaultMacEngine().verifyBatch(key, buf, starts, ends, first, count, results);
+      } };
+    await fx.run(async () => {
+      const { port, protocols } = await serve({ engine: counting });
+      const [, client] = await connect(port);
+      await until(() => protocols[0]?.transport != null);
+      const server = protocols[0]!;
+      const n = 64;
+      for (let i = 0; i < n; i++) client.sendMessage({ i, pad: Buffer.alloc(16 * 1024, i) });
+      client.sendMessage('after');
+      // Stall this (receiving) loop while the bytes arrive, so the kernel buffers several records per read.
+      await sleep(0.05);
+      const until0 = Date.now() + 150;
+      while (Date.now() < until0) { /* busy: the socket fills up */ }
+      await until(() => server.got.length === n + 1);
+      expect(server.rejected).toEqual([]);
+      expect(server.got.map(([m]) => (m as { i?: number }).i ?? m)).toEqual([...Array.from({ length: n }, (_, i) => i), 'after']);
+      for (let i = 0; i < n; i++) expect((server.got[i]![0] as { pad: Buffer }).pad.equals(Buffer.alloc(16 * 1024, i))).toBe(true);
+      expect(server.got.map(([, meta]) => meta.seq)).toEqual(Array.from({ length: n + 1 }, (_, i) => i + 1));
+      expect(batches.reduce((a, b) => a + b, 0)).toBe(n + 1);
+      expect(batches.some((c) => c >= 2)).toBe(true);
     });
   });
 
