@@ -16,7 +16,7 @@ import { CancelledError, HandshakeTimeout, PeerRejected, TransportError } from '
 import { EventLoop } from '../loop/index.js';
 import type { Future, TimerHandle } from '../loop/index.js';
 import type { AnyProtocol, ProtocolFactory } from './protocols.js';
-import { enableHalfOpen, mapTlsError, runTlsHooks, Server, TlsAcceptor } from './server.js';
+import { enableHalfOpen, mapAlert, mapTlsError, runTlsHooks, Server, TlsAcceptor } from './server.js';
 import type { ClientSslOptions, CreateServerOptions, ServerSslOptions } from './server.js';
 import { post } from './flow-control.js';
 import { SocketTransport } from './socket-transport.js';
@@ -219,7 +219,8 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
     raw.off('error', onError);
     raw.on('error', noop);
     const t = new SocketTransport(loop, socket, protocol, {
-      tls: tlsSocket === null ? null : { secureContext: secureContextFor(sslOpt!), peerIdentity },
+      tls: tlsSocket === null ? null : { secureContext: secureContextFor(sslOpt!), peerIdentity,
+        mapError: (e: Error) => mapAlert(sslOpt!, e, 'client') },
       rawSocket: raw,
       unixPath: target.unixPath,
       sslShutdownTimeout: options.sslShutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT,
@@ -366,7 +367,8 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
     const t = new SocketTransport(loop, s, protocol, {
       owner,
       alreadyMade: true,
-      tls: { secureContext: options.serverSide ? undefined : secureContextFor(sslOptions), peerIdentity },
+      tls: { secureContext: options.serverSide ? undefined : secureContextFor(sslOptions), peerIdentity,
+        mapError: (e: Error) => mapAlert(sslOptions, e, side) },
       rawSocket: raw,
       unixPath,
       sslShutdownTimeout: options.sslShutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT,

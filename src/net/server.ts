@@ -128,6 +128,17 @@ export function mapTlsError(ssl: TlsHooks, err: Error, side: 'client' | 'server'
   return fallback();
 }
 
+/**
+ * Maps an error that ends an established TLS connection through the `mapTlsError` hook, only when it is a TLS alert
+ * (`ERR_SSL_*`): null for anything else, or when the hook does not know it. @internal
+ */
+export function mapAlert(ssl: TlsHooks, err: Error, side: 'client' | 'server'): Error | null {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('ERR_SSL_')) return null;
+  const mapped = mapTlsError(ssl, err, side, () => err);
+  return mapped === err ? null : mapped;
+}
+
 /** Options of `loop.createServer` / `loop.createUnixServer`. */
 export interface CreateServerOptions {
   /** node:tls server options (+ PKI hooks) for a TLS server; absent for plain TCP. */
@@ -457,7 +468,7 @@ export class Server implements TransportOwner {
     enableHalfOpen(socket);
     const t = new SocketTransport(this.#loop, socket, protocol, {
       owner: this,
-      tls: ssl === null ? null : { peerIdentity },
+      tls: ssl === null ? null : { peerIdentity, mapError: (e: Error) => mapAlert(ssl, e, 'server') },
       rawSocket: raw,
       unixPath: this.#spec.kind === 'unix' ? this.#spec.path : null,
       sslShutdownTimeout: this.#opts.sslShutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT,

@@ -43,7 +43,16 @@ export interface SocketTransportOptions {
   /** How long a graceful `close()` waits for the peer's EOF before destroying the socket, seconds (default 30). */
   sslShutdownTimeout?: number;
   /** The TLS context and hook results of a TLS connection. */
-  tls?: { secureContext?: SecureContext | undefined; peerIdentity?: unknown } | null;
+  tls?: {
+    secureContext?: SecureContext | undefined;
+    peerIdentity?: unknown;
+    /**
+     * Maps a socket error after the handshake (a TLS alert such as "certificate required", which TLS 1.3 sends
+     * only once the client already counts the handshake as done) through the ssl options' `mapTlsError` hook;
+     * null keeps the transport's own {@link TransportError}.
+     */
+    mapError?: ((err: Error) => Error | null) | undefined;
+  } | null;
   /** The plain socket under a TLS socket (`getExtraInfo('socket')` reports it). */
   rawSocket?: Socket | null;
   /** A Unix socket's path, reported as `peername`/`sockname`. */
@@ -60,7 +69,7 @@ export class SocketTransport extends StreamTransportBase {
   readonly #tls: boolean;
   readonly #owner: TransportOwner | null;
   readonly #shutdownTimeout: number;
-  readonly #tlsInfo: { secureContext?: SecureContext | undefined; peerIdentity?: unknown } | null;
+  readonly #tlsInfo: SocketTransportOptions['tls'] | null;
   readonly #raw: Socket;
   readonly #unixPath: string | null;
   readonly #peername: unknown;
@@ -323,7 +332,7 @@ export class SocketTransport extends StreamTransportBase {
     this.#shutdownTimer = null;
     if (this.#raw !== this.#socket && !this.#raw.destroyed) this.#raw.destroy();
     const err = this.#error;
-    this._connectionLost(err === null ? null : wrapSocketError(err));
+    this._connectionLost(err === null ? null : this.#tlsInfo?.mapError?.(err) ?? wrapSocketError(err));
     this.#owner?._detachTransport(this);
   }
 }

@@ -153,6 +153,26 @@ describe('through loop.createServer / loop.createConnection', () => {
     });
   });
 
+  it('a client without a certificate sees NoClientCertificate in connectionLost (TLS 1.3 alert after its handshake)', async () => {
+    await onLoop(async () => {
+      const { port } = await serve();
+      const ssl = clientTlsOptions({ key: '', cert: '', ca: [t.ca.root.pem] } as never, { servername: 'localhost' });
+      let client: Echo | null = null;
+      try {
+        client = await connect(port, ssl);
+      } catch (e) {
+        // TLS 1.3 lets the client finish first, so it is normally in; if the alert came first, it is typed too.
+        expect(e).toMatchObject({ code: 'TW_NO_CLIENT_CERTIFICATE' });
+        return;
+      }
+      client.transport!.write(Buffer.from('x'));
+      for (let i = 0; i < 250 && client.lost === undefined; i++) await sleep(0.02);
+      expect(client.lost).toMatchObject({ code: 'TW_NO_CLIENT_CERTIFICATE' });
+      expect((client.lost as Error).message).toMatch(/requires a client certificate/);
+    });
+    fx.take(); // the server reports the refused client
+  });
+
   it('rotation on a running Server: the open connection survives, a new one sees the new serial', async () => {
     await onLoop(async () => {
       const { server, port } = await serve();
