@@ -4,7 +4,10 @@
  * each one with the same key and salt.
  *
  *     npx tsx examples/tokens/main.ts            # prints tokens + a Python script
- *     npx tsx examples/tokens/main.ts | sed -n '/^# --- python/,$p' | tail -n +2 | python3
+ *     npx tsx examples/tokens/main.ts | sed -n '/^# --- python/,$p' | tail -n +2 | command -p python3
+ *
+ * (`command -p python3` is the system interpreter that has Debian's python3-itsdangerous; a pyenv `python3` on PATH
+ * does not see Debian's packages.)
  */
 import { pathToFileURL } from 'node:url';
 import {

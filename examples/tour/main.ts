@@ -124,11 +124,10 @@ async function signedRpcOverMtls(print: (line: string) => void): Promise<void> {
     } catch (err) {
       print(`admin.reset: ${(err as { code: string }).code}`);   // TW_FORBIDDEN: no role, never a silent drop
     }
-    // --- end
-    transport.close();
+    transport.close();                          // open sockets keep Node running: close what you opened
     server.close();
-    server.abortClients();
     await server.waitClosed();
+    // --- end
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

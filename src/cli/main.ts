@@ -130,7 +130,9 @@ async function inspect(file: string, o: CommonOpts): Promise<Inspection> {
   } else {
     const root = ca.root.x509;
     const candidates = [...blocks.slice(1).map((b) => new X509Certificate(b)), ca.intermediate.x509];
-    if (leaf.checkIssued(root) && leaf.verify(root.publicKey)) {
+    if (leaf.fingerprint256 === root.fingerprint256) {
+      chain = { ok: true, detail: `OK: this is the root of CA ${ca.name}` };
+    } else if (leaf.checkIssued(root) && leaf.verify(root.publicKey)) {
       chain = { ok: true, detail: `OK: this is issued directly by the root of CA ${ca.name}` };
     } else {
       const inter = candidates.find((c) => leaf.checkIssued(c) && leaf.verify(c.publicKey));
@@ -179,6 +181,7 @@ function printInspection(r: Inspection): void {
 function buildProgram(): Command {
   const program = new Command('tulipwire')
     .description('tulipwire: asyncio-style transports over mutual TLS pinned to a private CA')
+    .version(packageVersion(), '-V, --version', 'print the tulipwire version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const ca = program.command('ca').description('run a private CA: a root that stays offline, an intermediate that issues 24 h certificates');
@@ -270,7 +273,7 @@ function buildProgram(): Command {
     .requiredOption('--out <dir>', 'the certificate directory to renew (key.pem, cert.pem, ca.pem)')
     .option('--lifetime <duration>', 'new lifetime (default: the one the certificate was issued with)')
     .option('--watch', 'stay running and renew before expiry (the built-in "cron job")')
-    .option('--fraction <f>', 'with --watch, renew at this fraction of the lifetime', String(RENEW_AT_FRACTION))
+    .addOption(new Option('--fraction <f>', 'with --watch, renew at this fraction of the lifetime').default(String(RENEW_AT_FRACTION), '2/3'))
     .addOption(passOpt())
     .action(async (o: CommonOpts & { out: string; lifetime?: string; watch?: boolean; fraction: string }) => {
       const lifetime = o.lifetime !== undefined ? parseLifetime(o.lifetime) : undefined;
@@ -345,8 +348,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // --help and --version end through here too, with exit code 0.
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' || e.exitCode === 0) return EXIT_OK;
+      // --help and --version end through here too, with exit code 0; a missing subcommand (help shown as an error)
+      // is a usage error.
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return EXIT_OK;
       return EXIT_USAGE;
     }
     if (e instanceof UsageError) {
@@ -357,6 +361,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     const code = TulipError.isTulipError(e) ? ` [${e.code}]` : '';
     process.stderr.write(`tulipwire: ${msg.split('\n')[0]}${code}\n`);
     return EXIT_ERROR;
+  }
+}
+
+/** The version in package.json (one directory above src/ and dist/). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
   }
 }
 

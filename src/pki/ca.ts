@@ -453,7 +453,7 @@ export class PrivateCA {
    */
   async rotateIntermediate(options: { lifetime?: number } = {}): Promise<void> {
     const rootKeys = this.#s.rootKeys;
-    if (rootKeys === null) throw new CAError(`the root key of ${this.#s.dir} is not loaded: load the CA with its passphrase (or bring the key back online)`);
+    if (rootKeys === null) throw new CAError(`the root key of ${this.#s.dir} is not loaded: load the CA with its passphrase (PrivateCA.load({ passphrase }); CLI: --passphrase-file or $TULIPWIRE_CA_PASSPHRASE), or bring the key back online`);
     const keys = await generateKeyPair(this.#s.keyAlgorithm);
     const inter = await PrivateCA.#makeIntermediate(this.#s.name, this.#s.root, rootKeys, keys, this.#s.clock.epoch(), options.lifetime);
     await writeFileAtomic(join(this.#s.dir, CA_FILES.intermediateKey), await privateKeyToPem(keys.privateKey), 0o600);

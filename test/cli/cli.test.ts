@@ -57,6 +57,18 @@ describe('usage and help', () => {
     expect(init.stdout).toContain('--passphrase-file');
   });
 
+  it('--version prints the package version; a command without its subcommand is a usage error (help on stderr, exit 2)', () => {
+    const v = cli(['--version']);
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    for (const args of [[], ['ca'], ['ca', 'issue']]) {
+      const r = cli(args);
+      expect(r.code, JSON.stringify(args)).toBe(2);
+      expect(r.stderr).toContain('Usage: tulipwire');
+    }
+    expect(cli(['ca', 'renew', '--help']).stdout).toMatch(/--fraction <f>[\s\S]*\(default: 2\/3\)/);
+  });
+
   it.each([
     [['ca', 'bogus']],
     [['ca', 'init']], // --name missing
@@ -135,6 +147,12 @@ describe('a CA through the CLI', () => {
     const json = JSON.parse(cli(['ca', 'inspect', join(out, 'cert.pem'), '--dir', dir, '--json']).stdout) as { fingerprint: string; chain: { ok: boolean } };
     expect(json.fingerprint).toBe(fp);
     expect(json.chain.ok).toBe(true);
+  });
+
+  it('inspect of the root itself says so', () => {
+    const r = cli(['ca', 'inspect', join(dir, 'root.pem'), '--dir', dir]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^chain: +OK: this is the root of CA cli\.example$/m);
   });
 
   it('inspect against another CA reports the chain failure and exits 1', () => {

@@ -26,6 +26,8 @@ describe('README API tour', () => {
 
   it('the tour runs and prints what the README says', async () => {
     const lines = await main({ print: () => {} });
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain('```text\n' + lines.join('\n') + '\n```');
     expect(lines).toEqual([
       'worker: cancelled, cleaning up',
       'worker cancelled: true',
