@@ -21,6 +21,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { exampleFlags } from '../shared/args.js';
 import {
   CertRotator, Keyring, PrivateCA, RpcProtocol, TulipError, clientTlsOptions, getRunningLoop, openSession, run,
   serveSessions, serverTlsOptions, sleep,
@@ -282,13 +283,15 @@ export async function main(options: RotationExampleOptions = {}): Promise<Rotati
 }
 
 function parseArgs(argv: string[]): RotationExampleOptions {
+  const f = exampleFlags('usage: npx tsx examples/ca-rotation/main.ts [flags]', {
+    lifetime: { type: 'number', help: 'client certificate lifetime, seconds (default 4)' },
+    'server-lifetime': { type: 'number', help: 'server certificate lifetime, seconds (default 1.5 x lifetime)' },
+    duration: { type: 'number', help: 'seconds the client sends (default 2.5 x lifetime)' },
+  }, argv);
   const o: RotationExampleOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i + 1];
-    if (argv[i] === '--lifetime' && v !== undefined) { o.lifetime = Number(v); i++; }
-    else if (argv[i] === '--duration' && v !== undefined) { o.duration = Number(v); i++; }
-    else if (argv[i] === '--server-lifetime' && v !== undefined) { o.serverLifetime = Number(v); i++; }
-  }
+  if (f['lifetime'] !== undefined) o.lifetime = f['lifetime'] as number;
+  if (f['server-lifetime'] !== undefined) o.serverLifetime = f['server-lifetime'] as number;
+  if (f['duration'] !== undefined) o.duration = f['duration'] as number;
   return o;
 }
 

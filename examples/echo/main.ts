@@ -10,6 +10,7 @@
 import type { AddressInfo } from 'node:net';
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import { pathToFileURL } from 'node:url';
+import { exampleFlags } from '../shared/args.js';
 import { EventLoop, ProtocolBase } from '../../src/index.js';
 import type { Future, Transport } from '../../src/index.js';
 import { tempMtls } from '../shared/temp-ca.js';
@@ -109,5 +110,6 @@ export async function main(opts: EchoOptions = {}): Promise<EchoResult> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  exampleFlags('usage: npx tsx examples/echo/main.ts', {});
   await main();
 }

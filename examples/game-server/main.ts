@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { pathToFileURL } from 'node:url';
+import { exampleFlags } from '../shared/args.js';
 import {
   Keyring, PrivateCA, TulipError, clientTlsOptions, getRunningLoop, run, serverTlsOptions, sleep,
 } from '../../src/index.js';
@@ -141,14 +142,17 @@ function printSummary(r: GameExampleResult, print: (line: string) => void): void
 }
 
 function parseArgs(argv: string[]): GameExampleOptions {
+  const f = exampleFlags('usage: npx tsx examples/game-server/main.ts [flags]', {
+    bots: { type: 'number', help: 'bots to run (default 4, over two rooms)' },
+    duration: { type: 'number', help: 'seconds the bots play (default 3)' },
+    'tick-rate': { type: 'number', help: 'server ticks per second (default 20)' },
+    'no-cheater': { type: 'boolean', help: 'leave out the bot that sends forged inputs' },
+  }, argv);
   const o: GameExampleOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i + 1];
-    if (argv[i] === '--bots' && v !== undefined) { o.bots = Number(v); i++; }
-    else if (argv[i] === '--duration' && v !== undefined) { o.duration = Number(v); i++; }
-    else if (argv[i] === '--tick-rate' && v !== undefined) { o.tickRate = Number(v); i++; }
-    else if (argv[i] === '--no-cheater') o.cheater = false;
-  }
+  if (f['bots'] !== undefined) o.bots = f['bots'] as number;
+  if (f['duration'] !== undefined) o.duration = f['duration'] as number;
+  if (f['tick-rate'] !== undefined) o.tickRate = f['tick-rate'] as number;
+  if (f['no-cheater'] === true) o.cheater = false;
   return o;
 }
 

@@ -8,6 +8,7 @@
  *     npx tsx examples/loop-internals/main.ts --real     # the real clock (times and durations vary)
  */
 import { pathToFileURL } from 'node:url';
+import { exampleFlags } from '../shared/args.js';
 import { CancelledError, EventLoop, Lock, VirtualClock, sleep } from '../../src/index.js';
 import type { TraceRecord } from '../../src/index.js';
 
@@ -147,7 +148,10 @@ export async function main(options: LoopInternalsOptions = {}): Promise<LoopInte
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main({ real: process.argv.includes('--real') }).catch((err: unknown) => {
+  const flags = exampleFlags('usage: npx tsx examples/loop-internals/main.ts [--real]', {
+    real: { type: 'boolean', help: 'run on the real clock instead of the virtual one' },
+  });
+  main({ real: flags['real'] === true }).catch((err: unknown) => {
     console.error(err);
     process.exitCode = 1;
   });

@@ -10,6 +10,7 @@
 import type { AddressInfo } from 'node:net';
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import { pathToFileURL } from 'node:url';
+import { exampleFlags } from '../shared/args.js';
 import { EventLoop, openConnection, startServer } from '../../src/index.js';
 import type { Future, StreamReader, StreamWriter } from '../../src/index.js';
 import { tempMtls } from '../shared/temp-ca.js';
@@ -91,5 +92,6 @@ export async function main(opts: StreamsEchoOptions = {}): Promise<StreamsEchoRe
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  exampleFlags('usage: npx tsx examples/streams-echo/main.ts', {});
   await main();
 }

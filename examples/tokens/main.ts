@@ -10,6 +10,7 @@
  * does not see Debian's packages.)
  */
 import { pathToFileURL } from 'node:url';
+import { exampleFlags } from '../shared/args.js';
 import {
   AuthTickets, Serializer, Signer, TimestampSigner, TokenService, URLSafeSerializer, URLSafeTimedSerializer,
   VirtualClock, systemClock,
@@ -77,6 +78,7 @@ export async function main(options: TokensExampleOptions = {}): Promise<TokensEx
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  exampleFlags('usage: npx tsx examples/tokens/main.ts', {});
   main().catch((err: unknown) => {
     console.error(err);
     process.exitCode = 1;
