@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import * as api from '../src/index.js';
 import { ERROR_CLASSES, ErrorGroup, TulipError, errorFromCode, isCancelledError, CancelledError, RpcError } from '../src/index.js';
 
 /** The class-name → code rule of STYLE §7.3: TW_ + SCREAMING_SNAKE, no `Error` suffix, acronyms one word. */
@@ -9,9 +10,39 @@ function expectedCode(name: string): string {
   return `TW_${snake}`;
 }
 
+type ErrorClass = (abstract new (...args: never[]) => Error) & { readonly code: string };
+
+/** Every error class the package exports with a stable `code`: TulipError and its subclasses, and ErrorGroup. */
+const EXPORTED: readonly (readonly [string, ErrorClass])[] = Object.entries(api)
+  .filter(([, v]) => typeof v === 'function' && typeof (v as { code?: unknown }).code === 'string'
+    && (v === TulipError || (v as { prototype?: unknown }).prototype instanceof Error))
+  .map(([k, v]) => [k, v as ErrorClass] as const);
+const EXPORTED_TULIP = EXPORTED.filter(([, c]) => c === TulipError || c.prototype instanceof TulipError)
+  .map(([, c]) => c as unknown as typeof TulipError);
+
+/** Arguments for the classes whose constructors need more than (message?, options?). */
+const CTOR_ARGS: Record<string, unknown[]> = {
+  IncompleteReadError: [Buffer.from('ab'), 5],
+  LimitOverrunError: ['separator is not found, and chunk exceed the limit', 3],
+  FrameTooLarge: [2_000_000, 1_048_576],
+};
+
+function make(cls: typeof TulipError): TulipError {
+  if (cls.length <= 2) return new cls();
+  const args = CTOR_ARGS[cls.name];
+  if (args === undefined) throw new Error(`${cls.name}: add its constructor arguments to CTOR_ARGS`);
+  return new (cls as unknown as new (...a: unknown[]) => TulipError)(...args);
+}
+
 describe('error table', () => {
-  it.each(ERROR_CLASSES.map((c) => [c.name, c] as const))('%s has name, code, instanceof and a message', (name, cls) => {
-    const err = cls.length <= 2 ? new cls() : new (cls as unknown as new (...a: unknown[]) => TulipError)(Buffer.alloc(0), 1);
+  it('finds the exported error classes', () => {
+    expect(EXPORTED.length).toBeGreaterThan(ERROR_CLASSES.length);
+    expect(EXPORTED.map(([, c]) => c)).toContain(ErrorGroup);
+    for (const [name, c] of EXPORTED) expect(c.name).toBe(name);
+  });
+
+  it.each(EXPORTED_TULIP.map((c) => [c.name, c] as const))('%s has name, code, instanceof and a message', (name, cls) => {
+    const err = make(cls);
     expect(err.code).toBe(expectedCode(name));
     expect(cls.code).toBe(err.code);
     expect(err.name).toBe(name);
@@ -19,6 +50,13 @@ describe('error table', () => {
     expect(err).toBeInstanceOf(Error);
     expect(TulipError.isTulipError(err)).toBe(true);
     expect(err.message.length).toBeGreaterThan(0);
+  });
+
+  it('ERROR_CLASSES holds every exported TulipError class but those whose constructors need extra arguments', () => {
+    for (const c of ERROR_CLASSES) expect(EXPORTED_TULIP).toContain(c);
+    const missing = EXPORTED_TULIP.filter((c) => !ERROR_CLASSES.includes(c)).map((c) => c.name).sort();
+    expect(missing).toEqual(EXPORTED_TULIP.filter((c) => c.length > 2).map((c) => c.name).sort());
+    expect(missing).toEqual(['FrameTooLarge', 'IncompleteReadError', 'LimitOverrunError']);
   });
 
   it('ErrorGroup is an AggregateError with its own code', () => {
@@ -37,13 +75,22 @@ describe('error table', () => {
     expect(r).toBeInstanceOf(RpcError);
     expect((r as RpcError).remoteCode).toBe('GAME_ROOM_FULL');
     expect((r as RpcError).data).toEqual({ room: 3 });
+    // Classes outside ERROR_CLASSES come back as RpcError carrying their code (docs/errors.md).
+    const f = errorFromCode('TW_FRAME_TOO_LARGE', 'frame too large', { size: 2, limit: 1 });
+    expect(f).toBeInstanceOf(RpcError);
+    expect(f).toMatchObject({ code: 'TW_RPC', remoteCode: 'TW_FRAME_TOO_LARGE', data: { size: 2, limit: 1 }, remote: true });
   });
 });
 
 describe('docs/errors.md', () => {
-  it('has a line for every code', async () => {
+  it('has a row for every exported error class with its code, name and parent, and no other row', async () => {
     const { readFile } = await import('node:fs/promises');
     const doc = await readFile(new URL('../docs/errors.md', import.meta.url), 'utf8');
-    for (const c of [...ERROR_CLASSES.map((k) => k.code), ErrorGroup.code]) expect(doc).toContain(`| \`${c}\` |`);
+    for (const [name, cls] of EXPORTED) {
+      const parent = (Object.getPrototypeOf(cls) as { name: string }).name;
+      expect(doc, `row of ${name}`).toContain(`| \`${cls.code}\` | \`${name}\` | ${parent} |`);
+    }
+    const rows = [...doc.matchAll(/^\| `(TW_[A-Z_]+)` \|/gm)].map((m) => m[1]).sort();
+    expect(rows).toEqual(EXPORTED.map(([, c]) => c.code).sort());
   });
 });

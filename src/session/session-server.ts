@@ -2,7 +2,7 @@
  * The server side of long-lived sessions: {@link serveSessions} listens for mutual-TLS connections and serves RPCs
  * on each with the session rules:
  *
- * - **No connection outlives a certificate.** node:tls checks expiry only at the handshake (PKI-NOTES), so each
+ * - **No connection outlives a certificate.** node:tls checks expiry only at the handshake, so each
  *   connection is closed at the earlier `notAfter` of the two certificates, after a signed RECONNECT notice
  *   `reconnectNotice` seconds before, so the client opens its next connection (with its renewed certificate) first.
  * - **Heartbeats both ways**: a PING every `heartbeatInterval`, PeerTimeout after `idleTimeout` of silence.
@@ -16,7 +16,7 @@
  */
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import {
-  DRAIN_TIMEOUT, MAX_CONNECTIONS_PER_IDENTITY, MESSAGE_BURST, MESSAGE_RATE, RECONNECT_NOTICE,
+  CLOSE_GRACE, DRAIN_GRACE, DRAIN_TIMEOUT, MAX_CONNECTIONS_PER_IDENTITY, MESSAGE_BURST, MESSAGE_RATE, RECONNECT_NOTICE,
 } from '../constants.js';
 import { RateLimited, SessionClosed, TooManyConnections, TransportError } from '../errors.js';
 import type { EventLoop, TimerHandle } from '../loop/index.js';
@@ -131,12 +131,6 @@ export interface DrainResult {
 
 // How often a drain looks for connections with nothing in flight, seconds.
 const DRAIN_POLL = 0.01;
-// After a GOAWAY, a connection with nothing in flight is left at most this long (and at most a quarter of the drain
-// timeout) for requests already on the wire and for the client to close its side, seconds. Session clients close
-// as soon as their own calls are answered, so this only delays the drain for other clients.
-const DRAIN_GRACE = 0.5;
-// A connection closed at the drain timeout gets this long for close_notify before it is aborted, seconds.
-const CLOSE_GRACE = 0.25;
 // A refused message is answered with an error at most this often per connection, seconds (a flood stays a flood of
 // drops, not of replies).
 const REFUSAL_REPLY_INTERVAL = 1;
