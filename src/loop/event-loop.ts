@@ -27,6 +27,14 @@ import { Task, type TaskFunction, type TaskOptions } from './tasks.js';
 import { TimerHeap } from './timer-heap.js';
 
 /** Options of {@link EventLoop}. */
+/** @internal Something that holds an OS handle for this loop (a listening server, a socket transport). */
+export interface OpenResource {
+  /** What it is, for the warning `run()` logs. */
+  readonly _resourceKind: 'server' | 'transport';
+  /** Closes it now (a server stops listening and aborts its connections; a transport aborts). */
+  _abortOpen(): void;
+}
+
 export interface EventLoopOptions {
   /** Where time comes from (default the real clock). A `VirtualClock` makes timers deterministic. */
   clock?: Clock;
@@ -118,6 +126,11 @@ export class EventLoop {
   /** @internal */ _tracer: Tracer | null = null;
   /** @internal */ _iteration = 0;
   /** @internal Pending tasks, strongly held (asyncio's weak set loses fire-and-forget tasks). */ _tasks = new Set<Task<unknown>>();
+  /**
+   * @internal Listening servers and open socket transports on this loop (src/net registers them while they hold an
+   * OS handle), so `run()` can close what `main` left open: an open socket keeps Node's process alive.
+   */
+  _open = new Set<OpenResource>();
   /** @internal */ _runResolve: (() => void) | null = null;
   /** @internal */ _logger: LoopLogger;
   /** @internal Timers within this of now are due (asyncio `clock_resolution`). */ _clockResolution: number;
@@ -523,6 +536,11 @@ export class EventLoop {
   }
 
   /** Logs a warning; a logger that throws is ignored (the turn must not fail halfway through a batch). */
+  /** @internal Logs a warning to the loop's logger; a logger that throws is ignored. */
+  _warnSafe(message: string): void {
+    this.#warn(message);
+  }
+
   #warn(message: string): void {
     try {
       this._logger.warn(message);

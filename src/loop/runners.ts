@@ -1,13 +1,14 @@
 /**
  * `run(main)` (asyncio `asyncio.run` / `Runner`): a fresh loop runs `main` as a Task; on the way out every task
- * still pending is cancelled and awaited, and the loop is closed. SIGINT/SIGTERM cancel the main task (it may
+ * still pending is cancelled and awaited, servers and transports still open are closed with a warning (in Node an
+ * open socket keeps the process alive; asyncio leaves them to the garbage collector), and the loop is closed. SIGINT/SIGTERM cancel the main task (it may
  * clean up); a second signal exits the process at once.
  */
 import { CancelledError } from '../errors.js';
 import type { Clock } from './clock.js';
 import { EventLoop } from './event-loop.js';
 import type { LoopLogger } from './events.js';
-import { gather } from './combinators.js';
+import { gather, sleep } from './combinators.js';
 import type { TaskFunction } from './tasks.js';
 
 /** Options of {@link run}. */
@@ -69,6 +70,7 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
   } finally {
     try {
       await cancelAllTasks(loop);
+      await closeLeftOpen(loop);
     } finally {
       if (handle) {
         process.off('SIGINT', onSignal);
@@ -77,6 +79,35 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
       loop.close();
     }
   }
+}
+
+/** How long `run()` lets aborted transports report `connectionLost` before it closes the loop, seconds. */
+const LEFT_OPEN_GRACE = 1;
+
+/**
+ * Closes the servers and transports `main` left open, with a warning: in Node an open socket keeps the process
+ * alive, so after asyncio's shutdown (which leaves them to the garbage collector and a ResourceWarning) a forgotten
+ * server would hang the program. Their protocols still get `connectionLost`.
+ */
+async function closeLeftOpen(loop: EventLoop): Promise<void> {
+  const left = [...loop._open];
+  if (left.length === 0) return;
+  const servers = left.filter((r) => r._resourceKind === 'server').length;
+  const transports = left.length - servers;
+  const what = [servers > 0 ? `${servers} server${servers > 1 ? 's' : ''}` : '', transports > 0 ? `${transports} transport${transports > 1 ? 's' : ''}` : '']
+    .filter(Boolean).join(' and ');
+  loop._warnSafe(`run(): main returned with ${what} still open; closing ${left.length > 1 ? 'them' : 'it'} (close what you open: an open socket keeps Node running)`);
+  for (const r of left) {
+    try {
+      r._abortOpen();
+    } catch (e) {
+      loop.callExceptionHandler({ message: 'closing a resource left open failed', exception: e });
+    }
+  }
+  await loop.runUntilComplete(async () => {
+    const end = loop.time() + LEFT_OPEN_GRACE;
+    while (loop._open.size > 0 && loop.time() < end) await sleep(0.005);
+  });
 }
 
 /** Cancels every pending task of `loop` and runs the loop until they are done (asyncio `_cancel_all_tasks`). */

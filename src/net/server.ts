@@ -276,6 +276,16 @@ export class Server implements TransportOwner {
     }
     this.#netServers = servers;
     this.#serving = true;
+    this.#loop._open.add(this);
+  }
+
+  /** @internal For `run()`'s shutdown (OpenResource). */
+  readonly _resourceKind = 'server';
+
+  /** @internal Closes and aborts its connections: `run()` found this server still open when `main` ended. */
+  _abortOpen(): void {
+    this.close();
+    this.abortClients();
   }
 
   /**
@@ -285,6 +295,7 @@ export class Server implements TransportOwner {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#loop._open.delete(this);
     const wasServing = this.#serving;
     this.#serving = false;
     for (const s of this.#netServers) s.close();

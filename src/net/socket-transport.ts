@@ -138,6 +138,7 @@ export class SocketTransport extends StreamTransportBase {
       this.#alpn = t.alpnProtocol;
     }
     if (options.unread !== undefined) for (const c of options.unread) this.#inbox.push(c);
+    loop._open.add(this);
     socket.on('error', this.#onError);
     socket.on('end', this.#onEnd);
     socket.on('close', this.#onClose);
@@ -262,6 +263,7 @@ export class SocketTransport extends StreamTransportBase {
   _detachSocket(): { socket: Socket; unread: Buffer[] } {
     const { unread: held } = this._detach();
     this.#detached = true;
+    this._loop._open.delete(this);
     const s = this.#socket;
     s.off('data', this.#onData);
     s.off('end', this.#onEnd);
@@ -299,6 +301,14 @@ export class SocketTransport extends StreamTransportBase {
     }
   }
 
+  /** @internal For `run()`'s shutdown (OpenResource). */
+  readonly _resourceKind = 'transport';
+
+  /** @internal Aborts: `run()` found this transport still open when `main` ended (OpenResource). */
+  _abortOpen(): void {
+    this.abort();
+  }
+
   /** @internal The inbox's next item is a chunk that the running drain delivers next. */
   protected override _nextIsData(): boolean {
     if (!this.#draining || this.#detached || this.#inboxPos >= this.#inbox.length) return false;
@@ -328,6 +338,7 @@ export class SocketTransport extends StreamTransportBase {
   }
 
   #closed(): void {
+    this._loop._open.delete(this);
     this.#shutdownTimer?.cancel();
     this.#shutdownTimer = null;
     if (this.#raw !== this.#socket && !this.#raw.destroyed) this.#raw.destroy();
