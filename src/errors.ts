@@ -440,8 +440,9 @@ const byCode = new Map<string, typeof TulipError>(ERROR_CLASSES.map((c) => [c.co
 
 /**
  * Builds the error a peer's error reply names: a known `TW_` code becomes its class (with `remote = true`), any
- * other code an {@link RpcError} carrying `remoteCode` and `data`. Classes whose constructors need extra
- * arguments (IncompleteReadError, LimitOverrunError, FrameTooLarge) are not sent over the wire and map to RpcError.
+ * other code an {@link RpcError} carrying `remoteCode` and `data`. A handler that throws IncompleteReadError,
+ * LimitOverrunError or FrameTooLarge is answered with its code, but as their constructors need extra arguments the
+ * caller's rebuild here falls back to RpcError (that `remoteCode`, the plain fields in `data`).
  */
 export function errorFromCode(code: string, message: string, data?: unknown): TulipError {
   const cls = byCode.get(code);

@@ -314,7 +314,8 @@ async function watchRenewals(o: CommonOpts, current: IssuedCertificate, dir: str
   });
   async function renewOnce(cur: IssuedCertificate): Promise<IssuedCertificate> {
     // Re-read the CA and the directory every cycle: an intermediate rotated or a certificate replaced by someone
-    // else is picked up, and no key is kept in memory across cycles (step's cli#1632, PKI-NOTES).
+    // else is picked up, and no key is kept in memory across cycles (step's renew daemon caches its key, so a new key
+    // file left it with a cert/key mismatch: smallstep/cli#1632).
     const c = await loadCA(o);
     let onDisk = cur;
     try {

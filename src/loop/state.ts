@@ -1,7 +1,7 @@
 /**
  * @internal Shared mutable state of the loop area: which task is stepping, which loop is executing a turn, and how
- * many task steps are in flight (ASYNCIO-NOTES §0). A plain object read on every await, so it stays monomorphic;
- * nothing outside `src/loop/` may touch it.
+ * many task steps are in flight (docs/event-loop-internals.md#atomic-task-steps). A plain object read on every
+ * await, so it stays monomorphic; nothing outside `src/loop/` may touch it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { InvalidStateError } from '../errors.js';

@@ -2,11 +2,11 @@
  * {@link Task}: a Future that drives an async function (or a `function*` generator yielding Futures, PEP 3156
  * style) on the loop, one atomic step at a time, with asyncio's cancellation.
  *
- * How a step stays atomic without blocking (ASYNCIO-NOTES §0): a step starts when the task starts or when the
- * Future it awaits wakes it (a ready callback), and `rt.inFlight` counts it. It ends when, inside the task,
- * `then()` is called on a pending Future of ours (the task suspends; see `Future.then`) or when the task's promise
- * settles. After each ready callback the loop lets microtasks run until no step is in flight, so the task reaches
- * its next suspension before the loop runs the next callback, exactly as asyncio's `Task.__step`.
+ * How a step stays atomic without blocking (docs/event-loop-internals.md#atomic-task-steps): a step starts when the
+ * task starts or when the Future it awaits wakes it (a ready callback), and `rt.inFlight` counts it. It ends when,
+ * inside the task, `then()` is called on a pending Future of ours (the task suspends; see `Future.then`) or when the
+ * task's promise settles. After each ready callback the loop lets microtasks run until no step is in flight, so the
+ * task reaches its next suspension before the loop runs the next callback, exactly as asyncio's `Task.__step`.
  */
 import { CancelledError, InvalidStateError, isCancelledError } from '../errors.js';
 import type { EventLoop } from './event-loop.js';

@@ -4,8 +4,8 @@
  *
  * Every `ssl` option is a plain node:tls options object (what the PKI builders return), optionally carrying the
  * PKI hooks (`kPeerIdentity`, `kMapTlsError`, `kVerifyPeer`). One `tls.SecureContext` is built per options object
- * and reused for every connection made with that same object (a shared context handshakes 20–60% faster,
- * PERF-NOTES): build the options once, pass the same object each time.
+ * and reused for every connection made with that same object (a shared context did full mTLS handshakes 20–60%
+ * faster, measured on Node 20): build the options once, pass the same object each time.
  *
  * @module
  */

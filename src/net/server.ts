@@ -250,7 +250,8 @@ export class Server implements TransportOwner {
           if (host !== undefined) listenOpts['host'] = host;
           if (this.#opts.reusePort) listenOpts['reusePort'] = true;
         }
-        // A loop Future, not a native Promise: the awaiting Task keeps its atomic step (ASYNCIO-NOTES §0).
+        // A loop Future, not a native Promise: the loop sees the awaiting Task suspend, so its step stays atomic
+        // (docs/event-loop-internals.md#atomic-task-steps).
         const listening = this.#loop.createFuture<void>();
         const onListenError = (err: Error): void => {
           post(this.#loop, () => {

@@ -1,7 +1,8 @@
 /**
  * The private CA: an offline-capable root that signs only intermediates, and an issuing intermediate (pathLen 0)
- * that signs short-lived server and client leaves. The seeds' model: run your own CA, issue certificates for about
- * a day, trust your own CA only, replace revocation with short lifetimes and rotation.
+ * that signs short-lived server and client leaves. The model of Armin Ronacher's talk "SSL, CAs and keeping your
+ * stuff safe" (PyGrunn 2014): run your own CA, issue certificates for about a day, trust your own CA only, replace
+ * revocation with short lifetimes and rotation.
  *
  * Directory layout (`dir`):
  * - `ca.json`            name, key algorithm, format version
@@ -10,7 +11,7 @@
  * - `intermediate.pem`   the issuing intermediate certificate
  * - `intermediate.key.pem` its key, PKCS#8, 0600 (needed for daily issuing)
  */
-// Before @peculiar/x509 (PKI-NOTES pitfall 1): module evaluation follows import order.
+// Before @peculiar/x509, whose tsyringe needs the Reflect polyfill at import: module evaluation follows import order.
 import 'reflect-metadata';
 import { X509Certificate as PeculiarCertificate } from '@peculiar/x509';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';

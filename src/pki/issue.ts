@@ -5,8 +5,8 @@
  * Pure apart from randomness: every time comes in as an argument (epoch seconds), never from `Date.now()`.
  * {@link PrivateCA} (ca.ts) adds the files and the CA's own clock on top.
  */
-// @peculiar/x509 resolves its services through tsyringe, which needs a Reflect polyfill loaded first (PKI-NOTES
-// pitfall 1). It patches the global `Reflect`; docs/pki.md says so.
+// @peculiar/x509 resolves its services through tsyringe, which needs a Reflect polyfill loaded first (else the
+// import throws "tsyringe requires a reflect polyfill"). It patches the global `Reflect`; docs/pki.md says so.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { X509Certificate, createHash, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
@@ -14,7 +14,7 @@ import { CAError } from '../errors.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 
-// Node 20 picks the default provider on its own; setting it keeps the choice explicit (PKI-NOTES pitfall 2).
+// Node 20 picks the default provider (its WebCrypto) on its own; setting it keeps the choice explicit.
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 /** The key algorithms a CA and its leaves can use. `'ECDSA-P256'` is the default; see docs/pki.md for Ed25519. */
@@ -217,7 +217,7 @@ export async function createCertificate(spec: CertificateSpec): Promise<x509.X50
       true,
     ),
     await x509.SubjectKeyIdentifierExtension.create(spec.subjectKeys.publicKey),
-    // Without AKI `openssl verify -x509_strict` fails (PKI-NOTES pitfall 5); a root carries its own.
+    // @peculiar/x509 adds no AKI itself, and without it `openssl verify -x509_strict` fails; a root carries its own.
     await authorityKeyId(spec.issuerKeys.publicKey),
   ];
   if (!isCA) {
@@ -236,7 +236,7 @@ export async function createCertificate(spec: CertificateSpec): Promise<x509.X50
   return x509.X509CertificateGenerator.create({
     serialNumber: spec.serial ?? randomSerial(),
     subject: subjectName,
-    // The issuer's Name object, byte-identical to its subject (PKI-NOTES pitfall 4).
+    // The issuer's Name object, not a re-typed string: byte-identical to its subject, for stacks that match names.
     issuer: spec.issuerCert !== undefined ? spec.issuerCert.subjectName : subjectName,
     // X.509 time has second precision; whole seconds keep notAfter from landing early.
     notBefore: new Date(Math.floor(spec.notBefore) * 1000),

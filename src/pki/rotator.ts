@@ -1,9 +1,10 @@
 /**
- * Rotation instead of revocation: the seeds' "cron job every 12 hours", built in. A {@link CertRotator} renews a leaf
- * at {@link RENEW_AT_FRACTION} (2/3) of its lifetime on the tulipwire event loop, retries with exponential backoff,
- * reports every failure loudly through the loop's exception handler (with the time left), and hands each new
- * certificate to its subscribers: a server swaps it in with {@link reloadServer} (`setSecureContext`, open
- * connections keep theirs); a client uses {@link CertRotator.current} for its next connection.
+ * Rotation instead of revocation: the "cron job every 12 hours" of Ronacher's talk "SSL, CAs and keeping your stuff
+ * safe" (PyGrunn 2014), built in. A {@link CertRotator} renews a leaf at {@link RENEW_AT_FRACTION} (2/3) of its
+ * lifetime on the tulipwire event loop, retries with exponential backoff, reports every failure loudly through the
+ * loop's exception handler (with the time left), and hands each new certificate to its subscribers: a server swaps
+ * it in with {@link reloadServer} (`setSecureContext`, open connections keep theirs); a client uses
+ * {@link CertRotator.current} for its next connection.
  *
  * pki does not import src/loop (STYLE §7.1): the rotator takes any object with the few loop methods it uses.
  */

@@ -1,7 +1,7 @@
 /**
  * Turns node:tls / OpenSSL verification failures into typed {@link CertificateError}s a person can act on.
  *
- * Who can know what (TLS 1.3, PKI-NOTES Part B): a client learns about a bad *server* certificate as an `error`
+ * Who can know what (TLS 1.3, seen on Node 20): a client learns about a bad *server* certificate as an `error`
  * with an X509 code (`CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID`, …). A server learns about a bad *client*
  * certificate only on the socket: `tlsClientError` says `ECONNRESET`, and the reason is `socket.authorizationError`,
  * so pass the socket as the third argument. The rejected client sees `secureConnect` and then a silent close; only a

@@ -67,7 +67,7 @@ export interface PinnedTlsOptions {
 export interface ServerTlsBuildOptions extends PinnedTlsOptions {
   /**
    * TLS session ticket lifetime, seconds. Default 300, capped at the server certificate's remaining life so a
-   * resumed session never outlives the certificate that authenticated it (PKI-NOTES).
+   * resumed session never outlives the certificate that authenticated it (resumption skips the certificate checks).
    */
   sessionTimeout?: number;
 }
@@ -198,7 +198,7 @@ function leafNotAfter(certPem: string): number {
  * Server options for mTLS: `requestCert` + `rejectUnauthorized`, `ca` = the CA root only (never the system roots),
  * `cert` = leaf + intermediate, TLS 1.3 minimum, session tickets capped at the certificate's remaining life, and the
  * three hooks. Pass the whole object to `server.setSecureContext()` on rotation (leaving `ca` out would silently
- * fall back to the public roots: PKI-NOTES), or use {@link reloadServer}.
+ * fall back to the public roots: Node resets every field it is not given), or use {@link reloadServer}.
  * @throws CAError when the pin is malformed or the cert PEM is empty; PinMismatch when no trusted root matches the pin.
  */
 export function serverTlsOptions(source: TlsSource, options: ServerTlsBuildOptions = {}): PkiServerTlsOptions {

@@ -1,6 +1,7 @@
 /**
- * The seeds' distribution path: `tulipwire ca issue ... --out DIR` (or `ca renew --out DIR`, or any cron job) writes
- * `key.pem`, `cert.pem` and `ca.pem` atomically; a server watches the directory and reloads when they change.
+ * The distribution path of Ronacher's talk "SSL, CAs and keeping your stuff safe": `tulipwire ca issue ... --out DIR`
+ * (or `ca renew --out DIR`, or any cron job) writes `key.pem`, `cert.pem` and `ca.pem` atomically; a server watches
+ * the directory and reloads when they change.
  */
 import { createHash } from 'node:crypto';
 import type { FSWatcher } from 'node:fs';

@@ -3,8 +3,8 @@
  *
  * One deliberate difference: {@link base64Decode} is strict. itsdangerous's decoder drops characters outside the
  * alphabet, accepts `=` padding and ignores the spare low bits of the last character, so several spellings of one
- * signature verify (SECURITY-NOTES A: `…rOA`, `…rOB`, `…rOC`, `…rOD`). Everything itsdangerous *emits* is canonical,
- * so a strict decoder loads every token Python makes and refuses only the malleable variants.
+ * signature verify (`…rOA`, `…rOB`, `…rOC`, `…rOD`: docs/security-model.md §3.5). Everything itsdangerous *emits*
+ * is canonical, so a strict decoder loads every token Python makes and refuses only the malleable variants.
  */
 import { BadData } from '../errors.js';
 

@@ -1,5 +1,6 @@
 /**
- * Security contexts: the seeds' "encapsulate security systems" (`Context.load_token`, `has_role`).
+ * Security contexts: "encapsulate security systems" (`Context.load_token`, `has_role`), from Ronacher's talk
+ * "Writing Secure APIs" (PyCon Russia 2014).
  *
  * A {@link SecurityContext} holds the account, the roles the account has, and the subset of roles the credential
  * in use grants (an access token's scope, or what a certificate is good for). `hasRole(r)` is true only when the
@@ -65,7 +66,7 @@ export class SecurityContext {
     this.sources = Object.freeze([...(init.sources ?? [])]);
   }
 
-  /** True only when there is an account, it has `role`, and the credentials grant it (the seeds' `has_role`). */
+  /** True only when there is an account, it has `role`, and the credentials grant it (the talk's `has_role`). */
   hasRole(role: string): boolean {
     return this.account !== null && this.granted.has(role) && this.roles.has(role);
   }

@@ -1,8 +1,8 @@
 /**
  * itsdangerous's `signer.py`: `Signer` signs bytes and unsigns them to check they were not changed.
  *
- * Token: `value SEP base64url(HMAC(derivedKey, value))`, byte for byte as itsdangerous 2.x (SECURITY-NOTES A).
- * Verification recomputes the canonical signature text for each key (newest first) and compares in constant
+ * Token: `value SEP base64url(HMAC(derivedKey, value))`, byte for byte as itsdangerous 2.x (docs/security-model.md
+ * §3.1). Verification recomputes the canonical signature text for each key (newest first) and compares in constant
  * time, so the malleable spellings Python's lax base64 decoder would accept are refused here.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';

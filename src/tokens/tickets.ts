@@ -1,15 +1,17 @@
 /**
- * Auth tickets: the seeds' `make_auth_ticket(user_id, expires_in=60)` / `verify_auth_ticket(ticket)`.
+ * Auth tickets: `make_auth_ticket(user_id, expires_in=60)` / `verify_auth_ticket(ticket)` of Ronacher's talk
+ * "Writing Secure APIs" (PyCon Russia 2014).
  *
  * A ticket is a `URLSafeSerializer` token of `{"user_id": id, "expires_at": epoch seconds (float)}`, exactly as the
- * seeds' Python makes it, so a ticket made by either side verifies on the other given the same key and salt:
+ * talk's Python makes it, so a ticket made by either side verifies on the other given the same key and salt:
  *
  * ```python
  * URLSafeSerializer(secret_key, salt="tulipwire.auth-ticket").loads(ticket)  # {'user_id': 42, 'expires_at': …}
  * ```
  *
  * The default salt is tulipwire's own, so tickets cannot be confused with other tokens signed by the same key
- * (SECURITY-NOTES A: type confusion); pass `salt: 'itsdangerous'` to exchange tickets with the seeds' code as written.
+ * (itsdangerous's type confusion, docs/security-model.md §3.9); pass `salt: 'itsdangerous'` to exchange tickets
+ * with the talk's code as written.
  */
 import { BadPayload, SignatureExpired } from '../errors.js';
 import { AUTH_TICKET_TTL } from '../constants.js';
@@ -27,7 +29,7 @@ export type UserId = string | number;
 
 /** Options of {@link AuthTickets}. */
 export interface AuthTicketsOptions {
-  /** Salt. Default {@link AUTH_TICKET_SALT}; `'itsdangerous'` matches the seeds' `URLSafeSerializer(secret_key)`. */
+  /** Salt. Default {@link AUTH_TICKET_SALT}; `'itsdangerous'` matches the talk's `URLSafeSerializer(secret_key)`. */
   salt?: StrOrBytes;
   /** Where time comes from (`epoch()`). Default the system clock. */
   clock?: Clock;
@@ -37,7 +39,7 @@ export interface AuthTicketsOptions {
 
 /** Per-ticket options of {@link AuthTickets.makeAuthTicket}. */
 export interface MakeAuthTicketOptions {
-  /** Lifetime, seconds. Default {@link AUTH_TICKET_TTL} (the seeds' 60). */
+  /** Lifetime, seconds. Default {@link AUTH_TICKET_TTL} (the talk's 60). */
   expiresIn?: number;
 }
 
@@ -49,7 +51,7 @@ export interface AuthTicketInfo {
   expiresAt: number;
 }
 
-/** Makes and verifies auth tickets with one set of keys (the seeds' `get_serializer()`). */
+/** Makes and verifies auth tickets with one set of keys (the talk's `get_serializer()`). */
 export class AuthTickets {
   readonly #serializer: URLSafeSerializer;
   readonly #clock: Clock;
@@ -73,7 +75,7 @@ export class AuthTickets {
 
   /**
    * Verifies `ticket` and returns its user id.
-   * @throws BadSignature (tampered, other key or salt); SignatureExpired (the seeds' "Ticket expired.", with
+   * @throws BadSignature (tampered, other key or salt); SignatureExpired (the talk's "Ticket expired.", with
    * `lateBy` seconds); BadPayload (validly signed but not a ticket)
    */
   verifyAuthTicket(ticket: StrOrBytes): UserId {
@@ -89,7 +91,7 @@ export class AuthTickets {
       throw new BadPayload('not an auth ticket: user_id and expires_at are required');
     }
     const now = this.#clock.epoch();
-    // The seeds: `if data['expires_at'] < time.time(): raise BadSignature('Ticket expired.')`.
+    // The talk's code: `if data['expires_at'] < time.time(): raise BadSignature('Ticket expired.')`.
     if (expiresAt < now) throw new SignatureExpired('Ticket expired.', { lateBy: now - expiresAt });
     return { userId, expiresAt };
   }

@@ -1,5 +1,6 @@
 /**
- * Access and refresh tokens: the seeds' token-based authentication ("stolen access token: ~24 h of damage").
+ * Access and refresh tokens: the token-based authentication of Ronacher's talk "Writing Secure APIs" (PyCon Russia
+ * 2014; "stolen access token: ~24 h of damage").
  *
  * - The **access token** is 32 random bytes (base64url, 43 characters), meaningless by itself: the server keeps
  *   its record (account, generation, granted roles, expiry) in a {@link TokenStore} under SHA-256 of the token,
@@ -7,7 +8,7 @@
  * - The **refresh token** is a signed `URLSafeTimedSerializer` token (salt `tulipwire.refresh-token`, HMAC-SHA256)
  *   of `{"account_id", "generation", "scope", "jti", "access"}`. It is only ever sent to `refresh()`, is single-use
  *   (its `jti` is claimed in the store), and carries the account's token generation: `bumpGeneration(account)`
- *   revokes every refresh token (and access token) of that account at once, the seeds' `token_generation`.
+ *   revokes every refresh token (and access token) of that account at once, the talk's `token_generation`.
  * - Reusing a refresh token that was already exchanged means two parties hold it (one of them stole it), so the
  *   service bumps the account's generation, revoking the whole family, and refuses with `TokenRevoked`.
  */

@@ -1,7 +1,7 @@
 /**
- * Idempotency: the seeds' `handle_request`, without its race.
+ * Idempotency: the `handle_request` of Ronacher's talk "Writing Secure APIs" (PyCon Russia 2014), without its race.
  *
- * The seeds' server did `if not nonce_has_been_used(n): perform_modification(); remember_nonce(n)` and answered
+ * The talk's server did `if not nonce_has_been_used(n): perform_modification(); remember_nonce(n)` and answered
  * with a freshly signed result. A retry of an already handled request thus did nothing and got no answer, and two
  * copies arriving together both ran. Here a request marked idempotent is filed under its peer and nonce *before*
  * it runs ({@link IdempotencyCache.begin}); a copy that arrives while it runs waits for the same outcome, and a copy

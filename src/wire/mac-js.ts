@@ -2,7 +2,7 @@
  * HMAC-SHA256 in plain JavaScript with the key's inner and outer pad states computed once per key (RFC 2104:
  * HMAC(K, m) = H((K ^ opad) ‖ H((K ^ ipad) ‖ m))). Per message only the message blocks, the padding and one outer
  * block are compressed, and no object is allocated: two to three times as fast as `createHmac` on 100-byte messages
- * (PERF-NOTES; bench/wire.ts), and byte-identical to it (test/wire/mac.test.ts).
+ * (bench/wire.ts measures both), and byte-identical to it (test/wire/mac.test.ts).
  *
  * JavaScript SHA-256 runs at ~150 MB/s where OpenSSL (with the CPU's SHA extensions) runs at ~1.5 GB/s, so past
  * {@link JS_MAC_MAX_INLINE} bytes the fixed ~2.5 µs of a `createHmac` call is the cheaper price: longer messages are

@@ -1,7 +1,7 @@
 /**
- * Nonce stores: the seeds' `remember_nonce`, without its race.
+ * Nonce stores: the `remember_nonce` of Ronacher's talk "Writing Secure APIs" (PyCon Russia 2014), without its race.
  *
- * The seeds' handler did `if not nonce_has_been_used(n): modify(); remember_nonce(n)`, so two copies of one request
+ * The talk's handler did `if not nonce_has_been_used(n): modify(); remember_nonce(n)`, so two copies of one request
  * arriving together both pass the check. A {@link NonceStore} has one atomic operation instead, `reserve`: check and
  * remember in a single step, so exactly one caller wins. Reserve first, act second.
  *

@@ -1,6 +1,6 @@
 /**
  * RPC over signed messages: `call`/`handle`, notifications both ways, cancellation across the wire, typed error
- * replies, and idempotent retries (the seeds' `handle_request`).
+ * replies, and idempotent retries (the `handle_request` of Ronacher's talk "Writing Secure APIs").
  *
  * The logic lives in {@link RpcEndpoint}, which knows nothing about sockets: it is given a way to send a signed
  * message ({@link RpcLink}) and is fed the verified messages that arrive. {@link RpcProtocol} is the endpoint wired

@@ -10,7 +10,7 @@
  * - {@link KeySchedule}: per-connection, per-direction MAC keys derived from a {@link Keyring} (keyring.ts).
  * - {@link sealEnvelope}: one envelope, for tests, vectors and tools.
  *
- * Verification order (SECURITY-NOTES B.6): header structure → key lookup → constant-time MAC → times → sequence.
+ * Verification order (docs/wire-format.md §6): header structure → key lookup → constant-time MAC → times → sequence.
  * Nothing here parses the payload.
  *
  * @module
@@ -51,7 +51,7 @@ export interface MessageMeta {
 
 /**
  * 16-byte random nonces cut from a pooled `randomFillSync` buffer: ~0.07 µs each instead of ~3 µs for
- * `randomBytes(16)` (PERF-NOTES). Each nonce is a view of the pool, which is never refilled in place (a fresh pool
+ * `randomBytes(16)` on Node 20. Each nonce is a view of the pool, which is never refilled in place (a fresh pool
  * is allocated when one is used up), so a nonce handed out stays valid.
  */
 export class NoncePool {
