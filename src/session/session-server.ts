@@ -300,7 +300,8 @@ function notAfterOf(peer: unknown): number {
 
 /** This side's certificate's notAfter on a TLS transport (epoch seconds), or Infinity. */
 export function ownCertificateNotAfter(transport: Transport): number {
-  const socket = transport.getExtraInfo('socket', null) as TLSSocket | null;
+  // 'sslObject' is the TLS socket; 'socket' would be the plain socket under it, which has no certificate.
+  const socket = transport.getExtraInfo('sslObject', null) as TLSSocket | null;
   const cert = socket !== null && typeof socket.getX509Certificate === 'function' ? socket.getX509Certificate() : undefined;
   if (cert === undefined) return Infinity;
   const t = Date.parse(cert.validTo) / 1000;

@@ -177,9 +177,11 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
     const peer = this.peer as { notAfter?: unknown } | null;
     const peerNotAfter = typeof peer?.notAfter === 'number' ? peer.notAfter : Infinity;
     const capAt = Math.min(peerNotAfter, ownCertificateNotAfter(transport));
-    if (Number.isFinite(capAt)) {
-      const loop = this.#hooks.loop;
-      this.#capTimer = loop.callLater(Math.max(0, capAt - loop.clock.epoch()), () => {
+    const loop = this.#hooks.loop;
+    // A certificate already past its notAfter (the TLS check counts whole seconds) is the other end's to refuse: its
+    // TLS does, and its cap closes at once; closing here too would only race it and hide its typed reason.
+    if (Number.isFinite(capAt) && capAt > loop.clock.epoch()) {
+      this.#capTimer = loop.callLater(capAt - loop.clock.epoch(), () => {
         this.#capTimer = null;
         this.closeFor(new SessionClosed(`connection closed at certificate expiry (${new Date(capAt * 1000).toISOString()})`));
       });

@@ -234,6 +234,28 @@ describe('sessions over mutual TLS', () => {
     });
   });
 
+  it('the server\'s own certificate expiring first caps the connection too: notice, then closed at its notAfter', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const shortServer = await ca.issueServer({ lifetime: 2 });
+      const closed: { reason: Error | null; at: number }[] = [];
+      const server = await serve(keyring, { tls: shortServer.options, reconnectNotice: 1,
+        onDisconnect: (_c, r) => closed.push({ reason: r, at: fx.loop.clock.epoch() }) });
+      // The client's certificate lives a day: the server's own, expiring in 2 s, is the earlier notAfter.
+      const s = open(keyring, server.port!, { backoff: { base: 0.5, cap: 0.5 } });
+      await s.whenConnected();
+      const link = s.link!;
+      while (closed.length === 0) await sleep(0.02);
+      expect(link.notice).toMatchObject({ closeAt: shortServer.issued.cert.notAfter });
+      expect(closed[0]!.reason).toMatchObject({ code: 'TW_SESSION_CLOSED' });
+      expect(closed[0]!.at).toBeGreaterThanOrEqual(shortServer.issued.cert.notAfter - 0.05);
+      expect(closed[0]!.at).toBeLessThan(shortServer.issued.cert.notAfter + 1);
+      await s.close();
+      await sleep(0.1);
+      fx.take(); // the expired server certificate refuses reconnects: the handshakes are reported
+    });
+  });
+
   it('drain with 100 sessions and calls in flight: each call completes or fails typed, bounded in time', async () => {
     await fx.run(async () => {
       const keyring = ring();
