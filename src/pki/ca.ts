@@ -108,7 +108,7 @@ export interface IssueClientOptions extends ValidityOptions {
   kind?: string;
 }
 
-/** What an issue call returns (STYLE §7.4b): the key, the leaf, the chain to present, and the root to trust. */
+/** What an issue call returns (one object per issue, never a bare key or PEM): the key, the leaf, the chain to present, and the root to trust. */
 export interface IssuedCertificate {
   /** `'server'` or `'client'`. */
   kind: 'server' | 'client';

@@ -6,7 +6,7 @@
  * it in with {@link reloadServer} (`setSecureContext`, open connections keep theirs); a client uses
  * {@link CertRotator.current} for its next connection.
  *
- * pki does not import src/loop (STYLE §7.1): the rotator takes any object with the few loop methods it uses.
+ * pki does not depend on the event loop (only on its Clock type): the rotator takes any object with the few loop methods it uses.
  */
 import { CERT_WARN_AT_FRACTION, RENEW_AT_FRACTION, RENEW_RETRY_MAX, RENEW_RETRY_MIN } from '../constants.js';
 import { CAError, TulipError } from '../errors.js';

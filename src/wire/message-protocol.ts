@@ -7,7 +7,7 @@
  * and appends to the iteration's batch; at the end of the loop iteration (`loop.deferToIterationEnd`) the batch is
  * MACed in one call and written with one `transport.write`.
  *
- * Failure policy (STYLE §7.3): a bad message is rejected on its own (`messageRejected(error)`) and the connection
+ * Failure policy (bad input loses nothing but itself): a bad message is rejected on its own (`messageRejected(error)`) and the connection
  * keeps serving; the messages around it are delivered. After `maxRejections` rejections the connection is closed
  * with the reason logged (and kept in {@link MessageProtocol.closeReason}). A framing error (`FrameTooLarge`) is
  * fatal: the stream is out of sync, so the connection closes at once.
