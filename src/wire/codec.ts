@@ -35,7 +35,8 @@ export const PACKR_OPTIONS = Object.freeze({
 export const UNPACKR_OPTIONS = Object.freeze({
   // Stated although records are decoded regardless (hard-wired in msgpackr): the shape check catches their output.
   useRecords: false,
-  // Maps become plain objects (what applications expect); `__proto__` keys are renamed by msgpackr, never applied.
+  // Maps become plain objects (what applications expect). msgpackr never applies a `__proto__` key: it renames it
+  // to `__proto_`, which the shape check then tells apart from a real `__proto_` key (see checkRenamedProto).
   mapsAsObjects: true,
   // Cyclic graphs and pointers throw ("Structured clone extension is disabled") instead of being built.
   structuredClone: false,
@@ -52,6 +53,9 @@ export const UNPACKR_OPTIONS = Object.freeze({
 // (msgpackr's typings lack int64AsType 'auto', which 2.1.4 implements: hence the cast.)
 const packr = new Packr({ ...PACKR_OPTIONS });
 const unpackr = new Unpackr({ ...UNPACKR_OPTIONS } as unknown as MsgpackrOptions);
+// The same decoder with maps as Map objects, whose keys are exactly the keys sent: used only to tell a `__proto_`
+// key from a `__proto__` key that msgpackr renamed (checkRenamedProto), never for the value handed out.
+const mapUnpackr = new Unpackr({ ...UNPACKR_OPTIONS, mapsAsObjects: false } as unknown as MsgpackrOptions);
 
 // Small payloads are decoded from here (see decode). 139 bytes: msgpackr's small-input threshold is `srcEnd < 140`.
 const SCRATCH_SIZE = 139;
@@ -161,17 +165,70 @@ export function decodeGeneral(bytes: Uint8Array, options?: DecodeOptions, start 
     // {preview}"); keep them in `cause` only, not in our message, which may be logged or sent back.
     throw new BadPayload(`undecodable msgpack payload (${(err as Error)?.name ?? 'Error'})`, { cause: err });
   }
+  sawProtoLike = false;
   checkShape(value, options);
+  if (sawProtoLike) {
+    sawProtoLike = false;
+    checkRenamedProto(bytes, start, end);
+  }
   return value;
 }
 
 const objectProto = Object.prototype;
 
+/** The keys a payload may not hold: `__proto__` (prototype pollution) and `constructor`. */
+function isForbiddenKey(k: string): boolean {
+  return k === '__proto__' || k === 'constructor';
+}
+
+function forbiddenKey(k: string): BadPayload {
+  return new BadPayload(`payload holds the forbidden key ${JSON.stringify(k)}`);
+}
+
+// Set by checkShape when an object has an own key `__proto_`: msgpackr writes a `__proto__` key sent by the peer as
+// `__proto_`, so decodeGeneral then asks checkRenamedProto which of the two the peer sent.
+let sawProtoLike = false;
+const PROTO_BYTES = Buffer.from('__proto__', 'latin1');
+
+/**
+ * Refuses the payload `bytes[start..end)` when one of its maps has the key `__proto__`, which msgpackr's object
+ * output shows as `__proto_` (so a `__proto_` key of a non-JS peer is legitimate, and a `__proto__` one is not).
+ * Without the 9 bytes of "__proto__" anywhere in the payload no key can be `__proto__`; otherwise the payload is
+ * decoded again with maps as Map objects, whose keys are the keys sent. msgpackr's records (ext 0x72) decode to
+ * objects in both modes, with the same renaming: a record with a `__proto_` key in such a payload cannot be told
+ * apart, and is refused.
+ */
+function checkRenamedProto(bytes: Uint8Array, start: number, end: number): void {
+  if (Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).indexOf(PROTO_BYTES) < 0) return;
+  let tree: unknown;
+  try {
+    tree = mapUnpackr.unpack(bytes, { start, end });
+  } catch (err) {
+    throw new BadPayload(`undecodable msgpack payload (${(err as Error)?.name ?? 'Error'})`, { cause: err });
+  }
+  const stack: unknown[] = [tree];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v !== 'object' || v === null) continue;
+    if (v instanceof Map) {
+      for (const [k, x] of v) {
+        if (k === '__proto__') throw forbiddenKey(k);
+        stack.push(x);
+      }
+    } else if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) stack.push(v[i]);
+    } else if (Object.getPrototypeOf(v) === objectProto) {
+      if (Object.hasOwn(v, '__proto_')) throw forbiddenKey('__proto__');
+      for (const k in v) stack.push((v as Record<string, unknown>)[k]);
+    }
+  }
+}
+
 /**
  * Checks that `value` is plain data: null, boolean, finite number, string, `Buffer` (a msgpack `bin`), arrays and
  * objects whose prototype is `Object.prototype`, nested at most `maxDepth` deep with at most `maxNodes` values.
- * Keys `__proto__`, `__proto_` (what msgpackr renames `__proto__` to) and `constructor` are refused. Iterative, so
- * hostile nesting cannot overflow the stack.
+ * Own keys `__proto__` and `constructor` are refused (a `__proto_` key is plain data). Iterative, so hostile
+ * nesting cannot overflow the stack.
  * @throws BadPayload naming what was refused.
  */
 export function checkShape(value: unknown, options?: DecodeOptions): void {
@@ -219,9 +276,8 @@ export function checkShape(value: unknown, options?: DecodeOptions): void {
         const proto = Object.getPrototypeOf(v);
         if (proto === objectProto) {
           for (const k in v) {
-            if (k === '__proto__' || k === '__proto_' || k === 'constructor') {
-              throw new BadPayload(`payload holds the forbidden key ${JSON.stringify(k)}`);
-            }
+            if (isForbiddenKey(k)) throw forbiddenKey(k);
+            if (k === '__proto_') sawProtoLike = true;
             stack.push((v as Record<string, unknown>)[k]);
             depths.push(depth + 1);
           }
@@ -261,7 +317,8 @@ function flatPlain(v: unknown, maxNodes: number): boolean {
   }
   if (Object.getPrototypeOf(v) !== objectProto) return false;
   for (const k in v) {
-    if (k === '__proto__' || k === '__proto_' || k === 'constructor') return false;
+    // `__proto_` too: the full check notes it for decodeGeneral (see checkRenamedProto)
+    if (isForbiddenKey(k) || k === '__proto_') return false;
     const x: unknown = (v as Record<string, unknown>)[k];
     const t = typeof x;
     if (t === 'string' || t === 'boolean' || x === null || (t === 'number' && Number.isFinite(x))) {
@@ -862,7 +919,7 @@ function decMapLearn(n: number, depth: number): Record<string, unknown> | undefi
   for (let i = 0; i < n; i++) {
     const ks = dp;
     const k = decKey();
-    if (k === null || k === '__proto__' || k === '__proto_' || k === 'constructor') {
+    if (k === null || isForbiddenKey(k)) {
       dfail = true;
       return undefined;
     }
@@ -882,7 +939,7 @@ function decMapLearn(n: number, depth: number): Record<string, unknown> | undefi
 function decMapRest(o: Record<string, unknown>, from: number, n: number, depth: number): Record<string, unknown> | undefined {
   for (let i = from; i < n; i++) {
     const k = decKey();
-    if (k === null || k === '__proto__' || k === '__proto_' || k === 'constructor') {
+    if (k === null || isForbiddenKey(k)) {
       dfail = true;
       return undefined;
     }

@@ -4,7 +4,8 @@ docs/wire-format.md alone (not from src/), and the interop peer that test/intero
 What it implements, by section of docs/wire-format.md:
 
 - §1 frames (4-byte big-endian length, reassembly across reads, maxFrameSize checked from the 4 length bytes);
-- §2 the envelope header and its structural checks;
+- §2 the envelope header and its structural checks (the kid's characters are not checked: an unknown kid, whatever
+  its bytes, is TW_UNKNOWN_KEY_ID at §6 step 3);
 - §3 the tag: HMAC-SHA256 over the envelope bytes before the tag, compared in constant time;
 - §4.1 the keyring and the direction keys HKDF-SHA256(secret, salt = B, info = "tulipwire/1 c2s" | "... s2c");
   §4.2 (TLS binding) only for the test vectors: Python's ssl module has no TLS exporter
@@ -67,6 +68,7 @@ DEFAULT_TTL_S = 30
 WINDOW = 128
 MAX_DEPTH = 32
 MAX_VALUES = 100_000
+# What a sender's key ids are made of (§2); a receiver does not check it (§6 step 3 looks the bytes up).
 KID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,32}$")
 
 KIND_REQUEST, KIND_RESPONSE, KIND_ERROR, KIND_NOTIFY, KIND_CANCEL = 1, 2, 3, 4, 5
@@ -411,13 +413,9 @@ def parse_header(body, bound):
         raise bad("kidLen %d" % k)
     if HEADER_FIXED + k + 1 + TAG_SIZE > len(body):
         raise bad("kidLen %d leaves no payload byte" % k)
-    kid_b = body[4:4 + k]
-    try:
-        kid = kid_b.decode("ascii")
-    except UnicodeDecodeError:
-        raise bad("kid is not ASCII")
-    if not KID_RE.match(kid):
-        raise bad("kid has a character outside A-Z a-z 0-9 . _ : -")
+    # §2/§6 step 3: the kid's bytes are not checked here; one that names no key is TW_UNKNOWN_KEY_ID, whatever its
+    # bytes (latin1 maps each byte to one character, so no two kids compare equal by accident).
+    kid = body[4:4 + k].decode("latin1")
     seq, issued_at, expires_at = struct.unpack_from(">QQQ", body, 4 + k)
     for name, v in (("seq", seq), ("issuedAt", issued_at), ("expiresAt", expires_at)):
         if v > MAX_SAFE:
@@ -782,7 +780,7 @@ def self_tests(r):
     cases = {
         "version 0": env(version=0), "kind 0": env(kind=0), "reserved flag bit 7": env(flags=0x80),
         "bound flag to an unbound receiver": env(flags=1), "kidLen 0": env(kid=b"", kid_len=0, payload=b"\xc0\xc0"),
-        "kidLen 33": env(kid=b"k" * 33), "kid with a space": env(kid=b"k 1"), "seq 0": env(seq=0),
+        "kidLen 33": env(kid=b"k" * 33), "seq 0": env(seq=0),
         "seq 2^53": env(seq=2 ** 53), "issuedAt 2^53": env(issued_at=2 ** 53, expires_at=2 ** 53),
         "expiresAt < issuedAt": env(expires_at=t0 - 1), "lifetime 300.001 s": env(expires_at=t0 + 300001),
         "kidLen past the end": env(kid_len=40),
@@ -790,6 +788,9 @@ def self_tests(r):
     for label, f in cases.items():
         r.eq("self: " + label, codes([f]), ["TW_MALFORMED_ENVELOPE"])
     r.eq("self: lifetime exactly maxTtl", codes([env(expires_at=t0 + 300000)]), ["accepted"])
+    r.eq("self: a kid outside the §2 alphabet is looked up, not a header error (§6 step 3)",
+         codes([env(kid=b"k 1"), env(kid=b"k\xff"), env(kid=b"k\x00")]),
+         ["TW_UNKNOWN_KEY_ID", "TW_UNKNOWN_KEY_ID", "TW_UNKNOWN_KEY_ID"])
     r.eq("self: unknown kid is found before the tag", codes([raw_envelope(b"\x00" * 32, kid=b"zz", seq=1, issued_at=t0,
                                                                           expires_at=t0 + 1)]), ["TW_UNKNOWN_KEY_ID"])
     r.eq("self: the tag is checked before the times", codes([raw_envelope(b"\x00" * 32, kid=b"k1", seq=1, issued_at=0,
@@ -1175,6 +1176,9 @@ def scenario_main(args, r):
     a.send(KIND_MESSAGE, {"once": 2}, nonce=mnonce)
     rej2 = rejections(a)
     r.observed["A.rejectionsAfterNonces"] = codes_of(rej2)
+    r.eq("A: with a nonce store every kind's nonce is reserved (§6 step 7): the reused-nonce REQUEST and MESSAGE "
+         "each count as a TW_REPLAYED_MESSAGE rejection; the idempotent retry does not",
+         (codes_of(rej2) or [])[7:], ["TW_REPLAYED_MESSAGE", "TW_REPLAYED_MESSAGE"])
     rid = a.call("add", [40, 2])
     r.eq("A: good traffic after the bad frames still works", a.result(rid), [KIND_RESPONSE, [rid, 42]])
     a.pump(lambda: False, 0.1)
@@ -1200,7 +1204,8 @@ def scenario_main(args, r):
         ("expiresAt < issuedAt", dict(expires_at=now - 1)), ("lifetime 301 s > maxTtl", dict(expires_at=now + 301000)),
         ("77 bytes: 1-byte kid, no payload", dict(kid=b"k", payload=b"")),
         ("78 bytes: 2-byte kid, no payload", dict(payload=b"")),
-        # §2: the kid is ASCII from A-Z a-z 0-9 . _ : - ; §6 step 2: "the structure of §2, else TW_MALFORMED_ENVELOPE"
+        # §2 / §6 step 3: the receiver does not check the kid's characters; a kid not in its keyring, whatever its
+        # bytes, is TW_UNKNOWN_KEY_ID
         ("kid with a space", dict(kid=b"k 1")), ("kid with a non-ASCII byte", dict(kid=b"k\xff")),
     ]
     for i, (label, kw) in enumerate(cases):
@@ -1214,9 +1219,8 @@ def scenario_main(args, r):
     r.observed["B.rejections"] = by_label
     r.eq("B: each malformed header is TW_MALFORMED_ENVELOPE",
          [by_label.get(l, {}).get("code") for l in labels[:13]], ["TW_MALFORMED_ENVELOPE"] * 13)
-    r.check("B: a kid outside the §2 alphabet is refused (the document says TW_MALFORMED_ENVELOPE; see observed)",
-            all(by_label.get(l, {}).get("code") in ("TW_MALFORMED_ENVELOPE", "TW_UNKNOWN_KEY_ID") for l in labels[13:]),
-            "TW_MALFORMED_ENVELOPE", [by_label.get(l, {}).get("code") for l in labels[13:]])
+    r.eq("B: a kid outside the §2 alphabet is not in the keyring: TW_UNKNOWN_KEY_ID (§6 step 3)",
+         [by_label.get(l, {}).get("code") for l in labels[13:]], ["TW_UNKNOWN_KEY_ID"] * 2)
     rid = b.call("add", [1, 1])
     r.eq("B: the connection keeps serving (15 rejections, one below maxRejections)", b.result(rid),
          [KIND_RESPONSE, [rid, 2]])
@@ -1248,9 +1252,13 @@ def scenario_main(args, r):
         after = rejections(c) or []
         look_alike[label] = after[before]["code"] if len(after) > before else "accepted"
     r.observed["C.lookAlikeKeys"] = look_alike
+    r.eq("C: keys that only look like __proto__ / constructor are accepted (§5: exactly those two are refused)",
+         look_alike, {"__proto_": "accepted", "__proto__x": "accepted", "constructors": "accepted", "_proto__": "accepted"})
     n_before_shapes = len(rejections(c) or [])
     r.observed["C.repliesToUndecodableRequests"] = sorted(i for i in c.replies if i in (241, 242, 243, 245))
     r.observed["C.nilErrorsAfterUndecodableRequests"] = len(c.nil_errors)
+    r.eq("C: a REQUEST refused by the §5 payload check is never answered (RPC: a message refused by §6)",
+         [r.observed["C.repliesToUndecodableRequests"], len(c.nil_errors)], [[], 0])
     # RPC shapes: readable id answered [id, TW_BAD_PAYLOAD, ...]; unreadable id answered with a nil id
     c.send(KIND_REQUEST, [211, 123, None])
     c.send(KIND_REQUEST, [212, "add", [1, 2], "not a map"])
@@ -1299,12 +1307,21 @@ def scenario_main(args, r):
         got = c.reply_after_sentinel(rid)
         probes[label] = "answered" if got is not None and got[0] == KIND_RESPONSE else (got[1][1] if got else "no reply")
     r.observed["C2.limitProbes"] = probes
+    r.eq("C2: the limits of §5 (outermost container = level 1; containers and scalars count, map keys do not; "
+         "uint64/int64 accepted up to |n| = 2^53)", probes, {
+             "32 levels": "answered", "33 levels": "no reply", "100,000 values": "answered", "100,001 values": "no reply",
+             "a map of 49,999 entries (100,002 values if keys count)": "answered",
+             "a map of 99,996 entries (100,000 values if keys do not count)": "answered",
+             "a map of 99,997 entries (100,001 values if keys do not count)": "no reply",
+             "int 2^53-1": "answered", "int 2^53": "answered", "int -2^53": "answered", "int 2^53+1": "no reply"})
     # §6 step 6 records a fresh seq before step 8 runs: is the seq of a message refused for its payload burnt?
     s = c.sender.next_seq()
     c.next_id += 1
     c.write(c.sender.frame(KIND_REQUEST, b"\x93" + encode_python(c.next_id) + b"\xa3add\xd4\x01\x00", seq=s))
     rid = c.call("add", [3, 3], seq=s)
     r.observed["C2.seqOfBadPayloadReused"] = "answered" if c.reply_after_sentinel(rid) is not None else "no reply"
+    r.eq("C2: a frame refused for its payload has used up its seq (§6 step 6): the same seq again gets no reply",
+         r.observed["C2.seqOfBadPayloadReused"], "no reply")
     r.observed["C2.rejections"] = codes_of(rejections(c))
     rid = c.call("add", [2, 2])
     r.eq("C2: the connection keeps serving", c.result(rid), [KIND_RESPONSE, [rid, 4]])

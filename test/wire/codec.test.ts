@@ -411,3 +411,78 @@ describe('fast paths are indistinguishable from msgpackr', () => {
     expect(() => decode(hex('81a95f5f70726f746f5f5f01'))).toThrow(/forbidden key/);
   });
 });
+
+describe('forbidden keys: exactly __proto__ and constructor, on both decoding paths', () => {
+  // Both paths, and `decode` on a payload that also holds a uint64 (which the fast decoder hands to msgpackr).
+  const paths: [string, (b: Buffer) => unknown][] = [
+    ['decode', (b) => decode(b)],
+    ['decodeGeneral', (b) => decodeGeneral(b)],
+    ['decode via msgpackr', (b) => (decode(Buffer.concat([hex('92'), b, hex('cf0000000000000001')])) as unknown[])[0]],
+  ];
+  const key = (k: string) => (k.length < 32 ? Buffer.from([0xa0 | k.length]) : Buffer.from([0xd9, k.length]));
+  const map1 = (k: string, v: Buffer, str8 = false) =>
+    Buffer.concat([hex('81'), str8 ? Buffer.from([0xd9, k.length]) : key(k), Buffer.from(k, 'latin1'), v]);
+
+  it.each(paths)('%s: a __proto_ key (a legitimate key of a non-JS peer) is a plain own property, no pollution', (_name, dec) => {
+    for (const bytes of [map1('__proto_', hex('01')), map1('__proto_', hex('01'), true), hex('de0001a85f5f70726f746f5f01')]) {
+      const v = dec(bytes) as Record<string, unknown>;
+      expect(Object.getPrototypeOf(v)).toBe(Object.prototype);
+      expect(Object.getOwnPropertyNames(v)).toEqual(['__proto_']);
+      expect(v.__proto_).toBe(1);
+      expect(v).toEqual({ __proto_: 1 });
+    }
+    // nested, with a map value, next to other keys, and with the string "__proto__" as a value
+    const value = { a: [{ __proto_: { admin: true } }], __proto_: '__proto__', b: 2 };
+    const got = dec(Buffer.from(encode(value))) as typeof value;
+    expect(got).toEqual(value);
+    expect(Object.getPrototypeOf(got.a[0])).toBe(Object.prototype);
+    expect((got.a[0] as Record<string, unknown>).admin).toBeUndefined();
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
+    expect(Object.keys(Object.prototype)).toEqual([]);
+  });
+
+  it.each(paths)('%s: a __proto__ key is refused, and the message names "__proto__"', (_name, dec) => {
+    const cases = [
+      map1('__proto__', hex('81a561646d696ec3')),              // {"__proto__": {"admin": true}}, fixstr key
+      map1('__proto__', hex('01'), true),                        // str8 key
+      hex('82a85f5f70726f746f5f01a95f5f70726f746f5f5f02'),     // {"__proto_": 1, "__proto__": 2}
+      hex('91de0001a95f5f70726f746f5f5f01'),                   // nested, map16
+    ];
+    for (const bytes of cases) {
+      const e = badPayload(() => dec(bytes));
+      expect(e.message).toBe('payload holds the forbidden key "__proto__"');
+    }
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
+  });
+
+  it.each(paths)('%s: a constructor key is refused, and the message names it', (_name, dec) => {
+    for (const bytes of [map1('constructor', hex('01')), hex('91de0001ab636f6e7374727563746f7201')]) {
+      expect(badPayload(() => dec(bytes)).message).toBe('payload holds the forbidden key "constructor"');
+    }
+  });
+
+  it('keys that only look like the forbidden ones are plain data on both paths', () => {
+    for (const value of [{ __proto__x: 2 }, { constructors: 3 }, { _proto__: 4 }, { __proto: 5 }, { Constructor: 6 }]) {
+      const bytes = Buffer.from(encode(value));
+      expect(decode(bytes)).toEqual(value);
+      expect(decodeGeneral(bytes)).toEqual(value);
+    }
+  });
+
+  it('the fast decoder takes __proto_ itself (also as a learned map shape) and leaves __proto__ to the general path', () => {
+    const bytes = Buffer.from(encode({ __proto_: 1, t: 'x' }));
+    expect(decodesFast(bytes)).toBe(true);
+    for (let i = 0; i < 3; i++) expect(decode(bytes)).toEqual({ __proto_: 1, t: 'x' });
+    expect(decodesFast(hex('81a95f5f70726f746f5f5f01'))).toBe(false);
+  });
+
+  it('a msgpackr record (ext 0x72) with a __proto__ key is refused; one with __proto_ is accepted when no __proto__ bytes are present', () => {
+    const recordPackr = new Packr({ useRecords: true });
+    const proto = recordPackr.pack(JSON.parse('[{"__proto__": 1}]') as unknown);
+    expect(proto.subarray(0, 3).toString('hex')).toBe('91d472');
+    for (const dec of [decode, decodeGeneral]) {
+      expect(badPayload(() => dec(Buffer.from(proto))).message).toBe('payload holds the forbidden key "__proto__"');
+      expect(dec(Buffer.from(new Packr({ useRecords: true }).pack([{ __proto_: 1 }])))).toEqual([{ __proto_: 1 }]);
+    }
+  });
+});
