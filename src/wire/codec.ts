@@ -264,8 +264,10 @@ export function checkShape(value: unknown, options?: DecodeOptions): void {
         throw new BadPayload('payload holds undefined (msgpackr extension 0)');
       case 'object': {
         if (v === null) continue;
-        if (depth > maxDepth) throw new BadPayload(`payload nests deeper than ${maxDepth} (maxDepth)`);
+        // Only containers count as nesting levels (a bin or Date inside the deepest level is a leaf, as in the fast
+        // decoder).
         if (Array.isArray(v)) {
+          if (depth > maxDepth) throw new BadPayload(`payload nests deeper than ${maxDepth} (maxDepth)`);
           if (Object.getPrototypeOf(v) !== Array.prototype) throw new BadPayload('payload holds an exotic array');
           for (let i = 0; i < v.length; i++) {
             stack.push(v[i]);
@@ -275,6 +277,7 @@ export function checkShape(value: unknown, options?: DecodeOptions): void {
         }
         const proto = Object.getPrototypeOf(v);
         if (proto === objectProto) {
+          if (depth > maxDepth) throw new BadPayload(`payload nests deeper than ${maxDepth} (maxDepth)`);
           for (const k in v) {
             if (isForbiddenKey(k)) throw forbiddenKey(k);
             if (k === '__proto_') sawProtoLike = true;

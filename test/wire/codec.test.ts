@@ -187,6 +187,22 @@ describe('shape check', () => {
     expect(decode(hex('d40000'), { allowUndefined: true })).toBeUndefined();
   });
 
+  it('maxDepth counts containers only: a bin or string in the deepest allowed level passes on both decode paths', () => {
+    let v: unknown = [Buffer.from('leaf'), 'x'];
+    for (let i = 1; i < 32; i++) v = [v];                 // 32 nested arrays, the innermost holding a bin
+    let u: unknown = [Buffer.from('leaf'), 'é'];          // the same with a non-ASCII string: decoded by msgpackr
+    for (let i = 1; i < 32; i++) u = [u];
+    expect(decodesFast(encode(u))).toBe(false);
+    for (const bytes of [encode(v), encode(u)]) {
+      expect(() => decode(bytes)).not.toThrow();
+      expect(() => decodeGeneral(bytes)).not.toThrow();
+    }
+    let w: unknown = [Buffer.from('leaf')];
+    for (let i = 1; i < 33; i++) w = [w];                // 33 nested arrays: too deep on both paths
+    badPayload(() => decode(encode(w)));
+    badPayload(() => decodeGeneral(encode(w)));
+  });
+
   it('enforces maxDepth iteratively', () => {
     let v: unknown = 1;
     for (let i = 0; i < 10; i++) v = [v];
