@@ -4,7 +4,7 @@
  * must be accepted by a live endpoint (a REQUEST vector is answered with exactly the RESPONSE/ERROR vector bytes).
  */
 import { createHmac, hkdfSync } from 'node:crypto';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EventLoop, VirtualClock } from '../../src/loop/index.js';
 import { decode, encode } from '../../src/wire/codec.js';
@@ -16,13 +16,10 @@ import type { BadData } from '../../src/errors.js';
 interface Vector { name: string; kind: number; json: string; msgpack: string }
 
 function rpcSection(): string {
-  const main = new URL('../../docs/wire-format.md', import.meta.url);
-  if (existsSync(main)) {
-    const text = readFileSync(main, 'utf8');
-    const at = text.search(/^## RPC\s*$/m);
-    if (at >= 0) return text.slice(at);
-  }
-  return readFileSync(new URL('../../docs/rpc.md', import.meta.url), 'utf8');
+  const text = readFileSync(new URL('../../docs/wire-format.md', import.meta.url), 'utf8');
+  const at = text.search(/^## RPC\s*$/m);
+  if (at < 0) throw new Error('docs/wire-format.md has no "## RPC" section');
+  return text.slice(at);
 }
 
 function vectors(): Vector[] {
