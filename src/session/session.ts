@@ -351,7 +351,9 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     const name = options.name ?? `session ${options.host ?? '127.0.0.1'}:${options.port ?? '?'}`;
     this.task = this.loop.createTask(() => this.#run(), { name });
     this.task.addDoneCallback(() => {
-      // The body resolves `closed` itself; a cancel before the first step never ran it.
+      // The body shuts down and resolves `closed` itself; a cancel before the first step never ran it (asyncio
+      // throws into the unstarted coroutine), so its waiters and the message stream are ended here.
+      if (this.#closedWith === null) this.#beginShutdown(null);
       if (!this.closed.done()) this.closed.setResult(null);
     });
   }
@@ -673,7 +675,8 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     }
   }
 
-  async #shutdown(reason: SessionClosed | null): Promise<void> {
+  // Fails the waiting calls, ends `messages`, stops listening for renewals and closes every link (without waiting).
+  #beginShutdown(reason: SessionClosed | null): SessionLink<S>[] {
     const err = reason ?? new SessionClosed('the session is closed');
     this.#closedWith = err;
     this.#unsubscribe?.();
@@ -683,6 +686,11 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     this.#current = null;
     const links = [...this.#links];
     for (const l of links) l.closeFor(err);
+    return links;
+  }
+
+  async #shutdown(reason: SessionClosed | null): Promise<void> {
+    const links = this.#beginShutdown(reason);
     const timeout = this.#options.shutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT;
     if (links.some((l) => !l.isLost)) {
       try {
