@@ -15,10 +15,10 @@
  * operations per CPU second of the process (`process.cpuUsage()` here, `time.process_time()` in Python): on a
  * shared, loaded 2-core box wall-clock rates swing by 2-3x between consecutive runs, CPU time far less; the
  * wall-clock rates are kept in `extra`. Nothing enables AsyncLocalStorage before the last row, so the native
- * baselines of the goal rows run at full speed (ASYNCIO-NOTES §0). The last row, "Future create+resolve+await,
- * tracking on", turns foreign-await tracking on (irreversible for the process, which is why it runs last): the
- * cost of `run()`'s default (docs/event-loop-internals.md, "Foreign awaits"); its native baseline then runs with
- * Node's promise hooks on too.
+ * baselines of the goal rows run at full speed (with it on, native awaits ran 2-3x slower on Node 20). The last
+ * row, "Future create+resolve+await, tracking on", turns foreign-await tracking on (irreversible for the process,
+ * which is why it runs last): the cost of `run()`'s default (docs/event-loop-internals.md, "Foreign awaits"); its
+ * native baseline then runs with Node's promise hooks on too.
  *
  * `npx tsx bench/loop.ts` prints a table of ratios (vs asyncio, vs native); `--json` prints the report of
  * bench/README.md on stdout (the table then goes to stderr).

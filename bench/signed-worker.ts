@@ -19,7 +19,7 @@ import { emitEvent, exitWithParent } from './support/workers.js';
 
 /** The secret both sides share (32 bytes; the bench is not about key handling). */
 const SECRET = Buffer.alloc(32, 0x5a);
-/** Messages sent per loop iteration by the sender, at most (PERF-NOTES: batches of 256). */
+/** Messages sent per loop iteration by the sender, at most (the raw baseline's and the peers' batch too). */
 const BATCH = 256;
 /** Bytes per iteration, at most (so 16 KiB messages go 16 at a time). */
 const BATCH_BYTES = 256 * 1024;

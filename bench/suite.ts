@@ -128,7 +128,7 @@ export function parseReport(stdout: string): BenchReport | null {
   return null;
 }
 
-/** Goals of the suite: those the benches attach (`extra.goals`), plus the loop goals of PERF-NOTES found by name. */
+/** Goals of the suite: those the benches attach (`extra.goals`), plus the loop goals (bench/README.md) found by name. */
 export function collectGoals(outcomes: EntryOutcome[]): (CheckedGoal & { bench: string; case: string })[] {
   const goals: (CheckedGoal & { bench: string; case: string })[] = [];
   for (const o of outcomes) {
@@ -138,7 +138,7 @@ export function collectGoals(outcomes: EntryOutcome[]): (CheckedGoal & { bench: 
         for (const g of own as CheckedGoal[]) goals.push({ ...g, bench: o.entry.name, case: c.case });
         continue;
       }
-      // The loop bench's asyncio comparisons: callSoon chain ≥ 8x, Future create+resolve+await ≥ 5x (PERF-NOTES).
+      // The loop bench's asyncio comparisons: callSoon chain ≥ 8x, Future create+resolve+await ≥ 5x (bench/README.md).
       if (o.entry.name === 'loop' && c.baseline && /asyncio/i.test(c.baseline.name) && !/uvloop/i.test(c.baseline.name)) {
         const target = /call_?soon/i.test(c.case) ? 8 : /future/i.test(c.case) ? 5 : null;
         if (target !== null) {

@@ -87,7 +87,7 @@ function chunks(stream: Buffer): Buffer[] {
   return out;
 }
 
-// ---- the naive pipeline (PERF-NOTES "naive Node")
+// ---- the naive pipeline (a straightforward Node implementation, as bench/peers/naive.ts)
 
 const naivePackr = new Packr({ useRecords: false, moreTypes: false, structuredClone: false, bundleStrings: false, encodeUndefinedAsNil: true });
 const naiveUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false, copyBuffers: true });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as api from '../src/index.js';
 import { ERROR_CLASSES, ErrorGroup, TulipError, errorFromCode, isCancelledError, CancelledError, RpcError } from '../src/index.js';
 
-/** The class-name → code rule of STYLE §7.3: TW_ + SCREAMING_SNAKE, no `Error` suffix, acronyms one word. */
+/** The class-name → code rule of docs/errors.md: TW_ + SCREAMING_SNAKE, no `Error` suffix, acronyms one word. */
 function expectedCode(name: string): string {
   const base = name.replace(/Error$/, '') || name;
   if (base === 'Tulip') return 'TW_ERROR';

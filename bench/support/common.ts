@@ -141,7 +141,7 @@ export function removeCerts(certs: BenchCerts): void {
   rmSync(certs.dir, { recursive: true, force: true });
 }
 
-/** The game update every signed case sends (PERF-NOTES); `seq` is bumped per message by the senders. */
+/** The game update every signed case sends (bench/README.md); `seq` is bumped per message by the senders. */
 export const GAME = { t: 'move', id: 42, x: 1.5, y: -3.25, seq: 123456, ts: 1700000000000 } as const;
 
 /** The message sizes of the throughput cases: label → bytes of padding added to the game message (`pad` field). */

@@ -26,7 +26,7 @@ const NO_PING: readonly Impl[] = ['tw-wire', 'naive'];
 /** Diagnostic rows, run over one connection only. */
 const ONE_CONN_ONLY: readonly Impl[] = ['tw-wire', 'naive'];
 
-/** A goal on a row's ratio: `ratio op target` (PERF-NOTES / issue 7). */
+/** A goal on a row's ratio: `ratio op target` (issue 7; the goals: bench/README.md). */
 export interface Goal {
   op: '>=' | '<=';
   target: number;

@@ -1,5 +1,5 @@
 /**
- * The signed message of the peers (PERF-NOTES), in Node: body = msgpack([expiresAt, nonce16, message]) followed by
+ * The signed message of the peers (bench/README.md), in Node: body = msgpack([expiresAt, nonce16, message]) followed by
  * HMAC-SHA256(key, packed); a frame is a 4-byte big-endian length then the body. bench/peers/asyncio_signed.py
  * builds the same bytes. Used by the gRPC peer (whose messages are these bodies) and by the raw baseline, which
  * moves pre-built frames of exactly this shape without signing anything.

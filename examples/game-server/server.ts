@@ -77,7 +77,7 @@ export interface GameServerOptions {
   port?: number;
   /** The loop. Default the running loop. */
   loop?: EventLoop;
-  /** Simulation and broadcast rate, ticks per second. Default 20 (GAMENET-NOTES: Source, Apex; Colyseus' patch rate). */
+  /** Simulation and broadcast rate, ticks per second. Default 20 (Source and Apex tick rates; Colyseus' patch rate). */
   tickRate?: number;
   /** The world is a square of this side, world units. Default 100. */
   worldSize?: number;
@@ -387,7 +387,7 @@ function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-// Positions go out with two decimals: a few bytes less per player per tick (GAMENET-NOTES: bytes are what count).
+// Positions go out with two decimals: a few bytes less per player per tick (at game tick rates, bytes are what count).
 function round(v: number): number {
   return Math.round(v * 100) / 100;
 }

@@ -1,6 +1,6 @@
 /**
- * STYLE §7.1 / §7.5.8 for src/loop: the loop imports nothing else in src/ but errors.ts and constants.ts; Node's
- * timers appear only in event-loop.ts and the system's time only in clock.ts.
+ * Layering and no ambient time in src/loop: the loop imports nothing else in src/ but errors.ts and constants.ts;
+ * Node's timers appear only in event-loop.ts and the system's time only in clock.ts.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -1,6 +1,6 @@
 /**
  * Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier: ports of CPython's test_locks (class and test
- * names in each title). The orderings depend on atomic task steps (ASYNCIO-NOTES §0).
+ * names in each title). The orderings depend on atomic task steps (docs/event-loop-internals.md#atomic-task-steps).
  */
 import { describe, expect, it } from 'vitest';
 import {

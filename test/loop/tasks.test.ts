@@ -105,7 +105,7 @@ describe('Task basics', () => {
   });
 });
 
-describe('atomic task steps (ASYNCIO-NOTES §0)', () => {
+describe('atomic task steps (docs/event-loop-internals.md)', () => {
   const fx = useLoop();
 
   it('a resumed task runs to its next suspension before the next ready callback, through nested async calls', async () => {

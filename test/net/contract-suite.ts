@@ -1,5 +1,5 @@
 /**
- * `checkProtocolContract(name, makePair)`: the transport conformance suite (STYLE §7.4), in the style of trio's
+ * `checkProtocolContract(name, makePair)`: the transport conformance suite, in the style of trio's
  * `check_two_way_stream` / `check_half_closeable_stream` (python-trio/trio `src/trio/testing/_check_streams.py`),
  * recast for PEP 3156 callbacks. It runs unchanged against every way tulipwire connects two protocols: TCP, TLS,
  * startTls-upgraded TCP and the in-memory pair.

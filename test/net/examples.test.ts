@@ -1,4 +1,4 @@
-/** The net examples run as tests: each exports `main(opts)`, which the test drives and checks (STYLE §7.4). */
+/** The net examples run as tests: each exports `main(opts)`, driven and checked here (as undici's test/examples.js). */
 import { describe, expect, it } from 'vitest';
 import { main as echoMain } from '../../examples/echo/main.js';
 import { main as streamsEchoMain } from '../../examples/streams-echo/main.js';

@@ -1,6 +1,6 @@
 /**
  * The in-memory pair on a virtual clock (trio's memory_stream_pair + autojump_clock): time-dependent transport
- * behaviour is exact and instant, with no kernel sockets involved (ASYNCIO-NOTES pain point 22).
+ * behaviour is exact and instant, with no kernel sockets involved (autojump can leap while bytes sit in the kernel).
  */
 import { describe, expect, it } from 'vitest';
 import { createMemoryPair, SSL_SHUTDOWN_TIMEOUT, waitFor } from '../../src/index.js';

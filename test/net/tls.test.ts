@@ -226,7 +226,7 @@ describe('TLS transports', () => {
         return r;
       }, fx.serverOptions({ mtls: true }));
       const port = portOf(server);
-      // TLS 1.3: the client may see an alert, or a completed handshake and then a close (PKI-NOTES).
+      // TLS 1.3: the client may see an alert, or a completed handshake and then a close (both seen on Node 20).
       const c = new Recorder(lf.loop);
       const res = await lf.loop.createConnection(() => c, '127.0.0.1', port, { ssl: fx.clientOptions() })
         .then(async ([t]) => {

@@ -1,5 +1,5 @@
 /**
- * The loop fixture (STYLE §7.4, CPython `functional.py`): each test gets its own {@link EventLoop} whose exception
+ * The loop fixture (CPython's test_asyncio `functional.py`): each test gets its own {@link EventLoop} whose exception
  * handler records every context. `afterEach` closes the loop and fails the test if anything was recorded that the
  * test did not take with {@link LoopFixture.take}.
  */
