@@ -423,7 +423,8 @@ export class PrivateCA {
     const notAfter = options.notAfter ?? now + lifetime;
     if (!(notAfter > notBefore)) throw new CAError('notAfter must be later than notBefore');
     const interNotAfter = this.#s.intermediate.notAfter.getTime() / 1000;
-    if (notAfter > interNotAfter + 1) {
+    // Compared as written into the certificate (whole seconds, floored by createCertificate).
+    if (Math.floor(notAfter) > interNotAfter) {
       throw new CAError(`the leaf would outlive the issuing intermediate (expires ${new Date(interNotAfter * 1000).toISOString()}): rotate the intermediate`);
     }
     const keyAlgorithm = checkKeyAlgorithm(options.keyAlgorithm ?? this.#s.keyAlgorithm);
