@@ -16,7 +16,7 @@
  * @module
  */
 import type { ConnectionOptions } from 'node:tls';
-import { SESSION_QUEUE_SIZE, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
+import { RPC_TIMEOUT, SESSION_QUEUE_SIZE, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
 import {
   PeerRejected, SessionClosed, TimeoutError, TransportError, TulipError, isCancelledError,
 } from '../errors.js';
@@ -415,7 +415,9 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   /**
    * Calls `method` on the server. Waits (bounded) for a connection if none is up. With `idempotent` (true, or an
    * IdempotencyKey shared by your own retries) a call whose connection is lost is sent again on the next one with
-   * the same nonce, until the key's window closes (TimeoutError); the server runs it at most once.
+   * the same nonce, until the key's window closes (TimeoutError); the server runs it at most once. `timeout`
+   * (default `RPC_TIMEOUT`, null for none) bounds the whole call: waiting for a connection, and every attempt.
+   * Aborting `signal` cancels the call's Task, queued or sent (a sent call gets a CANCEL).
    *
    * The Task resolves with the result, or fails with: the server's typed error (`RateLimited` with `retryAfter`,
    * `TooManyInFlight`, `Forbidden`, …); `TransportClosed` when a non-idempotent call's connection was lost (it may
@@ -427,10 +429,21 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     const callOptions: CallOptions = { ...options };
     if (key !== null) callOptions.idempotent = key;
     else delete callOptions.idempotent;
-    return this.loop.createTask(async () => {
+    // The signal cancels the call's Task (below), whether it waits in the queue or for its reply.
+    delete callOptions.signal;
+    const timeout = options.timeout === undefined ? RPC_TIMEOUT : options.timeout;
+    const task = this.loop.createTask(async () => {
+      // One deadline for the whole call: its waits for a connection and every attempt on one.
+      const deadline = timeout === null ? null : this.loop.time() + timeout;
       for (;;) {
-        const link = await this.#acquire();
-        const reply = link.call<T>(method, params, callOptions);
+        // An idempotent retry is also bounded by its key's window (epoch seconds, fixed by the first attempt).
+        const windowEnd = key?.expiresAt != null ? this.loop.time() + key.expiresAt - this.loop.clock.epoch() : null;
+        const byWindow = windowEnd !== null && (deadline === null || windowEnd < deadline);
+        const link = await this.#acquire(byWindow ? windowEnd : deadline, () => new TimeoutError(byWindow
+          ? `call ${method}: the idempotency window of this operation closed while it waited for a connection`
+          : `call ${method} found no connection within ${timeout} s`));
+        const reply = link.call<T>(method, params,
+          { ...callOptions, timeout: deadline === null ? null : Math.max(0, deadline - this.loop.time()) });
         // Failed before anything was written (the connection closed under us): safe to send again, idempotent or not.
         if (reply.done() && !reply.cancelled() && isConnectionLoss(reply.exception()) && this.#closedWith === null) {
           link.retiring = true;
@@ -450,6 +463,16 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
         }
       }
     }, { name: `session call ${method}` });
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => { task.cancel('aborted by the caller'); };
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        task.addDoneCallback(() => signal.removeEventListener('abort', onAbort));
+      }
+    }
+    return task;
   }
 
   /**
@@ -666,12 +689,25 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     if (s !== null && !s.done()) s.setResult(undefined);
   }
 
-  async #acquire(): Promise<SessionLink<S>> {
+  // A usable link, waiting in the bounded queue for one; with `until` (loop time), failing with `late()` then.
+  async #acquire(until: number | null = null, late?: () => Error): Promise<SessionLink<S>> {
     for (;;) {
       if (this.#closedWith !== null) throw this.#closedWith;
       const c = this.#current;
       if (c !== null && c.usable) return c;
-      await this.#queue.wait();
+      if (until !== null && until <= this.loop.time()) throw late!();
+      const waiter = this.#queue.wait();
+      if (until === null) {
+        await waiter;
+        continue;
+      }
+      // Failing the waiter takes it out of the queue (its done callback), freeing the slot.
+      const timer = this.loop.callAt(until, () => { if (!waiter.done()) waiter.setException(late!()); });
+      try {
+        await waiter;
+      } finally {
+        timer.cancel();
+      }
     }
   }
 

@@ -72,3 +72,65 @@ describe('session cancellation', () => {
     });
   });
 });
+
+/** A loopback port nobody listens on (a session server opened and closed again). */
+async function deadPort(keyring: Keyring): Promise<number> {
+  const s = await serveSessions({ keyring, tls: ca.serverOptions, ...quiet });
+  const port = s.port!;
+  await s.close();
+  return port;
+}
+
+/** Settles `p` or says it was still pending after `bound` seconds (a bound, not a speed assertion). */
+function within<T>(p: PromiseLike<T>, bound: number): Promise<unknown> {
+  return Promise.race([
+    Promise.resolve(p).then((v) => ({ value: v }), (e: unknown) => ({ error: e })),
+    sleep(bound).then(() => 'still pending'),
+  ]);
+}
+
+describe('calls while disconnected never hang', () => {
+  it("a queued call's timeout bounds its wait for a connection: TimeoutError, and it leaves the queue", async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const s = open(keyring, await deadPort(keyring)); // retries forever (attempts Infinity)
+      const c = s.call('echo', 1, { timeout: 0.3 });
+      expect(await within(c, 3)).toMatchObject({ error: { code: 'TW_TIMEOUT' } });
+      expect(s.queued).toBe(0);
+      expect(s.closed.done()).toBe(false); // the session itself keeps trying
+    });
+  });
+
+  it("aborting a queued call's signal cancels it at once and frees its queue slot", async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const s = open(keyring, await deadPort(keyring), { queueSize: 1 });
+      const ac = new AbortController();
+      const c = s.call('echo', 1, { signal: ac.signal, timeout: null });
+      while (s.queued === 0) await sleep(0.01);
+      ac.abort();
+      expect(await within(c, 3)).toMatchObject({ error: { code: 'TW_CANCELLED' } });
+      expect(c.cancelled()).toBe(true);
+      expect(s.queued).toBe(0);
+    });
+  });
+
+  it('an idempotent call whose connection is lost and never comes back fails TimeoutError within its timeout', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring);
+      let started = 0;
+      let finished = 0;
+      // An idempotent request runs on after its connection is lost (its outcome is cached for a retry).
+      server.handle('slow', async () => { started += 1; await sleep(1.5); finished += 1; return 'late'; });
+      const s = open(keyring, server.port!);
+      await s.whenConnected();
+      const c = s.call('slow', null, { idempotent: true, timeout: 0.8 });
+      while (started === 0) await sleep(0.01);
+      server.abort(); // the server is gone for good; the retry waits in the queue
+      expect(await within(c, 4)).toMatchObject({ error: { code: 'TW_TIMEOUT' } });
+      expect(s.queued).toBe(0);
+      while (finished === 0) await sleep(0.05);
+    });
+  });
+});
