@@ -280,7 +280,7 @@ export interface SecureContextTarget {
  * @throws CAError when the new material is unusable; the server keeps its old context.
  */
 export function reloadServer(server: SecureContextTarget, source: TlsSource, options: ServerTlsBuildOptions = {}): PkiServerTlsOptions {
-  validateTlsMaterial(source);
+  validateTlsMaterial(source, options.extraCa);
   const opts = serverTlsOptions(source, options);
   try {
     createSecureContext(opts);
@@ -292,10 +292,12 @@ export function reloadServer(server: SecureContextTarget, source: TlsSource, opt
 }
 
 /**
- * Checks that key, chain and roots form a usable TLS identity (the key matches the leaf; the PEMs parse).
+ * Checks that key, chain and roots form a usable TLS identity: the PEMs parse, the key matches the leaf, and the
+ * chain in `cert` leads to a root in `ca` (or `extraCa`), so a leaf without its intermediate or a `ca` of another CA
+ * is refused before it goes live (peers, or this server, would refuse every handshake with it).
  * @throws CAError with the node error as cause.
  */
-export function validateTlsMaterial(source: TlsSource): void {
+export function validateTlsMaterial(source: TlsSource, extraCa?: readonly string[]): void {
   const m = materialOf(source);
   const leafPem = splitPemCertificates(m.cert)[0];
   if (leafPem === undefined) throw new CAError('unusable TLS material: the cert PEM holds no certificate');
@@ -311,9 +313,24 @@ export function validateTlsMaterial(source: TlsSource): void {
     const cause = Object.assign(new Error('the private key does not match the certificate'), { code: 'ERR_OSSL_X509_KEY_VALUES_MISMATCH' });
     throw new CAError('unusable TLS material: the private key does not match the certificate', { cause });
   }
+  let chain: X509Certificate[];
+  let roots: X509Certificate[];
   try {
     createSecureContext({ key: m.key, cert: m.cert, ca: caList(m, undefined, []) });
+    chain = splitPemCertificates(m.cert).map((pem) => new X509Certificate(pem));
+    roots = caList(m, extraCa, []).map((pem) => new X509Certificate(pem));
   } catch (e) {
     throw new CAError(`unusable TLS material (${(e as { code?: string }).code ?? (e as Error).message})`, { cause: e });
+  }
+  const issuedBy = (c: X509Certificate, issuer: X509Certificate) => c.checkIssued(issuer) && c.verify(issuer.publicKey);
+  let cur = leaf;
+  const rest = chain.slice(1);
+  while (!roots.some((r) => issuedBy(cur, r))) {
+    const k = rest.findIndex((c) => issuedBy(cur, c));
+    if (k < 0) {
+      const what = cur === leaf && chain.length === 1 ? 'the cert PEM holds only the leaf, without its intermediate' : 'the chain in the cert PEM does not lead to a root in ca';
+      throw new CAError(`unusable TLS material: ${what} (${cur.subject.replace(/\n/g, ', ')} was issued by ${cur.issuer.replace(/\n/g, ', ')})`);
+    }
+    cur = rest.splice(k, 1)[0]!;
   }
 }
