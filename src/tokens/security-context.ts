@@ -127,8 +127,10 @@ export class SecurityContext {
     if (a.account !== null && b.account !== null && String(a.account.id) !== String(b.account.id)) {
       throw new Forbidden(`the certificate and the token belong to different accounts (${a.account.id} and ${b.account.id})`);
     }
-    const account = b.account ?? a.account;
-    let roles = new Set(account?.roles ?? []);
+    const holder = b.account !== null ? b : a;
+    const account = holder.account;
+    // The context's own role set: account.roles may be a one-shot iterable its constructor already consumed.
+    let roles = new Set(holder.roles);
     if (a.account !== null && b.account !== null) roles = new Set([...roles].filter((r) => a.roles.has(r)));
     const granted = [...a.granted].filter((r) => b.granted.has(r));
     const sources = [...new Set([...a.sources, ...b.sources])];

@@ -95,6 +95,30 @@ describe('SecurityContext', () => {
     expect(current.hasRole('admin')).toBe(false);
     expect(current.hasRole('user')).toBe(true);
   });
+
+  it('combine() works when the accounts\' roles were one-shot iterables (SecurityAccount.roles is any Iterable)', async () => {
+    function* rolesOf(...roles: string[]) {
+      yield* roles;
+    }
+    const cert = new SecurityContext({ account: { id: 'alice', roles: rolesOf('user', 'admin') }, sources: ['certificate'] });
+    const token = new SecurityContext({ account: { id: 'alice', roles: new Set(['user', 'admin']).values() }, granted: ['user', 'admin'], sources: ['token'] });
+    expect(cert.hasRole('admin')).toBe(true);
+    expect(token.hasRole('admin')).toBe(true);
+    const both = SecurityContext.combine(cert, token);
+    expect(both.hasRole('user')).toBe(true);
+    expect(both.hasRole('admin')).toBe(true);
+    expect(both.effectiveRoles).toEqual(['user', 'admin']);
+    // A machine certificate (no account) capping the token: the roles come from the token's side.
+    const gateway = new SecurityContext({ account: null, granted: ['user'], sources: ['certificate'] });
+    const viaGateway = SecurityContext.combine(gateway, new SecurityContext({ account: { id: 'alice', roles: rolesOf('user', 'admin') }, sources: ['token'] }));
+    expect(viaGateway.hasRole('user')).toBe(true);
+    expect(viaGateway.hasRole('admin')).toBe(false);
+    // The loadAccount of fromAccessToken may hand back such an account too.
+    const service = new TokenService({ secretKeys: 'k', clock: new VirtualClock({ epochStart: T0 }) });
+    const { accessToken } = await service.issue(ACCOUNTS.alice!, { scope: ['user', 'admin'] });
+    const fromToken = await SecurityContext.fromAccessToken(service, accessToken, { loadAccount: (id) => ({ id, roles: rolesOf('user', 'admin') }) });
+    expect(SecurityContext.combine(cert, fromToken).hasRole('admin')).toBe(true);
+  });
 });
 
 describe('authorization: things break as they should', () => {
