@@ -43,8 +43,12 @@ import { SESSION_KIND, SessionProtocolBase } from './protocol.js';
 export interface ListeningServer {
   /** Stops listening; open connections stay. */
   close(): void;
-  /** Resolves once the server is closed and its connections are gone. */
+  /** Resolves once the server is closed and its connections are gone (TLS handshakes in progress included). */
   waitClosed(): PromiseLike<void>;
+  /** Closes every connection it accepted, dropping handshakes in progress. */
+  closeClients?(): void;
+  /** Aborts every connection it accepted, handshakes in progress included. */
+  abortClients?(): void;
   /** Swaps the certificate for new connections (rotation). */
   setSecureContext?(options: TlsOptions): void;
   /** The listening sockets. */
@@ -510,11 +514,21 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
     if (s !== null) await s.waitClosed();
   }
 
+  // Closes `conns` and aborts what is left after CLOSE_GRACE. The listener's other sockets go too: a TLS handshake
+  // in progress (dropped now) or a refused connection still closing would otherwise hold its waitClosed() until
+  // its handshake or close_notify timeout.
   async #closeAll(conns: SessionConnection<S>[], reason: Error): Promise<void> {
     for (const c of conns) c.closeFor(reason);
+    const listener = this.#listening;
+    let listenerGone = listener === null;
+    if (listener !== null) {
+      listener.closeClients?.();
+      void Promise.resolve(listener.waitClosed()).then(() => { listenerGone = true; }, () => { listenerGone = true; });
+    }
     const until = this.loop.time() + CLOSE_GRACE;
-    while (conns.some((c) => !c.isLost) && this.loop.time() < until) await sleep(DRAIN_POLL, undefined, this.loop);
+    while ((!listenerGone || conns.some((c) => !c.isLost)) && this.loop.time() < until) await sleep(DRAIN_POLL, undefined, this.loop);
     for (const c of conns) if (!c.isLost) c.abort();
+    if (!listenerGone) listener!.abortClients?.();
   }
 }
 

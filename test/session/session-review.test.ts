@@ -2,6 +2,8 @@
  * Promised session behaviours that the other files left untested, over real mutual TLS on 127.0.0.1 with the
  * test CA's pinned certificates (test/support/ca.ts), as session-tls.test.ts does.
  */
+import { connect as tcpConnect } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
 import { makeTestCA } from '../support/ca.js';
@@ -133,4 +135,38 @@ describe('calls while disconnected never hang', () => {
       while (finished === 0) await sleep(0.05);
     });
   });
+});
+
+/** A raw TCP connection to `port` that never starts its TLS handshake (a stalled or hostile client). */
+async function silentTcp(port: number): Promise<Socket> {
+  const sock = tcpConnect({ host: '127.0.0.1', port });
+  sock.on('error', () => {});
+  await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+  return sock;
+}
+
+describe('server shutdown is bounded', () => {
+  for (const how of ['drain', 'close'] as const) {
+    it(`${how}() returns within its bound while a TCP client sits in its TLS handshake`, async () => {
+      await fx.run(async () => {
+        const keyring = ring();
+        const server = await serve(keyring); // the handshake timeout is net's default, 60 s
+        server.handle('echo', (x: unknown) => x);
+        const s = open(keyring, server.port!);
+        expect(await s.call('echo', 1)).toBe(1);
+        const raw = await silentTcp(server.port!);
+        const done: Promise<unknown> = how === 'drain' ? server.drain({ timeout: 0.3 }) : server.close();
+        try {
+          expect(await within(done, 4)).not.toBe('still pending');
+        } finally {
+          raw.destroy();
+        }
+        if (how === 'drain') expect(await done).toMatchObject({ connections: 1, closedAtTimeout: 0 });
+        await s.close();
+        await sleep(0.05);
+        // The dropped handshake is reported, as a handshake timeout would have been; nothing else.
+        for (const r of fx.take()) expect(r.message).toContain('TLS handshake failed');
+      });
+    });
+  }
 });
