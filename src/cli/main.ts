@@ -115,7 +115,13 @@ async function inspect(file: string, o: CommonOpts): Promise<Inspection> {
   }
   const blocks = splitPemCertificates(pem);
   if (blocks.length === 0) throw new CAError(`${file} holds no PEM certificate`);
-  const leaf = new X509Certificate(blocks[0]!);
+  let certs: X509Certificate[];
+  try {
+    certs = blocks.map((b) => new X509Certificate(b));
+  } catch (e) {
+    throw new CAError(`${file} holds a PEM block that is not a certificate (${(e as Error).message})`, { cause: e });
+  }
+  const leaf = certs[0]!;
   const id = identityOfCertificate(leaf);
   const now = systemClock.epoch();
   let chain: Inspection['chain'];
@@ -129,7 +135,7 @@ async function inspect(file: string, o: CommonOpts): Promise<Inspection> {
     chain = { ok: null, detail: `not checked: no CA in ${o.dir}` };
   } else {
     const root = ca.root.x509;
-    const candidates = [...blocks.slice(1).map((b) => new X509Certificate(b)), ca.intermediate.x509];
+    const candidates = [...certs.slice(1), ca.intermediate.x509];
     if (leaf.fingerprint256 === root.fingerprint256) {
       chain = { ok: true, detail: `OK: this is the root of CA ${ca.name}` };
     } else if (leaf.checkIssued(root) && leaf.verify(root.publicKey)) {
