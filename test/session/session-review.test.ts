@@ -170,3 +170,102 @@ describe('server shutdown is bounded', () => {
     });
   }
 });
+
+describe('certificate caps on the client side', () => {
+  it("the client closes its connection at its own certificate's notAfter even when the server does not cap it", async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      // A server whose TLS options name no peer identity: it knows no client notAfter, so only the client's own
+      // rule can close the connection when the client certificate expires.
+      const server = await serve(keyring, { tls: { ...ca.serverOptions, [Symbol.for('tulipwire.peerIdentity')]: undefined } });
+      const short = await ca.issueClient('player/9', { lifetime: 2 });
+      const s = open(keyring, server.port!, { tls: short.options, backoff: { base: 0.5, cap: 0.5 } });
+      await s.whenConnected();
+      const link = s.link!;
+      expect([...server.connections][0]!.closesAt).toBeGreaterThan(short.issued.cert.notAfter + 3600);
+      while (!link.isLost) await sleep(0.02);
+      const at = fx.loop.clock.epoch();
+      expect(link.whyEnded()).toMatchObject({ code: 'TW_SESSION_CLOSED' });
+      expect(link.whyEnded()!.message).toContain('certificate expiry');
+      expect(at).toBeGreaterThanOrEqual(short.issued.cert.notAfter - 0.05);
+      expect(at).toBeLessThan(short.issued.cert.notAfter + 1);
+      await s.close();
+      await sleep(0.1);
+      fx.take(); // reconnects with the expired certificate are refused by the server's TLS, which reports them
+    });
+  });
+});
+
+describe('per-peer limits over mutual TLS', () => {
+  it('connections per certificate identity: the extra one fails with TooManyConnections, other identities still get in', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring, { maxConnectionsPerIdentity: 1 });
+      server.handle('echo', (x: unknown) => x);
+      const a = open(keyring, server.port!);
+      expect(await a.call('echo', 'a')).toBe('a');
+      const again = open(keyring, server.port!, { backoff: { base: 0.01, cap: 0.01, attempts: 1 } });
+      const why = await again.closed;
+      expect(why).toMatchObject({ code: 'TW_SESSION_CLOSED' });
+      expect((why as Error).cause).toMatchObject({ code: 'TW_TOO_MANY_CONNECTIONS', remote: true });
+      expect(again.connects).toBe(0);
+      await expect(again.call('echo', 'x')).rejects.toMatchObject({ code: 'TW_SESSION_CLOSED' });
+      expect(server.counter.count(ca.client.identity)).toBe(1);
+      const other = await ca.issueClient('player/10');
+      const b = open(keyring, server.port!, { tls: other.options });
+      expect(await b.call('echo', 'b')).toBe('b');
+      expect(server.counter.count(other.issued.identity)).toBe(1);
+      await a.close();
+      while (server.counter.count(ca.client.identity) > 0) await sleep(0.01);
+    });
+  });
+
+  it('rate limit: a refused request is answered RateLimited with retryAfter, and the connection stays up', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring, { rate: 1, burst: 2 });
+      server.handle('hit', () => 'ok');
+      const s = open(keyring, server.port!);
+      await s.whenConnected();
+      const settled = await Promise.allSettled([1, 2, 3].map(() => s.call('hit')));
+      expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+      const err = (settled[2] as PromiseRejectedResult).reason as { code: string; retryAfter: number };
+      expect(err).toMatchObject({ code: 'TW_RATE_LIMITED', remote: true });
+      expect(err.retryAfter).toBeGreaterThan(0);
+      expect(err.retryAfter).toBeLessThanOrEqual(1);
+      const link = s.link;
+      await sleep(err.retryAfter + 0.05);
+      expect(await s.call('hit')).toBe('ok');
+      expect(s.link).toBe(link); // heartbeats are never limited: the same connection served throughout
+    });
+  });
+});
+
+describe('GOAWAY over mutual TLS', () => {
+  it('after a GOAWAY no new call goes to that connection; its call finishes; the session moves to the successor', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const first = await serve(keyring);
+      const port = first.port!;
+      let started = 0;
+      first.handle('work', async () => { started += 1; await sleep(0.4); return 'first'; });
+      first.handle('who', () => 'first');
+      const s = open(keyring, port, { backoff: { base: 0.05, cap: 0.1 } });
+      await s.whenConnected();
+      const old = s.link!;
+      const work = s.call('work');
+      while (started === 0) await sleep(0.005);
+      const drained = first.drain({ timeout: 3 });
+      while (old.goaway === null) await sleep(0.005);
+      expect(old.goaway).toMatchObject({ code: 'TW_SESSION_CLOSED', timeout: 3 });
+      expect(s.connected).toBe(false);
+      const later = s.call('who', null, { timeout: 5 }); // must wait for the successor, not use the old connection
+      expect(await work).toBe('first');
+      expect(await drained).toMatchObject({ connections: 1, closedInTime: 1, closedAtTimeout: 0 });
+      const second = await serve(keyring, { port });
+      second.handle('who', () => 'second');
+      expect(await later).toBe('second');
+      expect(s.connects).toBe(2);
+    });
+  });
+});
