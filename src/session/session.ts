@@ -87,7 +87,7 @@ export interface SessionOptions<S extends RpcSecurity = RpcSecurity> {
   keyring: Keyring;
   /** The loop. Default the running loop. */
   loop?: EventLoop;
-  /** Reconnection backoff: `base`, `cap`, `attempts` (consecutive failures before giving up), `random`. */
+  /** Reconnection backoff: `base`, `cap`, `attempts` (retries before giving up: `attempts + 1` failed connects in a row), `random`. */
   backoff?: BackoffOptions;
   /** Seconds between PINGs. Default `HEARTBEAT_INTERVAL` (5). */
   heartbeatInterval?: number;
@@ -512,6 +512,8 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   async #run(): Promise<void> {
     const o = this.#options;
     const backoff = new Backoff(o.backoff);
+    // Consecutive failed attempts (backoff.attempts counts retries: the first attempt is not one).
+    let failures = 0;
     let reason: SessionClosed | null = null;
     try {
       for (;;) {
@@ -521,6 +523,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
         } catch (err) {
           if (isCancelledError(err)) throw err;
           this.#lastError = asError(err);
+          failures += 1;
           const delay = backoff.next();
           const serving = this.#current;
           if (delay === null && serving !== null && serving.usable) {
@@ -532,10 +535,11 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
               await signal;
             }
             backoff.reset();
+            failures = 0;
             continue;
           }
           if (delay === null) {
-            reason = new SessionClosed(`gave up after ${backoff.attempts} failed connection attempts: ${this.#lastError.message}`,
+            reason = new SessionClosed(`gave up after ${failures} failed connection attempts: ${this.#lastError.message}`,
               { cause: this.#lastError });
             return;
           }
@@ -543,6 +547,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
           continue;
         }
         backoff.reset();
+        failures = 0;
         this.#adopt(link);
         // Stay on this connection until it is lost, the server says GOAWAY, or a newer certificate is there for a
         // RECONNECT notice (then the next iteration connects while this one still serves).

@@ -116,7 +116,7 @@ describe('client session over memory pairs', () => {
       const s = session(ring, net.connector, { backoff: { base: 0.01, cap: 0.02, attempts: 3 } });
       const why = await s.closed;
       expect(why).toMatchObject({ code: 'TW_SESSION_CLOSED' });
-      expect((why as Error).message).toContain('3 failed connection attempts');
+      expect((why as Error).message).toContain('4 failed connection attempts'); // the first attempt and 3 retries
       expect(((why as Error).cause as Error).message).toContain('connection refused');
       expect(s.attempts).toBe(4);
     });

@@ -269,3 +269,21 @@ describe('GOAWAY over mutual TLS', () => {
     });
   });
 });
+
+describe('giving up', () => {
+  it('after backoff.attempts retries the session ends: closed names the failed attempts and their last error', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const s = open(keyring, await deadPort(keyring), { backoff: { base: 0.01, cap: 0.02, attempts: 2 } });
+      const queued = s.call('echo', 1, { timeout: null });
+      const why = await s.closed;
+      expect(s.attempts).toBe(3); // the first attempt and 2 retries
+      expect(why).toMatchObject({ code: 'TW_SESSION_CLOSED' });
+      expect((why as Error).message).toContain('gave up after 3 failed connection attempts');
+      expect((why as Error).cause).toBe(s.lastError);
+      expect(s.lastError).toMatchObject({ code: 'TW_PEER_REJECTED' });
+      await expect(queued).rejects.toBe(why); // the queued call fails with the reason, not a generic close
+      await expect(s.whenConnected()).rejects.toBe(why);
+    });
+  });
+});
