@@ -287,3 +287,47 @@ describe('giving up', () => {
     });
   });
 });
+
+describe('make-before-break over mutual TLS', () => {
+  it('no server-pushed message is lost across the switch, and no call runs twice', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring);
+      let runs = 0;
+      server.handle('count', (n: number) => { runs += 1; return n; });
+      const renewed = await ca.issueClient('test-client'); // the same identity, a new certificate
+      let current = ca.clientOptions;
+      const s = open(keyring, server.port!, { tls: () => current });
+      await s.whenConnected();
+      const first = s.link!;
+      const seen = new Set<number>();
+      const reader = (async () => {
+        for await (const m of s.messages) seen.add(m.params as number);
+      })();
+      let n = 0;
+      let ticking = true;
+      const tick = (): void => {
+        if (!ticking) return;
+        server.broadcast('tick', n++);
+        fx.loop.callLater(0.003, tick);
+      };
+      tick();
+      [...server.connections][0]!.sendControl(8 /* RECONNECT */, [fx.loop.clock.epoch() + 60, 'renew']);
+      current = renewed.options;
+      const results: number[] = [];
+      let i = 0;
+      while (!first.isLost || results.length < 20) results.push(await s.call<number>('count', i++));
+      await sleep(0.1);
+      ticking = false;
+      const last = n - 1;
+      while (!seen.has(last)) await sleep(0.01);
+      expect(s.connects).toBe(2);
+      expect(results).toEqual([...Array(i).keys()]);
+      expect(runs).toBe(i);
+      const missing = [...Array(last + 1).keys()].filter((k) => !seen.has(k));
+      expect(missing).toEqual([]);
+      await s.close();
+      await reader;
+    });
+  });
+});
