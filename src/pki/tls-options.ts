@@ -147,12 +147,17 @@ export function checkChainPin(cert: DetailedPeerCertificate | PeerCertificate, p
 
 /**
  * Checks the root pin of a connected TLS socket from the client side (the chain node builds for a client ends at
- * the trust anchor). Use it yourself with plain node:tls. @returns a `PinMismatch`, or null.
+ * the trust anchor). Use it yourself with plain node:tls. A resumed session has no peer certificate on a client
+ * and is refused. @returns a `PinMismatch`, or null.
  */
 export function verifyPeerPin(socket: TLSSocket, pins: readonly string[]): PinMismatch | null {
   if (pins.length === 0) return null;
   const cert = socket.getPeerCertificate(true);
-  if (cert === null || Object.keys(cert).length === 0) return new PinMismatch('the peer presented no certificate to check the root pin against');
+  if (cert === null || Object.keys(cert).length === 0) {
+    // Node gives a client no peer certificate on a resumed session: nothing to check the pin against, so refuse.
+    if (socket.isSessionReused()) return new PinMismatch('the session was resumed, and node then gives a client no server certificate, so the root pin cannot be checked: connect without `session` when pinning');
+    return new PinMismatch('the peer presented no certificate to check the root pin against');
+  }
   // A server gets only the client's leaf from node (no issuerCertificate); there the trust list, already cut down
   // to pinned roots by the builder, is the check.
   if (cert.issuerCertificate === undefined) return null;
@@ -240,7 +245,8 @@ export function clientTlsOptions(source: TlsSource, options: ClientTlsBuildOptio
     rejectUnauthorized: true,
     minVersion: options.minVersion ?? 'TLSv1.3',
     // Node calls this only after the chain verified, with the detailed chain (root included), on every full
-    // handshake; a resumed session skips it (then verifyPeer walks the chain itself).
+    // handshake. A resumed session skips it, and node then gives the client no peer certificate at all, so a pinned
+    // client's verifyPeer refuses resumed sessions (PinMismatch).
     checkServerIdentity: (host: string, cert: PeerCertificate) => {
       const hostErr = nodeCheckServerIdentity(host, cert);
       if (hostErr !== undefined) {
