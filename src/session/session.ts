@@ -95,7 +95,10 @@ export interface SessionOptions<S extends RpcSecurity = RpcSecurity> {
   idleTimeout?: number;
   /** Calls (and notifications) that may wait for a connection; one more fails with SessionClosed. Default {@link SESSION_QUEUE_SIZE}. */
   queueSize?: number;
-  /** Messages held for {@link Session.messages} before reading from the server pauses. Default 1024. */
+  /**
+   * Messages held for {@link Session.messages} before reading from the server pauses. Default 1024. While paused,
+   * replies and PONGs are not read either: a consumer lagging for longer than `idleTimeout` loses the connection.
+   */
   maxBufferedMessages?: number;
   /** TLS handshake timeout. Default net's (60). */
   handshakeTimeout?: number;
@@ -442,8 +445,9 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
         const link = await this.#acquire(byWindow ? windowEnd : deadline, () => new TimeoutError(byWindow
           ? `call ${method}: the idempotency window of this operation closed while it waited for a connection`
           : `call ${method} found no connection within ${timeout} s`));
-        const reply = link.call<T>(method, params,
-          { ...callOptions, timeout: deadline === null ? null : Math.max(0, deadline - this.loop.time()) });
+        // What is left of the deadline, to the millisecond (it names the call's TimeoutError).
+        const left = deadline === null ? null : Math.max(0, Math.round((deadline - this.loop.time()) * 1000) / 1000);
+        const reply = link.call<T>(method, params, { ...callOptions, timeout: left });
         // Failed before anything was written (the connection closed under us): safe to send again, idempotent or not.
         if (reply.done() && !reply.cancelled() && isConnectionLoss(reply.exception()) && this.#closedWith === null) {
           link.retiring = true;

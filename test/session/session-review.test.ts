@@ -97,9 +97,27 @@ describe('calls while disconnected never hang', () => {
       const keyring = ring();
       const s = open(keyring, await deadPort(keyring)); // retries forever (attempts Infinity)
       const c = s.call('echo', 1, { timeout: 0.3 });
-      expect(await within(c, 3)).toMatchObject({ error: { code: 'TW_TIMEOUT' } });
+      expect(await within(c, 3)).toMatchObject({ error: { code: 'TW_TIMEOUT', message: 'call echo found no connection within 0.3 s' } });
       expect(s.queued).toBe(0);
       expect(s.closed.done()).toBe(false); // the session itself keeps trying
+    });
+  });
+
+  it('a sent call that gets no reply fails with TimeoutError naming its timeout, and the handler is cancelled', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring);
+      let aborted = 0;
+      server.handle('stall', async (_p, ctx) => {
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+        aborted += 1;
+      });
+      const s = open(keyring, server.port!);
+      await s.whenConnected();
+      await expect(s.call('stall', null, { timeout: 0.3 })).rejects.toMatchObject({
+        code: 'TW_TIMEOUT', message: 'call stall got no reply within 0.3 s' });
+      while (aborted === 0) await sleep(0.01); // the CANCEL reached the server
+      expect(s.connected).toBe(true);
     });
   });
 
