@@ -349,3 +349,38 @@ describe('make-before-break over mutual TLS', () => {
     });
   });
 });
+
+describe('drain accounting and close', () => {
+  it('drain({timeout: 0}): idle connections count as closed in time, only one with a call running as closed at the timeout', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring);
+      let started = 0;
+      server.handle('forever', async () => { started += 1; await sleep(30); });
+      const idle = open(keyring, server.port!);
+      const busy = open(keyring, server.port!);
+      await idle.whenConnected();
+      await busy.whenConnected();
+      const c = busy.call('forever', null, { timeout: null });
+      while (started === 0) await sleep(0.005);
+      const result = await server.drain({ timeout: 0 });
+      expect(result).toEqual({ connections: 2, closedInTime: 1, closedAtTimeout: 1 });
+      await expect(c).rejects.toMatchObject({ code: 'TW_TRANSPORT_CLOSED' });
+    });
+  });
+
+  it('close() is idempotent and bounded: concurrent closes and a cancel all end the same way', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring);
+      const s = open(keyring, server.port!);
+      await s.whenConnected();
+      const all = Promise.all([s.close(), s.close(), Promise.resolve(s.task.cancel())]);
+      expect(await within(all, 3)).not.toBe('still pending');
+      expect(await s.closed).toBeNull();
+      expect(await within(s.close(), 1)).toEqual({ value: undefined });
+      await server.close();
+      expect(await within(server.close(), 1)).toEqual({ value: undefined });
+    });
+  });
+});
