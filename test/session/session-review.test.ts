@@ -384,3 +384,39 @@ describe('drain accounting and close', () => {
     });
   });
 });
+
+describe('heartbeats and server-initiated calls over mutual TLS', () => {
+  it('a quiet healthy connection stays up with idleTimeout a few heartbeats long, and RTT is measured on both sides', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const hb = { heartbeatInterval: 0.05, idleTimeout: 0.5 };
+      const server = await serve(keyring, hb);
+      const s = open(keyring, server.port!, hb);
+      await s.whenConnected();
+      await sleep(1.2); // more than twice the idle timeout, with no traffic but heartbeats
+      expect(s.connects).toBe(1);
+      expect(s.connected).toBe(true);
+      expect(s.rtt).not.toBeNull();
+      expect([...server.connections][0]!.rtt).not.toBeNull();
+    });
+  });
+
+  it("the server calls the client's handler and notifies its onNotify handler (which then skips messages)", async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring);
+      const s = open(keyring, server.port!);
+      const got: unknown[] = [];
+      s.handle('double', (n: number) => n * 2);
+      s.onNotify('hint', (p: unknown) => { got.push(p); });
+      await s.whenConnected();
+      const conn = [...server.connections][0]!;
+      expect(await server.call(conn, 'double', 21)).toBe(42);
+      conn.notify('hint', 'a');
+      server.broadcast('other', 'b');
+      const it = s.messages[Symbol.asyncIterator]();
+      expect((await it.next()).value).toMatchObject({ method: 'other', params: 'b' });
+      expect(got).toEqual(['a']);
+    });
+  });
+});
