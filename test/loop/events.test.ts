@@ -413,6 +413,29 @@ describe('the libuv bridge with the real clock', () => {
     expect(fx.loop.time() - t0).toBeGreaterThanOrEqual(0.03 - 1e-3);
   });
 
+  it('a timer 30 days away neither overflows Node\'s setTimeout nor wakes the loop every millisecond', async () => {
+    // Node turns a delay above 2^31-1 ms into 1 ms, so the idle loop would wake every millisecond; the loop caps its
+    // wait at asyncio's MAXIMUM_SELECT_TIMEOUT (24 h) and waits again.
+    const delays: number[] = [];
+    const real = globalThis.setTimeout;
+    globalThis.setTimeout = ((fn: () => void, ms?: number, ...rest: unknown[]) => {
+      delays.push(ms ?? 0);
+      return real(fn, ms, ...rest);
+    }) as typeof setTimeout;
+    try {
+      const far = fx.loop.callLater(30 * 86400, () => {});
+      const done = fx.loop.runForever();
+      real(() => fx.loop.callSoon(() => fx.loop.stop()), 100);
+      await done;
+      far.cancel();
+    } finally {
+      globalThis.setTimeout = real;
+    }
+    expect(delays.length).toBeGreaterThan(0);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(2 ** 31 - 1);
+    expect(delays.length).toBeLessThan(10); // armed once (re-armed at most a few times), not ~100 times
+  });
+
   it('a long chain of callbacks yields to libuv (an I/O callback gets in before the chain ends)', async () => {
     let n = 0;
     let seenAt = -1;
