@@ -418,9 +418,9 @@ describe('the libuv bridge with the real clock', () => {
     // wait at asyncio's MAXIMUM_SELECT_TIMEOUT (24 h) and waits again.
     const delays: number[] = [];
     const real = globalThis.setTimeout;
-    globalThis.setTimeout = ((fn: () => void, ms?: number, ...rest: unknown[]) => {
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
       delays.push(ms ?? 0);
-      return real(fn, ms, ...rest);
+      return real(fn, ms);
     }) as typeof setTimeout;
     try {
       const far = fx.loop.callLater(30 * 86400, () => {});
