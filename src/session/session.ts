@@ -110,6 +110,11 @@ export interface SessionOptions<S extends RpcSecurity = RpcSecurity> {
   ttl?: number;
   /** Clock skew allowed. Default `CLOCK_SKEW`. */
   skew?: number;
+  /**
+   * Bind the message keys to the TLS session (docs/wire-format.md §4.2). Default `'auto'`: bound on TLS. `false`
+   * lets a peer whose TLS library has no exporter (Python's `ssl`) connect; both ends must agree.
+   */
+  bindToTls?: boolean | 'auto';
   /** Where closes and rejections are logged (`{}` is silent). */
   logger?: WireLogger;
   /** Handlers for calls and notifications from the server (also {@link Session.handle}/{@link Session.onNotify}). */
@@ -601,6 +606,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
       ...(o.idleTimeout !== undefined ? { idleTimeout: o.idleTimeout } : {}),
       ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
       ...(o.skew !== undefined ? { skew: o.skew } : {}),
+      ...(o.bindToTls !== undefined ? { bindToTls: o.bindToTls } : {}),
       ...(o.logger !== undefined ? { logger: o.logger } : {}),
     };
     const factory = (): SessionLink<S> => {

@@ -256,6 +256,22 @@ describe('sessions over mutual TLS', () => {
     });
   });
 
+  it('bindToTls: false on both ends gives unbound keys (for peers whose TLS has no exporter), calls still work', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring, { bindToTls: false });
+      server.handle('ping', () => 'pong');
+      const s = open(keyring, server.port!, { bindToTls: false });
+      await s.whenConnected();
+      expect(await s.call('ping')).toBe('pong');
+      expect(s.link!.tlsBound).toBe(false);
+      expect([...server.connections].map((c) => c.tlsBound)).toEqual([false]);
+      const bound = open(ring(), (await serve(ring())).port!);
+      await bound.whenConnected();
+      expect(bound.link!.tlsBound).toBe(true); // the default on TLS
+    });
+  });
+
   it('drain with 100 sessions and calls in flight: each call completes or fails typed, bounded in time', async () => {
     await fx.run(async () => {
       const keyring = ring();
