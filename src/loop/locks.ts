@@ -369,7 +369,7 @@ export class Barrier extends LoopBound {
   readonly #cond = new Condition();
   readonly #parties: number;
   #state: BarrierState = 'filling';
-  #count = 0;
+  /** @internal Tasks inside wait() (asyncio `_count`). */ _count = 0;
 
   /**
    * A barrier that opens once `parties` tasks wait on it.
@@ -390,13 +390,13 @@ export class Barrier extends LoopBound {
     return this.#cond.withLock(async () => {
       await this.#block();
       try {
-        const index = this.#count;
-        this.#count++;
+        const index = this._count;
+        this._count++;
         if (index + 1 === this.#parties) this.#release();
         else await this.#wait();
         return index;
       } finally {
-        this.#count--;
+        this._count--;
         this.#exit();
       }
     });
@@ -405,7 +405,7 @@ export class Barrier extends LoopBound {
   /** Puts the barrier back to its empty state; current waiters get BrokenBarrierError. */
   reset(): Promise<void> {
     return this.#cond.withLock(() => {
-      if (this.#count > 0) {
+      if (this._count > 0) {
         if (this.#state !== 'resetting') this.#state = 'resetting';
       } else {
         this.#state = 'filling';
@@ -429,7 +429,7 @@ export class Barrier extends LoopBound {
 
   /** How many tasks wait now (0 while draining). */
   get nWaiting(): number {
-    return this.#state === 'filling' ? this.#count : 0;
+    return this.#state === 'filling' ? this._count : 0;
   }
 
   /** True once aborted. */
@@ -458,7 +458,7 @@ export class Barrier extends LoopBound {
   }
 
   #exit(): void {
-    if (this.#count === 0) {
+    if (this._count === 0) {
       if (this.#state === 'resetting' || this.#state === 'draining') this.#state = 'filling';
       this.#cond.notifyAll();
     }

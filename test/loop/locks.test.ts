@@ -14,8 +14,10 @@ import {
   Lock,
   Semaphore,
   TaskGroup,
+  TimeoutError,
   gather,
   sleep,
+  wait,
   timeout,
   waitFor,
 } from '../../src/index.js';
@@ -450,6 +452,17 @@ describe('ConditionTests', () => {
     });
   });
 
+  it('test_timeout_in_block: waitFor(() => cond.wait(), 0.5) times out and re-acquires the lock', async () => {
+    await fx.run(async () => {
+      const condition = new Condition();
+      await condition.withLock(async () => {
+        await expect(waitFor(() => condition.wait(), 0.5)).rejects.toBeInstanceOf(TimeoutError);
+        expect(condition.locked()).toBe(true);
+      });
+      expect(condition.locked()).toBe(false);
+    });
+  });
+
   it('test_explicit_lock: a Condition over a given Lock shares it', async () => {
     await fx.run(async () => {
       const lock = new Lock();
@@ -859,5 +872,426 @@ describe('BarrierTests', () => {
   it('test_barrier_parties', () => {
     expect(() => new Barrier(0)).toThrow(RangeError);
     expect(new Barrier(4).parties).toBe(4);
+  });
+});
+
+describe('BarrierTests (filling, draining, reset, abort)', () => {
+  const fx = useLoop();
+  const N = 5;
+  const makeTasks = (n: number, fn: () => Promise<unknown>): Task<unknown>[] => Array.from({ length: n }, () => fx.loop.createTask(fn));
+  const gatherTasks = async <T,>(n: number, fn: () => Promise<T>): Promise<T[]> => [...(await gather(...(makeTasks(n, fn) as Task<T>[])))] as T[];
+
+  it('test_repr: filling, waiters:k/N, draining, resetting, broken', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(N);
+      expect(String(barrier)).toContain('filling');
+      const waiters: Task<unknown>[] = [];
+      const incr = 2;
+      for (let i = 0; i < incr; i++) waiters.push(fx.loop.createTask(() => barrier.wait()));
+      await sleep(0);
+      expect(String(barrier)).toContain(`waiters:${incr}/${N}`);
+      expect(String(barrier)).toContain('filling');
+      for (let i = barrier.parties - barrier.nWaiting; i > 0; i--) waiters.push(fx.loop.createTask(() => barrier.wait()));
+      await sleep(0);
+      expect(String(barrier)).toContain('draining');
+      for (let i = 0; i < incr; i++) waiters.push(fx.loop.createTask(() => barrier.wait()));
+      await sleep(0);
+      await barrier.reset();
+      expect(String(barrier)).toContain('resetting');
+      for (let i = 0; i < incr; i++) waiters.push(fx.loop.createTask(() => barrier.wait()));
+      await sleep(0);
+      await barrier.abort();
+      expect(String(barrier)).toBe('<Barrier [broken]>');
+      expect(barrier.broken).toBe(true);
+      await gather(...waiters, { returnExceptions: true });
+    });
+  });
+
+  it('test_context_manager / test_filling_one_task', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(3);
+      const results: number[] = [];
+      await gatherTasks(3, async () => {
+        results.push(await barrier.wait());
+      });
+      expect(results.sort()).toEqual([0, 1, 2]);
+      expect(barrier.nWaiting).toBe(0);
+      expect(barrier.broken).toBe(false);
+      const one = new Barrier(1);
+      expect(await one.wait()).toBe(0);
+      expect(one.nWaiting).toBe(0);
+      expect(one.broken).toBe(false);
+    });
+  });
+
+  it('test_filling_one_task_twice', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(1);
+      const t1 = fx.loop.createTask(() => barrier.wait());
+      await sleep(0);
+      expect(barrier.nWaiting).toBe(0);
+      const t2 = fx.loop.createTask(() => barrier.wait());
+      await sleep(0);
+      expect(t1.result()).toBe(t2.result());
+      expect(t1.done()).toBe(t2.done());
+      expect(barrier.nWaiting).toBe(0);
+      expect(barrier.broken).toBe(false);
+    });
+  });
+
+  it('test_filling_task_by_task', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(3);
+      const t1 = fx.loop.createTask(() => barrier.wait());
+      await sleep(0);
+      expect(barrier.nWaiting).toBe(1);
+      expect(String(barrier)).toContain('filling');
+      const t2 = fx.loop.createTask(() => barrier.wait());
+      await sleep(0);
+      expect(barrier.nWaiting).toBe(2);
+      expect(String(barrier)).toContain('filling');
+      const t3 = fx.loop.createTask(() => barrier.wait());
+      await sleep(0);
+      await wait([t1, t2, t3]);
+      expect(barrier.nWaiting).toBe(0);
+      expect(barrier.broken).toBe(false);
+    });
+  });
+
+  it('test_filling_tasks_wait_twice / test_filling_tasks_check_return_value', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(N);
+      const results: boolean[] = [];
+      const res = await gatherTasks(N, async () => {
+        await barrier.wait();
+        results.push(true);
+        const i = await barrier.wait();
+        results.push(false);
+        return i;
+      });
+      expect(results.length).toBe(N * 2);
+      expect(results.filter((x) => x).length).toBe(N);
+      expect(results.filter((x) => !x).length).toBe(N);
+      expect(res.sort()).toEqual([0, 1, 2, 3, 4]);
+      expect(barrier.nWaiting).toBe(0);
+      expect(barrier.broken).toBe(false);
+    });
+  });
+
+  it('test_draining_state: the last task out sees the barrier filling again', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(N);
+      const results: boolean[] = [];
+      await gatherTasks(N, async () => {
+        await barrier.wait();
+        results.push(String(barrier).includes('draining'));
+      });
+      expect(results.length).toBe(N);
+      expect(results[N - 1]).toBe(false);
+      expect(results.slice(0, N - 1).every((x) => x)).toBe(true);
+      expect(barrier.nWaiting).toBe(0);
+      expect(barrier.broken).toBe(false);
+    });
+  });
+
+  it('test_blocking_tasks_while_draining', async () => {
+    await fx.run(async () => {
+      const rewait = 2;
+      const barrier = new Barrier(N);
+      const barrierNowaiting = new Barrier(N - rewait);
+      let rewaitN = rewait;
+      await gatherTasks(N, async () => {
+        await barrier.wait();
+        if (rewaitN > 0) {
+          rewaitN--;
+          await barrier.wait();
+        } else {
+          await barrierNowaiting.wait();
+          await barrier.wait();
+        }
+      });
+      expect(barrier.nWaiting).toBe(0);
+    });
+  });
+
+  it('test_filling_tasks_cancel_one', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(3);
+      const results: boolean[] = [];
+      const coro = async (): Promise<void> => {
+        await barrier.wait();
+        results.push(true);
+      };
+      const t1 = fx.loop.createTask(coro);
+      await sleep(0);
+      expect(barrier.nWaiting).toBe(1);
+      const t2 = fx.loop.createTask(coro);
+      await sleep(0);
+      expect(barrier.nWaiting).toBe(2);
+      t1.cancel();
+      await sleep(0);
+      expect(barrier.nWaiting).toBe(1);
+      await expect(t1).rejects.toBeInstanceOf(CancelledError);
+      expect(t1.cancelled()).toBe(true);
+      const t3 = fx.loop.createTask(coro);
+      await sleep(0);
+      expect(barrier.nWaiting).toBe(2);
+      const t4 = fx.loop.createTask(coro);
+      await gather(t2, t3, t4);
+      expect(results).toEqual([true, true, true]);
+      expect(barrier.nWaiting).toBe(0);
+      expect(barrier.broken).toBe(false);
+    });
+  });
+
+  it('test_reset_barrier / test_abort_barrier: on an empty barrier', async () => {
+    await fx.run(async () => {
+      const b1 = new Barrier(1);
+      fx.loop.createTask(() => b1.reset());
+      await sleep(0);
+      expect(b1.nWaiting).toBe(0);
+      expect(b1.broken).toBe(false);
+      const b2 = new Barrier(1);
+      fx.loop.createTask(() => b2.abort());
+      await sleep(0);
+      expect(b2.nWaiting).toBe(0);
+      expect(b2.broken).toBe(true);
+    });
+  });
+
+  it('test_reset_barrier_while_tasks_waiting', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(N);
+      const results: boolean[] = [];
+      const tasks = makeTasks(N - 1, async () => {
+        try {
+          await barrier.wait();
+        } catch (e) {
+          if (!(e instanceof BrokenBarrierError)) throw e;
+          results.push(true);
+        }
+      });
+      await sleep(0);
+      fx.loop.createTask(() => barrier.reset());
+      await gather(...tasks);
+      expect(results).toEqual(Array(N - 1).fill(true));
+      expect(barrier.nWaiting).toBe(0);
+      expect(String(barrier)).not.toContain('resetting');
+      expect(barrier.broken).toBe(false);
+    });
+  });
+
+  it('test_reset_barrier_when_tasks_half_draining', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(N);
+      const results1: boolean[] = [];
+      const restOfTasks = Math.floor(N / 2);
+      await gatherTasks(N, async () => {
+        try {
+          await barrier.wait();
+        } catch (e) {
+          if (!(e instanceof BrokenBarrierError)) throw e;
+          results1.push(true);
+          return;
+        }
+        if (restOfTasks === barrier._count) await barrier.reset();
+      });
+      expect(results1).toEqual(Array(restOfTasks).fill(true));
+      expect(barrier.nWaiting).toBe(0);
+      expect(String(barrier)).not.toContain('resetting');
+      expect(barrier.broken).toBe(false);
+    });
+  });
+
+  it('test_reset_barrier_when_tasks_half_draining_half_blocking', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(N);
+      const results1: boolean[] = [];
+      const results2: boolean[] = [];
+      const blockingTasks = Math.floor(N / 2);
+      let count = 0;
+      await gatherTasks(N, async () => {
+        try {
+          await barrier.wait();
+        } catch (e) {
+          if (!(e instanceof BrokenBarrierError)) throw e;
+          results1.push(true);
+          await barrier.wait();
+          return;
+        }
+        count++;
+        if (count > blockingTasks) {
+          await barrier.reset();
+          await barrier.wait();
+        } else {
+          try {
+            await barrier.wait();
+          } catch (e) {
+            if (!(e instanceof BrokenBarrierError)) throw e;
+            results2.push(true);
+          }
+        }
+      });
+      expect(results1).toEqual(Array(blockingTasks).fill(true));
+      expect(results2).toEqual([]);
+      expect(barrier.nWaiting).toBe(0);
+      expect(String(barrier)).not.toContain('resetting');
+      expect(barrier.broken).toBe(false);
+    });
+  });
+
+  it('test_reset_barrier_while_tasks_waiting_and_waiting_again', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(N);
+      const results1: boolean[] = [];
+      const results2: boolean[] = [];
+      const tasks = makeTasks(N - 1, async () => {
+        try {
+          await barrier.wait();
+        } catch (e) {
+          if (!(e instanceof BrokenBarrierError)) throw e;
+          results1.push(true);
+        } finally {
+          await barrier.wait();
+          results2.push(true);
+        }
+      });
+      fx.loop.createTask(() => barrier.reset());
+      await sleep(0);
+      fx.loop.createTask(async () => {
+        await barrier.wait();
+        results2.push(true);
+      });
+      await gather(...tasks);
+      expect(barrier.broken).toBe(false);
+      expect(results1).toEqual(Array(N - 1).fill(true));
+      expect(results2).toEqual(Array(N).fill(true));
+      expect(barrier.nWaiting).toBe(0);
+    });
+  });
+
+  it('test_reset_barrier_while_tasks_draining', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(N);
+      const results1: boolean[] = [];
+      const results2: boolean[] = [];
+      const results3: boolean[] = [];
+      let count = 0;
+      await gatherTasks(N, async () => {
+        await barrier.wait();
+        count++;
+        if (count === N) {
+          await barrier.reset();
+          await barrier.wait();
+        } else {
+          try {
+            await barrier.wait();
+            results1.push(true);
+          } catch {
+            results2.push(true);
+          }
+        }
+        await barrier.wait();
+        results3.push(true);
+      });
+      expect(barrier.broken).toBe(false);
+      expect(results1).toEqual(Array(N - 1).fill(true));
+      expect(results2).toEqual([]);
+      expect(results3).toEqual(Array(N).fill(true));
+      expect(barrier.nWaiting).toBe(0);
+    });
+  });
+
+  it('test_abort_barrier_when_tasks_half_draining_half_blocking', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(N);
+      const results1: boolean[] = [];
+      const results2: boolean[] = [];
+      const blockingTasks = Math.floor(N / 2);
+      let count = 0;
+      await gatherTasks(N, async () => {
+        try {
+          await barrier.wait();
+        } catch (e) {
+          if (!(e instanceof BrokenBarrierError)) throw e;
+          results1.push(true);
+          return;
+        }
+        count++;
+        if (count > blockingTasks) {
+          await barrier.abort();
+        } else {
+          try {
+            await barrier.wait();
+          } catch (e) {
+            if (!(e instanceof BrokenBarrierError)) throw e;
+            results2.push(true);
+          }
+        }
+      });
+      expect(barrier.broken).toBe(true);
+      expect(results1).toEqual(Array(blockingTasks).fill(true));
+      expect(results2).toEqual(Array(N - blockingTasks - 1).fill(true));
+      expect(barrier.nWaiting).toBe(0);
+      expect(String(barrier)).not.toContain('resetting');
+    });
+  });
+
+  it('test_abort_barrier_when_exception', async () => {
+    await fx.run(async () => {
+      const barrier = new Barrier(N);
+      const results1: boolean[] = [];
+      const results2: boolean[] = [];
+      class Boom extends Error {}
+      await gatherTasks(N, async () => {
+        try {
+          const i = await barrier.wait();
+          if (i === Math.floor(N / 2)) throw new Boom();
+          await barrier.wait();
+          results1.push(true);
+        } catch (e) {
+          if (e instanceof BrokenBarrierError) results2.push(true);
+          else if (e instanceof Boom) await barrier.abort();
+          else throw e;
+        }
+      });
+      expect(barrier.broken).toBe(true);
+      expect(results1).toEqual([]);
+      expect(results2).toEqual(Array(N - 1).fill(true));
+      expect(barrier.nWaiting).toBe(0);
+    });
+  });
+
+  it('test_abort_barrier_when_exception_then_resetting', async () => {
+    await fx.run(async () => {
+      const barrier1 = new Barrier(N);
+      const barrier2 = new Barrier(N);
+      const results1: boolean[] = [];
+      const results2: boolean[] = [];
+      const results3: boolean[] = [];
+      class Boom extends Error {}
+      await gatherTasks(N, async () => {
+        try {
+          const i = await barrier1.wait();
+          if (i === Math.floor(N / 2)) throw new Boom();
+          await barrier1.wait();
+          results1.push(true);
+        } catch (e) {
+          if (e instanceof BrokenBarrierError) results2.push(true);
+          else if (e instanceof Boom) await barrier1.abort();
+          else throw e;
+        }
+        const i = await barrier2.wait();
+        if (i === Math.floor(N / 2)) await barrier1.reset();
+        await barrier2.wait();
+        await barrier1.wait();
+        results3.push(true);
+      });
+      expect(barrier1.broken).toBe(false);
+      expect(results1).toEqual([]);
+      expect(results2).toEqual(Array(N - 1).fill(true));
+      expect(results3).toEqual(Array(N).fill(true));
+      expect(barrier1.nWaiting).toBe(0);
+    });
   });
 });
