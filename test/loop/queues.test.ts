@@ -15,10 +15,54 @@ import {
   QueueShutDown,
   TaskGroup,
   TimeoutError,
+  gather,
   sleep,
   waitFor,
 } from '../../src/index.js';
 import { useLoop } from '../support/loop.js';
+
+describe('QueueBasicTests', () => {
+  const fx = useLoop();
+
+  it('test_empty / test_full', async () => {
+    await fx.run(async () => {
+      const q = new Queue<number>();
+      expect(q.empty()).toBe(true);
+      await q.put(1);
+      expect(q.empty()).toBe(false);
+      expect(await q.get()).toBe(1);
+      expect(q.empty()).toBe(true);
+      expect(q.full()).toBe(false);
+      const q1 = new Queue<number>(1);
+      await q1.put(1);
+      expect(q1.full()).toBe(true);
+    });
+  });
+
+  it('test_maxsize: the putter blocks after two items and resumes one iteration after a get', async () => {
+    await fx.run(async () => {
+      const q = new Queue<number>(2);
+      expect(q.maxsize).toBe(2);
+      const haveBeenPut: number[] = [];
+      const t = fx.loop.createTask(async () => {
+        for (let i = 0; i < 3; i++) {
+          await q.put(i);
+          haveBeenPut.push(i);
+        }
+        return true;
+      });
+      for (let i = 0; i < 2; i++) await sleep(0);
+      expect(haveBeenPut).toEqual([0, 1]);
+      expect(await q.get()).toBe(0);
+      await sleep(0);
+      expect(haveBeenPut).toEqual([0, 1, 2]);
+      expect(await q.get()).toBe(1);
+      expect(await q.get()).toBe(2);
+      expect(t.done()).toBe(true);
+      expect(t.result()).toBe(true);
+    });
+  });
+});
 
 describe('QueueGetTests', () => {
   const fx = useLoop();
@@ -218,6 +262,25 @@ describe('QueuePutTests', () => {
     f.putNowait(2);
     expect(f.full()).toBe(true);
     expect(() => f.putNowait(3)).toThrow(QueueFull);
+  });
+
+  it('test_nonblocking_put', () => {
+    const q = new Queue<number>();
+    q.putNowait(1);
+    expect(q.getNowait()).toBe(1);
+  });
+
+  it('test_put_cancelled: a put into an unbounded queue completes before the get returns', async () => {
+    await fx.run(async () => {
+      const q = new Queue<number>();
+      const t = fx.loop.createTask(async () => {
+        await q.put(1);
+        return true;
+      });
+      expect(await q.get()).toBe(1);
+      expect(t.done()).toBe(true);
+      expect(t.result()).toBe(true);
+    });
   });
 
   it('test_put_cancelled_race', async () => {
@@ -433,6 +496,28 @@ for (const Q of [Queue, LifoQueue, PriorityQueue] as const) {
         expect(() => q.taskDone()).toThrow(InvalidStateError);
         await sleep(0);
         expect(joinTask.done()).toBe(true);
+      });
+    });
+
+    it('shutdown wakes every blocked getter (and, immediate, every blocked putter) with QueueShutDown (queues.py 3.13)', async () => {
+      await fx.run(async () => {
+        const empty = new Q<string>();
+        const getters = [0, 1, 2].map(() => fx.loop.createTask(() => empty.get()));
+        await sleep(0);
+        empty.shutdown();
+        const got = await gather(...getters, { returnExceptions: true });
+        expect(got.every((r) => r instanceof QueueShutDown)).toBe(true);
+
+        const full = new Q<string>(1);
+        full.putNowait('a');
+        const putters = [0, 1].map((i) => fx.loop.createTask(() => full.put(`p${i}`)));
+        await sleep(0);
+        full.shutdown(true);
+        expect(full.qsize()).toBe(0);
+        const put = await gather(...putters, { returnExceptions: true });
+        expect(put.every((r) => r instanceof QueueShutDown)).toBe(true);
+        await full.join();
+        expect(String(full)).toContain('shutdown');
       });
     });
   });
