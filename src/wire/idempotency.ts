@@ -95,6 +95,9 @@ export class IdempotencyCache<V = unknown> {
   readonly #pending = new Map<string, Pending<V>>();
   // key → {until, value}; Map order is insertion order, which is completion order.
   readonly #done = new Map<string, { until: number; value: V }>();
+  // key → until, for requests abandoned before anything ran: the nonce store still remembers their nonce, so a retry
+  // arrives as a duplicate, and this is how it learns that it may run (bounded like #done).
+  readonly #abandoned = new Map<string, number>();
 
   /** @throws RangeError when `maxEntries` is not an integer >= 1 */
   constructor(options: IdempotencyCacheOptions = {}) {
@@ -131,13 +134,17 @@ export class IdempotencyCache<V = unknown> {
     const found = this.lookup(key);
     if (found !== null) return found;
     const entry: Pending<V> = { until: this.#clock.time() + ttl, waiters: [] };
+    this.#abandoned.delete(key);
     this.#pending.set(key, entry);
     let settled = false;
     const settle = (value: V | undefined, keep: boolean): void => {
       if (settled) return;
       settled = true;
       if (this.#pending.get(key) === entry) this.#pending.delete(key);
-      if (keep && entry.until > this.#clock.time()) this.#store(key, entry.until, value as V);
+      if (entry.until > this.#clock.time()) {
+        if (keep) this.#store(key, entry.until, value as V);
+        else this.#remember(this.#abandoned, key, entry.until);
+      }
       // A waiter that throws must not keep the others from hearing the outcome: report it after all ran.
       let failure: unknown = null;
       for (const w of entry.waiters) {
@@ -170,18 +177,36 @@ export class IdempotencyCache<V = unknown> {
     return null;
   }
 
+  /**
+   * True when the request was filed and then abandoned (refused or cancelled before anything ran) and nobody has
+   * begun it since: a copy that reuses its nonce may run it (see {@link begin}). False once that is forgotten (after
+   * its ttl, or evicted beyond `maxEntries`): callers then refuse the copy, which is safe.
+   */
+  wasAbandoned(key: string): boolean {
+    const until = this.#abandoned.get(key);
+    if (until === undefined) return false;
+    if (until > this.#clock.time()) return true;
+    this.#abandoned.delete(key);
+    return false;
+  }
+
   /** Forgets everything; running requests still settle their waiters. */
   clear(): void {
     this.#done.clear();
+    this.#abandoned.clear();
   }
 
   #store(key: string, until: number, value: V): void {
-    this.#done.delete(key);
-    this.#done.set(key, { until, value });
+    this.#remember(this.#done, key, { until, value });
+  }
+
+  #remember<E extends number | { until: number }>(map: Map<string, E>, key: string, entry: E): void {
+    map.delete(key);
+    map.set(key, entry);
     const now = this.#clock.time();
     // Drop expired entries at the head (O(1) amortised: each entry is dropped once), then enforce the bound.
-    for (const [k, e] of this.#done) {
-      if (this.#done.size > this.#maxEntries || e.until <= now) this.#done.delete(k);
+    for (const [k, e] of map) {
+      if (map.size > this.#maxEntries || (typeof e === 'number' ? e : e.until) <= now) map.delete(k);
       else break;
     }
   }

@@ -571,7 +571,8 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     }
     // The method is part of the key: a key reused for another method never gets the first method's outcome.
     const key = IdempotencyCache.key(`${meta.kid}/${this.#peerKey(meta.peer)}/${method}`, meta.nonce);
-    if (duplicate) {
+    // A copy of a request abandoned before anything ran (refused, cancelled) is evaluated afresh, as a first attempt.
+    if (duplicate && !this.#cache.wasAbandoned(key)) {
       const found = this.#cache.lookup(key);
       if (found === null) {
         // The nonce store remembers the nonce but this process has no outcome: ask the processes sharing it, if any.

@@ -48,6 +48,31 @@ describe('IdempotencyCache', () => {
     expect(cache.begin(key, 10).status).toBe('new');
   });
 
+  it('remembers an abandoned request until its nonce expires, and forgets that once it is begun again', () => {
+    const clock = new VirtualClock();
+    const cache = new IdempotencyCache<number>({ clock });
+    const key = IdempotencyCache.key('p', nonce(7));
+    const first = cache.begin(key, 3);
+    if (first.status !== 'new') throw new Error('unreachable');
+    expect(cache.wasAbandoned(key)).toBe(false);
+    first.abandon();
+    expect(cache.wasAbandoned(key)).toBe(true);
+    expect(cache.lookup(key)).toBeNull();
+    const again = cache.begin(key, 3);
+    expect(again.status).toBe('new');
+    expect(cache.wasAbandoned(key)).toBe(false);
+    if (again.status !== 'new') throw new Error('unreachable');
+    again.abandon();
+    clock.advance(3.1);
+    expect(cache.wasAbandoned(key)).toBe(false);
+    // a completed request is not abandoned
+    const other = IdempotencyCache.key('p', nonce(8));
+    const b = cache.begin(other, 3);
+    if (b.status !== 'new') throw new Error('unreachable');
+    b.complete(1);
+    expect(cache.wasAbandoned(other)).toBe(false);
+  });
+
   it('forgets an outcome when its nonce expires', () => {
     const clock = new VirtualClock();
     const cache = new IdempotencyCache<number>({ clock });

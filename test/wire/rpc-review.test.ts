@@ -1,0 +1,89 @@
+/**
+ * RPC behaviours the documentation promises that the other rpc*.test.ts files did not exercise, each through a real
+ * MessageProtocol (signed, verified, replay-checked against a real MemoryNonceStore) over the in-memory transport
+ * pair, on the real clock (see rpc-protocol.test.ts for why).
+ */
+import { describe, expect, it } from 'vitest';
+import { useLoop } from '../support/loop.js';
+import { createMemoryPair } from '../../src/net/memory-transport.js';
+import { Keyring } from '../../src/wire/keyring.js';
+import { MemoryNonceStore } from '../../src/wire/nonces.js';
+import { IdempotencyKey } from '../../src/wire/idempotency.js';
+import { RpcProtocol, RpcRouter } from '../../src/wire/rpc.js';
+import type { RpcProtocolOptions } from '../../src/wire/rpc.js';
+import { sleep } from '../../src/loop/index.js';
+import type { TulipError } from '../../src/errors.js';
+import type { RejectionError } from '../../src/wire/message-protocol.js';
+
+const fx = useLoop({ real: true });
+
+class Recording extends RpcProtocol {
+  readonly rejected: RejectionError[] = [];
+  override messageRejected(error: RejectionError): void {
+    this.rejected.push(error);
+  }
+}
+
+function keyring(): Keyring {
+  const k = new Keyring();
+  k.add('k1', Buffer.alloc(32, 11));
+  return k;
+}
+
+async function pair(server: Partial<RpcProtocolOptions> = {}, client: Partial<RpcProtocolOptions> = {}) {
+  const ring = keyring();
+  const s = new Recording({ keyring: ring, side: 'server', logger: {}, ...server });
+  const c = new Recording({ keyring: ring, side: 'client', logger: {}, ...client });
+  const [ct, st] = createMemoryPair(fx.loop, c, s);
+  await sleep(0);
+  await sleep(0);
+  return { s, c, ct, st };
+}
+
+async function until(pred: () => boolean): Promise<void> {
+  const end = fx.loop.time() + 5;
+  while (!pred() && fx.loop.time() < end) await sleep(0.005);
+}
+
+const codeOf = (f: PromiseLike<unknown>): Promise<string> =>
+  Promise.resolve(f).then(() => 'ok', (e: TulipError) => e.code);
+
+describe('RPC review', () => {
+  it('an idempotent request refused before running (TooManyInFlight) is evaluated afresh on retry', async () => {
+    await fx.run(async () => {
+      const nonceStore = new MemoryNonceStore({ clock: fx.loop.clock });
+      const release = fx.loop.createFuture<void>();
+      let runs = 0;
+      const { s, c } = await pair({ nonceStore, maxInFlight: 1 });
+      s.handle('hold', async () => { await release; return 'held'; });
+      s.handle('charge', () => ++runs);
+      const holding = c.call('hold', null, { timeout: null });
+      await until(() => s.rpc!.inFlight === 1);
+      const key = new IdempotencyKey();
+      expect(await codeOf(c.call('charge', null, { idempotent: key }))).toBe('TW_TOO_MANY_IN_FLIGHT');
+      release.setResult();
+      expect(await holding).toBe('held');
+      expect(await c.call('charge', null, { idempotent: key })).toBe(1);
+      expect(await c.call('charge', null, { idempotent: key })).toBe(1);
+      expect(runs).toBe(1);
+      await nonceStore.close();
+    });
+  });
+
+  it('an idempotent request cancelled by the caller is evaluated afresh on retry', async () => {
+    await fx.run(async () => {
+      const nonceStore = new MemoryNonceStore({ clock: fx.loop.clock });
+      const { s, c } = await pair({ nonceStore });
+      let runs = 0;
+      const gate = fx.loop.createFuture<void>();
+      s.handle('charge', async () => { runs++; if (runs === 1) await gate; return runs; });
+      const key = new IdempotencyKey();
+      const first = c.call('charge', null, { idempotent: key });
+      await until(() => runs === 1);
+      first.cancel();
+      await until(() => s.rpc!.inFlight === 0);
+      expect(await c.call('charge', null, { idempotent: key })).toBe(2);
+      await nonceStore.close();
+    });
+  });
+});
