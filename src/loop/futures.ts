@@ -113,6 +113,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * @param msg becomes the message of the `CancelledError` awaiters see.
    */
   cancel(msg?: string): boolean {
+    // Whoever cancels no longer cares about the exception: no "never retrieved" report (asyncio clears
+    // `__log_traceback` first, even when the Future is already done).
+    this._markRetrieved();
     if (this._state !== PENDING) return false;
     this._state = CANCELLED;
     this._cancelMessage = msg;

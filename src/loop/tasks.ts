@@ -101,6 +101,7 @@ export class Task<T = unknown> extends Future<T> {
    * Returns false when the task is already done. Each call increments {@link cancelling}.
    */
   override cancel(msg?: string): boolean {
+    this._markRetrieved(); // asyncio's `_log_traceback = False`, also on a done task
     if (this._state !== PENDING) return false;
     this._numCancelsRequested++;
     const w = this._futWaiter;

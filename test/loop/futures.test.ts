@@ -141,6 +141,62 @@ describe('Future', () => {
     expect(rec).toEqual([3]);
   });
 
+  it('test_futures.test_callbacks_remove_first_callback / test_callbacks_remove_third_callback', async () => {
+    for (const [removed, expected] of [
+      [0, [17, 100]],
+      [2, [42, 17]],
+    ] as const) {
+      const bag: number[] = [];
+      const f = fx.loop.createFuture<string>();
+      const cbs = [42, 17, 100].map((v) => (): number => bag.push(v));
+      for (const c of cbs) f.addDoneCallback(c);
+      f.removeDoneCallback(cbs[removed]!);
+      f.removeDoneCallback(cbs[removed]!);
+      expect(bag).toEqual([]);
+      f.setResult('foo');
+      await fx.runBriefly();
+      expect(bag).toEqual(expected);
+      expect(f.result()).toBe('foo');
+    }
+  });
+
+  it('removing the first callback, then adding one, keeps registration order', async () => {
+    const bag: number[] = [];
+    const f = fx.loop.createFuture<null>();
+    const cb1 = (): number => bag.push(1);
+    f.addDoneCallback(cb1);
+    f.addDoneCallback(() => bag.push(2));
+    f.removeDoneCallback(cb1);
+    f.addDoneCallback(() => bag.push(3));
+    f.addDoneCallback(cb1);
+    f.setResult(null);
+    await fx.runBriefly();
+    expect(bag).toEqual([2, 3, 1]);
+  });
+
+  it('test_futures.test_schedule_callbacks_list_mutation_1: a callback removing the others once done removes nothing', async () => {
+    const bag: string[] = [];
+    const f = fx.loop.createFuture<number>();
+    const str = (): number => bag.push('str');
+    let removed = -1;
+    f.addDoneCallback((x) => {
+      removed = x.removeDoneCallback(str);
+    });
+    f.addDoneCallback(str);
+    f.addDoneCallback(str);
+    f.setResult(1);
+    await fx.runBriefly();
+    expect(removed).toBe(0);
+    expect(bag).toEqual(['str', 'str']);
+  });
+
+  it('test_futures.test_set_result_unless_cancelled: setResult on a cancelled Future throws; it stays cancelled', () => {
+    const f = fx.loop.createFuture<number>();
+    f.cancel();
+    expect(() => f.setResult(2)).toThrow(InvalidStateError);
+    expect(f.cancelled()).toBe(true);
+  });
+
   it('addDoneCallback on a done Future schedules it (never runs it synchronously)', async () => {
     const f = fx.loop.createFuture();
     f.setResult(1);
@@ -216,6 +272,16 @@ describe('Future', () => {
       c.cancel();
     })();
     await fx.runBriefly();
+    await collectGarbage();
+    expect(fx.take()).toEqual([]);
+  });
+
+  it('test_futures.test_tb_logger_not_called_after_cancel: cancel() on a failed Future silences the report', async () => {
+    (() => {
+      const f = fx.loop.createFuture();
+      f.setException(new Error('cancelled later'));
+      expect(f.cancel()).toBe(false);
+    })();
     await collectGarbage();
     expect(fx.take()).toEqual([]);
   });

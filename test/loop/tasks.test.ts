@@ -88,6 +88,19 @@ describe('Task basics', () => {
     expect(recs.map((r) => r.message)).toEqual(['Task exception was never retrieved']);
   });
 
+  it('test_tasks.test_tb_logger_not_called_after_cancel: cancelling a task that already failed silences the report', async () => {
+    await fx.run(async () => {
+      let task: Task<unknown> | null = fx.loop.createTask(async () => {
+        throw new TypeError('failed before the cancel');
+      });
+      await sleep(0.05);
+      expect(task.cancel()).toBe(false);
+      task = null;
+    });
+    await collectGarbage();
+    expect(fx.take()).toEqual([]);
+  });
+
   it('the exception of an awaited task reaches the awaiter', async () => {
     const r = await fx.run(async () => {
       const t = fx.loop.createTask(async () => {
