@@ -354,8 +354,11 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
   readonly #outcomes: OutcomeStore | null;
   // Calls this side made that await a reply, by id.
   readonly #pending = new Map<number, PendingCall>();
-  // Requests of the peer this side is running, by the peer's id.
+  // Requests of the peer this side is running, by the peer's id (the latest, if the peer reused an id).
   readonly #inFlight = new Map<number, InFlight>();
+  // Every one of them: a peer that reuses an id would otherwise keep #inFlight's size at 1 (maxInFlight) and
+  // hide the older ones from close.
+  readonly #running = new Set<InFlight>();
   #nextId = 1;
   #closed: Error | null = null;
 
@@ -382,7 +385,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
 
   /** Requests of the peer running on this side now. */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#running.size;
   }
 
   /** True once {@link close} ran: calls fail at once. */
@@ -540,7 +543,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     for (const c of calls) {
       if (!c.future.done()) c.future.setException(closedError(reason));
     }
-    for (const f of this.#inFlight.values()) {
+    for (const f of this.#running) {
       if (f.idempotent || f.aborted) continue;
       abortFlight(f, closedError(reason));
       f.task?.cancel('the connection closed');
@@ -702,8 +705,8 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       refuse(new MethodNotFound(`no handler for method ${JSON.stringify(method)}`, { method }));
       return;
     }
-    if (this.#inFlight.size >= this.#maxInFlight) {
-      refuse(new TooManyInFlight(`${this.#inFlight.size} requests are already running on this connection (maxInFlight ${this.#maxInFlight})`));
+    if (this.#running.size >= this.#maxInFlight) {
+      refuse(new TooManyInFlight(`${this.#running.size} requests are already running on this connection (maxInFlight ${this.#maxInFlight})`));
       return;
     }
     const flight: InFlight = { controller: null, aborted: false, reason: undefined, idempotent: cached !== null, task: null, cancelled: false };
@@ -752,9 +755,11 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     }
     // A retry of the same id replaces the older entry for CANCEL purposes; the older one still answers.
     this.#inFlight.set(id, flight);
+    this.#running.add(flight);
     const task = this.#link.loop.createTask(body, { name: `rpc ${method} #${id}` });
     flight.task = task as Task<unknown>;
     task.addDoneCallback(() => {
+      this.#running.delete(flight);
       if (this.#inFlight.get(id) === flight) this.#inFlight.delete(id);
       if (task.cancelled()) this.#settle(id, method, flight, cached, ctx, refuse, CANCELLED, null);
       else if (task.exception() == null) this.#settle(id, method, flight, cached, ctx, refuse, OK, task.result());

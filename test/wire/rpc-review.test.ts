@@ -86,4 +86,40 @@ describe('RPC review', () => {
       await nonceStore.close();
     });
   });
+
+  it('maxInFlight also bounds a peer that reuses one id for many running requests', async () => {
+    await fx.run(async () => {
+      const { s, c } = await pair({ maxInFlight: 2 });
+      const release = fx.loop.createFuture<void>();
+      let running = 0;
+      s.handle('slow', async () => { running++; await release; running--; return 'done'; });
+      // ids name the caller's pending calls; a hostile or buggy caller may still send the same id again
+      for (let i = 0; i < 5; i++) c.sendMessage([1, 'slow', null], { kind: 1 });
+      await until(() => running >= 2);
+      await sleep(0.02);
+      expect(running).toBe(2);
+      expect(s.rpc!.inFlight).toBe(2);
+      release.setResult();
+      await until(() => s.rpc!.inFlight === 0);
+      expect(s.rpc!.inFlight).toBe(0);
+    });
+  });
+
+  it('connection loss aborts every running request, also older ones whose id the peer reused', async () => {
+    await fx.run(async () => {
+      const { s, c, ct } = await pair();
+      const aborted: unknown[] = [];
+      s.handle('hang', (_p, ctx) => {
+        const f = fx.loop.createFuture<never>();
+        ctx.signal.addEventListener('abort', () => { aborted.push(ctx.signal.reason); f.setException(ctx.signal.reason); });
+        return f;
+      });
+      for (let i = 0; i < 3; i++) c.sendMessage([7, 'hang', null], { kind: 1 });
+      await until(() => s.rpc!.inFlight === 3);
+      ct.abort();
+      await until(() => aborted.length === 3 && s.rpc!.inFlight === 0);
+      expect(aborted.map((e) => (e as TulipError).code)).toEqual(Array(3).fill('TW_TRANSPORT_CLOSED'));
+      expect(s.rpc!.inFlight).toBe(0);
+    });
+  });
 });
