@@ -625,8 +625,10 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
           this.#shared(`share the outcome of request ${id} (${method})`, () => shared.store(key, bytes, until - this.#clock.epoch()));
         },
         abandon: () => {
-          begun.abandon();
+          // Forget first: abandon() lets a waiting copy take over at once, and its "running" marker must be written
+          // after this delete, not wiped by it (the store sends commands in order).
           this.#shared(`forget request ${id} (${method})`, () => shared.forget(key));
+          begun.abandon();
         },
       });
     }

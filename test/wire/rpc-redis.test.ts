@@ -120,4 +120,52 @@ describe('idempotent RPC with a Redis nonce store shared by two server instances
       expect(b.server.rejected).toEqual([]);
     });
   });
+
+  it('a retry that takes over an abandoned first attempt keeps its running marker, so another instance waits for it', async () => {
+    await fx.run(async () => {
+      const keyring = new Keyring();
+      keyring.add('k1', Buffer.alloc(32, 5));
+      let runs = 0;
+      const release = fx.loop.createFuture<void>();
+      const router = new RpcRouter();
+      router.handle('charge', async (n: number) => {
+        const run = ++runs;
+        if (run === 1) await fx.loop.createFuture<void>();   // the first run is cancelled by its caller
+        await release;
+        return { n, run };
+      });
+      const instances = [0, 1].map(() => {
+        const nonceStore = new RedisNonceStore({ redis: redis.url, prefix: 'rpc-takeover:' });
+        const outcomeStore = new RedisOutcomeStore({ redis: redis.url, prefix: 'rpc-takeover-outcome:' });
+        stores.push(nonceStore, outcomeStore);
+        return { nonceStore, outcomeStore };
+      });
+      const connect = async (instance: number) => {
+        const server = new Server({ keyring, side: 'server', logger: {}, router, ...instances[instance]! });
+        const client = new RpcProtocol({ keyring, side: 'client', logger: {} });
+        createMemoryPair(fx.loop, client, server);
+        await sleep(0);
+        return { server, client };
+      };
+      const key = new IdempotencyKey();
+      const a = await connect(0);
+      const first = a.client.call('charge', 1, { idempotent: key });
+      for (let i = 0; i < 400 && runs === 0; i++) await sleep(0.005);
+      const b = await connect(0);
+      const retry = b.client.call('charge', 1, { idempotent: key });   // same instance: waits on the first run
+      for (let i = 0; i < 400 && b.server.stats.duplicates === 0; i++) await sleep(0.005);
+      first.cancel();   // the first run is abandoned; the waiting retry runs it
+      for (let i = 0; i < 400 && runs < 2; i++) await sleep(0.005);
+      expect(runs).toBe(2);
+      await sleep(0.05);   // the outcome store's writes for the takeover have landed in Redis
+      const c = await connect(1);
+      const elsewhere = c.client.call('charge', 1, { idempotent: key });   // must see "running" and wait
+      await sleep(0.1);
+      release.setResult();
+      expect(await retry).toEqual({ n: 1, run: 2 });
+      expect(await elsewhere).toEqual({ n: 1, run: 2 });
+      expect(runs).toBe(2);
+      expect(c.server.rejected).toEqual([]);
+    });
+  });
 });
