@@ -300,6 +300,17 @@ export abstract class StreamTransportBase implements Transport {
     return this.#app === AppState.MADE || this.#app === AppState.EOF;
   }
 
+  /**
+   * @internal Bytes or an EOF wait in the transport for the protocol (reading is paused, or their delivery is
+   * queued): a backend whose wire closed cleanly holds `connectionLost` back until {@link _inboundDrained}.
+   */
+  protected get _holdsInbound(): boolean {
+    return this.#pending.length > 0 || this.#pendingEof;
+  }
+
+  /** @internal Everything held for the protocol was delivered (called after a drain of held bytes). */
+  protected _inboundDrained(): void {}
+
   /** @internal The reason connectionLost will get, set by {@link _forceClose}. */
   protected get _lostReason(): Error | null {
     return this.#lostReason;
@@ -494,6 +505,7 @@ export abstract class StreamTransportBase implements Transport {
       this.#pendingEof = false;
       this.#deliverEof();
     }
+    if (this.#pending.length === 0 && !this.#pendingEof) this._inboundDrained();
   }
 
   #deliver(data: Buffer): void {

@@ -81,6 +81,8 @@ export class MemoryTransport extends StreamTransportBase {
     this.#paused = false;
     this.#sendEof();
     if (this.#maybeFinished()) return;
+    // What a paused end still holds (the peer's EOF among it) is read and discarded now, as a closing socket does.
+    this.#scheduleInbox();
     this.#shutdownTimer = this._loop.callLater(this.#shutdownTimeout, () => {
       this._forceClose(new TimeoutError(`shutdown timed out after ${this.#shutdownTimeout} s`));
     });
@@ -109,6 +111,11 @@ export class MemoryTransport extends StreamTransportBase {
     if (name === 'sockname') return this.#name;
     if (name === 'peername') return this._peer === null ? undefined : this._peer.#name;
     return undefined;
+  }
+
+  /** @internal Bytes a paused protocol held back were delivered: a peer that is gone may now end this side too. */
+  protected override _inboundDrained(): void {
+    if (!this.#gone) this.#maybeFinished();
   }
 
   #sendEof(): void {
@@ -148,11 +155,12 @@ export class MemoryTransport extends StreamTransportBase {
     }
   }
 
-  // Both directions ended, or the peer is gone (nothing can flow either way any more; unlike TCP, where a
-  // half-open end learns of it only when it writes, a memory end knows at once): the connection is over.
+  // Both directions ended, or the peer is gone and everything it sent was delivered (nothing can flow either way
+  // any more; unlike TCP, where a half-open end learns of it only when it writes, a memory end knows at once): the
+  // connection is over.
   #maybeFinished(): boolean {
     const peerGone = this._peer === null || this._peer.#gone;
-    if ((this.#sentEof && this.#gotEof) || peerGone) {
+    if ((this.#sentEof && this.#gotEof) || (peerGone && this.#inbox.length === 0 && !this._holdsInbound)) {
       this.#finish();
       return true;
     }

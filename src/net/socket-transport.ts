@@ -91,6 +91,9 @@ export class SocketTransport extends StreamTransportBase {
   #shutdownTimer: TimerHandle | null = null;
   #resumeScheduled = false;
   #detached = false;
+  // The socket closed cleanly while bytes or the EOF still waited for a paused protocol: connectionLost comes after
+  // them (or once close()/abort() drops them), as in asyncio, where the loss is only seen after reading the EOF.
+  #closeHeld = false;
 
   readonly #drainCb = (): void => this.#drainInbox();
   readonly #resumeCb = (): void => {
@@ -202,7 +205,10 @@ export class SocketTransport extends StreamTransportBase {
   /** @internal */
   protected _backendClose(): void {
     const s = this.#socket;
-    if (s.destroyed) return;
+    if (s.destroyed) {
+      this.#releaseHeldClose();
+      return;
+    }
     s.end();
     // Keep reading (and discarding) so the peer's EOF can arrive; the base drops data once closing.
     s.resume();
@@ -216,6 +222,21 @@ export class SocketTransport extends StreamTransportBase {
   protected _backendAbort(): void {
     if (!this.#socket.destroyed) this.#socket.destroy();
     if (this.#raw !== this.#socket && !this.#raw.destroyed) this.#raw.destroy();
+    this.#releaseHeldClose();
+  }
+
+  /** @internal */
+  protected override _inboundDrained(): void {
+    if (!this.#closeHeld) return;
+    this.#closeHeld = false;
+    this.#closed();
+  }
+
+  // close()/abort() dropped what was held: the loss that waited for it follows in a callback of its own.
+  #releaseHeldClose(): void {
+    if (!this.#closeHeld) return;
+    this.#closeHeld = false;
+    post(this._loop, () => this.#closed());
   }
 
   /** @internal */
@@ -338,6 +359,10 @@ export class SocketTransport extends StreamTransportBase {
   }
 
   #closed(): void {
+    if (this.#error === null && this._holdsInbound) {
+      this.#closeHeld = true;
+      return;
+    }
     this._loop._open.delete(this);
     this.#shutdownTimer?.cancel();
     this.#shutdownTimer = null;

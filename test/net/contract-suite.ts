@@ -360,6 +360,50 @@ export function checkProtocolContract(name: string, makePair: MakePair, options:
       expect(s.data().equals(data)).toBe(true);
     });
 
+    for (const then of ['resume', 'close', 'abort'] as const) {
+      it(`a paused protocol gets every held byte and the EOF before connectionLost when the peer closes (then ${then})`, async () => {
+        // The client half-closes; the server answers and closes. The client pauses reading in the middle of the
+        // reply, so the wire is gone while bytes and the EOF still wait in the transport: asyncio only sees the loss
+        // after reading them. close()/abort() instead drop what is held, and the loss still comes (once, clean).
+        const reply = pattern(600_000, 17);
+        const [c] = await withPair(async (p, c, s) => {
+          let paused = false;
+          const resumed = fx.loop.createFuture<void>();
+          c.onData = () => {
+            if (paused || c.receivedBytes <= 100_000) return;
+            paused = true;
+            p.client.pauseReading();
+            fx.loop.callLater(options.real ? 0.15 : 1, () => {
+              if (then === 'resume') p.client.resumeReading();
+              else if (then === 'close') p.client.close();
+              else p.client.abort();
+              resumed.setResult(undefined);
+            });
+          };
+          p.client.write(Buffer.from('request'));
+          p.client.writeEof();
+          await waitFor(s.eof, T);
+          p.server.setWriteBufferLimits({ high: 4 << 20 });
+          // Sockets: one write (TLS then delivers many records per read); memory: two iterations, two chunks.
+          const half = options.real ? reply.length : 150_000;
+          for (let off = 0; off < half; off += 50_000) p.server.write(reply.subarray(off, off + 50_000));
+          if (half < reply.length) await sleep(0);
+          for (let off = half; off < reply.length; off += 50_000) p.server.write(reply.subarray(off, off + 50_000));
+          p.server.close();
+          await waitFor(s.lost, T);
+          await waitFor(resumed, T);
+          await waitFor(c.lost, T);
+        }, (_c, s) => {
+          s.keepOpenOnEof = true;
+        });
+        expect(c.events.filter((e) => e.startsWith('CL'))).toEqual(['CL:null']);
+        if (then !== 'resume') return;
+        expect(c.receivedBytes).toBe(reply.length);
+        expect(c.data().equals(reply)).toBe(true);
+        expect(c.shape()).toEqual(['CM', 'DR', 'ER', 'CL:null']);
+      });
+    }
+
     it('flow control: pauseWriting strictly over high water, resumeWriting at low water or below', async () => {
       const [c] = await withPair(async (p, c, s) => {
         p.client.setWriteBufferLimits({ high: 1000 });
