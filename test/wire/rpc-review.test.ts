@@ -122,4 +122,60 @@ describe('RPC review', () => {
       expect(s.rpc!.inFlight).toBe(0);
     });
   });
+
+  it('a CANCEL for an unknown id and replies to no pending call are ignored; a reply after the timeout too', async () => {
+    await fx.run(async () => {
+      const { s, c } = await pair();
+      let finish: (() => void) | null = null;
+      s.handle('late', () => { const f = fx.loop.createFuture<string>(); finish = () => { if (!f.done()) f.setResult('late'); }; return f; });
+      s.handle('ok', () => 'ok');
+      c.sendMessage([12345], { kind: 5 });
+      s.sendMessage([999, 'stray'], { kind: 2 });
+      s.sendMessage([998, 'APP_X', 'stray', null], { kind: 3 });
+      const f = c.call('late', null, { timeout: 0.05 });
+      expect(await codeOf(f)).toBe('TW_TIMEOUT');
+      finish!();   // the handler's Future was cancelled by the CANCEL the timeout sent: nothing more to answer
+      await until(() => s.rpc!.inFlight === 0);
+      expect(s.rpc!.inFlight).toBe(0);
+      // the same id answered twice: the second reply is ignored
+      const g = c.call('ok');
+      expect(await g).toBe('ok');
+      s.sendMessage([2, 'again'], { kind: 2 });
+      await sleep(0.02);
+      expect(c.rpc!.pendingCalls).toBe(0);
+      expect(s.rejected).toEqual([]);
+      expect(c.rejected).toEqual([]);
+    });
+  });
+
+  it('a CANCEL while the security factory runs: the handler never runs, the slot is released', async () => {
+    await fx.run(async () => {
+      const gate = fx.loop.createFuture<void>();
+      let ran = 0;
+      const { s, c } = await pair({ securityContext: async () => { await gate; return { hasRole: () => true }; } });
+      s.handle('x', () => ++ran);
+      const f = c.call('x', null, { timeout: null });
+      await until(() => s.rpc!.inFlight === 1);
+      f.cancel();
+      await until(() => s.rpc!.inFlight === 0);
+      await sleep(0.02);
+      expect(s.rpc!.inFlight).toBe(0);
+      expect(ran).toBe(0);
+    });
+  });
+
+  it('a notification handler with roles on an endpoint without a security factory is refused with a nil-id Forbidden', async () => {
+    await fx.run(async () => {
+      const unmatched: TulipError[] = [];
+      const { s, c } = await pair({}, { onUnmatchedError: (e) => unmatched.push(e) });
+      let ran = 0;
+      s.onNotify('admin.note', () => { ran++; }, { roles: 'admin' });
+      c.notify('admin.note', 1);
+      c.notify('nobody.listens', 1);
+      await until(() => unmatched.length > 0);
+      await sleep(0.02);
+      expect(unmatched.map((e) => [e.code, (e as unknown as { role: string }).role])).toEqual([['TW_FORBIDDEN', 'admin']]);
+      expect(ran).toBe(0);
+    });
+  });
 });
