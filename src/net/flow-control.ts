@@ -139,6 +139,12 @@ export abstract class StreamTransportBase implements Transport {
   protected abstract _backendPauseReading(): void;
   /** @internal Starts reading from the wire again. */
   protected abstract _backendResumeReading(): void;
+  /**
+   * @internal The protocol was paused by bytes already handed to the wire (a lower high-water mark): the backend
+   * must call {@link _maybeResumeProtocol} once they drained (default: nothing; a backend whose every drain calls
+   * it needs nothing more).
+   */
+  protected _backendWatchDrain(): void {}
   /** @internal Extra info the backend computes (socket addresses, TLS details). */
   protected abstract _backendExtraInfo(name: string): unknown;
   /** True when {@link writeEof} is supported by this backend. */
@@ -220,7 +226,10 @@ export abstract class StreamTransportBase implements Transport {
     const { high, low } = resolveWriteBufferLimits(limits);
     this.#high = high;
     this.#low = low;
+    const wasPaused = this.#protocolPaused;
     this.#maybePauseProtocol();
+    // Paused by bytes the wire already holds (nothing corked whose flush would watch them drain).
+    if (!wasPaused && this.#protocolPaused && this.#corked === 0 && !this.#lost) this._backendWatchDrain();
     this._maybeResumeProtocol();
   }
 

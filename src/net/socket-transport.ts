@@ -25,6 +25,7 @@ import type { AnyProtocol } from './protocols.js';
 // but one write call instead of many); above it the chunks go out corked, as a writev.
 const CONCAT_LIMIT = 64 * 1024;
 
+const EMPTY = Buffer.alloc(0);
 const END = 1;
 const CLOSE = 2;
 
@@ -189,6 +190,14 @@ export class SocketTransport extends StreamTransportBase {
       s.write(chunks[last]!, cb);
       s.uncork();
     }
+  }
+
+  /** @internal An empty write whose callback comes after every earlier write (or 'finish' after writeEof). */
+  protected override _backendWatchDrain(): void {
+    const s = this.#socket;
+    if (s.destroyed) return;
+    if (s.writable) s.write(EMPTY, this.#onWritten);
+    else s.once('finish', this.#onWritten);
   }
 
   /** @internal */

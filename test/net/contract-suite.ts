@@ -440,6 +440,28 @@ export function checkProtocolContract(name: string, makePair: MakePair, options:
       expect(c.events).toEqual(['CM', 'PW', 'RW', 'CL:null']);
     });
 
+    it('lowering the limits below what the wire still holds pauses, and resumeWriting follows once it drains', async () => {
+      const data = pattern(8 << 20, 23);
+      const [c] = await withPair(async (p, c, s) => {
+        p.server.pauseReading();
+        p.client.setWriteBufferLimits({ high: 64 << 20 }); // no pause while the bytes go out
+        p.client.write(data);
+        // Let the write leave the transport: the kernel takes a few MiB, the socket keeps the rest.
+        for (let i = 0; i < 50 && p.client.getWriteBufferSize() === data.length; i++) await sleep(options.real ? 0.01 : 0);
+        expect(p.client.getWriteBufferSize()).toBeGreaterThan(1000);
+        p.client.setWriteBufferLimits({ high: 1000 });
+        expect(c.writingPaused).toBe(true);
+        p.server.resumeReading();
+        await waitFor(s.waitBytes(data.length), T);
+        for (let i = 0; i < 300 && c.writingPaused; i++) await sleep(options.real ? 0.01 : 0.001);
+        expect(c.writingPaused).toBe(false);
+        p.client.close();
+        await waitFor(s.lost, T);
+        await waitFor(c.lost, T);
+      });
+      expect(c.events.filter((e) => e === 'PW' || e === 'RW')).toEqual(['PW', 'RW']);
+    });
+
     it('writes of one iteration are corked and reach the peer together', async () => {
       const [, s] = await withPair(async (p, c, s) => {
         for (let i = 0; i < 100; i++) p.client.write(Buffer.from([i]));
