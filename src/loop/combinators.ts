@@ -12,6 +12,7 @@ import type { TimerHandle } from './events.js';
 import { CANCELLED, FINISHED, Future, PENDING, wrapPromise } from './futures.js';
 import { getRunningLoop } from './state.js';
 import type { TaskFunction } from './tasks.js';
+import { Queue } from './queues.js';
 import { timeout } from './timeouts.js';
 
 /** Something a combinator can wait for. */
@@ -318,7 +319,8 @@ export interface AsCompletedOptions {
 /**
  * Iterates awaitables in completion order (asyncio 3.13 `as_completed`). `for await (const f of asCompleted(xs))`
  * yields the original Futures/Tasks as they finish (await or `.result()` each); a plain `for ... of` yields
- * Promises of the next result. Throws TimeoutError once `timeout` passes.
+ * awaitables of the next result (the first one awaited gets the first result). Throws TimeoutError once `timeout`
+ * passes.
  */
 export function asCompleted<T>(aws: Iterable<Awaitable<T>>, options: AsCompletedOptions = {}): AsCompletedIterator<T> {
   return new AsCompletedIterator<T>(aws, options.timeout ?? null);
@@ -326,29 +328,29 @@ export function asCompleted<T>(aws: Iterable<Awaitable<T>>, options: AsCompleted
 
 /** The iterator {@link asCompleted} returns (asyncio's `_AsCompletedIterator`). */
 export class AsCompletedIterator<T> implements AsyncIterableIterator<Future<T>> {
-  readonly #loop: EventLoop;
   readonly #todo = new Set<Future<T>>();
-  readonly #done: (Future<T> | null)[] = [];
-  #waiter: Future<null> | null = null;
+  // Finished Futures, boxed (awaiting get() would adopt a bare Future), null for the timeout's sentinel: a Queue as
+  // in asyncio, so any number of next() calls may wait at once, each for its own item, FIFO.
+  readonly #done = new Queue<{ f: Future<T> } | null>();
   #todoLeft: number;
   #timeoutHandle: TimerHandle | null = null;
   readonly #onCompletion = (f: Future<T>): void => {
     if (this.#todo.size === 0) return; // the timeout was here first
     this.#todo.delete(f);
-    this.#push(f);
+    this.#done.putNowait({ f });
     if (this.#todo.size === 0) this.#timeoutHandle?.cancel();
   };
 
   /** @internal Use {@link asCompleted}. */
   constructor(aws: Iterable<Awaitable<T>>, timeoutSeconds: number | null) {
-    this.#loop = getRunningLoop();
-    for (const a of new Set(aws)) this.#todo.add(ensureFuture(a, this.#loop));
+    const loop = getRunningLoop();
+    for (const a of new Set(aws)) this.#todo.add(ensureFuture(a, loop));
     for (const f of this.#todo) f.addDoneCallback(this.#onCompletion);
     if (this.#todo.size > 0 && timeoutSeconds !== null) {
-      this.#timeoutHandle = this.#loop.callLater(timeoutSeconds, () => {
+      this.#timeoutHandle = loop.callLater(timeoutSeconds, () => {
         for (const f of this.#todo) {
           f.removeDoneCallback(this.#onCompletion);
-          this.#push(null);
+          this.#done.putNowait(null);
         }
         this.#todo.clear();
       });
@@ -356,21 +358,11 @@ export class AsCompletedIterator<T> implements AsyncIterableIterator<Future<T>> 
     this.#todoLeft = this.#todo.size;
   }
 
-  #push(f: Future<T> | null): void {
-    this.#done.push(f);
-    const w = this.#waiter;
-    if (w !== null && w._state === PENDING) w.setResult(null);
-  }
-
   // Boxed: an async function returning a Future (a thenable) would resolve to its result instead.
   async #next(): Promise<{ f: Future<T> }> {
-    while (this.#done.length === 0) {
-      this.#waiter = this.#loop.createFuture<null>();
-      await this.#waiter;
-    }
-    const f = this.#done.shift()!;
-    if (f === null) throw new TimeoutError();
-    return { f };
+    const box = await this.#done.get();
+    if (box === null) throw new TimeoutError();
+    return box;
   }
 
   /** Async iteration: the next Future to finish. */
@@ -385,11 +377,34 @@ export class AsCompletedIterator<T> implements AsyncIterableIterator<Future<T>> 
     return this;
   }
 
-  /** Plain iteration: a Promise of each next result, in completion order (asyncio's pre-3.13 form). */
-  *[Symbol.iterator](): Iterator<Promise<T>> {
+  /**
+   * Plain iteration (asyncio's pre-3.13 form): one awaitable per input, each giving the result of the next Future
+   * to finish. Like asyncio's coroutines, each starts waiting only when first awaited, so whichever is awaited
+   * first gets the first result.
+   */
+  *[Symbol.iterator](): Iterator<PromiseLike<T>> {
     while (this.#todoLeft > 0) {
       this.#todoLeft--;
-      yield this.#next().then((box) => box.f.result());
+      yield new NextResult<T>(() => this.#next().then((box) => box.f.result()));
     }
+  }
+}
+
+/** An awaitable that starts `start` at its first `then()` (the not-yet-started coroutine of asyncio). */
+class NextResult<T> implements PromiseLike<T> {
+  #start: (() => Promise<T>) | null;
+  #promise: Promise<T> | null = null;
+
+  constructor(start: () => Promise<T>) {
+    this.#start = start;
+  }
+
+  then<R1 = T, R2 = never>(onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null, onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null): Promise<R1 | R2> {
+    if (this.#promise === null) {
+      const start = this.#start!;
+      this.#start = null;
+      this.#promise = start();
+    }
+    return this.#promise.then(onFulfilled, onRejected);
   }
 }

@@ -610,3 +610,269 @@ describe('waitFor (test_waitfor)', () => {
     });
   });
 });
+
+describe('gather / shield / wait / asCompleted: more test_tasks ports', () => {
+  const fx = useLoop();
+
+  it('test_cancel_gather_2: a task looping over gather(returnExceptions) still dies of its cancel, message kept', async () => {
+    for (const msg of [undefined, 'my message']) {
+      const err = await fx.run(async () => {
+        const qwe = fx.loop.createTask(async () => {
+          let time = 0;
+          for (;;) {
+            time += 0.05;
+            await gather(sleep(0.05), { returnExceptions: true });
+            if (time > 1) return;
+          }
+        });
+        await sleep(0.2);
+        qwe.cancel(msg);
+        try {
+          await qwe;
+        } catch (e) {
+          return e;
+        }
+        return null;
+      });
+      expect(err).toBeInstanceOf(CancelledError);
+      expect((err as CancelledError).message).toBe(msg ?? 'cancelled');
+    }
+  });
+
+  it('test_cancellation_broadcast: cancelling the awaiter cancels gather and every child', async () => {
+    let proof = 0;
+    const waiter = fx.loop.createFuture<null>();
+    const inner = async (): Promise<void> => {
+      await waiter;
+      proof += 1;
+    };
+    const child1 = fx.loop.createTask(inner);
+    const child2 = fx.loop.createTask(inner);
+    let gatherer: Future<unknown> | null = null;
+    const f = fx.loop.createTask(async () => {
+      gatherer = gather(child1, child2);
+      await gatherer;
+      proof += 100;
+    });
+    await fx.runBriefly();
+    expect(f.cancel()).toBe(true);
+    await expect(fx.loop.runUntilComplete(f)).rejects.toBeInstanceOf(CancelledError);
+    expect(gatherer!.cancel()).toBe(false);
+    expect(waiter.cancelled()).toBe(true);
+    expect(child1.cancelled()).toBe(true);
+    expect(child2.cancelled()).toBe(true);
+    await fx.runBriefly();
+    expect(proof).toBe(0);
+  });
+
+  it('test_result_exception_one_cancellation: with returnExceptions a cancelled child is a result; one done callback', async () => {
+    const [a, b, c, d, e, f] = Array.from({ length: 6 }, () => fx.loop.createFuture<number>());
+    const fut = gather(a!, b!, c!, d!, e!, f!, { returnExceptions: true });
+    const calls: unknown[] = [];
+    fut.addDoneCallback((x) => calls.push(x));
+    a!.setResult(1);
+    const zde = new RangeError('zde');
+    b!.setException(zde);
+    c!.cancel();
+    await fx.runBriefly();
+    expect(fut.done()).toBe(false);
+    d!.setResult(3);
+    e!.cancel();
+    const rte = new Error('rte');
+    f!.setException(rte);
+    const res = [...(await fx.loop.runUntilComplete(fut))] as unknown[];
+    expect(res[2]).toBeInstanceOf(CancelledError);
+    expect(res[4]).toBeInstanceOf(CancelledError);
+    res[2] = res[4] = null;
+    expect(res).toEqual([1, zde, null, 3, null, rte]);
+    await fx.runBriefly();
+    expect(calls).toEqual([fut]);
+  });
+
+  it('test_exception_marking: the second child error is marked retrieved, the first fails the awaiter', async () => {
+    const a = fx.loop.createFuture<null>();
+    const b = fx.loop.createFuture<null>();
+    const inner = (x: Future<null>) => async (): Promise<void> => {
+      await x;
+      throw new RangeError('should not be ignored');
+    };
+    const f = fx.loop.createTask(async () => {
+      await gather(inner(a), inner(b));
+    });
+    await fx.runBriefly();
+    a.setResult(null);
+    await fx.runBriefly();
+    b.setResult(null);
+    await fx.runBriefly();
+    expect(f.exception()).toBeInstanceOf(RangeError);
+  });
+
+  it('test_shield_gather: cancelling the shield leaves the gather (and its children) running', async () => {
+    const child1 = fx.loop.createFuture<number>();
+    const child2 = fx.loop.createFuture<number>();
+    const parent = gather(child1, child2);
+    const outer = shield(parent);
+    await fx.runBriefly();
+    outer.cancel();
+    await fx.runBriefly();
+    expect(outer.cancelled()).toBe(true);
+    child1.setResult(1);
+    child2.setResult(2);
+    await fx.runBriefly();
+    expect(parent.result()).toEqual([1, 2]);
+  });
+
+  it('test_wait_really_done: FIRST_COMPLETED also reports tasks done in the same iteration', async () => {
+    const a = fx.loop.createTask(async () => {
+      await sleep(0);
+    });
+    const b = fx.loop.createTask(async () => {
+      await sleep(0);
+      await sleep(0);
+    });
+    const [done, pending] = await fx.loop.runUntilComplete(fx.loop.createTask(() => wait([b, a], { returnWhen: FIRST_COMPLETED })));
+    expect(done).toEqual(new Set([a, b]));
+    expect(pending.size).toBe(0);
+    expect(a.result()).toBe(undefined);
+    expect(b.result()).toBe(undefined);
+  });
+
+  it('test_wait_with_exception: ALL_COMPLETED waits for the failing one too; a second wait returns at once', async () => {
+    const a = fx.loop.createTask(() => sleep(0.1));
+    const b = fx.loop.createTask(async () => {
+      await sleep(0.15);
+      throw new RangeError('really');
+    });
+    const foo = async (): Promise<void> => {
+      const [done, pending] = await wait([b, a]);
+      expect(done.size).toBe(2);
+      expect(pending.size).toBe(0);
+      expect([...done].filter((f) => f.exception() !== null).length).toBe(1);
+    };
+    await fx.loop.runUntilComplete(fx.loop.createTask(foo));
+    expect(fx.loop.time()).toBeCloseTo(0.15);
+    await fx.loop.runUntilComplete(fx.loop.createTask(foo));
+    expect(fx.loop.time()).toBeCloseTo(0.15);
+  });
+
+  it('test_wait_concurrent_complete: a task done exactly at the timeout is in done', async () => {
+    // As in CPython, the tasks are created before the task running wait(), so their timers come first.
+    const a = fx.loop.createTask(() => sleep(0.1));
+    const b = fx.loop.createTask(() => sleep(0.15));
+    const [done, pending] = await fx.loop.runUntilComplete(fx.loop.createTask(() => wait([b, a], { timeout: 0.1 })));
+    expect(done).toEqual(new Set([a]));
+    expect(pending).toEqual(new Set([b]));
+    expect(fx.loop.time()).toBeCloseTo(0.1);
+    await fx.loop.runUntilComplete(fx.loop.createTask(() => wait([a, b])));
+  });
+
+  it('test_wait_duplicate_coroutines: the same task twice is one', async () => {
+    await fx.run(async () => {
+      const c = fx.loop.createTask(async () => 'test');
+      const [done, pending] = await wait([c, c, fx.loop.createTask(async () => 'spam')]);
+      expect(pending.size).toBe(0);
+      expect(new Set([...done].map((f) => f.result()))).toEqual(new Set(['test', 'spam']));
+    });
+  });
+
+  it('test_wait_with_iterator_of_tasks / test_wait_generator: any iterable', async () => {
+    await fx.run(async () => {
+      const a = fx.loop.createTask(() => sleep(0.1));
+      const b = fx.loop.createTask(() => sleep(0.15));
+      const [done, pending] = await wait(
+        (function* () {
+          yield b;
+          yield a;
+        })(),
+      );
+      expect(done.size).toBe(2);
+      expect(pending.size).toBe(0);
+      expect(fx.loop.time()).toBeCloseTo(0.15);
+    });
+  });
+
+  it('test_as_completed_reverse_wait: the first promise awaited gets the first result, whichever it is', async () => {
+    await fx.run(async () => {
+      const futs = [...asCompleted([sleep(0.05, 'a'), sleep(0.1, 'b')])];
+      expect(futs.length).toBe(2);
+      expect(await futs[1]).toBe('a');
+      expect(fx.loop.time()).toBeCloseTo(0.05);
+      expect(await futs[0]).toBe('b');
+      expect(fx.loop.time()).toBeCloseTo(0.1);
+    });
+  });
+
+  it('test_as_completed_concurrent: everything it yields can be awaited concurrently', async () => {
+    await fx.run(async () => {
+      const plain = [...asCompleted([sleep(0.05, 'a'), sleep(0.05, 'b')])];
+      const [d1] = await wait(plain);
+      expect(new Set([...d1].map((f) => f.result()))).toEqual(new Set(['a', 'b']));
+      const asyncIt: Future<string>[] = [];
+      for await (const f of asCompleted<string>([sleep(0.05, 'a'), sleep(0.05, 'b')])) asyncIt.push(f as unknown as Future<string>); // TS types a for-await value as Awaited<Future<string>>
+      const [d2] = await wait(asyncIt);
+      expect(new Set([...d2].map((f) => f.result()))).toEqual(new Set(['a', 'b']));
+    });
+  });
+
+  it('test_as_completed_same_tasks_in_as_out: tasks and futures come back as themselves, functions as new tasks', async () => {
+    await fx.run(async () => {
+      const fnA = async (): Promise<string> => 'a';
+      const taskB = fx.loop.createTask(async () => 'b');
+      const fnC = async (): Promise<string> => 'c';
+      const taskD = fx.loop.createTask(async () => 'd');
+      const out = new Set<unknown>();
+      for await (const f of asCompleted<string>([fnA, taskB, fnC, taskD])) out.add(f);
+      expect(out.size).toBe(4);
+      expect(out.has(taskB) && out.has(taskD)).toBe(true);
+      expect(out.has(fnA) || out.has(fnC)).toBe(false);
+    });
+  });
+
+  it('test_as_completed_resume_iterator: iteration can stop and resume on the same iterator', async () => {
+    await fx.run(async () => {
+      const mk = (): (() => Promise<number>)[] => [0, 1, 2, 3].map((i) => async () => i);
+      const it1 = asCompleted(mk());
+      const c1: number[] = [];
+      let n = 0;
+      for (const p of it1) {
+        c1.push(await p);
+        if (++n === 2) break;
+      }
+      expect(c1.length).toBe(2);
+      for (const p of it1) c1.push(await p);
+      expect(c1.sort()).toEqual([0, 1, 2, 3]);
+      const it2 = asCompleted(mk());
+      const c2: number[] = [];
+      n = 0;
+      for await (const f of it2) {
+        c2.push(await f);
+        if (++n === 2) break;
+      }
+      expect(c2.length).toBe(2);
+      for await (const f of it2) c2.push(await f);
+      expect(c2.sort()).toEqual([0, 1, 2, 3]);
+    });
+  });
+
+  it('test_as_completed_with_unused_timeout: a timeout that never fires changes nothing', async () => {
+    await fx.run(async () => {
+      for (const p of asCompleted([sleep(0.01, 'a')], { timeout: 1 })) expect(await p).toBe('a');
+      for await (const f of asCompleted([sleep(0.01, 'a')], { timeout: 1 })) expect(await f).toBe('a');
+      // The unused timer was cancelled: the loop has nothing left to wait for at t=1.
+      await sleep(0);
+      expect(fx.loop.time()).toBeLessThan(1);
+    });
+  });
+
+  it('test_as_completed_invalid_args: a single Future instead of a collection is a TypeError', async () => {
+    await fx.run(async () => {
+      const fut = fx.loop.createFuture();
+      expect(() => [...asCompleted(fut as unknown as Future<unknown>[])]).toThrow(TypeError);
+      await expect(
+        (async () => {
+          for await (const _f of asCompleted(fut as unknown as Future<unknown>[])) break;
+        })(),
+      ).rejects.toBeInstanceOf(TypeError);
+    });
+  });
+});
