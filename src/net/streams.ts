@@ -500,7 +500,8 @@ export class StreamWriter {
   /**
    * Waits until the write buffer is at or below its low-water mark. Several tasks may wait at once. Cancellable.
    * @throws the reader's error, when the connection failed.
-   * @throws TransportClosed when the connection is lost.
+   * @throws TransportClosed when the connection is lost or closing (after `close()`, as asyncio's
+   *   ConnectionResetError: its writes are dropped from then on).
    */
   async drain(): Promise<void> {
     const exc = this.#reader?.exception() ?? null;
@@ -508,6 +509,10 @@ export class StreamWriter {
     if (this.#transport.isClosing()) {
       // Let connectionLost run first, so a lost connection raises below (asyncio yields here too).
       await sleep(0);
+      await this.#protocol._drainHelper();
+      // asyncio's connection_lost has run by now and drain() raises; ours waits for the peer's EOF first, so a
+      // closing transport raises here too (a write-then-drain loop must not spin on a closed writer).
+      throw new TransportClosed('the connection is closing');
     }
     await this.#protocol._drainHelper();
   }

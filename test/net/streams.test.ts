@@ -430,6 +430,32 @@ describe('streams over TCP and TLS', () => {
     });
   });
 
+  it('drain() after close() raises TransportClosed; close() twice; waitClosed; reader at EOF after (test_async_writer_api_exception_after_close, test_eof_feed_when_closing_writer)', async () => {
+    await lf.run(async () => {
+      const server = await startServer(async (reader, writer) => {
+        writer.write(await reader.readline());
+        await writer.drain();
+        await reader.read();
+        writer.close();
+      }, '127.0.0.1', 0, { loop: lf.loop });
+      const port = (server.sockets[0]!.address() as AddressInfo).port;
+      const [reader, writer] = await openConnection('127.0.0.1', port, { loop: lf.loop });
+      writer.write('GET\n');
+      expect((await reader.readline()).toString()).toBe('GET\n');
+      writer.close();
+      writer.close();
+      expect(writer.isClosing()).toBe(true);
+      writer.write('data'); // dropped
+      await expect(writer.drain()).rejects.toMatchObject({ code: 'TW_TRANSPORT_CLOSED' });
+      await waitFor(writer.waitClosed(), 10);
+      await expect(writer.drain()).rejects.toMatchObject({ code: 'TW_TRANSPORT_CLOSED' });
+      expect(reader.atEof()).toBe(true);
+      expect((await reader.read()).length).toBe(0);
+      server.close();
+      await waitFor(server.waitClosed(), 10);
+    });
+  });
+
   it('openConnection to a closed port rejects with PeerRejected', async () => {
     await lf.run(async () => {
       const server = await startServer(() => {}, '127.0.0.1', 0, { loop: lf.loop });
