@@ -145,6 +145,46 @@ describe('Server', () => {
     });
   });
 
+  it('connectionMade that throws or aborts: connectionLost once, last, on both sides; the server keeps serving', async () => {
+    await lf.run(async () => {
+      let n = 0;
+      const peers: Recorder[] = [];
+      const server = await lf.loop.createServer(() => {
+        const r = new Recorder(lf.loop);
+        peers.push(r);
+        if (++n === 1) r.throwIn = 'connectionMade';
+        else if (n === 2) r.onData = () => {};
+        return n === 2 ? Object.assign(r, { connectionMade(t: Transport) { Recorder.prototype.connectionMade.call(r, t); t.abort(); } }) : r;
+      }, '127.0.0.1', 0);
+      const port = portOf(server);
+      const [, a] = await connect(lf.loop, port);
+      await waitFor(a.lost, T);
+      const [, b] = await connect(lf.loop, port);
+      await waitFor(b.lost, T);
+      const [t3, d] = await connect(lf.loop, port); // still serving
+      t3.close();
+      await waitFor(d.lost, T);
+      // A client whose connectionMade throws: createConnection still resolves (asyncio too), the connection dies.
+      const c = new Recorder(lf.loop);
+      c.throwIn = 'connectionMade';
+      const [t] = await lf.loop.createConnection(() => c, '127.0.0.1', port);
+      expect(t.isClosing()).toBe(true);
+      expect((await waitFor(c.lost, T))?.message).toBe('boom in connectionMade');
+      while (peers.length < 4 || peers.some((p) => p.state !== 'lost')) await sleep(0.002);
+      expect(peers[0]!.events).toEqual(['CM', 'CL:boom in connectionMade']);
+      expect(peers[1]!.events).toEqual(['CM', 'CL:null']);
+      for (const r of [...peers, a, b, c, d]) {
+        expect(r.violations).toEqual([]);
+        expect(r.events.filter((e) => e.startsWith('CL')).length).toBe(1);
+      }
+      expect(lf.take().map((r) => r.message)).toEqual([
+        'Fatal error: protocol.connectionMade() call failed.', 'Fatal error: protocol.connectionMade() call failed.',
+      ]);
+      server.close();
+      await waitFor(server.waitClosed(), T);
+    });
+  });
+
   it('a peer reset reaches connectionLost as a TransportError with the Node error as cause', async () => {
     await lf.run(async () => {
       const s = new Recorder(lf.loop);
