@@ -101,13 +101,44 @@ export const BINARY_VIEW_THRESHOLD = 4096;
 /**
  * Encodes `value` as standard msgpack. The result is a view of msgpackr's output buffer that stays valid (msgpackr
  * moves on to fresh space for the next call); copy it if you keep many.
- * @throws BadPayload when the value cannot be encoded (a cycle, a function, a symbol key…), with the msgpackr error as `cause`.
+ * @throws BadPayload when the value cannot be encoded (a cycle, a function, a symbol key…), with the msgpackr error as `cause`,
+ *   and when it holds NaN or ±Infinity (every receiver refuses them).
  */
 export function encode(value: unknown): Buffer {
+  let out: Buffer;
   try {
-    return packr.pack(value);
+    out = packr.pack(value);
   } catch (err) {
     throw new BadPayload(`cannot encode the message: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+  assertFiniteNumbers(value);
+  return out;
+}
+
+/**
+ * Throws BadPayload when `value` holds NaN or ±Infinity, which msgpack can carry but every receiver refuses: refused
+ * here, the sender (or an RPC handler's reply) gets the error at once instead of its peer's silence.
+ */
+function assertFiniteNumbers(value: unknown): void {
+  if (typeof value === 'number') {
+    if (value - value !== 0) throw new BadPayload('cannot encode the message: it holds a non-finite number (NaN or ±Infinity)');
+    return;
+  }
+  if (typeof value !== 'object' || value === null) return;
+  const stack: unknown[] = [value];
+  const seen = new Set<unknown>();
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'number') {
+      if (v - v !== 0) throw new BadPayload('cannot encode the message: it holds a non-finite number (NaN or ±Infinity)');
+      continue;
+    }
+    if (typeof v !== 'object' || v === null || seen.has(v) || ArrayBuffer.isView(v)) continue;
+    seen.add(v);
+    if (Array.isArray(v)) for (let i = 0; i < v.length; i++) stack.push(v[i]);
+    else if (v instanceof Map) for (const [k, x] of v) { stack.push(k); stack.push(x); }
+    else if (v instanceof Set) for (const x of v) stack.push(x);
+    else for (const k of Object.keys(v)) stack.push((v as Record<string, unknown>)[k]);
   }
 }
 
@@ -430,6 +461,8 @@ function encNumber(b: Buffer, p: number, v: number): number {
     else if (v >= -0x8000) { b[p++] = 0xd1; b[p++] = (v >> 8) & 0xff; b[p++] = v & 0xff; }
     else { b[p++] = 0xd2; b[p++] = (v >>> 24) & 0xff; b[p++] = (v >>> 16) & 0xff; b[p++] = (v >>> 8) & 0xff; b[p++] = v & 0xff; }
   } else {
+    // NaN and ±Infinity: every receiver refuses them (docs/wire-format.md §5), so they are not sent either.
+    if (v - v !== 0) return -1;
     b[p] = 0xcb;
     f64[0] = v;
     const x = f64bytes;
@@ -512,6 +545,7 @@ function encObject(b: Buffer, p: number, limit: number, v: object, depth: number
       const x = (v as Record<string, unknown>)[k];
       if (typeof x === 'number' && p + 9 <= limit) {
         p = encNumber(b, p, x);
+        if (p < 0) return p;
       } else if (typeof x === 'string' && x.length < 0x20 && p + 1 + x.length * 3 <= limit) {
         const xl = x.length;
         const q = p + 1;

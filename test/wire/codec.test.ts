@@ -187,6 +187,18 @@ describe('shape check', () => {
     expect(decode(hex('d40000'), { allowUndefined: true })).toBeUndefined();
   });
 
+  it('NaN and ±Infinity are refused when encoding (every receiver refuses them), on the fast and the general path', () => {
+    const buf = Buffer.alloc(256);
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      expect(encodeInto({ x: bad }, buf, 0, buf.length)).toBeLessThan(0);
+      expect(encodeInto([1, bad], buf, 0, buf.length)).toBeLessThan(0);
+      badPayload(() => encode({ x: bad }));
+      badPayload(() => encode([1n, { y: [bad] }]));           // a bigint sends it down msgpackr's path
+      badPayload(() => encode(new Map([['k', bad]])));
+    }
+    expect(decode(encode({ x: 1.5, z: Number.MAX_VALUE }))).toEqual({ x: 1.5, z: Number.MAX_VALUE });
+  });
+
   it('maxDepth counts containers only: a bin or string in the deepest allowed level passes on both decode paths', () => {
     let v: unknown = [Buffer.from('leaf'), 'x'];
     for (let i = 1; i < 32; i++) v = [v];                 // 32 nested arrays, the innermost holding a bin

@@ -49,6 +49,24 @@ const codeOf = (f: PromiseLike<unknown>): Promise<string> =>
   Promise.resolve(f).then(() => 'ok', (e: TulipError) => e.code);
 
 describe('RPC review', () => {
+  it('a handler result or call params holding NaN/Infinity fail at once with TW_BAD_PAYLOAD, not after the timeout', async () => {
+    await fx.run(async () => {
+      const { s, c } = await pair();
+      s.handle('nan', () => ({ x: NaN }));
+      s.handle('inf', () => [1, -Infinity]);
+      s.handle('echo', (p: unknown) => p);
+      const t0 = fx.loop.time();
+      expect(await codeOf(c.call('nan', null, { timeout: 10 }))).toBe('TW_BAD_PAYLOAD');
+      expect(await codeOf(c.call('inf', null, { timeout: 10 }))).toBe('TW_BAD_PAYLOAD');
+      expect(await codeOf(c.call('echo', { y: Infinity }, { timeout: 10 }))).toBe('TW_BAD_PAYLOAD');
+      expect(fx.loop.time() - t0).toBeLessThan(5);   // answered, not timed out (the timeouts were 10 s)
+      expect(await c.call('echo', { y: 2.5 })).toEqual({ y: 2.5 });
+    });
+    // The server reports its handlers' unencodable results to the loop's exception handler.
+    const seen = fx.take().map((r) => String((r.exception as { code?: string } | undefined)?.code ?? r.message));
+    expect(seen.every((x) => /TW_BAD_PAYLOAD|encode/i.test(x))).toBe(true);
+  });
+
   it('an idempotent request refused before running (TooManyInFlight) is evaluated afresh on retry', async () => {
     await fx.run(async () => {
       const nonceStore = new MemoryNonceStore({ clock: fx.loop.clock });
