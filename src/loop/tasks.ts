@@ -10,7 +10,7 @@
  */
 import { CancelledError, InvalidStateError, isCancelledError } from '../errors.js';
 import type { EventLoop } from './event-loop.js';
-import { callReaction, CANCELLED, FINISHED, Future, PENDING, wrapPromise } from './futures.js';
+import { callReaction, CANCELLED, ERRORED, FINISHED, Future, PENDING, wrapPromise } from './futures.js';
 import { foreignTaskInContext, rt } from './state.js';
 
 /** What `createTask` accepts: an async function, or a generator function yielding Futures. */
@@ -219,6 +219,8 @@ export class Task<T = unknown> extends Future<T> {
     } else if (this._regFut !== null) {
       (this._stale ??= []).push({ fut: this._regFut, onF: this._resF, onR: this._resR, derived: this._resD! });
     }
+    // Awaiting itself would never wake: the await throws on the next iteration instead (asyncio's RuntimeError).
+    if (fut === (this as Future<any>)) fut = failedFuture(this._loop, selfAwaitError(this));
     this._futWaiter = fut;
     this._regFut = fut;
     this._resF = onF;
@@ -412,6 +414,11 @@ export class Task<T = unknown> extends Future<T> {
       }
     }
     const fut = y as Future<unknown>;
+    if (fut === (this as Future<unknown>)) {
+      const err = selfAwaitError(this);
+      this._loop._callSoon1(() => this._genStep(true, err), undefined);
+      return;
+    }
     this._futWaiter = fut;
     if (fut._state !== PENDING) this._loop._callSoonStep(this, fut);
     else fut._addCallback(this);
@@ -466,6 +473,18 @@ function thenIn<T>(p: PromiseLike<T>, onV: (v: T) => void, onE: (e: unknown) => 
 /** One send into a generator task's generator, as a plain function (see {@link thenIn}). */
 function genSend<T>(gen: Generator<unknown, T, any>, isThrow: boolean, value: unknown): IteratorResult<unknown, T> {
   return isThrow ? gen.throw(value) : gen.next(value);
+}
+
+function selfAwaitError(task: Task<any>): InvalidStateError {
+  return new InvalidStateError(`Task cannot await on itself: ${task}`);
+}
+
+/** A Future already failed with `exc` (nobody else sees it, so no "never retrieved" bookkeeping). */
+function failedFuture(loop: EventLoop, exc: unknown): Future<any> {
+  const f = new Future<any>(loop);
+  f._state = ERRORED;
+  f._exception = exc;
+  return f;
 }
 
 function abortMessage(signal: AbortSignal): string {

@@ -3,7 +3,7 @@
  * AbortSignal. Most cases are ports of CPython's test_tasks (BaseTaskTests), named in each title.
  */
 import { describe, expect, it } from 'vitest';
-import { CancelledError, InvalidStateError, Task, allTasks, currentTask, sleep, wrapPromise } from '../../src/index.js';
+import { CancelledError, InvalidStateError, Task, allTasks, currentTask, sleep, wait, wrapPromise } from '../../src/index.js';
 import type { Future } from '../../src/index.js';
 import { collectGarbage, useLoop } from '../support/loop.js';
 
@@ -683,5 +683,123 @@ describe('AbortSignal and generator tasks', () => {
     loop.callLater(2, () => t.cancel());
     expect(await loop.runUntilComplete(t)).toBe('done');
     expect(rec).toEqual(['one', 1, 'TW_CANCELLED']);
+  });
+});
+
+describe('more test_tasks ports', () => {
+  const fx = useLoop();
+
+  it('test_task_awaits_on_itself: fails with an error instead of hanging', async () => {
+    const box: { task: Task<unknown> | null } = { task: null };
+    box.task = fx.loop.createTask(async () => {
+      await box.task!;
+    });
+    await expect(fx.loop.runUntilComplete(box.task)).rejects.toThrow(/Task cannot await on itself/);
+    // The error is thrown at the await, so the body can catch it; generator tasks alike.
+    const caught: { task: Task<unknown> | null } = { task: null };
+    caught.task = fx.loop.createTask(async () => {
+      try {
+        await caught.task!;
+      } catch (e) {
+        return e instanceof InvalidStateError ? 'caught' : 'other';
+      }
+      return 'no error';
+    });
+    expect(await fx.loop.runUntilComplete(caught.task)).toBe('caught');
+    const gen: { task: Task<unknown> | null } = { task: null };
+    gen.task = fx.loop.createTask(function* () {
+      yield gen.task;
+    });
+    await expect(fx.loop.runUntilComplete(gen.task)).rejects.toThrow(/Task cannot await on itself/);
+  });
+
+  it('test_baseexception_during_cancel (an Error instead of SystemExit): the task fails with it, not cancelled', async () => {
+    const baseExc = new RangeError('instead of the cancel');
+    const task = fx.loop.createTask(async () => {
+      try {
+        await (async () => {
+          await sleep(10);
+        })();
+      } catch (e) {
+        if (e instanceof CancelledError) throw baseExc;
+        throw e;
+      }
+    });
+    await fx.runBriefly();
+    task.cancel();
+    expect(task.done()).toBe(false);
+    await fx.runBriefly();
+    expect(task.done()).toBe(true);
+    expect(task.cancelled()).toBe(false);
+    expect(task.exception()).toBe(baseExc);
+  });
+
+  it('test_current_task_with_interleaving_tasks', async () => {
+    expect(currentTask(fx.loop)).toBe(null);
+    const fut1 = fx.loop.createFuture<boolean>();
+    const fut2 = fx.loop.createFuture<boolean>();
+    const seen: boolean[] = [];
+    const task1: Task<void> = fx.loop.createTask(async () => {
+      seen.push(currentTask() === task1);
+      await fut1;
+      seen.push(currentTask() === task1);
+      fut2.setResult(true);
+    });
+    const task2: Task<void> = fx.loop.createTask(async () => {
+      seen.push(currentTask() === task2);
+      fut1.setResult(true);
+      await fut2;
+      seen.push(currentTask() === task2);
+    });
+    await fx.loop.runUntilComplete(fx.loop.createTask(() => wait([task1, task2])));
+    expect(seen).toEqual([true, true, true, true]);
+    expect(currentTask(fx.loop)).toBe(null);
+  });
+
+  it('test_sleep_when_delay_is_nan: the task fails (asyncio ValueError; here TypeError)', async () => {
+    const t = fx.loop.createTask(async () => {
+      await sleep(Number.NaN);
+    });
+    await expect(fx.loop.runUntilComplete(t)).rejects.toThrow(/NaN/);
+  });
+
+  it('test_stop_while_run_in_complete: stop() inside a task ends runUntilComplete early; the task stays pending', async () => {
+    let x = 0;
+    const t = fx.loop.createTask(async () => {
+      while (x < 10) {
+        await sleep(0.1);
+        x += 1;
+        if (x === 2) fx.loop.stop();
+      }
+    });
+    await expect(fx.loop.runUntilComplete(t)).rejects.toThrow('Event loop stopped before Future completed.');
+    expect(t.done()).toBe(false);
+    expect(x).toBe(2);
+    expect(fx.loop.time()).toBeCloseTo(0.2);
+    t.cancel();
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+  });
+
+  it('test_task_cancel_message_getter / test_cancel_with_message_then_future_exception', async () => {
+    const t = fx.loop.createTask(async () => {});
+    expect(t._cancelMessage).toBe(undefined);
+    t.cancel('my message');
+    expect(t._cancelMessage).toBe('my message');
+    await expect(fx.loop.runUntilComplete(t)).rejects.toThrow('my message');
+    for (const msg of [undefined, 'my message']) {
+      const outer = fx.loop.createTask(async () => {
+        const task = fx.loop.createTask(() => sleep(10));
+        await sleep(0);
+        task.cancel(msg);
+        await wait([task]);
+        task.exception();
+      });
+      const err = await fx.loop.runUntilComplete(outer).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(CancelledError);
+      expect((err as CancelledError).message).toBe(msg ?? 'cancelled');
+    }
   });
 });
