@@ -467,3 +467,152 @@ describe('TestTaskGroup', () => {
     expect(await fx.run(() => TaskGroup.run(async (tg) => (await tg.createTask(() => sleep(1, 'x'))) + 'y'))).toBe('xy');
   });
 });
+
+describe('TestTaskGroup (20-25, exit raises)', () => {
+  const fx = useLoop();
+  const tasksOf = (g: TaskGroup): number => Number(/tasks=(\d+)/.exec(String(g))?.[1] ?? 0);
+  class MyBaseExc extends Error {}
+
+  it('test_taskgroup_20 / test_taskgroup_20a (plain errors: no BaseException in JS): the body failing in cleanup joins the child error', async () => {
+    await fx.run(async () => {
+      const err = await TaskGroup.run(async (g) => {
+        g.createTask(async () => {
+          await sleep(0.1);
+          zeroDivision();
+        });
+        try {
+          await sleep(10);
+        } finally {
+          // eslint-disable-next-line no-unsafe-finally
+          throw new MyBaseExc('in finally');
+        }
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(errorTypes(err)).toEqual(new Set(['MyBaseExc', 'RangeError']));
+      expect(currentTask()!.cancelling()).toBe(0);
+    });
+  });
+
+  it('test_taskgroup_21a: a child error and a different body error in cleanup', async () => {
+    await fx.run(async () => {
+      const err = await TaskGroup.run(async (g) => {
+        g.createTask(async () => {
+          await sleep(0.1);
+          throw new MyBaseExc('child');
+        });
+        try {
+          await sleep(10);
+        } finally {
+          // eslint-disable-next-line no-unsafe-finally
+          throw new TypeError('body');
+        }
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(errorTypes(err)).toEqual(new Set(['MyBaseExc', 'TypeError']));
+    });
+  });
+
+  it('test_taskgroup_22: cancelling the runner while only the exit waits for children', async () => {
+    await fx.run(async () => {
+      const children: Task<number>[] = [];
+      const r = fx.loop.createTask(() =>
+        TaskGroup.run((g) => {
+          children.push(g.createTask(async () => (await sleep(1), 42)));
+          children.push(g.createTask(async () => (await sleep(2), 11)));
+        }),
+      );
+      await sleep(0.05);
+      r.cancel();
+      await expect(r).rejects.toBeInstanceOf(CancelledError);
+      expect(children.every((c) => c.cancelled())).toBe(true);
+      expect(fx.loop.time()).toBeCloseTo(0.05);
+    });
+  });
+
+  it('test_taskgroup_23: finished children leave the group while the body runs', async () => {
+    await fx.run(async () => {
+      await TaskGroup.run(async (g) => {
+        for (let count = 0; count < 10; count++) {
+          await sleep(0.1);
+          g.createTask(() => sleep(0.3));
+          if (count === 5) expect(tasksOf(g)).toBeLessThan(5);
+        }
+        await sleep(1.35);
+        expect(tasksOf(g)).toBe(0);
+      });
+    });
+  });
+
+  it('test_taskgroup_24: a child creates more children; the group waits for them', async () => {
+    await fx.run(async () => {
+      const done: number[] = [];
+      const coro1 = (delay: number) => async (): Promise<void> => {
+        await sleep(delay);
+        done.push(delay);
+      };
+      await TaskGroup.run((g) => {
+        g.createTask(async () => {
+          await sleep(0.1);
+          g.createTask(coro1(0.1));
+          g.createTask(coro1(0.2));
+        });
+      });
+      expect(done).toEqual([0.1, 0.2]);
+      expect(fx.loop.time()).toBeCloseTo(0.3);
+    });
+  });
+
+  it('test_taskgroup_25: hydras keep spawning until hercules fails; the group ends with his error alone', async () => {
+    await fx.run(async () => {
+      let nhydras = 0;
+      const err = await TaskGroup.run((g) => {
+        const hydra = async (): Promise<void> => {
+          nhydras++;
+          await sleep(0.01);
+          g.createTask(hydra);
+          g.createTask(hydra);
+        };
+        g.createTask(hydra);
+        g.createTask(async () => {
+          while (nhydras < 10) await sleep(0.015);
+          zeroDivision();
+        });
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(errorTypes(err)).toEqual(new Set(['RangeError']));
+      expect(nhydras).toBeGreaterThanOrEqual(10);
+    });
+  });
+
+  it('test_taskgroup_context_manager_exit_raises (cpython#95289): a cleanup error inside the body joins the child error; cancelling() back to 0', async () => {
+    class CustomException extends Error {}
+    await fx.run(async () => {
+      const task = currentTask()!;
+      const err = await TaskGroup.run(async (tg) => {
+        // asyncio's `async with database():` whose __aexit__ raises.
+        try {
+          tg.createTask(async () => {
+            throw new CustomException('child');
+          });
+          await sleep(1);
+        } finally {
+          // eslint-disable-next-line no-unsafe-finally
+          throw new CustomException('exit');
+        }
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ErrorGroup);
+      expect(task.cancelling()).toBe(0);
+      expect((err as ErrorGroup).errors.length).toBe(2);
+      expect((err as ErrorGroup).errors.every((e) => e instanceof CustomException)).toBe(true);
+    });
+  });
+});
