@@ -2,9 +2,12 @@
  * timeout / timeoutAt scopes: ports of CPython's test_timeouts (TimeoutTests), on the virtual clock.
  */
 import { describe, expect, it } from 'vitest';
-import { CancelledError, ErrorGroup, InvalidStateError, TaskGroup, TimeoutError, currentTask, sleep, timeout, timeoutAt } from '../../src/index.js';
-import type { Timeout } from '../../src/index.js';
+import { CancelledError, ErrorGroup, InvalidStateError, TaskGroup, Timeout, TimeoutError, currentTask, sleep, timeout, timeoutAt } from '../../src/index.js';
 import { useLoop } from '../support/loop.js';
+
+function zeroDivision(): never {
+  throw new RangeError('division by zero');
+}
 
 describe('TimeoutTests', () => {
   const fx = useLoop();
@@ -196,6 +199,91 @@ describe('TimeoutTests', () => {
         }),
       ).rejects.toBeInstanceOf(TimeoutError);
       expect(fx.loop.time() - t0).toBeLessThanOrEqual(1);
+    });
+  });
+
+  it('test_nested_timeouts_concurrent: the outer deadline passes while the inner scope runs', async () => {
+    await fx.run(async () => {
+      await expect(
+        timeout(0.002, async () => {
+          try {
+            await timeout(0.1, async () => {
+              fx.clock!.advance(0.01); // "crunch some numbers" (CPython's time.sleep(0.01))
+              await sleep(1);
+            });
+          } catch (e) {
+            if (!(e instanceof TimeoutError)) throw e;
+          }
+        }),
+      ).rejects.toBeInstanceOf(TimeoutError);
+      expect(currentTask()!.cancelling()).toBe(0);
+    });
+  });
+
+  it('test_timeout_exception_context: an error whose cleanup is cancelled becomes TimeoutError caused by the CancelledError', async () => {
+    await fx.run(async () => {
+      const e = await timeout(0.01, async () => {
+        try {
+          zeroDivision();
+        } finally {
+          await sleep(1);
+        }
+      }).then(
+        () => null,
+        (x: unknown) => x,
+      );
+      expect(e).toBeInstanceOf(TimeoutError);
+      expect((e as TimeoutError).cause).toBeInstanceOf(CancelledError);
+    });
+  });
+
+  it('test_foreign_exception_on_timeout_2: the last error raised in cleanup after the timeout passes through', async () => {
+    await fx.run(async () => {
+      let scope: Timeout | null = null;
+      const e = await timeout(0.01, async (s) => {
+        scope = s;
+        try {
+          try {
+            throw new TypeError('ValueError');
+          } finally {
+            await sleep(1);
+          }
+        } finally {
+          try {
+            // eslint-disable-next-line no-unsafe-finally
+            throw new SyntaxError('KeyError');
+          } finally {
+            zeroDivision();
+          }
+        }
+      }).then(
+        () => null,
+        (x: unknown) => x,
+      );
+      expect(e).toBeInstanceOf(RangeError);
+      expect(scope!.expired()).toBe(true);
+      expect(currentTask()!.cancelling()).toBe(0);
+    });
+  });
+
+  it('test_repr_disabled', async () => {
+    await fx.run(async () => {
+      await timeout(null, (cm) => {
+        expect(String(cm)).toBe('<Timeout [active] when=null>');
+      });
+    });
+  });
+
+  it('test_timeout_already_entered / test_timeout_double_enter / test_timeout_not_entered', async () => {
+    await fx.run(async () => {
+      let cm: Timeout | null = null;
+      await timeout(0.01, (s) => {
+        cm = s;
+        expect(() => s._enter()).toThrow(/has already been entered/);
+      });
+      expect(() => cm!._enter()).toThrow(/has already been entered/);
+      const fresh = new Timeout(fx.loop.time() + 0.01);
+      expect(() => fresh.reschedule(0.02)).toThrow(/has not been entered/);
     });
   });
 
