@@ -103,6 +103,11 @@ export interface SendOptions {
   kind?: number;
   /** The 16-byte nonce to use (an idempotent retry reuses its first nonce); default fresh random bytes. */
   nonce?: Uint8Array;
+  /**
+   * Latest expiry, epoch seconds: the message's `expiresAt` is capped there (an idempotent retry passes its first
+   * attempt's, so the retry never outlives the nonce the peer remembers).
+   */
+  notAfter?: number;
 }
 
 /** What {@link MessageProtocol.messageRejected} receives: bad peer input, or a nonce store failing closed. */
@@ -332,7 +337,9 @@ export abstract class MessageProtocol extends ProtocolBase {
     if (sealer === null || this.#closing || this.#lost || this.transport === null || this.transport.isClosing()) {
       throw new TransportClosed('cannot send: the connection is not open');
     }
-    const seq = sealer.appendValue(message, options?.kind ?? KIND.MESSAGE, options?.ttl ?? this.ttl, options?.nonce);
+    const na = options?.notAfter;
+    const seq = sealer.appendValue(message, options?.kind ?? KIND.MESSAGE, options?.ttl ?? this.ttl, options?.nonce,
+      na === undefined ? undefined : Math.floor(na * 1000));
     this.stats.sent++;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -341,6 +348,11 @@ export abstract class MessageProtocol extends ProtocolBase {
       else loop.callSoon(this.#flush);
     }
     return seq;
+  }
+
+  /** @internal The `expiresAt` (epoch seconds) written into the last message sent; 0 before the first. */
+  get _lastExpiresAt(): number {
+    return (this.#sealer?.lastExpiresMs ?? 0) / 1000;
   }
 
   /** Signs and writes everything sent so far now, instead of at the end of the iteration. */

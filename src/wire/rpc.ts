@@ -74,10 +74,11 @@ export interface RpcLink {
   readonly ttl?: number;
   /**
    * Signs and sends one message. `ttl` in seconds (default the link's own), `nonce` the 16 bytes to put in the
-   * envelope (default fresh random bytes).
+   * envelope (default fresh random bytes), `notAfter` the latest expiry (epoch seconds) the envelope may carry.
+   * Returns the `expiresAt` written (epoch seconds), when the link knows it.
    * @throws TransportClosed when the connection is closed; BadPayload when `message` cannot be encoded
    */
-  send(message: unknown, options: { kind: number; ttl?: number; nonce?: Uint8Array }): void;
+  send(message: unknown, options: { kind: number; ttl?: number; nonce?: Uint8Array; notAfter?: number }): number | void;
   /** Reports an inbound message the endpoint refused (counted like any rejected message; may close the connection). */
   reject(error: BadData): void;
 }
@@ -429,6 +430,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     const key = options.idempotent === true ? new IdempotencyKey()
       : options.idempotent instanceof IdempotencyKey ? options.idempotent : null;
     let ttl = options.ttl;
+    const retry = key !== null && key.expiresAt !== null;
     if (key !== null) {
       const now = this.#clock.epoch();
       if (key.expiresAt === null) {
@@ -450,8 +452,11 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     if (token !== null) opts.token = token;
     const payload = Object.keys(opts).length > 0 ? [id, method, params ?? null, opts] : [id, method, params ?? null];
     try {
-      this.#link.send(payload, { kind: RPC_KIND.REQUEST, ...(ttl !== undefined ? { ttl } : {}),
-        ...(key !== null ? { nonce: key.nonce } : {}) });
+      const written = this.#link.send(payload, { kind: RPC_KIND.REQUEST, ...(ttl !== undefined ? { ttl } : {}),
+        ...(key !== null ? { nonce: key.nonce } : {}), ...(retry ? { notAfter: key.expiresAt! } : {}) });
+      // The first attempt's window is the expiry its envelope really carries (it is stamped at the start of the
+      // loop iteration's batch, which can be earlier than this call): every retry is capped there.
+      if (key !== null && !retry && typeof written === 'number' && written > 0) key.expiresAt = written;
     } catch (err) {
       future.setException(wrap(err));
       return future;
@@ -1234,7 +1239,10 @@ export class RpcProtocol<S extends RpcSecurity = RpcSecurity> extends MessagePro
       loop,
       clock: this.clock,
       ttl: this.ttl,
-      send: (message, so) => { this.sendMessage(message, so); },
+      send: (message, so) => {
+        this.sendMessage(message, so);
+        return this._lastExpiresAt;
+      },
       reject: (error) => { this.rejectMessage(error); },
     };
     this.#endpoint = new RpcEndpoint<S>(link, {

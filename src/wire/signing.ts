@@ -364,6 +364,9 @@ export class Sealer {
     return this.count + this.done.length;
   }
 
+  /** The expiry written into the last message appended, ms since the epoch (0 before the first). */
+  lastExpiresMs = 0;
+
   /** The last sequence number used (0 before the first message). */
   get lastSeq(): number {
     return this.seq;
@@ -377,7 +380,7 @@ export class Sealer {
    * carry the same issuedAt.
    * @throws RangeError when the keyring has no signing key, `ttl` is negative, or `kind`/`nonce` are invalid.
    */
-  append(payload: Uint8Array, kind: number, ttl: number, nonce?: Uint8Array): number {
+  append(payload: Uint8Array, kind: number, ttl: number, nonce?: Uint8Array, notAfterMs?: number): number {
     checkSendArgs(kind, ttl, nonce);
     const key = this.keyFor();
     const head = FRAME_HEADER_SIZE + HEADER_FIXED_SIZE + key.entry.kidBytes.length;
@@ -387,7 +390,7 @@ export class Sealer {
     const o = this.pos + head;
     if (plen <= 64) for (let i = 0; i < plen; i++) b[o + i] = payload[i]!;
     else b.set(payload, o);
-    return this.commit(key, kind, ttl, nonce, plen);
+    return this.commit(key, kind, ttl, nonce, plen, notAfterMs);
   }
 
   /**
@@ -395,7 +398,7 @@ export class Sealer {
    * msgpackr would write, without an intermediate buffer), else with `encode` (codec.ts).
    * @throws BadPayload when the value cannot be encoded; RangeError as {@link append}.
    */
-  appendValue(value: unknown, kind: number, ttl: number, nonce?: Uint8Array): number {
+  appendValue(value: unknown, kind: number, ttl: number, nonce?: Uint8Array, notAfterMs?: number): number {
     checkSendArgs(kind, ttl, nonce);
     const key = this.keyFor();
     const head = FRAME_HEADER_SIZE + HEADER_FIXED_SIZE + key.entry.kidBytes.length;
@@ -403,21 +406,24 @@ export class Sealer {
     if (this.pos + head + TAG_SIZE + 512 > this.slab.length) this.newSlab(head + TAG_SIZE + 512);
     const p = this.pos + head;
     const end = encodeInto(value, this.slab, p, this.slab.length - TAG_SIZE);
-    if (end < 0) return this.append(encode(value), kind, ttl, nonce);
-    return this.commit(key, kind, ttl, nonce, end - p);
+    if (end < 0) return this.append(encode(value), kind, ttl, nonce, notAfterMs);
+    return this.commit(key, kind, ttl, nonce, end - p, notAfterMs);
   }
 
   // Writes the frame length and the header in front of the `plen` payload bytes already at pos + head, and records
   // the frame in the batch.
-  private commit(key: DerivedKey, kind: number, ttl: number, nonce: Uint8Array | undefined, plen: number): number {
+  private commit(key: DerivedKey, kind: number, ttl: number, nonce: Uint8Array | undefined, plen: number, notAfterMs?: number): number {
     const kid = key.entry.kidBytes;
     const k = kid.length;
     const bodyLen = HEADER_FIXED_SIZE + k + plen + TAG_SIZE;
     // The clock is read once per batch: every message of one loop iteration carries the same issuedAt.
     if (this.count === 0) this.nowMs = Math.floor(this.clock.epoch() * 1000);
     const issued = this.nowMs;
-    const expires = issued + Math.round(ttl * 1000);
+    let expires = issued + Math.round(ttl * 1000);
+    // An idempotent retry must not outlive its first attempt (whose nonce the peer remembers until then).
+    if (notAfterMs !== undefined && expires > notAfterMs) expires = notAfterMs;
     if (expires > MAX_U53) throw new RangeError(`ttl too large: ${ttl}`);
+    this.lastExpiresMs = expires;
     const seq = this.seq + 1;
     const b = this.slab;
     const v = this.view;

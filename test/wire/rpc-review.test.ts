@@ -49,6 +49,41 @@ const codeOf = (f: PromiseLike<unknown>): Promise<string> =>
   Promise.resolve(f).then(() => 'ok', (e: TulipError) => e.code);
 
 describe('RPC review', () => {
+  it('an idempotent retry never expires after its first attempt, also when that one was stamped at its batch start', async () => {
+    await fx.run(async () => {
+      const nonceStore = new MemoryNonceStore({ clock: fx.loop.clock });
+      const expiries: number[] = [];
+      class Watching extends Recording {
+        override sendMessage(m: unknown, o?: Parameters<RpcProtocol['sendMessage']>[1]): number {
+          const seq = super.sendMessage(m, o);
+          if (o?.nonce !== undefined) expiries.push(this._lastExpiresAt);
+          return seq;
+        }
+      }
+      const ring = keyring();
+      const s = new Recording({ keyring: ring, side: 'server', logger: {}, nonceStore });
+      const c = new Watching({ keyring: ring, side: 'client', logger: {} });
+      createMemoryPair(fx.loop, c, s);
+      await sleep(0);
+      await sleep(0);
+      let runs = 0;
+      s.handle('charge', () => ++runs);
+      const key = new IdempotencyKey();
+      // One step: a notification starts the iteration's batch (its time stamps every message of the batch), then
+      // 60 ms pass before the idempotent call joins the same batch.
+      c.notify('tick');
+      const until0 = Date.now() + 60;
+      while (Date.now() < until0) { /* the batch ages */ }
+      const first = await c.call('charge', null, { idempotent: key });
+      await sleep(0.02);
+      const second = await c.call('charge', null, { idempotent: key });
+      expect([first, second, runs]).toEqual([1, 1, 1]);
+      expect(expiries).toHaveLength(2);
+      expect(key.expiresAt).toBe(expiries[0]);
+      expect(expiries[1]).toBeLessThanOrEqual(expiries[0]!);
+    });
+  });
+
   it('a handler result or call params holding NaN/Infinity fail at once with TW_BAD_PAYLOAD, not after the timeout', async () => {
     await fx.run(async () => {
       const { s, c } = await pair();
