@@ -188,7 +188,7 @@ export class EventLoop {
     if (this._closed) throw new LoopClosedError();
     const n = args.length;
     const h = new Handle(callback as (...a: unknown[]) => unknown, n > 1 ? 2 : n, n === 1 ? args[0] : undefined, n > 1 ? args : undefined, this);
-    if (this._debug) h._sourceTraceback = captureStack(2);
+    if (this._debug) h._sourceTraceback = debugCheck(callback, 'callSoon', 3);
     this._ready[this._readyN++] = h;
     if (!this._inTurn && this._immediate === null && this._running) this._armImmediate();
     return h;
@@ -238,7 +238,7 @@ export class EventLoop {
     if (this._closed) throw new LoopClosedError();
     const n = args.length;
     const t = new TimerHandle(when, this._seq++, callback, n > 1 ? 2 : n, n === 1 ? args[0] : undefined, n > 1 ? args : undefined, this);
-    if (this._debug) t._sourceTraceback = captureStack(3);
+    if (this._debug) t._sourceTraceback = debugCheck(callback, 'callAt', 4);
     t._scheduled = true;
     this._heap.push(t);
     // Outside a turn the wait must be recomputed (a sooner timer, or a virtual clock's next jump).
@@ -315,6 +315,11 @@ export class EventLoop {
   async runUntilComplete<T>(future: Future<T> | TaskFunction<T> | PromiseLike<T>): Promise<T> {
     if (this._closed) throw new LoopClosedError();
     if (this._running) throw new InvalidStateError('This event loop is already running');
+    if (future instanceof Future) {
+      if (future._loop !== this) throw new InvalidStateError('The future belongs to a different loop than the one specified as the loop argument');
+    } else if (typeof future !== 'function' && (future === null || typeof future !== 'object' || typeof (future as PromiseLike<T>).then !== 'function')) {
+      throw new TypeError('A Future, a function or a Promise is required');
+    }
     const fut: Future<T> =
       future instanceof Future ? future : typeof future === 'function' ? this.createTask(future as TaskFunction<T>) : wrapPromise(future, this);
     const stopWhenDone = (): void => this.stop();
@@ -905,4 +910,13 @@ export class EventLoop {
     }
     return true;
   }
+}
+
+/**
+ * Debug mode's check of a callback (asyncio `_check_callback`: a non-function would only fail when it runs), then
+ * the creation stack (`skip` counts this frame too). Out of line, so callSoon stays as small as without it.
+ */
+function debugCheck(callback: unknown, method: string, skip: number): string {
+  if (typeof callback !== 'function') throw new TypeError(`a callable object was expected by ${method}(), got ${String(callback)}`);
+  return captureStack(skip);
 }

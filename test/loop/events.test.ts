@@ -492,3 +492,87 @@ describe('virtual clock', () => {
     loop.close();
   });
 });
+
+describe('more test_base_events / test_events ports', () => {
+  const fx = useLoop();
+
+  it('test_base_events.test_time_and_call_at: fires at its time; a missing "when" is a TypeError', async () => {
+    const delay = 0.1;
+    const when = fx.loop.time() + delay;
+    fx.loop.callAt(when, () => fx.loop.stop());
+    const t0 = fx.loop.time();
+    await fx.loop.runForever();
+    expect(fx.loop.time() - t0).toBeGreaterThanOrEqual(delay);
+    expect(() => fx.loop.callAt(null as unknown as number, () => {})).toThrow(TypeError);
+    expect(() => fx.loop.callLater(undefined as unknown as number, () => {})).toThrow(TypeError);
+  });
+
+  it('test_base_events.test_call_soon_non_callable / test_call_coroutine: in debug mode a non-function is a TypeError', () => {
+    fx.loop.setDebug(true);
+    for (const bad of [1, null, Promise.resolve(), {}]) {
+      expect(() => fx.loop.callSoon(bad as unknown as () => void)).toThrow(TypeError);
+      expect(() => fx.loop.callLater(60, bad as unknown as () => void)).toThrow(TypeError);
+      expect(() => fx.loop.callAt(fx.loop.time() + 60, bad as unknown as () => void)).toThrow(TypeError);
+    }
+    fx.loop.setDebug(false);
+  });
+
+  it('test_base_events.test_run_until_complete_type_error / test_run_until_complete_loop', async () => {
+    await expect(fx.loop.runUntilComplete('blah' as unknown as () => void)).rejects.toBeInstanceOf(TypeError);
+    const other = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    try {
+      const fut = fx.loop.createFuture();
+      await expect(other.runUntilComplete(fut)).rejects.toThrow(/different loop/);
+      expect(fut.done()).toBe(false);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('test_events.test_handle / test_timer / test_when: cancel(), cancelled(), when()', () => {
+    const h = fx.loop.callSoon(() => {});
+    expect(h.cancelled()).toBe(false);
+    h.cancel();
+    expect(h.cancelled()).toBe(true);
+    const when = fx.loop.time() + 5;
+    const t = fx.loop.callAt(when, () => {});
+    expect(t).toBeInstanceOf(TimerHandle);
+    expect(t.when()).toBe(when);
+    expect(t.cancelled()).toBe(false);
+    t.cancel();
+    expect(t.cancelled()).toBe(true);
+  });
+
+  it('test_events.test_timeout_rounding: tiny sleeps take no extra iterations (at most 20 for five sleeps)', async () => {
+    let iterations = 0;
+    fx.loop.setTracer(() => iterations++);
+    await fx.loop.runUntilComplete(async () => {
+      await sleep(1e-2);
+      await sleep(1e-4);
+      await sleep(1e-6);
+      await sleep(1e-8);
+      await sleep(1e-10);
+    });
+    fx.loop.setTracer(null);
+    expect(iterations).toBeLessThanOrEqual(20);
+  });
+
+  it('test_events.test_prompt_cancellation (a pending Future for the socket read): a cancel scheduled by callSoon reaches the awaiter', async () => {
+    const f = fx.loop.createTask(() => fx.loop.createFuture<never>());
+    const t = fx.loop.createTask(async () => {
+      let res: string | null = null;
+      try {
+        fx.loop.callSoon(() => f.cancel());
+        await f;
+      } catch (e) {
+        if (e instanceof Error && e.name === 'CancelledError') res = 'cancelled';
+      } finally {
+        fx.loop.stop();
+      }
+      return res;
+    });
+    await fx.loop.runForever();
+    expect(t.result()).toBe('cancelled');
+    expect(() => f.result()).toThrow(/cancel/i);
+  });
+});
