@@ -22,6 +22,14 @@ describe('run() (test_runners)', () => {
     expect(seen!.isClosed()).toBe(true);
   });
 
+  it('test_asyncio_run_only_coro / test_run_non_coro / test_run_future: run() wants a function; nothing is left behind', async () => {
+    const before = process.listenerCount('SIGINT');
+    for (const bad of [1, null, Promise.resolve(1)]) {
+      await expect(run(bad as unknown as () => void)).rejects.toBeInstanceOf(TypeError);
+    }
+    expect(process.listenerCount('SIGINT')).toBe(before);
+  });
+
   it('test_asyncio_run_raises: the exception comes out', async () => {
     await expect(
       run(
