@@ -57,10 +57,13 @@ class SleepFuture<T> extends Future<T> {
 
 /**
  * asyncio's `ensure_future`: a Future stays itself, a function becomes a Task, a thenable is wrapped.
- * @throws TypeError for anything else.
+ * @throws TypeError for anything else; InvalidStateError for a Future of another loop than `loop`.
  */
 export function ensureFuture<T>(aw: Awaitable<T>, loop?: EventLoop): Future<T> {
-  if (aw instanceof Future) return aw;
+  if (aw instanceof Future) {
+    if (loop !== undefined && aw._loop !== loop) throw new InvalidStateError('The future belongs to a different loop than the one specified as the loop argument');
+    return aw;
+  }
   const l = loop ?? getRunningLoop();
   if (typeof aw === 'function') return l.createTask(aw);
   if (aw !== null && typeof aw === 'object' && typeof (aw as PromiseLike<T>).then === 'function') return wrapPromise(aw, l);
@@ -242,7 +245,8 @@ export async function wait<T>(aws: Iterable<Future<T> | PromiseLike<T>>, options
   }
   const loop = getRunningLoop();
   const fs = new Set<Future<T>>();
-  for (const a of aws) fs.add(ensureFuture(a as Awaitable<T>, loop));
+  // Futures as they are (asyncio's wait takes them from any loop); a Promise is wrapped.
+  for (const a of aws) fs.add(a instanceof Future ? a : ensureFuture(a as Awaitable<T>, loop));
   if (fs.size === 0) throw new InvalidStateError('Set of Tasks/Futures is empty.');
   const waiter = loop.createFuture<null>();
   const timeoutDelay = options.timeout ?? null;

@@ -64,7 +64,8 @@ export class Task<T = unknown> extends Future<T> {
   constructor(fn: TaskFunction<T>, loop: EventLoop, options?: TaskOptions) {
     super(loop);
     this._fn = fn;
-    this._nameOrNull = options?.name ?? null;
+    const name = options?.name;
+    this._nameOrNull = name == null ? null : String(name);
     this._id = ++taskCounter;
     loop._callSoonStep(this, null);
     loop._tasks.add(this as Task<unknown>);
@@ -219,8 +220,9 @@ export class Task<T = unknown> extends Future<T> {
     } else if (this._regFut !== null) {
       (this._stale ??= []).push({ fut: this._regFut, onF: this._resF, onR: this._resR, derived: this._resD! });
     }
-    // Awaiting itself would never wake: the await throws on the next iteration instead (asyncio's RuntimeError).
-    if (fut === (this as Future<any>)) fut = failedFuture(this._loop, selfAwaitError(this));
+    // Awaiting itself, or a Future of another loop, would never wake (or wake on the wrong loop): the await throws
+    // on the next iteration instead (asyncio's RuntimeError).
+    if (fut._loop !== this._loop || fut === (this as Future<any>)) fut = failedFuture(this._loop, badAwaitError(this, fut));
     this._futWaiter = fut;
     this._regFut = fut;
     this._resF = onF;
@@ -414,8 +416,8 @@ export class Task<T = unknown> extends Future<T> {
       }
     }
     const fut = y as Future<unknown>;
-    if (fut === (this as Future<unknown>)) {
-      const err = selfAwaitError(this);
+    if (fut._loop !== this._loop || fut === (this as Future<unknown>)) {
+      const err = badAwaitError(this, fut);
       this._loop._callSoon1(() => this._genStep(true, err), undefined);
       return;
     }
@@ -475,8 +477,9 @@ function genSend<T>(gen: Generator<unknown, T, any>, isThrow: boolean, value: un
   return isThrow ? gen.throw(value) : gen.next(value);
 }
 
-function selfAwaitError(task: Task<any>): InvalidStateError {
-  return new InvalidStateError(`Task cannot await on itself: ${task}`);
+function badAwaitError(task: Task<any>, fut: Future<any>): InvalidStateError {
+  if (fut === task) return new InvalidStateError(`Task cannot await on itself: ${task}`);
+  return new InvalidStateError(`Task ${task} got Future ${fut} attached to a different loop`);
 }
 
 /** A Future already failed with `exc` (nobody else sees it, so no "never retrieved" bookkeeping). */

@@ -3,7 +3,7 @@
  * AbortSignal. Most cases are ports of CPython's test_tasks (BaseTaskTests), named in each title.
  */
 import { describe, expect, it } from 'vitest';
-import { CancelledError, InvalidStateError, Task, allTasks, currentTask, sleep, wait, wrapPromise } from '../../src/index.js';
+import { CancelledError, EventLoop, InvalidStateError, Task, VirtualClock, allTasks, currentTask, ensureFuture, sleep, wait, wrapPromise } from '../../src/index.js';
 import type { Future } from '../../src/index.js';
 import { collectGarbage, useLoop } from '../support/loop.js';
 
@@ -801,5 +801,75 @@ describe('more test_tasks ports', () => {
       expect(err).toBeInstanceOf(CancelledError);
       expect((err as CancelledError).message).toBe(msg ?? 'cancelled');
     }
+  });
+});
+
+describe('test_tasks: loops, ensureFuture, names', () => {
+  const fx = useLoop();
+
+  it('test_other_loop_future: awaiting a Future of another loop fails the task instead of hanging', async () => {
+    const other = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    try {
+      const fut = other.createFuture<number>();
+      const t = fx.loop.createTask(async () => {
+        await fut;
+      });
+      await expect(fx.loop.runUntilComplete(t)).rejects.toThrow(/got Future .* attached to a different loop/);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('test_ensure_future_future / test_ensure_future_task / test_ensure_future_neither', async () => {
+    const fOrig = fx.loop.createFuture<string>();
+    fOrig.setResult('ko');
+    const f = ensureFuture(fOrig);
+    await fx.loop.runUntilComplete(f);
+    expect(f).toBe(fOrig);
+    expect(f.result()).toBe('ko');
+    const tOrig = fx.loop.createTask(async () => 'ok');
+    const t = ensureFuture(tOrig);
+    expect(await fx.loop.runUntilComplete(t)).toBe('ok');
+    expect(t).toBe(tOrig);
+    const other = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    try {
+      expect(() => ensureFuture(fOrig, other)).toThrow(InvalidStateError);
+      expect(() => ensureFuture(tOrig, other)).toThrow(InvalidStateError);
+    } finally {
+      other.close();
+    }
+    expect(ensureFuture(fOrig, fx.loop)).toBe(fOrig);
+    expect(() => ensureFuture('ok' as unknown as Future<string>, fx.loop)).toThrow(TypeError);
+  });
+
+  it('test_sleep_zero: a callback scheduled before sleep(0) runs before the task resumes; the value comes back', async () => {
+    let result = 0;
+    const inc = (n: number): void => {
+      result += n;
+    };
+    await fx.run(async () => {
+      fx.loop.callSoon(inc, 1);
+      expect(result).toBe(0);
+      const num = await sleep(0, 10);
+      expect(result).toBe(1);
+      inc(num);
+    });
+    expect(result).toBe(11);
+  });
+
+  it('test_wait_invalid_args: a single Future is a TypeError, an empty list an error', async () => {
+    await fx.run(async () => {
+      const fut = fx.loop.createFuture();
+      await expect(wait(fut as unknown as Future<unknown>[])).rejects.toBeInstanceOf(TypeError);
+      await expect(wait([])).rejects.toBeInstanceOf(InvalidStateError);
+    });
+  });
+
+  it('test_task_set_name_pylong: a non-string name becomes a string', async () => {
+    const t = fx.loop.createTask(async () => 123, { name: 987654321 as unknown as string });
+    expect(t.getName()).toBe('987654321');
+    t.setName(123456789 as unknown as string);
+    expect(t.getName()).toBe('123456789');
+    await fx.loop.runUntilComplete(t);
   });
 });
