@@ -202,6 +202,41 @@ describe('LockTests', () => {
   });
 });
 
+describe('test_ambiguous_loops: every primitive is bound to the loop it first waited on', () => {
+  const fx = useLoop();
+
+  it('Condition.wait() on a condition bound to another loop throws before releasing the lock; Event, Semaphore too', async () => {
+    const cond = new Condition();
+    const event = new Event();
+    const sem = new Semaphore(0);
+    await fx.run(async () => {
+      const tc = fx.loop.createTask(() => cond.withLock(() => cond.wait()));
+      const te = fx.loop.createTask(() => event.wait());
+      const ts = fx.loop.createTask(() => sem.acquire());
+      await sleep(0);
+      await cond.withLock(() => cond.notify());
+      event.set();
+      sem.release();
+      await gather(tc, te, ts);
+    });
+    const { EventLoop, VirtualClock } = await import('../../src/index.js');
+    const other = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    try {
+      await other.runUntilComplete(async () => {
+        await cond.acquire(); // the lock is free: the fast path needs no loop
+        await expect(cond.wait()).rejects.toThrow(/bound to a different event loop/);
+        expect(cond.locked()).toBe(true);
+        cond.release();
+        event.clear();
+        await expect(event.wait()).rejects.toThrow(/bound to a different event loop/);
+        await expect(sem.acquire()).rejects.toThrow(/bound to a different event loop/);
+      });
+    } finally {
+      other.close();
+    }
+  });
+});
+
 describe('EventTests', () => {
   const fx = useLoop();
 
