@@ -576,3 +576,39 @@ describe('more test_base_events / test_events ports', () => {
     expect(() => f.result()).toThrow(/cancel/i);
   });
 });
+
+describe('test_base_events: close, exception handler arguments', () => {
+  it('test_base_events.test_close: idempotent; a closed loop refuses to run (createFuture still works)', async () => {
+    const loop = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    expect(loop.isClosed()).toBe(false);
+    loop.close();
+    expect(loop.isClosed()).toBe(true);
+    loop.close();
+    loop.close();
+    const f = loop.createFuture();
+    await expect(loop.runForever()).rejects.toBeInstanceOf(LoopClosedError);
+    await expect(loop.runUntilComplete(f)).rejects.toBeInstanceOf(LoopClosedError);
+  });
+
+  it('test_base_events.test_set_exc_handler_invalid: a non-function handler is a TypeError', () => {
+    const loop = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    try {
+      expect(() => loop.setExceptionHandler('noncallable' as unknown as null)).toThrow(TypeError);
+      expect(loop.getExceptionHandler()).toBe(null);
+    } finally {
+      loop.close();
+    }
+  });
+
+  it('test_base_events.test_set_debug', () => {
+    const loop = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    try {
+      loop.setDebug(true);
+      expect(loop.getDebug()).toBe(true);
+      loop.setDebug(false);
+      expect(loop.getDebug()).toBe(false);
+    } finally {
+      loop.close();
+    }
+  });
+});
