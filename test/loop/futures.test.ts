@@ -286,6 +286,22 @@ describe('Future', () => {
     expect(fx.take()).toEqual([]);
   });
 
+  it('test_futures.test_tb_logger_abandoned: a Future never done reports nothing', async () => {
+    (() => {
+      fx.loop.createFuture();
+    })();
+    await collectGarbage();
+    expect(fx.take()).toEqual([]);
+  });
+
+  it('test_futures.test_future_cancel_message_setter: a message changed after cancel() is the one awaiters see', async () => {
+    const f = fx.loop.createFuture();
+    f.cancel('my message');
+    f._cancelMessage = 'my new message';
+    await expect(fx.loop.runUntilComplete(f)).rejects.toThrow('my new message');
+    expect(f._cancelMessage).toBe('my new message');
+  });
+
   it('test_futures.test_future_source_traceback: debug mode records where a Future was created', () => {
     fx.loop.setDebug(true);
     const f = fx.loop.createFuture();

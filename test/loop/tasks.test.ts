@@ -873,3 +873,16 @@ describe('test_tasks: loops, ensureFuture, names', () => {
     await fx.loop.runUntilComplete(t);
   });
 });
+
+describe('test_tasks: creating tasks', () => {
+  const fx = useLoop();
+
+  it('test_create_task_with_noncoroutine / test_error_in_call_soon: a refused task is never registered', () => {
+    expect(() => fx.loop.createTask(1 as unknown as () => void)).toThrow(TypeError);
+    expect(allTasks(fx.loop).size).toBe(0);
+    const closed = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    closed.close();
+    expect(() => closed.createTask(async () => {})).toThrow();
+    expect(allTasks(closed).size).toBe(0);
+  });
+});
