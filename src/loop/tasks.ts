@@ -221,8 +221,15 @@ export class Task<T = unknown> extends Future<T> {
       (this._stale ??= []).push({ fut: this._regFut, onF: this._resF, onR: this._resR, derived: this._resD! });
     }
     // Awaiting itself, or a Future of another loop, would never wake (or wake on the wrong loop): the await throws
-    // on the next iteration instead (asyncio's RuntimeError).
-    if (fut._loop !== this._loop || fut === (this as Future<any>)) fut = failedFuture(this._loop, badAwaitError(this, fut));
+    // on the next iteration instead (asyncio's RuntimeError). Kept out of line: this is every await's path.
+    if (fut._loop !== this._loop || fut === (this as Future<any>)) {
+      this._suspendOn(failedFuture(this._loop, badAwaitError(this, fut)), onF, onR, derived);
+      return;
+    }
+    this._suspendOn(fut, onF, onR, derived);
+  }
+
+  private _suspendOn(fut: Future<any>, onF: ((v: any) => unknown) | null | undefined, onR: ((e: any) => unknown) | null | undefined, derived: Future<any>): void {
     this._futWaiter = fut;
     this._regFut = fut;
     this._resF = onF;
