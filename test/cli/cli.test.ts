@@ -3,33 +3,18 @@
  * files and modes, openssl acceptance of what it writes, inspect output, renew, and `renew --watch`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { splitPemCertificates } from '../../src/pki/index.js';
+import { CLI_NODE_ARGS, runCli } from '../support/cli.js';
+import type { CliRun } from '../support/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const MAIN = join(ROOT, 'src/cli/main.ts');
-// The child runs in a temp cwd, so tsx is named by path rather than resolved from there.
-const TSX = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 let work: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Run {
-  const r = spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], {
-    cwd: opts.cwd ?? work,
-    env: { ...process.env, TULIPWIRE_CA_PASSPHRASE: '', ...opts.env },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): CliRun {
+  return runCli(args, opts.cwd ?? work, opts.env);
 }
 
 function opensslVerify(dir: string, purpose: string): string {
@@ -206,7 +191,7 @@ describe('a CA through the CLI', () => {
     const out = join(work, 'watch');
     // A 4 s certificate renewed at 1/4 of its life: the first renewal comes after about one second.
     expect(cli(['ca', 'issue', 'client', '--dir', dir, '--id', 'watcher', '--lifetime', '4', '--out', out]).code).toBe(0);
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'ca', 'renew', '--dir', dir, '--out', out, '--watch', '--fraction', '0.25'], { cwd: work });
+    const child = spawn(process.execPath, [...CLI_NODE_ARGS, 'ca', 'renew', '--dir', dir, '--out', out, '--watch', '--fraction', '0.25'], { cwd: work });
     let stdout = '';
     const renewed = new Promise<void>((resolveRenewed, reject) => {
       child.stdout.on('data', (d: Buffer) => {

@@ -4,31 +4,18 @@
  * command fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { runCli } from '../support/cli.js';
+import type { CliRun } from '../support/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const MAIN = join(ROOT, 'src/cli/main.ts');
-const TSX = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 let work: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function cli(args: string[], env: Record<string, string> = {}): Run {
-  const r = spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], {
-    cwd: work,
-    env: { ...process.env, TULIPWIRE_CA_PASSPHRASE: '', ...env },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(args, work, env);
 }
 
 /** Asserts exit 1 with exactly one stderr line `tulipwire: … [code]` matching `reason`. */
