@@ -4,53 +4,17 @@
  */
 import { connect as tcpConnect } from 'node:net';
 import type { Socket } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
-import { makeTestCA } from '../support/ca.js';
-import type { TestCA } from '../support/ca.js';
+import { QUIET, useMtlsSessions } from '../support/sessions.js';
 import { sleep } from '../../src/loop/index.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { serveSessions } from '../../src/session/session-server.js';
-import type { SessionServer, SessionServerOptions } from '../../src/session/session-server.js';
-import { openSession } from '../../src/session/session.js';
-import type { Session, SessionOptions } from '../../src/session/session.js';
 
 const fx = useLoop({ real: true });
-let ca: TestCA;
-const servers: SessionServer[] = [];
-const sessions: Session[] = [];
-
-beforeAll(async () => { ca = await makeTestCA(); }, 60_000);
-afterAll(async () => { await ca?.cleanup(); });
-afterEach(async () => {
-  const ss = sessions.splice(0);
-  const vs = servers.splice(0);
-  await fx.loop.runUntilComplete(async () => {
-    await Promise.all(ss.map((s) => s.close()));
-    for (const v of vs) await v.close();
-  });
-});
-
-function ring(): Keyring {
-  const k = new Keyring();
-  k.add('k1', Buffer.alloc(32, 0x44));
-  return k;
-}
-
-const quiet = { logger: {}, heartbeatInterval: 0.1, idleTimeout: 5 } as const;
-
-async function serve(keyring: Keyring, extra: Partial<SessionServerOptions> = {}): Promise<SessionServer> {
-  const s = await serveSessions({ keyring, tls: ca.serverOptions, ...quiet, ...extra });
-  servers.push(s);
-  return s;
-}
-
-function open(keyring: Keyring, port: number, extra: Partial<SessionOptions> = {}): Session {
-  const s = openSession({ keyring, port, tls: ca.clientOptions, ...quiet, shutdownTimeout: 0.5,
-    backoff: { base: 0.02, cap: 0.2 }, ...extra });
-  sessions.push(s);
-  return s;
-}
+const sx = useMtlsSessions(fx, 0x44);
+const { ring, serve, open } = sx;
+const quiet = QUIET;
 
 describe('session cancellation', () => {
   it('a task cancelled before its first step still fails the queued calls and ends messages', async () => {
@@ -77,7 +41,7 @@ describe('session cancellation', () => {
 
 /** A loopback port nobody listens on (a session server opened and closed again). */
 async function deadPort(keyring: Keyring): Promise<number> {
-  const s = await serveSessions({ keyring, tls: ca.serverOptions, ...quiet });
+  const s = await serveSessions({ keyring, tls: sx.ca.serverOptions, ...quiet });
   const port = s.port!;
   await s.close();
   return port;
@@ -195,8 +159,8 @@ describe('certificate caps on the client side', () => {
       const keyring = ring();
       // A server whose TLS options name no peer identity: it knows no client notAfter, so only the client's own
       // rule can close the connection when the client certificate expires.
-      const server = await serve(keyring, { tls: { ...ca.serverOptions, [Symbol.for('tulipwire.peerIdentity')]: undefined } });
-      const short = await ca.issueClient('player/9', { lifetime: 2 });
+      const server = await serve(keyring, { tls: { ...sx.ca.serverOptions, [Symbol.for('tulipwire.peerIdentity')]: undefined } });
+      const short = await sx.ca.issueClient('player/9', { lifetime: 2 });
       const s = open(keyring, server.port!, { tls: short.options, backoff: { base: 0.5, cap: 0.5 } });
       await s.whenConnected();
       const link = s.link!;
@@ -228,13 +192,13 @@ describe('per-peer limits over mutual TLS', () => {
       expect((why as Error).cause).toMatchObject({ code: 'TW_TOO_MANY_CONNECTIONS', remote: true });
       expect(again.connects).toBe(0);
       await expect(again.call('echo', 'x')).rejects.toMatchObject({ code: 'TW_SESSION_CLOSED' });
-      expect(server.counter.count(ca.client.identity)).toBe(1);
-      const other = await ca.issueClient('player/10');
+      expect(server.counter.count(sx.ca.client.identity)).toBe(1);
+      const other = await sx.ca.issueClient('player/10');
       const b = open(keyring, server.port!, { tls: other.options });
       expect(await b.call('echo', 'b')).toBe('b');
       expect(server.counter.count(other.issued.identity)).toBe(1);
       await a.close();
-      while (server.counter.count(ca.client.identity) > 0) await sleep(0.01);
+      while (server.counter.count(sx.ca.client.identity) > 0) await sleep(0.01);
     });
   });
 
@@ -313,8 +277,8 @@ describe('make-before-break over mutual TLS', () => {
       const server = await serve(keyring);
       let runs = 0;
       server.handle('count', (n: number) => { runs += 1; return n; });
-      const renewed = await ca.issueClient('test-client'); // the same identity, a new certificate
-      let current = ca.clientOptions;
+      const renewed = await sx.ca.issueClient('test-client'); // the same identity, a new certificate
+      let current = sx.ca.clientOptions;
       const s = open(keyring, server.port!, { tls: () => current });
       await s.whenConnected();
       const first = s.link!;

@@ -3,61 +3,19 @@
  * session, dead peers, connections capped at the client certificate's notAfter (with a RECONNECT notice first and
  * a renewed certificate from a real CertRotator), and a drain under 100 sessions.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
-import { makeTestCA } from '../support/ca.js';
-import type { TestCA } from '../support/ca.js';
+import { useMtlsSessions } from '../support/sessions.js';
 import { sleep } from '../../src/loop/index.js';
 import { CertRotator } from '../../src/pki/rotator.js';
 import type { PeerIdentity } from '../../src/pki/index.js';
-import { Keyring } from '../../src/wire/keyring.js';
 import { MemoryNonceStore } from '../../src/wire/nonces.js';
 import { RpcRouter } from '../../src/wire/rpc.js';
-import { serveSessions } from '../../src/session/session-server.js';
-import type { SessionConnection, SessionServer, SessionServerOptions } from '../../src/session/session-server.js';
-import { openSession } from '../../src/session/session.js';
-import type { Session, SessionOptions } from '../../src/session/session.js';
+import type { SessionConnection, SessionServer } from '../../src/session/session-server.js';
 
 const fx = useLoop({ real: true });
-let ca: TestCA;
-const servers: SessionServer[] = [];
-const sessions: Session[] = [];
-const rotators: CertRotator[] = [];
-
-beforeAll(async () => { ca = await makeTestCA(); }, 60_000);
-afterAll(async () => { await ca?.cleanup(); });
-// Before useLoop's afterEach closes the loop: close everything while the loop runs.
-afterEach(async () => {
-  const ss = sessions.splice(0);
-  const vs = servers.splice(0);
-  for (const r of rotators.splice(0)) r.stop();
-  await fx.loop.runUntilComplete(async () => {
-    await Promise.all(ss.map((s) => s.close()));
-    for (const v of vs) await v.close();
-  });
-});
-
-function ring(): Keyring {
-  const k = new Keyring();
-  k.add('k1', Buffer.alloc(32, 0x33));
-  return k;
-}
-
-// The idle timeout is far above the heartbeat, so a stalled CI machine never drops a link where no timeout is tested.
-const quiet = { logger: {}, heartbeatInterval: 0.1, idleTimeout: 5 } as const;
-
-async function serve(keyring: Keyring, extra: Partial<SessionServerOptions> = {}): Promise<SessionServer> {
-  const s = await serveSessions({ keyring, tls: ca.serverOptions, ...quiet, ...extra });
-  servers.push(s);
-  return s;
-}
-
-function open(keyring: Keyring, port: number, extra: Partial<SessionOptions> = {}): Session {
-  const s = openSession({ keyring, port, tls: ca.clientOptions, ...quiet, shutdownTimeout: 0.5,
-    backoff: { base: 0.02, cap: 0.2 }, ...extra });
-  sessions.push(s);
-  return s;
-}
+const sx = useMtlsSessions(fx, 0x33);
+const { ring, serve, open, rotators } = sx;
 
 describe('sessions over mutual TLS', () => {
   it('calls with the certificate identity; server-pushed messages; RTT; close_notify on cancel', async () => {
@@ -66,11 +24,11 @@ describe('sessions over mutual TLS', () => {
       const server = await serve(keyring);
       server.handle('whoami', (_p, ctx) => (ctx.peer as PeerIdentity).identity);
       const s = open(keyring, server.port!);
-      expect(await s.call('whoami')).toBe(ca.client.identity);
+      expect(await s.call('whoami')).toBe(sx.ca.client.identity);
       expect((s.peer as PeerIdentity).dnsNames).toContain('localhost');
       const conn = [...server.connections][0]!;
-      expect(conn.identity).toBe(ca.client.identity);
-      expect(conn.closesAt).toBeCloseTo(ca.client.cert.notAfter, 0);
+      expect(conn.identity).toBe(sx.ca.client.identity);
+      expect(conn.closesAt).toBeCloseTo(sx.ca.client.cert.notAfter, 0);
       expect(server.broadcast('news', 'hello')).toBe(1);
       const it = s.messages[Symbol.asyncIterator]();
       expect((await it.next()).value).toMatchObject({ method: 'news', params: 'hello' });
@@ -165,8 +123,8 @@ describe('sessions over mutual TLS', () => {
     await fx.run(async () => {
       const keyring = ring();
       const lifetime = 4;
-      const initial = await ca.ca.issueClient({ identity: 'player/7', lifetime });
-      const rotator = new CertRotator({ loop: fx.loop, initial, renew: (c) => ca.ca.renew(c) });
+      const initial = await sx.ca.ca.issueClient({ identity: 'player/7', lifetime });
+      const rotator = new CertRotator({ loop: fx.loop, initial, renew: (c) => sx.ca.ca.renew(c) });
       rotators.push(rotator);
       rotator.start();
       const notices: number[] = [];
@@ -183,7 +141,7 @@ describe('sessions over mutual TLS', () => {
         onDisconnect: (c) => { byConn.get(c)!.closedAt = fx.loop.clock.epoch(); },
       });
       server.handle('count', (n: number) => { served += 1; return n; });
-      const s = open(keyring, server.port!, { tls: undefined, rotator, tlsBuild: { servername: 'localhost', pin: ca.ca.rootPin } });
+      const s = open(keyring, server.port!, { tls: undefined, rotator, tlsBuild: { servername: 'localhost', pin: sx.ca.ca.rootPin } });
       await s.whenConnected();
       s.link!.reconnectReceived = ((orig) => function (this: typeof s.link, notice) {
         notices.push(notice.closeAt);
@@ -210,7 +168,7 @@ describe('sessions over mutual TLS', () => {
   it('a client that cannot renew is closed by the server at notAfter, after the notice', async () => {
     await fx.run(async () => {
       const keyring = ring();
-      const short = await ca.issueClient('player/8', { lifetime: 2 });
+      const short = await sx.ca.issueClient('player/8', { lifetime: 2 });
       const closed: { reason: Error | null; at: number }[] = [];
       const server = await serve(keyring, { reconnectNotice: 1, onDisconnect: (_c, r) => closed.push({ reason: r, at: fx.loop.clock.epoch() }) });
       // The same certificate every time: the session gets the notice but has nothing newer to reconnect with.
@@ -237,7 +195,7 @@ describe('sessions over mutual TLS', () => {
   it('the server\'s own certificate expiring first caps the connection too: notice, then closed at its notAfter', async () => {
     await fx.run(async () => {
       const keyring = ring();
-      const shortServer = await ca.issueServer({ lifetime: 2 });
+      const shortServer = await sx.ca.issueServer({ lifetime: 2 });
       const closed: { reason: Error | null; at: number }[] = [];
       const server = await serve(keyring, { tls: shortServer.options, reconnectNotice: 1,
         onDisconnect: (_c, r) => closed.push({ reason: r, at: fx.loop.clock.epoch() }) });
