@@ -25,9 +25,11 @@ describe('examples/ca-rotation', () => {
     expect(r.probes.made).toBeGreaterThan(5);
     expect(r.probes.serials.length).toBeGreaterThanOrEqual(2);
 
-    // The session moved to a new connection after each notice, and no connection outlived a certificate.
+    // The session moved to a new connection after each notice (the server also sends one when its own certificate
+    // is the first to expire, so the last noticed connection may still be the current one when the run ends), and no
+    // connection outlived a certificate.
     expect(r.notices).toBeGreaterThanOrEqual(2);
-    expect(r.reconnects).toBeGreaterThanOrEqual(r.notices);
+    expect(r.reconnects).toBeGreaterThanOrEqual(r.notices - 1);
     expect(r.outlived).toBe(0);
     const closed = r.connections.filter((c) => c.closedAt !== null);
     expect(closed.length).toBeGreaterThanOrEqual(2);
