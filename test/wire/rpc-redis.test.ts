@@ -35,6 +35,26 @@ class Server extends RpcProtocol {
   }
 }
 
+/**
+ * Two server "processes" sharing one Redis for nonces and idempotent outcomes (each its own clients): returns
+ * `connect(instance)`, which opens an in-memory connection from a fresh client to that instance.
+ */
+function sharedInstances(keyring: Keyring, router: RpcRouter, prefix: string): (instance: number) => Promise<{ server: Server; client: RpcProtocol }> {
+  const instances = [0, 1].map(() => {
+    const nonceStore = new RedisNonceStore({ redis: redis.url, prefix: `${prefix}:` });
+    const outcomeStore = new RedisOutcomeStore({ redis: redis.url, prefix: `${prefix}-outcome:` });
+    stores.push(nonceStore, outcomeStore);
+    return { nonceStore, outcomeStore };
+  });
+  return async (instance) => {
+    const server = new Server({ keyring, side: 'server', logger: {}, router, ...instances[instance]! });
+    const client = new RpcProtocol({ keyring, side: 'client', logger: {} });
+    createMemoryPair(fx.loop, client, server);
+    await sleep(0);
+    return { server, client };
+  };
+}
+
 describe('idempotent RPC with a Redis nonce store shared by two server instances', () => {
   it('runs once; the instance that ran it answers retries, the other refuses them', async () => {
     await fx.run(async () => {
@@ -88,19 +108,7 @@ describe('idempotent RPC with a Redis nonce store shared by two server instances
         return { n, chargeNo: charges };
       });
       router.handle('refuse', () => { throw new RpcError('no', { remoteCode: 'APP_NO' }); });
-      const instances = [0, 1].map(() => {
-        const nonceStore = new RedisNonceStore({ redis: redis.url, prefix: 'rpc-shared:' });
-        const outcomeStore = new RedisOutcomeStore({ redis: redis.url, prefix: 'rpc-shared-outcome:' });
-        stores.push(nonceStore, outcomeStore);
-        return { nonceStore, outcomeStore };
-      });
-      const connect = async (instance: number) => {
-        const server = new Server({ keyring, side: 'server', logger: {}, router, ...instances[instance]! });
-        const client = new RpcProtocol({ keyring, side: 'client', logger: {} });
-        createMemoryPair(fx.loop, client, server);
-        await sleep(0);
-        return { server, client };
-      };
+      const connect = sharedInstances(keyring, router, 'rpc-shared');
       const key = new IdempotencyKey();
       const a = await connect(0);
       const first = a.client.call('charge', 5, { idempotent: key });
@@ -134,19 +142,7 @@ describe('idempotent RPC with a Redis nonce store shared by two server instances
         await release;
         return { n, run };
       });
-      const instances = [0, 1].map(() => {
-        const nonceStore = new RedisNonceStore({ redis: redis.url, prefix: 'rpc-takeover:' });
-        const outcomeStore = new RedisOutcomeStore({ redis: redis.url, prefix: 'rpc-takeover-outcome:' });
-        stores.push(nonceStore, outcomeStore);
-        return { nonceStore, outcomeStore };
-      });
-      const connect = async (instance: number) => {
-        const server = new Server({ keyring, side: 'server', logger: {}, router, ...instances[instance]! });
-        const client = new RpcProtocol({ keyring, side: 'client', logger: {} });
-        createMemoryPair(fx.loop, client, server);
-        await sleep(0);
-        return { server, client };
-      };
+      const connect = sharedInstances(keyring, router, 'rpc-takeover');
       const key = new IdempotencyKey();
       const a = await connect(0);
       const first = a.client.call('charge', 1, { idempotent: key });
