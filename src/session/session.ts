@@ -7,7 +7,9 @@
  *
  * Before a connection must close (the server's RECONNECT notice ahead of a certificate's notAfter) the session
  * opens the next one first and moves new calls to it; the old one finishes its calls and closes
- * (make-before-break, so no call and no message is lost). After a GOAWAY (a draining server) no new call goes to
+ * (make-before-break, so no call and no message is lost). For a notice about the server's own certificate the next
+ * connection is opened at once (the server hands renewed certificates to new connections), and kept only if it
+ * presents a later one. After a GOAWAY (a draining server) no new call goes to
  * that connection; it closes once its calls are answered, and the session reconnects with backoff.
  *
  * Cancelling `session.task` (or `session.close()`) closes cleanly: queued calls fail with SessionClosed, every
@@ -129,6 +131,14 @@ export interface SessionOptions<S extends RpcSecurity = RpcSecurity> {
   name?: string;
 }
 
+/** Options of {@link Session.notify}. Times are seconds. */
+export interface SessionNotifyOptions {
+  /** The message's lifetime (its expiry is now + ttl). Default the session's `ttl`. */
+  ttl?: number;
+  /** How long to wait for a connection when none is up. Default `RPC_TIMEOUT`; null: as long as the session lives. */
+  timeout?: number | null;
+}
+
 /** Options of {@link Session.call}: RPC's, with `idempotent` also covering retries across reconnects. */
 export type SessionCallOptions = CallOptions;
 
@@ -158,6 +168,14 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
   pendingCalls = 0;
   /** The certificate material this connection was opened with (to tell whether a newer one exists). */
   readonly material: unknown;
+  /** Epoch second this side closes the connection at: the earlier notAfter of the two certificates (Infinity: no TLS). */
+  closesAt = Infinity;
+  /** The server certificate's notAfter (epoch seconds; Infinity: no TLS). */
+  serverNotAfter = Infinity;
+  /** True when the server's certificate is the one that expires first (a renewal of ours would not help). */
+  serverExpiresFirst = false;
+  /** Loop time before which no new connection is tried for a server-certificate notice (the last try was no better). */
+  probeAfter = 0;
   readonly #hooks: ClientHooks;
   #capTimer: { cancel(): void } | null = null;
 
@@ -184,7 +202,11 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
     // rule normally closes first, after its RECONNECT notice).
     const peer = this.peer as { notAfter?: unknown } | null;
     const peerNotAfter = typeof peer?.notAfter === 'number' ? peer.notAfter : Infinity;
-    const capAt = Math.min(peerNotAfter, ownCertificateNotAfter(transport));
+    const ownNotAfter = ownCertificateNotAfter(transport);
+    const capAt = Math.min(peerNotAfter, ownNotAfter);
+    this.closesAt = capAt;
+    this.serverNotAfter = peerNotAfter;
+    this.serverExpiresFirst = peerNotAfter < ownNotAfter;
     const loop = this.#hooks.loop;
     // A certificate already past its notAfter (the TLS check counts whole seconds) is the other end's to refuse: its
     // TLS does, and its cap closes at once; closing here too would only race it and hide its typed reason.
@@ -209,6 +231,11 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
 
   override appMessageReceived(message: unknown, meta: MessageMeta): void {
     this.#hooks.push({ method: null, params: message, meta }, this);
+  }
+
+  /** True when the RECONNECT notice is for the server's own certificate: its closeAt is that certificate's notAfter. */
+  get serverCertificateNotice(): boolean {
+    return this.notice !== null && this.serverExpiresFirst && Math.abs(this.notice.closeAt - this.serverNotAfter) < 1;
   }
 
   override reconnectReceived(notice: ReconnectNotice): void {
@@ -485,15 +512,20 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   }
 
   /**
-   * Sends notification `method` to the server; waits (bounded) for a connection if none is up. A notification
-   * that could not be written is sent on the next connection; once written it is not repeated.
+   * Sends notification `method` to the server; waits for a connection if none is up, in the bounded queue and for
+   * at most `timeout` seconds (default `RPC_TIMEOUT`; null waits as long as the session lives), then fails with
+   * TimeoutError. A notification that could not be written is sent on the next connection; once written it is not
+   * repeated. `ttl` is the message's lifetime, as for {@link RpcLink.notify}.
    */
-  notify(method: string, params?: unknown, options: { ttl?: number } = {}): Task<void> {
+  notify(method: string, params?: unknown, options: SessionNotifyOptions = {}): Task<void> {
+    const timeout = options.timeout === undefined ? RPC_TIMEOUT : options.timeout;
+    const sendOptions = options.ttl !== undefined ? { ttl: options.ttl } : {};
     return this.loop.createTask(async () => {
+      const deadline = timeout === null ? null : this.loop.time() + timeout;
       for (;;) {
-        const link = await this.#acquire();
+        const link = await this.#acquire(deadline, () => new TimeoutError(`notify ${method} found no connection within ${timeout} s`));
         try {
-          link.notify(method, params, options);
+          link.notify(method, params, sendOptions);
           return;
         } catch (err) {
           if (isConnectionLoss(err) && this.#closedWith === null) continue;
@@ -557,11 +589,21 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
         }
         backoff.reset();
         failures = 0;
-        this.#adopt(link);
+        const serving = this.#current;
+        if (serving !== null && serving !== link && serving.usable && serving.serverCertificateNotice
+          && link.serverNotAfter <= serving.serverNotAfter) {
+          // A make-before-break try for the server's expiring certificate that got that same certificate (the
+          // server has not renewed yet): keep serving on the old connection, and try again later.
+          link.closeFor(new SessionClosed('the server presented no later certificate than the current connection\'s'));
+          this.#probeLater(serving);
+          link = serving;
+        } else {
+          this.#adopt(link);
+        }
         // Stay on this connection until it is lost, the server says GOAWAY, or a newer certificate is there for a
         // RECONNECT notice (then the next iteration connects while this one still serves).
         while (!link.isLost && link.goaway === null && !this.#wantsEarlyReconnect(link)) {
-          if (link.notice !== null) this.#recheckLater(link);
+          if (link.notice !== null && !link.serverCertificateNotice) this.#recheckLater(link);
           // Awaited directly (not through a helper): one Future, no extra promise hops in this task's steps.
           const signal = this.loop.createFuture<void>();
           this.#signal = signal;
@@ -663,10 +705,23 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   }
 
   #wantsEarlyReconnect(link: SessionLink<S>): boolean {
-    if (link.notice === null || link !== this.#current) return false;
+    if (link.notice === null || link !== this.#current || this.loop.time() < link.probeAfter) return false;
+    // The server's certificate expires first: a new connection gets the one it renewed meanwhile (a server renews
+    // well before its notice), whatever ours is. Tried at once, then again at most every half of the time left
+    // while a try finds no later certificate (bounded: a handful of handshakes per notice).
+    if (link.serverCertificateNotice) return true;
     // Reconnecting with the same certificate would get the same notice at once: wait for a renewal (the rotator
     // pokes; a `tls` function is asked again every heartbeat interval), or for the close at notAfter.
     return this.#currentMaterial() !== link.material;
+  }
+
+  // After a make-before-break try that was no better: the next one at half the time left (at least 0.25 s).
+  #probeLater(link: SessionLink<S>): void {
+    const left = link.closesAt - this.loop.clock.epoch();
+    const wait = Math.max(0.25, left / 2);
+    link.probeAfter = this.loop.time() + wait;
+    const h = this.loop.callLater(wait, () => this.#poke());
+    link.ended.addDoneCallback(() => h.cancel());
   }
 
   #recheckLater(link: SessionLink<S>): void {

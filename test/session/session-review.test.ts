@@ -67,6 +67,17 @@ describe('calls while disconnected never hang', () => {
     });
   });
 
+  it("a queued notification's timeout bounds its wait for a connection too: TimeoutError, and it leaves the queue", async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const s = open(keyring, await deadPort(keyring)); // retries forever (attempts Infinity)
+      const n = s.notify('input', 1, { timeout: 0.3 });
+      expect(await within(n, 3)).toMatchObject({ error: { code: 'TW_TIMEOUT', message: 'notify input found no connection within 0.3 s' } });
+      expect(s.queued).toBe(0);
+      expect(s.closed.done()).toBe(false);
+    });
+  });
+
   it('a sent call that gets no reply fails with TimeoutError naming its timeout, and the handler is cancelled', async () => {
     await fx.run(async () => {
       const keyring = ring();

@@ -192,27 +192,81 @@ describe('sessions over mutual TLS', () => {
     });
   });
 
-  it('the server\'s own certificate expiring first caps the connection too: notice, then closed at its notAfter', async () => {
+  it('the server\'s own certificate expiring first caps the connection too: notice, a few tries that find no later certificate, then closed at its notAfter', async () => {
     await fx.run(async () => {
       const keyring = ring();
       const shortServer = await sx.ca.issueServer({ lifetime: 2 });
-      const closed: { reason: Error | null; at: number }[] = [];
+      const conns: { reason: Error | null; at: number | null }[] = [];
+      const byConn = new Map<SessionConnection, (typeof conns)[number]>();
       const server = await serve(keyring, { tls: shortServer.options, reconnectNotice: 1,
-        onDisconnect: (_c, r) => closed.push({ reason: r, at: fx.loop.clock.epoch() }) });
+        onConnection: (c) => { const e = { reason: null, at: null }; conns.push(e); byConn.set(c, e); },
+        onDisconnect: (c, r) => { const e = byConn.get(c)!; e.reason = r; e.at = fx.loop.clock.epoch(); } });
       // The client's certificate lives a day: the server's own, expiring in 2 s, is the earlier notAfter.
       const s = open(keyring, server.port!, { backoff: { base: 0.5, cap: 0.5 } });
       await s.whenConnected();
       const link = s.link!;
-      while (closed.length === 0) await sleep(0.02);
+      while (conns[0]!.at === null) await sleep(0.02);
       expect(link.notice).toMatchObject({ closeAt: shortServer.issued.cert.notAfter });
-      expect(closed[0]!.reason).toMatchObject({ code: 'TW_SESSION_CLOSED' });
-      expect(closed[0]!.at).toBeGreaterThanOrEqual(shortServer.issued.cert.notAfter - 0.05);
-      expect(closed[0]!.at).toBeLessThan(shortServer.issued.cert.notAfter + 1);
+      expect(conns[0]!.reason).toMatchObject({ code: 'TW_SESSION_CLOSED' });
+      expect(conns[0]!.at!).toBeGreaterThanOrEqual(shortServer.issued.cert.notAfter - 0.05);
+      expect(conns[0]!.at!).toBeLessThan(shortServer.issued.cert.notAfter + 1);
+      // The server never renewed: each make-before-break try got the same certificate and was closed by the client;
+      // bounded (at once, then at half the time left, at least 0.25 s apart).
+      const tries = conns.slice(1).filter((c) => c.at !== null && c.at < shortServer.issued.cert.notAfter);
+      expect(tries.length).toBeGreaterThanOrEqual(1);
+      expect(tries.length).toBeLessThanOrEqual(4);
       await s.close();
       await sleep(0.1);
       fx.take(); // the expired server certificate refuses reconnects: the handshakes are reported
     });
   });
+
+  it('the server\'s own certificate expiring first: the session moves to a connection with the renewed one before the old closes (make-before-break), no call lost', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const first = await sx.ca.issueServer({ lifetime: 4 });
+      const rotator = new CertRotator({ loop: fx.loop, initial: first.issued, renew: (c) => sx.ca.ca.renew(c) });
+      rotators.push(rotator);
+      rotator.start();
+      const conns: { reason: Error | null; closedAt: number | null }[] = [];
+      const byConn = new Map<SessionConnection, (typeof conns)[number]>();
+      const server = await serve(keyring, {
+        tls: first.options, rotator, reconnectNotice: 1,
+        onConnection: (c) => {
+          const e = { reason: null, closedAt: null };
+          conns.push(e);
+          byConn.set(c, e);
+        },
+        onDisconnect: (c, r) => { const e = byConn.get(c)!; e.reason = r; e.closedAt = fx.loop.clock.epoch(); },
+      });
+      let served = 0;
+      server.handle('count', (n: number) => { served += 1; return n; });
+      // The client's certificate lives a day: only the server's can be the reason for the notice.
+      const s = open(keyring, server.port!);
+      await s.whenConnected();
+      const firstLink = s.link!;
+      const results: number[] = [];
+      let n = 0;
+      while (fx.loop.clock.epoch() < first.issued.cert.notAfter + 0.5) {
+        results.push(await s.call<number>('count', n++));
+        await sleep(0.05);
+      }
+      expect(results).toEqual([...Array(n).keys()]);
+      expect(served).toBe(n);
+      expect(firstLink.notice).toMatchObject({ closeAt: first.issued.cert.notAfter });
+      expect(s.connects).toBe(2);
+      expect(conns.length).toBe(2);
+      const serial = (l: typeof firstLink): string => (l.peer as PeerIdentity).serial;
+      expect(serial(s.link!)).not.toBe(serial(firstLink)); // the renewed server certificate
+      expect(serial(s.link!)).toBe(rotator.current.cert.serial);
+      // The client moved before the server's cap: the old connection was not closed at certificate expiry.
+      expect(conns[0]!.closedAt).not.toBeNull();
+      expect(conns[0]!.closedAt!).toBeLessThan(first.issued.cert.notAfter);
+      expect(String(conns[0]!.reason?.message ?? '')).not.toContain('certificate expiry');
+      expect(s.link!.closesAt).toBeGreaterThan(first.issued.cert.notAfter);
+      expect(firstLink.serverExpiresFirst).toBe(true);
+    });
+  }, 20_000);
 
   it('bindToTls: false on both ends gives unbound keys (for peers whose TLS has no exporter), calls still work', async () => {
     await fx.run(async () => {
