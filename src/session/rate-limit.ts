@@ -88,10 +88,13 @@ export class ConnectionCounter {
     this.max = max;
   }
 
-  /** Counts one more connection for `identity` and returns true, or returns false (counting nothing) at the maximum. */
-  acquire(identity: string): boolean {
+  /**
+   * Counts one more connection for `identity` and returns true, or returns false (counting nothing) at the maximum.
+   * With `beyondMax` it counts one even at the maximum (a session server's successor of a connection that must close).
+   */
+  acquire(identity: string, beyondMax = false): boolean {
     const n = this.#counts.get(identity) ?? 0;
-    if (n >= this.max) return false;
+    if (n >= this.max && !beyondMax) return false;
     this.#counts.set(identity, n + 1);
     return true;
   }

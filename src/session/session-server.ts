@@ -152,6 +152,7 @@ interface ServerHooks<S extends RpcSecurity> {
   burst: number;
   reconnectNotice: number;
   draining(): boolean;
+  connections(): Iterable<SessionConnection<S>>;
   added(c: SessionConnection<S>): void;
   removed(c: SessionConnection<S>, reason: Error | null): void;
 }
@@ -171,6 +172,13 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   goawayAt: number | null = null;
   /** True once this connection was let in (counted against its identity). */
   admitted = false;
+  /** True once the RECONNECT notice went out (the connection closes at {@link closesAt}). */
+  noticeSent = false;
+  /**
+   * The connection let in beyond `maxConnectionsPerIdentity` to replace this noticed one (make-before-break), or
+   * null. Each noticed connection admits at most one, and only one that closes later than it does.
+   */
+  successor: SessionConnection<S> | null = null;
   readonly #hooks: ServerHooks<S>;
   #bucket: TokenBucket | null = null;
   #noticeTimer: TimerHandle | null = null;
@@ -196,7 +204,8 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
       this.#refuse('TW_SESSION_CLOSED', 'the server is draining: connect again later', new SessionClosed('the server is draining'));
       return;
     }
-    if (!h.counter.acquire(this.identity)) {
+    this.closesAt = this.#capOf(transport).closeAt;
+    if (!h.counter.acquire(this.identity) && !this.#replaces(h)) {
       const err = new TooManyConnections(`${this.identity} already holds ${h.counter.max} connections (maxConnectionsPerIdentity)`);
       this.#refuse(err.code, err.message, err);
       return;
@@ -277,20 +286,41 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
     return true;
   }
 
-  // Closes the connection at the earlier notAfter of the two certificates, with a RECONNECT notice before.
-  #scheduleCertificateCap(transport: Transport): void {
+  // At the identity's limit, a connection is still let in as the successor of one of the identity's connections
+  // that got its RECONNECT notice and closes earlier than this one would (so a client limited to one connection
+  // still moves without a gap; a client whose certificate is about to expire cannot use this to open more).
+  #replaces(h: ServerHooks<S>): boolean {
+    for (const c of h.connections()) {
+      if (c.identity === this.identity && c.noticeSent && c.successor === null && !c.isLost
+        && c.closesAt < this.closesAt) {
+        c.successor = this;
+        h.counter.acquire(this.identity, true);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The earlier notAfter of the two certificates, and which one it is.
+  #capOf(transport: Transport): { closeAt: number; which: string } {
     const peerNotAfter = notAfterOf(this.peer);
     const ownNotAfter = ownCertificateNotAfter(transport);
-    const closeAt = Math.min(peerNotAfter, ownNotAfter);
+    return { closeAt: Math.min(peerNotAfter, ownNotAfter),
+      which: peerNotAfter <= ownNotAfter ? 'the client certificate' : 'the server certificate' };
+  }
+
+  // Closes the connection at the earlier notAfter of the two certificates, with a RECONNECT notice before.
+  #scheduleCertificateCap(transport: Transport): void {
+    const { closeAt, which } = this.#capOf(transport);
     this.closesAt = closeAt;
     if (!Number.isFinite(closeAt)) return;
     const loop = this.#hooks.loop;
-    const which = peerNotAfter <= ownNotAfter ? 'the client certificate' : 'the server certificate';
     const delay = closeAt - loop.clock.epoch();
     const noticeDelay = Math.max(0, delay - this.#hooks.reconnectNotice);
     const reason = `${which} expires at ${new Date(closeAt * 1000).toISOString()}`;
     this.#noticeTimer = loop.callLater(noticeDelay, () => {
       this.#noticeTimer = null;
+      this.noticeSent = true;
       this.sendControl(SESSION_KIND.RECONNECT, [closeAt, reason]);
     });
     this.#closeTimer = loop.callLater(Math.max(0, delay), () => {
@@ -410,6 +440,7 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
       burst: o.burst ?? MESSAGE_BURST,
       reconnectNotice: o.reconnectNotice ?? RECONNECT_NOTICE,
       draining: () => this.#draining || this.#closed,
+      connections: () => this.#connections,
       added: (c) => {
         this.#connections.add(c);
         o.onConnection?.(c);

@@ -165,6 +165,58 @@ describe('sessions over mutual TLS', () => {
     });
   }, 20_000);
 
+  it('maxConnectionsPerIdentity 1 still moves without a gap: the renewed connection is let in as the noticed one\'s successor', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const initial = await sx.ca.ca.issueClient({ identity: 'player/9', lifetime: 4 });
+      const rotator = new CertRotator({ loop: fx.loop, initial, renew: (c) => sx.ca.ca.renew(c) });
+      rotators.push(rotator);
+      rotator.start();
+      const conns: { reason: Error | null; closedAt: number | null }[] = [];
+      const byConn = new Map<SessionConnection, (typeof conns)[number]>();
+      const server = await serve(keyring, {
+        reconnectNotice: 1.5, maxConnectionsPerIdentity: 1,
+        onConnection: (c) => { const e = { reason: null, closedAt: null }; conns.push(e); byConn.set(c, e); },
+        onDisconnect: (c, r) => { const e = byConn.get(c)!; e.reason = r; e.closedAt = fx.loop.clock.epoch(); },
+      });
+      let served = 0;
+      server.handle('count', (n: number) => { served += 1; return n; });
+      const s = open(keyring, server.port!, { tls: undefined, rotator, tlsBuild: { servername: 'localhost', pin: sx.ca.ca.rootPin } });
+      await s.whenConnected();
+      const results: number[] = [];
+      let n = 0;
+      while (fx.loop.clock.epoch() < initial.cert.notAfter + 0.3) {
+        results.push(await s.call<number>('count', n++));
+        await sleep(0.05);
+      }
+      expect(results).toEqual([...Array(n).keys()]);
+      expect(served).toBe(n);
+      expect(s.connects).toBe(2);
+      expect(s.attempts).toBe(2); // no attempt refused with TooManyConnections
+      expect(conns.length).toBe(2);
+      // The old connection was replaced by the client well before the server's cap at notAfter.
+      expect(conns[0]!.closedAt!).toBeLessThan(initial.cert.notAfter - 0.5);
+      expect(String(conns[0]!.reason?.message ?? '')).not.toContain('certificate expiry');
+      expect(server.counter.count([...server.connections][0]!.identity)).toBe(1);
+    });
+  }, 20_000);
+
+  it('a noticed connection admits no successor that closes no later (the same expiring certificate cannot open more)', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const short = await sx.ca.issueClient('player/10', { lifetime: 3 });
+      const server = await serve(keyring, { reconnectNotice: 5, maxConnectionsPerIdentity: 1 });
+      const a = open(keyring, server.port!, { tls: short.options });
+      await a.whenConnected();
+      while (a.link!.notice === null) await sleep(0.01); // noticed at once: the certificate expires within 5 s
+      const b = open(keyring, server.port!, { tls: short.options, backoff: { base: 0.05, cap: 0.05, attempts: 1 } });
+      await expect(b.closed).resolves.toMatchObject({ code: 'TW_SESSION_CLOSED' });
+      expect(b.lastError).toMatchObject({ code: 'TW_TOO_MANY_CONNECTIONS' });
+      expect(server.connections.size).toBe(1);
+      expect(server.counter.count([...server.connections][0]!.identity)).toBe(1);
+    });
+  });
+
   it('a client that cannot renew is closed by the server at notAfter, after the notice', async () => {
     await fx.run(async () => {
       const keyring = ring();
