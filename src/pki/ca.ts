@@ -15,8 +15,8 @@
 import 'reflect-metadata';
 import { X509Certificate as PeculiarCertificate } from '@peculiar/x509';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CA_INTERMEDIATE_LIFETIME, CA_ROOT_LIFETIME, CERT_BACKDATE, CERT_LIFETIME } from '../constants.js';
 import { CABadPassphrase, CACorrupt, CAError, CANotFound } from '../errors.js';
@@ -146,6 +146,22 @@ interface CAState {
   intermediateKeys: KeyPair;
 }
 
+// Suffix of a staged intermediate file (rotateIntermediate).
+const NEXT = '.next';
+
+// Completes a rotateIntermediate that stopped between its two renames: the new key is live and its certificate is
+// still staged. Anything else staged is left for the next rotation to overwrite.
+function finishIntermediateRotation(dir: string): void {
+  const cert = join(dir, CA_FILES.intermediateCert);
+  const key = join(dir, CA_FILES.intermediateKey);
+  if (!existsSync(cert + NEXT) || !existsSync(key)) return;
+  try {
+    if (sameKey(readFileSync(cert + NEXT, 'utf8'), readFileSync(key, 'utf8'))) renameSync(cert + NEXT, cert);
+  } catch {
+    // Unreadable or unparsable staged file, or a rotation finishing at the same moment: the checks below decide.
+  }
+}
+
 function readMeta(dir: string): { name: string; keyAlgorithm: KeyAlgorithm } {
   const path = join(dir, CA_FILES.meta);
   if (!existsSync(path)) throw new CANotFound(`no CA in ${dir}: ${CA_FILES.meta} is missing (create one with \`tulipwire ca init --dir ${dir}\`)`);
@@ -262,6 +278,7 @@ export class PrivateCA {
   static async load(options: PrivateCALoadOptions): Promise<PrivateCA> {
     const { dir, passphrase } = options;
     const { name, keyAlgorithm } = readMeta(dir);
+    finishIntermediateRotation(dir);
     const rootPem = readPem(dir, CA_FILES.rootCert);
     const interPem = readPem(dir, CA_FILES.intermediateCert);
     const interKeyPem = readPem(dir, CA_FILES.intermediateKey);
@@ -458,8 +475,22 @@ export class PrivateCA {
     if (rootKeys === null) throw new CAError(`the root key of ${this.#s.dir} is not loaded: load the CA with its passphrase (PrivateCA.load({ passphrase }); CLI: --passphrase-file or $TULIPWIRE_CA_PASSPHRASE), or bring the key back online`);
     const keys = await generateKeyPair(this.#s.keyAlgorithm);
     const inter = await PrivateCA.#makeIntermediate(this.#s.name, this.#s.root, rootKeys, keys, this.#s.clock.epoch(), options.lifetime);
-    await writeFileAtomic(join(this.#s.dir, CA_FILES.intermediateKey), await privateKeyToPem(keys.privateKey), 0o600);
-    await writeFileAtomic(join(this.#s.dir, CA_FILES.intermediateCert), inter.toString('pem') + '\n');
+    // Staged beside the live files, then moved in key first: the key's rename is the commit point. A crash before it
+    // leaves the old pair (the staged files are overwritten by the next rotation); a crash after it leaves the new
+    // key with its certificate staged, which load() moves in (finishIntermediateRotation).
+    const dir = this.#s.dir;
+    const [key, cert] = [join(dir, CA_FILES.intermediateKey), join(dir, CA_FILES.intermediateCert)];
+    await writeFileAtomic(cert + NEXT, inter.toString('pem') + '\n');
+    await writeFileAtomic(key + NEXT, await privateKeyToPem(keys.privateKey), 0o600);
+    try {
+      await rename(key + NEXT, key);
+      await rename(cert + NEXT, cert).catch((e: NodeJS.ErrnoException) => {
+        // A load() in another process finished the move already.
+        if (e.code !== 'ENOENT' || !sameKey(readFileSync(cert, 'utf8'), readFileSync(key, 'utf8'))) throw e;
+      });
+    } catch (e) {
+      throw new CAError(`could not move the new intermediate into ${dir}: ${(e as Error).message}`, { cause: e });
+    }
     this.#s.intermediate = inter;
     this.#s.intermediateKeys = keys;
   }

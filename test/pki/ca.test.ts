@@ -240,6 +240,37 @@ describe('files, load and typed errors', () => {
     expect((await PrivateCA.load({ dir })).intermediate.fingerprint).toBe(online.intermediate.fingerprint);
   });
 
+  it('rotateIntermediate survives a crash at either point: before the commit the old pair loads, after it the new one', async () => {
+    const dir = freshDir();
+    const ca = await PrivateCA.init({ dir, name: 'crash.example' });
+    const oldFp = ca.intermediate.fingerprint;
+    const oldKey = readFileSync(join(dir, CA_FILES.intermediateKey));
+    const oldCert = readFileSync(join(dir, CA_FILES.intermediateCert));
+    await ca.rotateIntermediate();
+    const newFp = ca.intermediate.fingerprint;
+    const newKey = readFileSync(join(dir, CA_FILES.intermediateKey));
+    const newCert = readFileSync(join(dir, CA_FILES.intermediateCert));
+    const [key, cert] = [join(dir, CA_FILES.intermediateKey), join(dir, CA_FILES.intermediateCert)];
+    // Crashed after staging both files, before the key's rename: the old pair is live, the staged one is ignored.
+    writeFileSync(key, oldKey);
+    writeFileSync(cert, oldCert);
+    writeFileSync(`${cert}.next`, newCert);
+    writeFileSync(`${key}.next`, newKey, { mode: 0o600 });
+    expect((await PrivateCA.load({ dir })).intermediate.fingerprint).toBe(oldFp);
+    // Crashed between the two renames: the new key is live, its certificate still staged; load finishes the move.
+    unlinkSync(`${key}.next`);
+    writeFileSync(key, newKey);
+    const resumed = await PrivateCA.load({ dir });
+    expect(resumed.intermediate.fingerprint).toBe(newFp);
+    expect(readFileSync(cert)).toEqual(newCert);
+    expect(() => statSync(`${cert}.next`)).toThrow();
+    expect(opensslVerify(await resumed.issueClient({ identity: 'after-crash' }), 'sslclient')).toMatch(/: OK/);
+    // A later rotation overwrites whatever was left staged, and loads.
+    writeFileSync(`${key}.next`, 'garbage');
+    await resumed.rotateIntermediate();
+    expect((await PrivateCA.load({ dir })).intermediate.fingerprint).toBe(resumed.intermediate.fingerprint);
+  });
+
   it('writeTo: key.pem 0600, cert.pem = chain, ca.pem = root', async () => {
     const ca = await PrivateCA.init({ dir: freshDir(), name: 'out.example' });
     const s = await ca.issueServer({ dnsNames: ['localhost'] });
