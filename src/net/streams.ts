@@ -2,9 +2,9 @@
  * Streams: `async`/`await` reading and writing over a transport (asyncio `streams.py`).
  *
  * `openConnection` returns a `[StreamReader, StreamWriter]` pair; `startServer` calls `clientConnected(reader,
- * writer)` for each connection (an async callback runs as a Task). Reads and `drain()` suspend on loop Futures, so
- * they are cancellation points: cancelling the Task that awaits them throws `CancelledError` there and leaves the
- * buffered bytes in place.
+ * writer)` for each connection (an async callback runs as a Task from its first line, as asyncio's coroutine
+ * does). Reads and `drain()` suspend on loop Futures, so they are cancellation points: cancelling the Task that
+ * awaits them throws `CancelledError` there and leaves the buffered bytes in place.
  *
  * Reader flow control is asyncio's: the transport is paused once more than `2 × limit` bytes are buffered and
  * resumed when a read brings the buffer to `limit` or below. Only one read may wait at a time.
@@ -93,11 +93,25 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return this.#eof && this.#size === 0;
   }
 
-  /** Adds bytes (done by the protocol); pauses the transport above `2 × limit` buffered. */
+  /**
+   * Adds a copy of `data` (done by the protocol); pauses the transport above `2 × limit` buffered. The reader keeps
+   * its own copy, as asyncio's `feed_data` extends a `bytearray`: the caller may reuse `data` at once.
+   * @throws InvalidStateError after {@link feedEof}.
+   */
   feedData(data: Uint8Array): void {
     if (this.#eof) throw new InvalidStateError('feedData() after feedEof()');
     if (data.length === 0) return;
-    this.#tail.push(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length));
+    this._feedOwned(Buffer.from(data));
+  }
+
+  /**
+   * @internal {@link feedData} without the copy, for a Buffer nobody writes to again (a transport's `dataReceived`
+   * chunk, which is the protocol's to keep).
+   */
+  _feedOwned(data: Buffer): void {
+    if (this.#eof) throw new InvalidStateError('feedData() after feedEof()');
+    if (data.length === 0) return;
+    this.#tail.push(data);
     this.#size += data.length;
     this.#wakeup(null);
     const t = this.#transport;
@@ -110,6 +124,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
   /**
    * Reads up to `n` bytes (`n` < 0, the default: everything up to EOF). Returns an empty Buffer at EOF. Waits
    * when nothing is buffered.
+   * @throws TypeError when `n` is positive but not an integer (nothing is consumed; asyncio raises it from its
+   *   slice, once data is there).
    * @throws the connection's error, if it ended with one.
    * @throws CancelledError when the awaiting Task is cancelled (nothing is consumed).
    */
@@ -125,6 +141,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
       }
       return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
     }
+    checkSize(n, 'read');
     if (this.#size === 0 && !this.#eof) await this.#waitForData('read');
     const data = this.#take(Math.min(n, this.#size));
     this.#maybeResumeTransport();
@@ -135,10 +152,12 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * Reads exactly `n` bytes.
    * @throws IncompleteReadError when the stream ends first (`partial` holds what came; it is consumed).
    * @throws RangeError when `n` < 0.
+   * @throws TypeError when `n` is not an integer (nothing is consumed).
    * @throws CancelledError when the awaiting Task is cancelled (nothing is consumed).
    */
   async readexactly(n: number): Promise<Buffer> {
     if (n < 0) throw new RangeError('readexactly size can not be less than zero');
+    checkSize(n, 'readexactly');
     if (this.#exception !== null) throw this.#exception;
     if (n === 0) return EMPTY;
     while (this.#size < n) {
@@ -297,8 +316,34 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 }
 
-/** What `startServer` calls for each connection; may be async (it then runs as a Task). */
-export type ClientConnectedCallback = (reader: StreamReader, writer: StreamWriter) => void | Promise<void>;
+// A byte count must be an integer: a fractional one would split a byte between the result and the buffer (asyncio
+// raises TypeError from its slice, before consuming anything).
+function checkSize(n: number, funcName: string): void {
+  if (!Number.isInteger(n)) throw new TypeError(`${funcName}() size must be an integer, not ${String(n)}`);
+}
+
+/**
+ * What `startServer` calls for each connection. An async function (or a generator function yielding Futures) runs
+ * as a Task, from its first line on, as asyncio runs a coroutine callback; a plain function runs inside
+ * `connectionMade`, and a promise it returns is awaited by a Task.
+ */
+export type ClientConnectedCallback = (reader: StreamReader, writer: StreamWriter) =>
+  void | Promise<void> | Generator<unknown, void>;
+
+// A native `async function` / `async () =>` or a generator function (a transpiled async function looks plain and
+// takes the thenable path).
+function isCoroutineFunction(fn: unknown): boolean {
+  const tag = Object.prototype.toString.call(fn);
+  return tag === '[object AsyncFunction]' || tag === '[object GeneratorFunction]';
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
+}
+
+function isGenerator(v: unknown): v is Generator {
+  return Object.prototype.toString.call(v) === '[object Generator]';
+}
 
 /**
  * The protocol between a transport and a {@link StreamReader} / {@link StreamWriter} (asyncio
@@ -344,30 +389,42 @@ export class StreamReaderProtocol implements Protocol {
     const cb = this.#clientConnected;
     if (cb === null || reader === null) return;
     const writer = new StreamWriter(transport, this, reader, this.#loop);
-    const res = cb(reader, writer);
-    if (res !== undefined && typeof (res as PromiseLike<void>).then === 'function') {
-      const task = this.#loop.createTask(() => res as Promise<void>, { name: 'clientConnected' });
-      this.#task = task;
-      task.addDoneCallback((t) => {
-        if (this.#task === t) this.#task = null;
-        if (t.cancelled()) {
-          transport.close();
-          return;
-        }
-        const exc = t.exception();
-        if (exc !== null && exc !== undefined) {
-          this.#loop.callExceptionHandler({
-            message: 'Unhandled exception in clientConnected callback', exception: exc, transport, protocol: this,
-          });
-          transport.close();
-        }
-      });
+    // asyncio calls the callback, gets an unstarted coroutine and runs it as a Task. Calling an async function
+    // runs its body at once, outside any Task (so `currentTask()` is not the handler's, and cancelling the Task
+    // would not reach the body's awaits): an async or generator function is therefore called inside its Task.
+    if (isCoroutineFunction(cb)) {
+      this.#startTask(transport, () => cb(reader, writer) as Promise<void> | Generator<unknown, void>);
+      return;
+    }
+    // A plain function: it runs now; a promise or generator it returns is then awaited by a Task.
+    const res: unknown = cb(reader, writer);
+    if (isThenable(res) || isGenerator(res)) {
+      this.#startTask(transport, () => res as Promise<void> | Generator<unknown, void>);
     }
   }
 
-  /** Feeds the reader. */
+  #startTask(transport: Transport, fn: () => Promise<void> | Generator<unknown, void>): void {
+    const task = this.#loop.createTask(fn, { name: 'clientConnected' });
+    this.#task = task;
+    task.addDoneCallback((t) => {
+      if (this.#task === t) this.#task = null;
+      if (t.cancelled()) {
+        transport.close();
+        return;
+      }
+      const exc = t.exception();
+      if (exc !== null && exc !== undefined) {
+        this.#loop.callExceptionHandler({
+          message: 'Unhandled exception in clientConnected callback', exception: exc, transport, protocol: this,
+        });
+        transport.close();
+      }
+    });
+  }
+
+  /** Feeds the reader (the chunk is the protocol's to keep, so the reader takes it without a copy). */
   dataReceived(data: Buffer): void {
-    this.#reader?.feedData(data);
+    this.#reader?._feedOwned(data);
   }
 
   /** Feeds EOF to the reader; keeps the connection half-open when the transport can half-close. */
@@ -576,8 +633,9 @@ export async function openUnixConnection(path: string, options: Omit<OpenConnect
 
 /**
  * Serves `host:port`, calling `clientConnected(reader, writer)` for each connection (asyncio `start_server`). An
- * async callback runs as a Task; if it throws, the error goes to the loop's exception handler and the connection
- * is closed.
+ * async (or generator) callback runs as a Task from its first line (see {@link ClientConnectedCallback}); if it
+ * throws, the error goes to the loop's exception handler and the connection is closed; if its Task is cancelled,
+ * the connection is closed.
  */
 export async function startServer(clientConnected: ClientConnectedCallback, host: string | readonly string[] | null | undefined,
   port: number, options: StartServerOptions = {}): Promise<Server> {

@@ -1,8 +1,9 @@
 /**
  * Streams. The StreamReader cases are ports of CPython 3.13 Lib/test/test_asyncio/test_streams.py
  * (`StreamTests.test_read*`, `test_readline*`, `test_readuntil*`, `test_readexactly*`, `test_exception*`,
- * `test_at_eof`, `test_multiple_drain`, `test_drain_raises`, `test_start_server`, `test_start_tls`,
- * `test_wait_closed_on_close`), run on a virtual-clock loop; the network cases run over real TCP and TLS.
+ * `test_at_eof`, `test_start_server`, `test_start_tls`, `test_async_writer_api_exception_after_close`,
+ * `test_eof_feed_when_closing_writer`), run on a virtual-clock loop; the network cases run over real TCP and TLS.
+ * test/net/streams-hunt.test.ts ports the rest (`test_multiple_drain`, `test_drain_raises`, `test_wait_closed_*`, …).
  */
 import { describe, expect, it } from 'vitest';
 import {
