@@ -99,47 +99,129 @@ export interface DecodeOptions {
 export const BINARY_VIEW_THRESHOLD = 4096;
 
 /**
+ * What {@link encode} (and so `sendMessage`, RPC calls and replies) may write beyond plain data, and the limits it
+ * holds a value to. They mirror {@link DecodeOptions}: by default the encoder writes exactly what a receiver with the
+ * default {@link DecodeOptions} accepts, so a value is refused at send time instead of by the peer (which would drop
+ * the message, and leave an RPC caller waiting for its timeout). Loosen them only when the peer's decoder is
+ * configured the same way.
+ */
+export interface EncodeOptions {
+  /** Maximum nesting depth of containers, a top-level container = 1 (default {@link MAX_DEPTH}). */
+  maxDepth?: number;
+  /** Maximum number of values in the tree, map keys not counted (default {@link MAX_NODES}). */
+  maxNodes?: number;
+  /**
+   * Also write `bigint` (as int64/uint64). Default false. A receiver needs `allowBigInt` for those beyond ±2^53, and
+   * returns the others as numbers.
+   */
+  allowBigInt?: boolean;
+  /** Also write a valid `Date` (timestamp extension -1). Default false; the receiver needs `allowDate`. */
+  allowDate?: boolean;
+}
+
+/**
  * Encodes `value` as standard msgpack. The result is a view of msgpackr's output buffer that stays valid (msgpackr
  * moves on to fresh space for the next call); copy it if you keep many.
- * @throws BadPayload when the value cannot be encoded (a cycle, a function, a symbol key…), with the msgpackr error as `cause`,
- *   and when it holds NaN or ±Infinity (every receiver refuses them).
+ *
+ * Writes only what a receiver with the matching {@link DecodeOptions} accepts and decodes back to an equal value:
+ * null, booleans, finite numbers, strings, byte strings (`Buffer`, `Uint8Array`), arrays, and plain objects
+ * (prototype `Object.prototype` or null) with at most 65,535 keys, none of them `__proto__` or `constructor`, within
+ * `maxDepth` and `maxNodes`. `undefined` is written as nil (so it comes back as null, an array hole too), `-0` as 0,
+ * and a lone UTF-16 surrogate in a string as U+FFFD.
+ * @throws BadPayload (`TW_BAD_PAYLOAD`) for anything else: a Date (unless `allowDate`), a bigint (unless
+ *   `allowBigInt`), a Map, Set, class instance, boxed primitive, typed array other than Uint8Array, ArrayBuffer,
+ *   DataView, RegExp, Error, Promise, function or symbol; NaN or ±Infinity; a forbidden key; a value too deep or too
+ *   large; a cycle (then with the msgpackr error as `cause`).
  */
-export function encode(value: unknown): Buffer {
+export function encode(value: unknown, options?: EncodeOptions): Buffer {
   let out: Buffer;
   try {
     out = packr.pack(value);
   } catch (err) {
     throw new BadPayload(`cannot encode the message: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
-  assertFiniteNumbers(value);
+  checkEncodable(value, options);
   return out;
 }
 
 /**
- * Throws BadPayload when `value` holds NaN or ±Infinity, which msgpack can carry but every receiver refuses: refused
- * here, the sender (or an RPC handler's reply) gets the error at once instead of its peer's silence.
+ * The sending side's {@link checkShape}: throws BadPayload when `value` holds anything a receiver with the matching
+ * options refuses (or would decode to something else). Runs only on {@link encode}'s path, which {@link encodeInto}
+ * (the fast path of plain data) falls back to on every unusual value. Iterative; a cycle never gets here (msgpackr
+ * throws on it first).
  */
-function assertFiniteNumbers(value: unknown): void {
-  if (typeof value === 'number') {
-    if (value - value !== 0) throw new BadPayload('cannot encode the message: it holds a non-finite number (NaN or ±Infinity)');
+function checkEncodable(value: unknown, options?: EncodeOptions): void {
+  if (typeof value !== 'object' || value === null) {
+    checkEncodableLeaf(value, options);
     return;
   }
-  if (typeof value !== 'object' || value === null) return;
+  const maxDepth = options?.maxDepth ?? MAX_DEPTH;
+  const maxNodes = options?.maxNodes ?? MAX_NODES;
   const stack: unknown[] = [value];
-  const seen = new Set<unknown>();
+  const depths: number[] = [1];
+  let nodes = 0;
   while (stack.length > 0) {
     const v = stack.pop();
-    if (typeof v === 'number') {
-      if (v - v !== 0) throw new BadPayload('cannot encode the message: it holds a non-finite number (NaN or ±Infinity)');
+    const depth = depths.pop()!;
+    if (++nodes > maxNodes) throw new BadPayload(`cannot encode the message: it has more than ${maxNodes} values (maxNodes)`);
+    if (typeof v !== 'object' || v === null) {
+      checkEncodableLeaf(v, options);
       continue;
     }
-    if (typeof v !== 'object' || v === null || seen.has(v) || ArrayBuffer.isView(v)) continue;
-    seen.add(v);
-    if (Array.isArray(v)) for (let i = 0; i < v.length; i++) stack.push(v[i]);
-    else if (v instanceof Map) for (const [k, x] of v) { stack.push(k); stack.push(x); }
-    else if (v instanceof Set) for (const x of v) stack.push(x);
-    else for (const k of Object.keys(v)) stack.push((v as Record<string, unknown>)[k]);
+    const proto = Object.getPrototypeOf(v);
+    if (Array.isArray(v) && proto === Array.prototype) {
+      if (depth > maxDepth) throw new BadPayload(`cannot encode the message: it nests deeper than ${maxDepth} (maxDepth)`);
+      for (let i = 0; i < v.length; i++) {
+        stack.push(v[i]);
+        depths.push(depth + 1);
+      }
+      continue;
+    }
+    if (proto === objectProto || proto === null) {
+      if (depth > maxDepth) throw new BadPayload(`cannot encode the message: it nests deeper than ${maxDepth} (maxDepth)`);
+      const keys = Object.keys(v);
+      if (keys.length > 0xffff) throw new BadPayload(`cannot encode the message: a map has ${keys.length} keys (at most 65535)`);
+      for (const k of keys) {
+        if (isForbiddenKey(k)) throw new BadPayload(`cannot encode the message: it holds the forbidden key ${JSON.stringify(k)}`);
+        stack.push((v as Record<string, unknown>)[k]);
+        depths.push(depth + 1);
+      }
+      continue;
+    }
+    // Byte strings: the receiver gets a Buffer with the same bytes.
+    if (proto === Buffer.prototype || proto === Uint8Array.prototype) continue;
+    if (proto === Date.prototype && options?.allowDate === true) {
+      if (Number.isNaN((v as Date).getTime())) throw new BadPayload('cannot encode the message: it holds an invalid Date');
+      continue;
+    }
+    const name = describe(v);
+    throw new BadPayload(`cannot encode the message: it holds ${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}, which is not plain data${hint(v)}`);
   }
+}
+
+function checkEncodableLeaf(v: unknown, options: EncodeOptions | undefined): void {
+  switch (typeof v) {
+    case 'number':
+      if (v - v !== 0) throw new BadPayload('cannot encode the message: it holds a non-finite number (NaN or ±Infinity)');
+      return;
+    case 'bigint':
+      if (options?.allowBigInt === true) return;
+      throw new BadPayload('cannot encode the message: it holds a bigint (a receiver refuses those beyond ±2^53 and returns '
+        + 'the others as numbers; send a number, or a string, or set allowBigInt on both ends)');
+    case 'function':
+    case 'symbol':
+      throw new BadPayload(`cannot encode the message: it holds a ${typeof v}`);
+    default:
+      return; // string, boolean, undefined (nil), null
+  }
+}
+
+function hint(v: object): string {
+  if (v instanceof Date) return ' (send a number of ms or an ISO string, or set allowDate on both ends)';
+  if (v instanceof Map) return ' (send a plain object)';
+  if (v instanceof Set) return ' (send an array)';
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return ' (send a Uint8Array or Buffer of its bytes)';
+  return '';
 }
 
 /**
@@ -381,7 +463,8 @@ function describe(v: object): string {
 export const ENCODE_UNSUPPORTED = -1;
 /** {@link encodeInto}'s result when the bytes did not fit before `limit`. */
 export const ENCODE_NO_ROOM = -2;
-// Deepest nesting the fast paths recurse into; deeper values take the general path.
+// Deepest nesting the fast decoder recurses into; deeper values take the general path. (The fast encoder stops at
+// MAX_DEPTH: deeper values go to encode, which refuses them unless the sender's maxDepth allows them.)
 const FAST_MAX_DEPTH = 64;
 
 // Encoder state lives in locals: each function takes the write position and returns the new one, or a negative
@@ -506,12 +589,14 @@ function encValue(b: Buffer, p: number, limit: number, v: unknown, depth: number
 const charCodeAt = String.prototype.charCodeAt;
 
 function encObject(b: Buffer, p: number, limit: number, v: object, depth: number): number {
-  if (depth >= FAST_MAX_DEPTH) return -1;
+  // A container below the default receiver's maxDepth: encode's checkEncodable decides (refused by default).
+  if (depth >= MAX_DEPTH) return -1;
   // The constructor load first: its map check lets the optimizing compiler fold getPrototypeOf to a constant for
   // the object's (stable) map instead of calling into the runtime for every object.
   const ctor = (v as { constructor?: unknown }).constructor;
   const proto = Object.getPrototypeOf(v);
-  if (proto === objectProto && (ctor === Object || Object.hasOwn(v, 'constructor'))) {
+  // An own 'constructor' key (ctor is then not Object) goes to encode, which refuses it as every receiver does.
+  if (proto === objectProto && ctor === Object) {
     // map16 always, as msgpackr writes it (variableMapSize: false); the count is patched in after the keys
     const at = p;
     b[p] = 0xde;
@@ -523,6 +608,8 @@ function encObject(b: Buffer, p: number, limit: number, v: object, depth: number
     // hottest of the sending side, and a call per key and per value costs more than the bytes themselves.
     for (const k in v) {
       const kl = k.length;
+      // `__proto__` (an own key of a JSON.parse'd object): every receiver refuses it, encode says so.
+      if (kl === 9 && k === '__proto__') return -1;
       if (kl < 0x20 && p + 1 + kl + 9 <= limit) {
         const q = p + 1;
         let i = 0;
@@ -600,14 +687,36 @@ function encObject(b: Buffer, p: number, limit: number, v: object, depth: number
 /**
  * Encodes `value` straight into `buf` from `offset`, writing no byte at or past `limit`, with exactly the bytes
  * {@link encode} would produce. Returns the end offset, {@link ENCODE_UNSUPPORTED} when the value is outside the fast
- * subset (plain objects and arrays of strings, numbers, booleans, null/undefined and byte strings), or
- * {@link ENCODE_NO_ROOM}. Bytes between `offset` and `limit` may have been overwritten when it fails.
+ * subset (plain objects and arrays of strings, finite numbers, booleans, null/undefined and byte strings, nested at
+ * most {@link MAX_DEPTH} deep, with at most {@link MAX_NODES} values and no key `__proto__` or `constructor`: what a
+ * default receiver accepts), or {@link ENCODE_NO_ROOM}. On ENCODE_UNSUPPORTED, {@link encode} (with the sender's
+ * {@link EncodeOptions}) decides: it encodes the value or throws BadPayload. Bytes between `offset` and `limit` may
+ * have been overwritten when it fails.
  */
 export function encodeInto(value: unknown, buf: Buffer, offset: number, limit: number): number {
   // An enumerable key on Object.prototype (a polyfill, pollution) would show in for-in: then take msgpackr's path.
   for (const _ in objectProto) return ENCODE_UNSUPPORTED;
   const r = encValue(buf, offset, limit, value, 0);
-  return r >= 0 ? r : r === -1 ? ENCODE_UNSUPPORTED : ENCODE_NO_ROOM;
+  if (r < 0) return r === -1 ? ENCODE_UNSUPPORTED : ENCODE_NO_ROOM;
+  // Every value takes at least one byte, so only a payload longer than MAX_NODES bytes can hold more values than a
+  // default receiver accepts: only those are counted (encode then refuses the ones over).
+  if (r - offset > MAX_NODES && countValues(value, MAX_NODES) > MAX_NODES) return ENCODE_UNSUPPORTED;
+  return r;
+}
+
+// The values in `v` as a receiver counts them (containers and scalars, keys not counted), stopping past `max`.
+// `v` is plain data that encValue accepted (so acyclic, within MAX_DEPTH).
+function countValues(v: unknown, max: number): number {
+  const stack: unknown[] = [v];
+  let n = 0;
+  while (stack.length > 0 && n <= max) {
+    const x = stack.pop();
+    n++;
+    if (typeof x !== 'object' || x === null || ArrayBuffer.isView(x)) continue;
+    if (Array.isArray(x)) for (let i = 0; i < x.length; i++) stack.push(x[i]);
+    else for (const k in x) stack.push((x as Record<string, unknown>)[k]);
+  }
+  return n;
 }
 
 // ---- decoding

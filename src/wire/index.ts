@@ -2,7 +2,7 @@
 export { FRAME_HEADER_SIZE, FrameDecoder, encodeFrame } from './frames.js';
 export type { FrameDecoderOptions, FrameSink } from './frames.js';
 export { MAX_DEPTH, MAX_NODES, PACKR_OPTIONS, UNPACKR_OPTIONS, checkShape, decode, encode } from './codec.js';
-export type { DecodeOptions } from './codec.js';
+export type { DecodeOptions, EncodeOptions } from './codec.js';
 export {
   ENVELOPE_VERSION, FLAG_TLS_BOUND, HEADER_FIXED_SIZE, KIND, MIN_ENVELOPE_SIZE, NONCE_SIZE, envelopeSize, parseHeader,
   writeHeader,

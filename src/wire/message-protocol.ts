@@ -22,7 +22,7 @@ import type { Clock } from '../loop/clock.js';
 import { ProtocolBase } from '../net/protocols.js';
 import type { Transport } from '../net/transports.js';
 import { BINARY_VIEW_THRESHOLD, decode, decodeWithView } from './codec.js';
-import type { DecodeOptions } from './codec.js';
+import type { DecodeOptions, EncodeOptions } from './codec.js';
 import { KIND } from './envelope.js';
 import { FrameDecoder } from './frames.js';
 import { TLS_EXPORTER_LABEL, TLS_EXPORTER_LENGTH } from './keyring.js';
@@ -91,6 +91,12 @@ export interface MessageProtocolOptions {
   logger?: WireLogger;
   /** Limits and allowances for decoding payloads (see codec.ts). */
   decode?: DecodeOptions;
+  /**
+   * What `sendMessage` may send beyond plain data, and its limits (see `EncodeOptions` in codec.ts). Default: exactly
+   * what a peer with the default `decode` options accepts, so a message it would refuse throws BadPayload here.
+   * Loosen it (`{allowDate: true}`, a larger `maxDepth`) only together with the peer's `decode` options.
+   */
+  encode?: EncodeOptions;
   /** The MAC engine (default native when built, else pure JS; identical bytes). */
   engine?: MacEngine;
 }
@@ -278,7 +284,8 @@ export abstract class MessageProtocol extends ProtocolBase {
     }
     this.#bound = binding !== null;
     const schedule = new KeySchedule({ keyring: this.keyring, side: this.side, engine: this.#engine, binding });
-    this.#sealer = new Sealer({ schedule, engine: this.#engine, clock: this.#clock });
+    this.#sealer = new Sealer({ schedule, engine: this.#engine, clock: this.#clock,
+      ...(this.#opts.encode !== undefined ? { encode: this.#opts.encode } : {}) });
     this.#opener = new Opener({ schedule, engine: this.#engine, clock: this.#clock, skew: this.skew,
       maxTtl: this.#opts.maxTtl ?? MAX_MESSAGE_TTL });
   }
@@ -330,7 +337,8 @@ export abstract class MessageProtocol extends ProtocolBase {
    * connection (the receiver's `meta.seq`). To know the nonce (to log it, or to retry idempotently with it), choose
    * it: `sendMessage(m, { nonce: randomNonce() })`.
    * @throws TransportClosed when the connection is not open (before connectionMade, after close or loss); BadPayload when the message cannot
-   *   be encoded; RangeError for a bad ttl, kind or nonce, or when the keyring has no signing key.
+   *   be encoded, or holds what the peer would refuse (a Date, Map, bigint, class instance, NaN, too deep…: see the `encode`
+   *   option and codec.ts `encode`), with nothing sent; RangeError for a bad ttl, kind or nonce, or when the keyring has no signing key.
    */
   sendMessage(message: unknown, options?: SendOptions): number {
     const sealer = this.#sealer;

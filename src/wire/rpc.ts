@@ -412,10 +412,17 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
    * any other code as `RpcError` with `remoteCode` and `data`); `TimeoutError` after `timeout` seconds;
    * `TransportClosed` when the connection is or gets lost; `BadPayload` when `params` cannot be encoded.
    * Cancelling the Future (or aborting `signal`) sends a CANCEL, which aborts the handler's `ctx.signal`.
-   * @throws TypeError (synchronously) when `method` is not a string of 1 to {@link MAX_METHOD_LENGTH} bytes
+   * @throws TypeError (synchronously, with nothing sent) when `method` is not a string of 1 to
+   *   {@link MAX_METHOD_LENGTH} bytes, or `timeout` is neither null nor a number of seconds (NaN included)
    */
   call<T = unknown>(method: string, params?: unknown, options: CallOptions = {}): Future<T> {
     checkMethod(method);
+    const timeout = options.timeout === undefined ? RPC_TIMEOUT : options.timeout;
+    // Checked before anything is sent: a bad timeout used to throw from callLater after the request was written,
+    // leaving the peer running a call whose pending entry nobody could ever settle.
+    if (timeout !== null && (typeof timeout !== 'number' || Number.isNaN(timeout))) {
+      throw new TypeError(`a call timeout is null or a number of seconds, got ${String(timeout)}`);
+    }
     const loop = this.#link.loop;
     const future = loop.createFuture<T>();
     if (this.#closed !== null) {
@@ -458,12 +465,14 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       // loop iteration's batch, which can be earlier than this call): every retry is capped there.
       if (key !== null && !retry && typeof written === 'number' && written > 0) key.expiresAt = written;
     } catch (err) {
+      // Nothing was sent: a first attempt leaves the key as it found it, so the next attempt (once the params or the
+      // connection are fixed) is a first attempt with a full window, not a retry of a request the peer never saw.
+      if (key !== null && !retry) key.expiresAt = null;
       future.setException(wrap(err));
       return future;
     }
     const entry: PendingCall = { future: future as Future<unknown>, method, timer: null, unlisten: null };
     this.#pending.set(id, entry);
-    const timeout = options.timeout === undefined ? RPC_TIMEOUT : options.timeout;
     if (timeout !== null) {
       entry.timer = loop.callLater(timeout, () => {
         entry.timer = null;
@@ -806,7 +815,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
   }
 
   #onCancel(message: unknown): void {
-    if (!Array.isArray(message) || message.length < 1 || !isId(message[0])) {
+    if (!Array.isArray(message) || message.length !== 1 || !isId(message[0])) {
       this.#link.reject(new BadPayload('a CANCEL payload must be [id]'));
       return;
     }
@@ -919,8 +928,12 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
         return;
       } catch (err) {
         if (this.#closed !== null || isTransportError(err)) return;
+        // The handler's result is not something the peer would accept (a Date, a Map, a bigint, too deep…: encode
+        // refuses what every receiver refuses). The caller gets TW_BAD_PAYLOAD now instead of waiting for its
+        // timeout, with the reason (encode's message names a type or a limit, never the data).
         this.#report(`the result of request ${id} could not be sent`, err);
-        this.#sendError(id, 'TW_BAD_PAYLOAD', 'the result could not be encoded', null);
+        const why = TulipError.isTulipError(err) && err.code === 'TW_BAD_PAYLOAD' ? `: ${err.message}` : '';
+        this.#sendError(id, 'TW_BAD_PAYLOAD', `the result could not be encoded${why}`, null);
         return;
       }
     }
@@ -1118,7 +1131,9 @@ export function errorFromWire(code: string, message: string, data: unknown): Tul
   if (!(err instanceof RpcError) && typeof data === 'object' && data !== null && !Array.isArray(data)) {
     const target = err as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
-      if (UNSENT_FIELDS.has(k) || !(k in err)) continue;
+      // Own fields only (role, retryAfter…): `k in err` would let the peer's data replace inherited members such
+      // as toString or valueOf with strings, and `String(err)` would then throw.
+      if (UNSENT_FIELDS.has(k) || !Object.hasOwn(err, k)) continue;
       if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) {
         target[k] = v;
       }

@@ -20,7 +20,8 @@ import { BadSignature, BadTimeSignature, MalformedEnvelope, ReplayedMessage, Sig
 import type { BadData } from '../errors.js';
 import type { Clock } from '../loop/clock.js';
 import { FRAME_HEADER_SIZE } from './frames.js';
-import { encode, encodeInto } from './codec.js';
+import { ENCODE_UNSUPPORTED, MAX_DEPTH, MAX_NODES, encode, encodeInto } from './codec.js';
+import type { EncodeOptions } from './codec.js';
 import type { EnvelopeHeader } from './envelope.js';
 import { ENVELOPE_VERSION, FLAG_TLS_BOUND, HEADER_FIXED_SIZE, MAX_U53, NONCE_SIZE, parseHeader, writeHeader } from './envelope.js';
 import type { Direction, KeyEntry, Keyring } from './keyring.js';
@@ -316,6 +317,11 @@ export interface SealerOptions {
   slabSize?: number;
   /** Source of nonces (default the process-wide pool). */
   nonces?: NoncePool;
+  /**
+   * What {@link Sealer.appendValue} may encode beyond plain data, and its limits (default: what a receiver with the
+   * default decode options accepts; see `EncodeOptions` in codec.ts).
+   */
+  encode?: EncodeOptions;
 }
 
 /**
@@ -346,6 +352,9 @@ export class Sealer {
   private nowMs = 0;
   private key: DerivedKey | null = null;
   private keyVersion = -1;
+  private readonly encodeOptions: EncodeOptions | undefined;
+  // False when encodeOptions are stricter than the limits the fast encoder (encodeInto) holds values to.
+  private readonly fastEncode: boolean;
 
   /** Creates an empty sealer; sequence numbers start at 1. */
   constructor(o: SealerOptions) {
@@ -357,6 +366,8 @@ export class Sealer {
     this.flags = o.schedule.binding !== null ? FLAG_TLS_BOUND : 0;
     this.slab = EMPTY;
     this.view = new DataView(EMPTY.buffer, EMPTY.byteOffset, 0);
+    this.encodeOptions = o.encode;
+    this.fastEncode = (o.encode?.maxDepth ?? MAX_DEPTH) >= MAX_DEPTH && (o.encode?.maxNodes ?? MAX_NODES) >= MAX_NODES;
   }
 
   /** Messages appended and not yet flushed. */
@@ -395,8 +406,10 @@ export class Sealer {
 
   /**
    * Like {@link append}, but encodes `value` itself: straight into the batch buffer when it is plain data (the bytes
-   * msgpackr would write, without an intermediate buffer), else with `encode` (codec.ts).
-   * @throws BadPayload when the value cannot be encoded; RangeError as {@link append}.
+   * msgpackr would write, without an intermediate buffer), else with `encode` (codec.ts) and the sealer's
+   * `encode` options. Nothing is appended when it throws.
+   * @throws BadPayload when the value cannot be encoded, or a receiver would refuse it (see `encode`); RangeError as
+   *   {@link append}.
    */
   appendValue(value: unknown, kind: number, ttl: number, nonce?: Uint8Array, notAfterMs?: number): number {
     checkSendArgs(kind, ttl, nonce);
@@ -405,8 +418,8 @@ export class Sealer {
     // Room for the header, a typical payload and the tag; a payload that does not fit goes the general way.
     if (this.pos + head + TAG_SIZE + 512 > this.slab.length) this.newSlab(head + TAG_SIZE + 512);
     const p = this.pos + head;
-    const end = encodeInto(value, this.slab, p, this.slab.length - TAG_SIZE);
-    if (end < 0) return this.append(encode(value), kind, ttl, nonce, notAfterMs);
+    const end = this.fastEncode ? encodeInto(value, this.slab, p, this.slab.length - TAG_SIZE) : ENCODE_UNSUPPORTED;
+    if (end < 0) return this.append(encode(value, this.encodeOptions), kind, ttl, nonce, notAfterMs);
     return this.commit(key, kind, ttl, nonce, end - p, notAfterMs);
   }
 

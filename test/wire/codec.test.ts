@@ -85,7 +85,7 @@ describe('encode/decode', () => {
     expect(overlaps(decode(big) as Buffer, big)).toBe(false);
     expect(overlaps(decode(big, { binaryViewThreshold: Number.NaN }) as Buffer, big)).toBe(false);
     // Payloads the fast decoder hands to msgpackr (here: a timestamp extension) still get copies.
-    const general = Buffer.from(encode({ b: Buffer.alloc(5000, 1), d: new Date(0) }));
+    const general = Buffer.from(encode({ b: Buffer.alloc(5000, 1), d: new Date(0) }, { allowDate: true }));
     expect(decodesFast(general)).toBe(false);
     const g = decode(general, { binaryViewThreshold: 0, allowDate: true }) as { b: Buffer };
     expect(overlaps(g.b, general)).toBe(false);
@@ -211,8 +211,10 @@ describe('shape check', () => {
     }
     let w: unknown = [Buffer.from('leaf')];
     for (let i = 1; i < 33; i++) w = [w];                // 33 nested arrays: too deep on both paths
-    badPayload(() => decode(encode(w)));
-    badPayload(() => decodeGeneral(encode(w)));
+    badPayload(() => encode(w));                          // and the encoder refuses to write it
+    const deep = encode(w, { maxDepth: 33 });
+    badPayload(() => decode(deep));
+    badPayload(() => decodeGeneral(deep));
   });
 
   it('enforces maxDepth iteratively', () => {
@@ -378,18 +380,32 @@ describe('fast paths are indistinguishable from msgpackr', () => {
     expect(encodeInto(new Float32Array(1), buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
     expect(encodeInto(Object.create(null), buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
     // class instances and objects whose prototype is not Object.prototype (even with a constructor property
-    // claiming Object) are msgpackr's to encode; an own 'constructor' key on a plain object is plain data
+    // claiming Object) are encode's to decide (it refuses them); so are the keys every receiver refuses
     class Point { x = 1; }
     expect(encodeInto(new Point(), buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
     const fake = Object.create({ inherited: 1 }, { constructor: { value: Object, enumerable: false }, own: { value: 2, enumerable: true } });
     expect(encodeInto(fake, buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
     const own = { constructor: 'x', a: 1 };
-    const ownEnd = encodeInto(own, buf, 0, 64);
-    expect(ownEnd).toBeGreaterThan(0);
-    expect(buf.subarray(0, ownEnd).toString('hex')).toBe(Buffer.from(new Packr({ ...PACKR_OPTIONS }).pack(own)).toString('hex'));
+    expect(encodeInto(own, buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    badPayload(() => encode(own));
+    const proto = JSON.parse('{"a": 1, "__proto__": 2}') as object;
+    expect(encodeInto(proto, buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    badPayload(() => encode(proto));
     let deep: unknown = 1;
     for (let i = 0; i < 100; i++) deep = [deep];
     expect(encodeInto(deep, Buffer.alloc(1000), 0, 1000)).toBe(ENCODE_UNSUPPORTED);
+    // 32 nested containers is what a default receiver takes: still the fast path; 33 are not
+    let d32: unknown = [];
+    for (let i = 1; i < 32; i++) d32 = [d32];
+    const d32End = encodeInto(d32, buf, 0, 64);
+    expect(d32End).toBe(32);
+    expect(encodeInto([d32], buf, 0, 64)).toBe(ENCODE_UNSUPPORTED);
+    // more values than a default receiver takes (100,000): only payloads that long are counted
+    const many = new Array(100_000).fill(0);
+    const manyBuf = Buffer.alloc(200_000);
+    expect(encodeInto(many.slice(1), manyBuf, 0, manyBuf.length)).toBeGreaterThan(0);
+    expect(encodeInto(many, manyBuf, 0, manyBuf.length)).toBe(ENCODE_UNSUPPORTED);
+    expect(encodeInto({ b: Buffer.alloc(150_000) }, manyBuf, 0, manyBuf.length)).toBeGreaterThan(150_000);
     const g = { t: 'move', id: 42, x: 1.5, y: -3.25, seq: 123456, ts: 1700000000000 };
     const end = encodeInto(g, buf, 0, 64);
     expect(buf.subarray(0, end).equals(encode(g))).toBe(true);
