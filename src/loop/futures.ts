@@ -41,6 +41,9 @@ const unretrieved = new FinalizationRegistry<Unretrieved>((held) => {
   held.loop.callExceptionHandler(ctx as { message: string });
 });
 
+/** Futures whose toString() is running (the recursion guard of {@link Future.toString}). */
+const formatting = new Set<Future<any>>();
+
 /**
  * The result of an asynchronous operation (asyncio's `Future`). Create one with `loop.createFuture()`; a Future is
  * bound to one loop. `await fut` gives the result, throws the exception, or throws `CancelledError`.
@@ -244,11 +247,20 @@ export class Future<T = unknown> implements PromiseLike<T> {
     return this.constructor.name;
   }
 
-  /** `<Future pending>`, `<Future finished result=…>`, as asyncio's repr. */
+  /**
+   * `<Future pending>`, `<Future finished result=…>`, as asyncio's repr. A result that formats this Future again (a
+   * Future holding itself, or a list holding it) shows it as `...` (asyncio's `reprlib.recursive_repr` guard).
+   */
   toString(): string {
-    const s = this._state;
-    const extra = s === FINISHED ? ` result=${String(this._result)}` : s === ERRORED ? ` exception=${String(this._exception)}` : '';
-    return `<${this.constructor.name} ${this._stateName()}${extra}>`;
+    if (formatting.has(this)) return '...';
+    formatting.add(this);
+    try {
+      const s = this._state;
+      const extra = s === FINISHED ? ` result=${String(this._result)}` : s === ERRORED ? ` exception=${String(this._exception)}` : '';
+      return `<${this.constructor.name} ${this._stateName()}${extra}>`;
+    } finally {
+      formatting.delete(this);
+    }
   }
 
   /** @internal */

@@ -4,11 +4,12 @@
  * open socket keeps the process alive; asyncio leaves them to the garbage collector), and the loop is closed. SIGINT/SIGTERM cancel the main task (it may
  * clean up); a second signal exits the process at once.
  */
-import { CancelledError } from '../errors.js';
+import { CancelledError, InvalidStateError } from '../errors.js';
 import type { Clock } from './clock.js';
 import { EventLoop } from './event-loop.js';
 import type { LoopLogger } from './events.js';
 import { gather, sleep } from './combinators.js';
+import { runningLoopOrNull } from './state.js';
 import type { TaskFunction } from './tasks.js';
 
 /** Options of {@link run}. */
@@ -37,9 +38,14 @@ const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 /**
  * Runs `main` on a new {@link EventLoop} and returns its result.
- * @throws whatever `main` throws; CancelledError (message "SIGINT"/"SIGTERM") when a signal cancelled it.
+ * @throws whatever `main` throws; CancelledError (message "SIGINT"/"SIGTERM") when a signal cancelled it (and no
+ *   other cancel of `main` was pending: then main's own CancelledError, as asyncio's Runner);
+ *   InvalidStateError when called from inside a running loop (a task or a callback), as asyncio.run().
  */
 export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): Promise<T> {
+  // asyncio.run() refuses too (test_asyncio_run_from_running_loop): run() is the program's entry point, not a way to
+  // start a second loop from a task or a callback of the first. Checked before anything is created.
+  if (runningLoopOrNull() !== null) throw new InvalidStateError('run() cannot be called from a running event loop');
   const loop = new EventLoop({
     debug: options.debug ?? false,
     ...(options.clock !== undefined ? { clock: options.clock } : {}),
@@ -49,13 +55,19 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
   options.setup?.(loop);
   const task = loop.createTask(main, { name: 'main' });
   let interrupted: string | null = null;
+  // True once the signal's cancel reached the still-pending main task (and so counts in its cancelling()).
+  let signalCancelled = false;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (interrupted !== null || task.done()) {
       // A second signal: the user really wants out.
       process.exit(SIGNAL_EXIT[sig] ?? 1);
     }
     interrupted = sig;
-    if (!loop.isClosed()) loop.callSoon(() => task.cancel(sig));
+    if (!loop.isClosed()) {
+      loop.callSoon(() => {
+        if (task.cancel(sig)) signalCancelled = true;
+      });
+    }
   };
   const handle = options.handleSignals ?? true;
   if (handle) {
@@ -65,7 +77,11 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
   try {
     return await loop.runUntilComplete(task);
   } catch (e) {
-    if (interrupted !== null && e instanceof CancelledError && task.cancelled()) throw new CancelledError(interrupted, { cause: e });
+    // The signal ended main only if its cancel was the last one pending (asyncio's Runner: KeyboardInterrupt only
+    // when `uncancel() == 0`); main cancelled by its own code as well ends with its own CancelledError.
+    if (signalCancelled && e instanceof CancelledError && task.cancelled() && task.uncancel() === 0) {
+      throw new CancelledError(interrupted!, { cause: e });
+    }
     throw e;
   } finally {
     try {

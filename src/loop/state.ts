@@ -4,6 +4,8 @@
  * await, so it stays monomorphic; nothing outside `src/loop/` may touch it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { dirname, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InvalidStateError } from '../errors.js';
 import type { EventLoop } from './event-loop.js';
 import type { Task } from './tasks.js';
@@ -55,11 +57,29 @@ export function foreignTaskInContext(): Task<unknown> | null {
 }
 
 /**
+ * @internal The loop whose code is running in this context: the loop executing a turn, or the loop of the task that
+ * is stepping (or running untracked after a foreign await); null outside them, even while some loop is inside
+ * `runForever()` between turns (asyncio's `_get_running_loop()`, minus the fallback of {@link getRunningLoop}).
+ */
+export function runningLoopOrNull(): EventLoop | null {
+  const l = rt.executing;
+  if (l !== null) return l;
+  const t = rt.task;
+  if (t !== null) return t._loop;
+  if (rt.foreign > 0) {
+    const f = foreignTaskInContext();
+    if (f !== null) return f._loop;
+  }
+  return null;
+}
+
+/**
  * The running event loop: the loop executing a turn, or the loop of the task that is stepping, or the loop inside
  * `runForever()` (asyncio's `get_running_loop`).
  * @throws InvalidStateError when no loop is running.
  */
 export function getRunningLoop(): EventLoop {
+  // runningLoopOrNull() inlined by hand: sleep(0) and new Future() without a loop come through here.
   const l = rt.executing;
   if (l !== null) return l;
   const t = rt.task;
@@ -73,8 +93,18 @@ export function getRunningLoop(): EventLoop {
   throw new InvalidStateError('no running event loop');
 }
 
-/** @internal The creation stack (debug mode), without this frame and its caller's loop frames. */
+/** This directory, as it appears in stack frames (src/loop/ under tsx, dist/loop/ once built). */
+const LOOP_DIR = dirname(fileURLToPath(import.meta.url)) + sep;
+
+/**
+ * @internal The creation stack (debug mode): from the first frame outside src/loop/ on, so it starts at the code that
+ * called `callSoon()`/`createFuture()`/`createTask()` (asyncio's `_source_traceback[-1]` is that caller's line), not
+ * at the loop's own method. `skip` lines (the "Error" line and known frames) are dropped first. A stack made only of
+ * loop frames is kept from its last frame.
+ */
 export function captureStack(skip = 2): string {
-  const s = new Error().stack ?? '';
-  return s.split('\n').slice(skip, skip + 10).join('\n');
+  const lines = (new Error().stack ?? '').split('\n');
+  let i = skip;
+  while (i < lines.length - 1 && lines[i]!.includes(LOOP_DIR)) i++;
+  return lines.slice(i, i + 10).join('\n');
 }

@@ -285,7 +285,7 @@ export class Task<T = unknown> extends Future<T> {
       this._futWaiter = null;
       if (this._mustCancel) {
         this._mustCancel = false;
-        this._genStep(true, this._makeCancelError());
+        this._genStep(true, this._pendingCancelError(fut));
       } else if (fut._state === FINISHED) {
         this._genStep(false, fut._result);
       } else {
@@ -322,7 +322,7 @@ export class Task<T = unknown> extends Future<T> {
     if (this._mustCancel) {
       this._mustCancel = false;
       handler = onR;
-      arg = this._makeCancelError();
+      arg = this._pendingCancelError(fut);
     } else if (fut._state === FINISHED) {
       handler = onF;
       arg = fut._result;
@@ -339,6 +339,19 @@ export class Task<T = unknown> extends Future<T> {
   /** @internal The CancelledError thrown into the task for a pending cancel request. */
   _makeCancelError(): CancelledError {
     return new CancelledError(this._cancelMessage);
+  }
+
+  /**
+   * @internal The CancelledError a pending cancel request throws into the task as it wakes from `fut` (asyncio's
+   * `__step`): the awaited Future's own CancelledError when it was cancelled (a second `cancel('b')` after the one
+   * that cancelled the Future with 'a' does not replace 'a'), else a new one. Either way `fut`'s exception counts as
+   * retrieved, as asyncio's `__wakeup` reads it with `result()`.
+   */
+  _pendingCancelError(fut: Future<any>): CancelledError {
+    const s = fut._state;
+    if (s === CANCELLED) return fut._makeCancelledError();
+    if (s === ERRORED) fut._markRetrieved();
+    return this._makeCancelError();
   }
 
   /** @internal Ends the current step (the task settled or suspended). */
@@ -506,6 +519,8 @@ function abortMessage(signal: AbortSignal): string {
 /**
  * The task whose code is running (asyncio's `current_task()`), or null outside a task. With foreign-await tracking
  * (`run()` turns it on) this stays right after the task awaited a promise not made by tulipwire.
+ * @param loop only a task of this loop counts; with it, the call never throws.
+ * @throws InvalidStateError when called without `loop` while no loop is running (asyncio's RuntimeError).
  */
 export function currentTask(loop?: EventLoop): Task<unknown> | null {
   let t = rt.task;
@@ -518,7 +533,11 @@ export function currentTask(loop?: EventLoop): Task<unknown> | null {
   // `rt.task` only says whose step is in flight; with tracking on, code of another origin running in the same
   // microtask hops (a plain callback's promise chain) is told apart by its async context.
   if (t !== null && t._tracked && rt.als !== null && rt.als.getStore() !== t) return null;
-  if (t === null) return null;
+  if (t === null) {
+    // asyncio's current_task() without a loop asks for the running loop, and there is none (test_current_task_no_running_loop_implicit).
+    if (loop === undefined && rt.executing === null && rt.running.length === 0) throw new InvalidStateError('no running event loop');
+    return null;
+  }
   if (loop !== undefined && t._loop !== loop) return null;
   return t;
 }

@@ -6,6 +6,7 @@
  */
 import { InvalidStateError, TimeoutError, isCancelledError } from '../errors.js';
 import type { Handle } from './events.js';
+import { runningLoopOrNull } from './state.js';
 import { currentTask, type Task } from './tasks.js';
 
 /** States of a {@link Timeout} scope (asyncio `_State`). */
@@ -66,7 +67,7 @@ export class Timeout {
   /** @internal */
   _enter(): void {
     if (this.#state !== 'created') throw new InvalidStateError('Timeout has already been entered');
-    const task = currentTask();
+    const task = runningLoopOrNull() === null ? null : currentTask();
     if (task === null) throw new InvalidStateError('Timeout should be used inside a task');
     this.#state = 'active';
     this.#task = task;
@@ -114,7 +115,7 @@ async function runScope<T>(scope: Timeout, body: (scope: Timeout) => PromiseLike
  * @throws InvalidStateError outside a Task.
  */
 export function timeout<T>(delay: number | null, body: (scope: Timeout) => PromiseLike<T> | T): Promise<T> {
-  const task = currentTask();
+  const task = runningLoopOrNull() === null ? null : currentTask();
   if (task === null) return Promise.reject(new InvalidStateError('Timeout should be used inside a task'));
   return runScope(new Timeout(delay === null ? null : task._loop.time() + delay), body);
 }

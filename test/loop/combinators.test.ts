@@ -6,10 +6,12 @@ import { describe, expect, it } from 'vitest';
 import {
   ALL_COMPLETED,
   CancelledError,
+  EventLoop,
   FIRST_COMPLETED,
   FIRST_EXCEPTION,
   InvalidStateError,
   TimeoutError,
+  VirtualClock,
   asCompleted,
   gather,
   shield,
@@ -874,5 +876,50 @@ describe('gather / shield / wait / asCompleted: more test_tasks ports', () => {
         })(),
       ).rejects.toBeInstanceOf(TypeError);
     });
+  });
+});
+
+describe('more gather ports (test_tasks FutureGatherTests)', () => {
+  const fx = useLoop();
+
+  it('test_constructor_heterogenous_futures (test_tasks): Futures of two loops are refused (asyncio ValueError)', () => {
+    const other = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    try {
+      const fut1 = fx.loop.createFuture();
+      const fut2 = other.createFuture();
+      expect(() => gather(fut1, fut2)).toThrow(InvalidStateError);
+      expect(() => gather(fut1, fut2)).toThrow('different loop');
+    } finally {
+      other.close();
+    }
+  });
+
+  it('test_constructor_homogenous_futures (test_tasks): without a running loop, gather takes its children\'s loop', async () => {
+    const other = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    try {
+      const children = [0, 1, 2].map(() => other.createFuture<number>());
+      let fut = gather(...children);
+      expect(fut.getLoop()).toBe(other);
+      await other.runUntilComplete(other.createTask(async () => {}));
+      expect(fut.done()).toBe(false);
+      fut = gather(...children);
+      expect(fut.getLoop()).toBe(other);
+      await other.runUntilComplete(other.createTask(async () => {}));
+      expect(fut.done()).toBe(false);
+      children.forEach((c, i) => c.setResult(i));
+      expect(await other.runUntilComplete(fut)).toEqual([0, 1, 2]);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('test_constructor_empty_sequence_use_running_loop / test_constructor_empty_sequence_without_loop (test_tasks)', async () => {
+    // Boxed: a task returning a Future would wait for it.
+    const [fut] = await fx.run(async () => [gather()] as const);
+    expect(fut.getLoop()).toBe(fx.loop);
+    expect(fut.done()).toBe(true);
+    expect(fut.result()).toEqual([]);
+    // asyncio 3.13: RuntimeError, there is no loop to bind the empty gather to.
+    expect(() => gather()).toThrow('no running event loop');
   });
 });

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { EventLoop, InvalidStateError, LoopClosedError, TimerHandle, VirtualClock, getRunningLoop, sleep } from '../../src/index.js';
-import { useLoop } from '../support/loop.js';
+import type { TraceRecord } from '../../src/index.js';
+import { collectGarbage, useLoop } from '../support/loop.js';
 
 describe('callSoon / callLater ordering', () => {
   const fx = useLoop();
@@ -608,6 +609,119 @@ describe('test_base_events: close, exception handler arguments', () => {
       loop.setDebug(false);
       expect(loop.getDebug()).toBe(false);
     } finally {
+      loop.close();
+    }
+  });
+});
+
+describe('running one loop from inside another (test_base_events)', () => {
+  const fx = useLoop();
+
+  it('test_running_loop_within_a_loop (test_base_events), deliberately different: a loop runs from a task of another, each with its own running loop', async () => {
+    // asyncio refuses ("Cannot run the event loop while another loop is running") because run_until_complete blocks
+    // its thread. Here runUntilComplete is itself awaitable, so a task may drive a virtual-clock loop (the README
+    // tour does) while its own loop keeps running; getRunningLoop() is right on each side.
+    const inner = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    try {
+      let outerTicks = 0;
+      const ticker = fx.loop.createTask(async () => { for (;;) { await sleep(0); outerTicks += 1; } });
+      const fromTask = fx.loop.createTask(async () => {
+        const seen = await inner.runUntilComplete(async () => {
+          await sleep(3600);
+          return getRunningLoop();
+        });
+        return [seen, getRunningLoop()];
+      });
+      const [innerSeen, outerSeen] = await fx.loop.runUntilComplete(fromTask);
+      expect(innerSeen).toBe(inner);
+      expect(outerSeen).toBe(fx.loop);
+      expect(inner.time()).toBeGreaterThanOrEqual(3600);
+      expect(outerTicks).toBeGreaterThan(0); // the outer loop kept running meanwhile
+      ticker.cancel();
+      await fx.runBriefly();
+    } finally {
+      inner.close();
+    }
+  });
+
+  it('loops started side by side from top-level code run together (Node has one thread: that is not nesting)', async () => {
+    const other = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    try {
+      const a = fx.loop.runUntilComplete(async () => {
+        await sleep(1);
+        return 'a';
+      });
+      const b = other.runUntilComplete(async () => {
+        await sleep(2);
+        return 'b';
+      });
+      expect(await Promise.all([a, b])).toEqual(['a', 'b']);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('test__run_once (test_base_events): a cancelled earlier timer does not shorten the wait; it leaves the heap', async () => {
+    const records: TraceRecord[] = [];
+    fx.loop.setTracer((r) => records.push(r));
+    const h1 = fx.loop.callLater(5, () => true);
+    fx.loop.callLater(10, function h2() {});
+    h1.cancel();
+    await fx.loop.runUntilComplete(async () => {
+      await sleep(10.5);
+    });
+    const due = records.find((r) => r.callbacks.includes('h2'))!;
+    expect(due.wait).toBe(10);
+    expect(due.jumped).toBe(true);
+    expect(due.time).toBe(10);
+    expect(records.some((r) => r.wait === 5)).toBe(false);
+    expect(fx.loop._heap.size).toBe(0);
+  });
+});
+
+describe('debug mode creation tracebacks (test_events)', () => {
+  const fx = useLoop();
+
+  it('test_handle_source_traceback (test_events): callSoon, callLater and callAt handles record their caller first', async () => {
+    fx.loop.setDebug(true);
+    const noop = (): void => {};
+    const handles = (function scheduleThem() {
+      return [fx.loop.callSoon(noop), fx.loop.callLater(0, noop), fx.loop.callAt(fx.loop.time(), noop)];
+    })();
+    for (const h of handles) {
+      const first = h._sourceTraceback!.split('\n').find((l) => l.trim().startsWith('at '))!;
+      expect(first).toContain('scheduleThem');
+      expect(first).toContain('events.test.ts');
+    }
+    await fx.runBriefly();
+  });
+});
+
+describe('more test_base_events ports', () => {
+  const fx = useLoop();
+
+  it('test_default_exc_handler_coro (test_base_events): a failed task whose only done callback stops the loop is reported at GC', async () => {
+    (() => {
+      const fut = fx.loop.createTask(async function zeroErrorCoro() {
+        await sleep(0.01);
+        throw new RangeError('1/0');
+      });
+      fut.addDoneCallback(() => fx.loop.stop());
+    })();
+    await fx.loop.runForever();
+    await collectGarbage();
+    const recs = fx.take();
+    expect(recs.map((r) => r.message)).toEqual(['Task exception was never retrieved']);
+    expect(recs[0]!.exception).toBeInstanceOf(RangeError);
+  });
+
+  it('test_create_named_task_with_default_factory (test_base_events): createTask(fn, {name})', async () => {
+    const loop = new EventLoop({ clock: new VirtualClock({ autojump: true }) });
+    const task = loop.createTask(async () => {}, { name: 'test_task' });
+    try {
+      expect(task.getName()).toBe('test_task');
+    } finally {
+      await loop.runUntilComplete(task);
       loop.close();
     }
   });

@@ -3,7 +3,7 @@
  * adds: `await fut`, chaining, wrapPromise, and "exception never retrieved" through FinalizationRegistry.
  */
 import { describe, expect, it } from 'vitest';
-import { CancelledError, Future, InvalidStateError, isFuture, sleep, wrapPromise } from '../../src/index.js';
+import { CancelledError, Future, InvalidStateError, allTasks, isFuture, sleep, waitFor, wrapPromise } from '../../src/index.js';
 import { collectGarbage, useLoop } from '../support/loop.js';
 
 describe('Future', () => {
@@ -308,5 +308,102 @@ describe('Future', () => {
     expect(f._sourceTraceback).toContain('futures.test.ts');
     fx.loop.setDebug(false);
     expect(fx.loop.createFuture()._sourceTraceback).toBe(undefined);
+  });
+});
+
+describe('more test_futures ports', () => {
+  const fx = useLoop();
+
+  it('test_yield_from_twice (test_futures): the second await of a done Future gives the same value without yielding', async () => {
+    const f = fx.loop.createFuture<number>();
+    const rec: unknown[] = [];
+    const t = fx.loop.createTask(async () => {
+      rec.push('A');
+      const x = await f;
+      rec.push(['B', x]);
+      fx.loop.callSoon(() => rec.push('next iteration'));
+      const y = await f;
+      rec.push(['C', y]);
+    });
+    await fx.runBriefly();
+    expect(rec).toEqual(['A']);
+    f.setResult(42);
+    await fx.loop.runUntilComplete(t);
+    // asyncio: "The second 'yield from f' does not yield f", so C comes before the callback scheduled after B.
+    expect(rec).toEqual(['A', ['B', 42], ['C', 42], 'next iteration']);
+  });
+
+  it('test_tb_logger_result_unretrieved / test_tb_logger_result_retrieved (test_futures): a result is never reported', async () => {
+    (() => {
+      const f = fx.loop.createFuture();
+      f.setResult(42);
+      const g = fx.loop.createFuture();
+      g.setResult(42);
+      expect(g.result()).toBe(42);
+    })();
+    await collectGarbage();
+    expect(fx.take()).toEqual([]);
+  });
+
+  it('test_tb_logger_exception_result_retrieved (test_futures): result() throwing the exception counts as retrieving it', async () => {
+    (() => {
+      const f = fx.loop.createFuture();
+      f.setException(new RangeError('boom'));
+      expect(() => f.result()).toThrow(RangeError);
+    })();
+    await collectGarbage();
+    expect(fx.take()).toEqual([]);
+  });
+
+  it('test_future_exception_never_retrieved_debug (test_futures): the report names where the Future was created', async () => {
+    fx.loop.setDebug(true);
+    (function createTheFuture() {
+      const f = fx.loop.createFuture();
+      f.setException(new RangeError('lost in debug'));
+    })();
+    fx.loop.setDebug(false);
+    await fx.runBriefly();
+    await collectGarbage();
+    const recs = fx.take();
+    expect(recs).toHaveLength(1);
+    expect(recs[0]!.message).toBe('Future exception was never retrieved');
+    expect(String(recs[0]!.exception)).toBe('RangeError: lost in debug');
+    expect(recs[0]!.sourceTraceback).toContain('createTheFuture');
+  });
+});
+
+describe('test_futures2 ports', () => {
+  const fx = useLoop();
+
+  it('test_recursive_repr_for_pending_tasks (test_futures2, bpo-42183): a result that holds its own Future formats as "..."', async () => {
+    const f = fx.loop.createFuture<unknown>();
+    f.setResult(f);
+    expect(String(f)).toBe('<Future finished result=...>');
+    const g = fx.loop.createFuture<unknown>();
+    g.setResult([g, 1]);
+    expect(String(g)).toBe('<Future finished result=...,1>');
+    // The CPython scenario: a waiter whose result holds every task. Task reprs carry no result here, so it formats.
+    const waiter = await fx.run(async () => [await waitFor(fx.loop.createTask(async () => [...allTasks()]), 10)]);
+    expect(String(waiter[0])).toMatch(/^<Task (pending|finished) name=Task-\d+>/);
+  });
+
+  it('test_future_traceback (test_futures2): awaiting a failed task again and again does not grow the stack', async () => {
+    const future = fx.loop.createTask(async function raiseExc() {
+      throw new TypeError('42');
+    });
+    const stacks = await fx.run(async () => {
+      const seen: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        try {
+          await future;
+        } catch (e) {
+          expect(e).toBeInstanceOf(TypeError);
+          seen.push((e as Error).stack!);
+        }
+      }
+      return seen;
+    });
+    expect(new Set(stacks).size).toBe(1);
+    expect(stacks[0]!.split('raiseExc').length - 1).toBe(1);
   });
 });

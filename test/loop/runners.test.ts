@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CancelledError, EventLoop, VirtualClock, allTasks, run, sleep } from '../../src/index.js';
+import { CancelledError, EventLoop, InvalidStateError, VirtualClock, allTasks, run, sleep } from '../../src/index.js';
 import type { EventLoop as Loop, TraceRecord } from '../../src/index.js';
 import { useLoop } from '../support/loop.js';
 
@@ -123,6 +123,15 @@ describe('run() (test_runners)', () => {
     expect(r.code).toBe(3);
   });
 
+  it('test_interrupt_cancelled_task (test_runners): main cancelled by its own code, then SIGINT: its own CancelledError comes out', async () => {
+    const r = await child('self-cancelled', 0);
+    expect(r.out).toContain('main saw TW_CANCELLED self');
+    expect(r.out).toContain('cleanup saw TW_CANCELLED SIGINT');
+    // asyncio's Runner raises KeyboardInterrupt only when the signal's cancel was the last one (uncancel() == 0).
+    expect(r.out).toContain('run threw TW_CANCELLED self');
+    expect(r.code).toBe(3);
+  });
+
   it('a second SIGINT exits at once (130) when main ignores the first', async () => {
     const r = await child('stubborn', 2);
     expect(r.out).toContain('main saw TW_CANCELLED');
@@ -223,5 +232,35 @@ describe('tracer', () => {
     await fx.loop.runForever();
     fx.loop.setTracer(null);
     expect(fx.take().map((r) => r.message)).toEqual(['Exception in tracer']);
+  });
+});
+
+describe('run() from a running loop (test_runners)', () => {
+  const fx = useLoop();
+
+  it('test_asyncio_run_from_running_loop (test_runners): run() inside run() throws, and the inner main never runs', async () => {
+    let innerRan = false;
+    const outer = run(
+      async () => {
+        await run(async () => (innerRan = true), { handleSignals: false });
+      },
+      { handleSignals: false },
+    );
+    await expect(outer).rejects.toThrow('run() cannot be called from a running event loop');
+    expect(innerRan).toBe(false);
+  });
+
+  it('test_recursive_run (test_runners): run() from a task or a callback of a test loop throws too', async () => {
+    let innerRan = false;
+    const errors: unknown[] = [];
+    fx.loop.callSoon(() => {
+      run(async () => (innerRan = true), { handleSignals: false }).catch((e: unknown) => errors.push(e));
+    });
+    await fx.run(async () => {
+      await run(async () => (innerRan = true), { handleSignals: false }).catch((e: unknown) => errors.push(e));
+    });
+    expect(innerRan).toBe(false);
+    expect(errors).toHaveLength(2);
+    for (const e of errors) expect(e).toBeInstanceOf(InvalidStateError);
   });
 });

@@ -3,7 +3,7 @@
  * AbortSignal. Most cases are ports of CPython's test_tasks (BaseTaskTests), named in each title.
  */
 import { describe, expect, it } from 'vitest';
-import { CancelledError, EventLoop, InvalidStateError, Task, VirtualClock, allTasks, currentTask, ensureFuture, sleep, wait, wrapPromise } from '../../src/index.js';
+import { CancelledError, EventLoop, InvalidStateError, Task, VirtualClock, allTasks, currentTask, ensureFuture, gather, sleep, wait, wrapPromise } from '../../src/index.js';
 import type { Future } from '../../src/index.js';
 import { collectGarbage, useLoop } from '../support/loop.js';
 
@@ -884,5 +884,187 @@ describe('test_tasks: creating tasks', () => {
     closed.close();
     expect(() => closed.createTask(async () => {})).toThrow();
     expect(allTasks(closed).size).toBe(0);
+  });
+});
+
+describe('more test_tasks ports', () => {
+  const fx = useLoop();
+
+  it('test_task_basics (test_tasks): a task awaiting two nested async functions', async () => {
+    const inner1 = async (): Promise<number> => 42;
+    const inner2 = async (): Promise<number> => 1000;
+    const outer = async (): Promise<number> => {
+      const a = await inner1();
+      const b = await inner2();
+      return a + b;
+    };
+    expect(await fx.loop.runUntilComplete(fx.loop.createTask(outer))).toBe(1042);
+  });
+
+  it('test_sleep (test_tasks): two half sleeps on the virtual clock; the second gives its value back', async () => {
+    const times: number[] = [];
+    const sleeper = async (dt: number, arg: string): Promise<string> => {
+      await sleep(dt / 2);
+      times.push(fx.loop.time());
+      const res = await sleep(dt / 2, arg);
+      times.push(fx.loop.time());
+      return res;
+    };
+    const t = fx.loop.createTask(() => sleeper(0.1, 'yeah'));
+    await fx.loop.runUntilComplete(t);
+    expect(t.done()).toBe(true);
+    expect(t.result()).toBe('yeah');
+    expect(times[0]).toBeCloseTo(0.05, 9);
+    expect(times[1]).toBeCloseTo(0.1, 9);
+    expect(fx.loop.time()).toBeCloseTo(0.1, 9);
+  });
+
+  it('test_current_task (test_tasks): the task inside its body, null for the loop outside it', async () => {
+    expect(currentTask(fx.loop)).toBe(null);
+    const seen: unknown[] = [];
+    const task: Task<void> = fx.loop.createTask(async () => {
+      seen.push(currentTask(), currentTask(undefined), currentTask(fx.loop));
+    });
+    await fx.loop.runUntilComplete(task);
+    expect(seen).toEqual([task, task, task]);
+    expect(currentTask(fx.loop)).toBe(null);
+  });
+
+  it('test_current_task_no_running_loop / test_current_task_no_running_loop_implicit (test_tasks): with no loop running, the implicit form throws', () => {
+    expect(fx.loop.isRunning()).toBe(false);
+    expect(currentTask(fx.loop)).toBe(null);
+    // asyncio.current_task() asks for the running loop: RuntimeError('no running event loop').
+    expect(() => currentTask()).toThrow(InvalidStateError);
+    expect(() => currentTask()).toThrow('no running event loop');
+  });
+
+  it('currentTask() without a loop is null (not an error) in a plain callback and between turns of a running loop', async () => {
+    const seen: unknown[] = [];
+    fx.loop.callSoon(() => seen.push(currentTask()));
+    const t = fx.loop.createTask(async () => {
+      await sleep(1);
+    });
+    const done = fx.loop.runUntilComplete(t);
+    await new Promise((r) => setImmediate(r));
+    seen.push(fx.loop.isRunning() ? currentTask() : 'not running');
+    await done;
+    expect(seen).toEqual([null, null]);
+  });
+
+  it('test_task_cancel_message_setter (test_tasks): a message changed after cancel() is the one the task dies of', async () => {
+    const t = fx.loop.createTask(async () => {});
+    t.cancel('my message');
+    t._cancelMessage = 'my new message';
+    expect(t._cancelMessage).toBe('my new message');
+    const err = await fx.loop.runUntilComplete(t).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CancelledError);
+    expect((err as CancelledError).message).toBe('my new message');
+  });
+});
+
+describe('tracebacks (test_tasks)', () => {
+  const fx = useLoop();
+
+  it('test_task_source_traceback (test_tasks): in debug mode a task records where it was created', async () => {
+    fx.loop.setDebug(true);
+    const task = (function createTheTask() {
+      return fx.loop.createTask(async () => {});
+    })();
+    expect(task._sourceTraceback).toContain('createTheTask');
+    expect(task._sourceTraceback).toContain('tasks.test.ts');
+    await fx.loop.runUntilComplete(task);
+  });
+
+  it('test_exception_traceback (test_tasks, bpo-28843): the exception of a failed task keeps its stack', async () => {
+    async function foo(): Promise<void> {
+      throw new RangeError('1 / 0');
+    }
+    await fx.run(async () => {
+      const task = fx.loop.createTask(foo);
+      await sleep(0);
+      const exc = task.exception() as Error;
+      expect(exc).toBeInstanceOf(RangeError);
+      expect(exc.stack).toContain('foo');
+    });
+  });
+});
+
+describe('a cancel request pending when the awaited Future is already done (asyncio Task.__step)', () => {
+  const fx = useLoop();
+
+  it('test_cancel_with_message_then_future_result (test_tasks), cancelled twice: the first message, the awaited Future\'s own CancelledError, wins', async () => {
+    const seen: string[] = [];
+    const t = fx.loop.createTask(async () => {
+      try {
+        await sleep(10);
+      } catch (e) {
+        seen.push((e as Error).message);
+        throw e;
+      }
+    });
+    await fx.runBriefly();
+    expect(t.cancel('a')).toBe(true); // cancels the sleep Future with 'a'
+    expect(t.cancel('b')).toBe(true); // the Future is done: a pending request (asyncio _must_cancel)
+    const err = await fx.loop.runUntilComplete(t).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    // asyncio 3.13: the task sees CancelledError('a'), and cancelling() is 2.
+    expect(seen).toEqual(['a']);
+    expect((err as Error).message).toBe('a');
+    expect(t.cancelling()).toBe(2);
+  });
+
+  it('generator tasks too: the awaited Future\'s CancelledError is the one thrown in', async () => {
+    const seen: string[] = [];
+    const f = fx.loop.createFuture();
+    const t = fx.loop.createTask(function* () {
+      try {
+        yield f;
+      } catch (e) {
+        seen.push((e as Error).message);
+        throw e;
+      }
+    });
+    await fx.runBriefly();
+    f.cancel('first');
+    t.cancel('second');
+    await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+    expect(seen).toEqual(['first']);
+  });
+
+  it('a cancel landing after the awaited gather failed: CancelledError is thrown in and the gather\'s exception counts as retrieved', async () => {
+    const seen: unknown[] = [];
+    await (async () => {
+      const child = fx.loop.createFuture();
+      // A GatheringFuture's cancel() on a done gather marks nothing retrieved (asyncio's does not either).
+      const g = gather(child);
+      const t = fx.loop.createTask(async () => {
+        try {
+          await g;
+        } catch (e) {
+          seen.push(e);
+          throw e;
+        }
+      });
+      await fx.runBriefly();
+      child.setException(new RangeError('x'));
+      // Next iteration: the gather's done callback fails it (scheduling the task's wake-up), then this cancel finds
+      // the gather done: a pending request.
+      fx.loop.callSoon(() => {
+        expect(g.done()).toBe(true);
+        expect(g.cancel()).toBe(false);
+        t.cancel();
+      });
+      await expect(fx.loop.runUntilComplete(t)).rejects.toBeInstanceOf(CancelledError);
+    })();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeInstanceOf(CancelledError);
+    await collectGarbage();
+    // asyncio: no "Future exception was never retrieved" (its __wakeup read the exception with result()).
+    expect(fx.take()).toEqual([]);
   });
 });
