@@ -10,6 +10,11 @@ export const SSL_SHUTDOWN_TIMEOUT = 30.0;
 export const WRITE_BUFFER_HIGH = 64 * 1024;
 /** Transport write buffer low-water mark, bytes: asyncio's TCP default (a quarter of high). */
 export const WRITE_BUFFER_LOW = 16 * 1024;
+/**
+ * A session connection whose peer stopped reading is closed (SlowConsumer) once its transport holds more than this
+ * many bytes, 8 MiB: seconds of a busy game room's traffic, far beyond a burst, so memory stays bounded per peer.
+ */
+export const MAX_WRITE_BUFFER = 8 * 1024 * 1024;
 /** Stream buffer limit, bytes: asyncio's `_DEFAULT_LIMIT` (64 KiB). */
 export const STREAM_LIMIT = 64 * 1024;
 /** Server listen backlog: asyncio's `create_server` default. */

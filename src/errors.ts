@@ -355,6 +355,23 @@ export class RateLimited extends TulipError {
     this.retryAfter = options?.retryAfter ?? 0;
   }
 }
+/**
+ * The peer stopped reading: the connection's write buffer passed its bound (`maxWriteBuffer`) and was closed.
+ * `buffered` is the bytes it held, `limit` the bound.
+ */
+export class SlowConsumer extends TulipError {
+  static override readonly code: string = 'TW_SLOW_CONSUMER';
+  static override get defaultMessage() { return 'the peer is not reading'; }
+  /** Bytes the connection's transport held when it was closed. */
+  buffered = 0;
+  /** The bound it passed, bytes. */
+  limit = 0;
+  constructor(message?: string, options?: TulipErrorOptions & { buffered?: number; limit?: number }) {
+    super(message, options);
+    this.buffered = options?.buffered ?? 0;
+    this.limit = options?.limit ?? 0;
+  }
+}
 /** The identity already holds the maximum number of connections. */
 export class TooManyConnections extends TulipError {
   static override readonly code: string = 'TW_TOO_MANY_CONNECTIONS';
@@ -432,7 +449,7 @@ export const ERROR_CLASSES: readonly (typeof TulipError)[] = [
   CABadPassphrase, CertificateError, NoClientCertificate, UnknownIssuer, CertificateExpired, CertificateNotYetValid,
   WrongPurpose, HostnameMismatch, PinMismatch, ReplayCacheFull, StoreUnavailable, BadData, BadSignature,
   BadTimeSignature, SignatureExpired, UnknownKeyId, BadPayload, MalformedEnvelope, ReplayedMessage, Forbidden,
-  TokenExpired, TokenRevoked, UnknownToken, SessionClosed, PeerTimeout, RateLimited, TooManyConnections,
+  TokenExpired, TokenRevoked, UnknownToken, SessionClosed, PeerTimeout, RateLimited, SlowConsumer, TooManyConnections,
   TooManyInFlight, MethodNotFound, RpcError,
 ];
 

@@ -1,8 +1,9 @@
 /**
  * The game server of the example: rooms, `room.join`/`room.leave` RPCs, a fixed-rate tick loop driven by
  * `loop.callLater`, signed player inputs (notifications `input` with a per-player sequence number), the room state
- * broadcast to every player of the room on every tick, idle peers dropped by the session heartbeats, and a count of
- * every refused input by its code.
+ * broadcast to every player of the room on every tick (latest-wins: a player who stalls gets the newest state when
+ * it reads again, never a backlog of stale ones), idle peers dropped by the session heartbeats, and a count of every
+ * refused input by its code.
  *
  * Everything rides on tulipwire's session server (`serveSessions`): mutual TLS pinned to the example's private CA,
  * every message signed and checked (MAC, expiry, replay) before it reaches a handler, players identified by their
@@ -348,7 +349,7 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
         const c = p.conn;
         if (c === null || c.isLost || c.goawayAt !== null) continue;
         try {
-          c.notify('state', state);
+          c.notify('state', state, { latest: true });
           stats.broadcasts += 1;
         } catch {
           // closing: onDisconnect removes the player

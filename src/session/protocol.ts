@@ -14,11 +14,20 @@
  * Every message from the peer (of any kind) counts as proof of life. A peer silent for longer than `idleTimeout`
  * is aborted, and {@link SessionProtocolBase.endReason} is the PeerTimeout.
  *
+ * Backpressure, per message class: while the transport has paused writing (its buffer above the high-water mark:
+ * the peer reads slower than we write), a notification sent with `latest` is held, one per key, and a newer one of
+ * the same key replaces it (latest-wins: a state snapshot that would arrive stale is never sent); the held ones go
+ * out when writing resumes. Everything else (calls, replies, plain notifications) is written as usual, and once the
+ * transport holds more than `maxWriteBuffer` bytes the connection is aborted with SlowConsumer: memory per peer
+ * stays bounded, and one slow peer never holds up the others.
+ *
  * @module
  */
-import { BadPayload } from '../errors.js';
+import { MAX_WRITE_BUFFER } from '../constants.js';
+import { BadPayload, SlowConsumer } from '../errors.js';
 import type { EventLoop } from '../loop/index.js';
 import type { Transport } from '../net/transports.js';
+import { encode } from '../wire/codec.js';
 import { KIND } from '../wire/envelope.js';
 import { RpcProtocol } from '../wire/rpc.js';
 import type { RpcProtocolOptions, RpcSecurity } from '../wire/rpc.js';
@@ -54,7 +63,21 @@ export type SessionProtocolOptions<S extends RpcSecurity = RpcSecurity> = RpcPro
   heartbeatInterval?: number;
   /** Seconds of silence after which the peer is dropped with PeerTimeout. */
   idleTimeout?: number;
+  /** Bytes the transport may hold before the connection is aborted with SlowConsumer. Default {@link MAX_WRITE_BUFFER} (8 MiB). */
+  maxWriteBuffer?: number;
 };
+
+/** Options of a session's `notify`. Times are seconds. */
+export interface ConnectionNotifyOptions {
+  /** The message's lifetime (its expiry is now + ttl). Default the connection's `ttl`. */
+  ttl?: number;
+  /**
+   * Latest-wins key (`true`: the method name). While writing is paused, the notification is held, and a newer one
+   * with the same key replaces it; the held ones are sent when writing resumes, oldest key first. The value is
+   * checked (encodable) at once and sent as it is then, so do not mutate a held object.
+   */
+  latest?: string | true;
+}
 
 /** The shared base of the client ({@link SessionLink}) and server ({@link SessionConnection}) session protocols; not used directly. */
 export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> extends RpcProtocol<S> {
@@ -69,14 +92,80 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
   loop: EventLoop | null = null;
   /** True once connectionLost ran. */
   isLost = false;
+  /** True while the transport has paused writing (between its pauseWriting and resumeWriting). */
+  writingPaused = false;
+  /** Latest-wins notifications replaced by a newer one of their key while writing was paused (never sent). */
+  superseded = 0;
+  /** The bound on the transport's buffer, bytes (SlowConsumer beyond it). */
+  readonly maxWriteBuffer: number;
   readonly #interval: number | undefined;
   readonly #idle: number | undefined;
   #timer: HeartbeatTimer | null = null;
+  // Latest-wins notifications held while writing is paused, by key (Map order: the order their keys were first held).
+  readonly #held = new Map<string, { method: string; params: unknown; ttl: number | undefined }>();
 
   constructor(options: SessionProtocolOptions<S>) {
     super(options);
     this.#interval = options.heartbeatInterval;
     this.#idle = options.idleTimeout;
+    const max = options.maxWriteBuffer ?? MAX_WRITE_BUFFER;
+    if (!(max > 0)) throw new RangeError(`maxWriteBuffer must be a positive number of bytes, got ${max}`);
+    this.maxWriteBuffer = max;
+  }
+
+  /** Latest-wins notifications held now, waiting for writing to resume. */
+  get held(): number {
+    return this.#held.size;
+  }
+
+  /**
+   * Sends notification `method` to the peer; with `latest`, held while writing is paused (latest-wins, see the
+   * module doc). @throws TransportClosed when not connected; BadPayload when `params` cannot be encoded
+   */
+  override notify(method: string, params?: unknown, options: ConnectionNotifyOptions = {}): void {
+    const { latest, ttl } = options;
+    if (latest !== undefined && this.writingPaused && !this.isLost) {
+      encode([method, params]); // BadPayload now, not when writing resumes
+      const key = latest === true ? method : latest;
+      if (this.#held.has(key)) this.superseded += 1;
+      this.#held.set(key, { method, params, ttl });
+      return;
+    }
+    super.notify(method, params, ttl !== undefined ? { ttl } : undefined);
+    if (this.writingPaused) this.#checkBuffer();
+  }
+
+  /** The transport's buffer passed the high-water mark: latest-wins notifications are held from now on. */
+  override pauseWriting(): void {
+    super.pauseWriting();
+    this.writingPaused = true;
+    this.#checkBuffer();
+  }
+
+  /** The transport's buffer drained to the low-water mark: the held notifications go out (until it pauses again). */
+  override resumeWriting(): void {
+    super.resumeWriting();
+    this.writingPaused = false;
+    for (const [key, h] of this.#held) {
+      if (this.writingPaused || this.isLost) break;
+      this.#held.delete(key);
+      try {
+        super.notify(h.method, h.params, h.ttl !== undefined ? { ttl: h.ttl } : undefined);
+      } catch {
+        break; // closing: it is going away anyway
+      }
+    }
+  }
+
+  // Aborts the connection when the transport holds more than maxWriteBuffer (checked only while writing is paused).
+  #checkBuffer(): void {
+    const t = this.transport;
+    if (t === null || this.isLost) return;
+    const buffered = t.getWriteBufferSize();
+    if (buffered > this.maxWriteBuffer) {
+      this.closeFor(new SlowConsumer(`the peer stopped reading: ${buffered} bytes waiting to be written, more than maxWriteBuffer (${this.maxWriteBuffer})`,
+        { buffered, limit: this.maxWriteBuffer }), true);
+    }
   }
 
   /** Smoothed round-trip time, seconds, or null before the first PONG. */

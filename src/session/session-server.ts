@@ -9,6 +9,9 @@
  * - **Per-peer limits, each a typed refusal, never an unbounded queue**: connections per certificate identity
  *   (GOAWAY `TW_TOO_MANY_CONNECTIONS`, then close), RPCs in flight per connection (`TooManyInFlight` reply), and a
  *   token bucket per connection (`RateLimited` reply carrying `retryAfter` seconds).
+ * - **Slow consumers**: a peer that stops reading pauses its connection's writing; notifications sent with `latest`
+ *   (state snapshots) are then held latest-wins, and a connection whose transport holds more than `maxWriteBuffer`
+ *   bytes is aborted with SlowConsumer (docs/sessions.md, "Backpressure").
  * - **Graceful drain**: {@link SessionServer.drain} stops accepting, sends each peer a signed GOAWAY, lets in-flight
  *   RPCs finish, then closes the rest; it returns within its timeout (plus a short, fixed close grace).
  *
@@ -38,6 +41,7 @@ import type { WireLogger } from '../wire/message-protocol.js';
 import type { Future } from '../loop/index.js';
 import { ConnectionCounter, TokenBucket } from './rate-limit.js';
 import { SESSION_KIND, SessionProtocolBase } from './protocol.js';
+import type { ConnectionNotifyOptions, SessionProtocolOptions } from './protocol.js';
 
 /** The part of src/net's `Server` a session server uses. */
 export interface ListeningServer {
@@ -87,6 +91,8 @@ export interface SessionServerOptions<S extends RpcSecurity = RpcSecurity> {
   heartbeatInterval?: number;
   /** A client silent this long is dropped with PeerTimeout. Default `IDLE_TIMEOUT` (15). */
   idleTimeout?: number;
+  /** Bytes a connection's transport may hold before it is aborted with SlowConsumer. Default `MAX_WRITE_BUFFER` (8 MiB). */
+  maxWriteBuffer?: number;
   /** Connections one certificate identity may hold. Default {@link MAX_CONNECTIONS_PER_IDENTITY}. */
   maxConnectionsPerIdentity?: number;
   /** RPCs one connection may have running; one more is answered TooManyInFlight. Default `MAX_IN_FLIGHT` (64). */
@@ -186,7 +192,7 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   #lastRefusalReply = -Infinity;
 
   /** @internal Made by {@link SessionServer.protocolFactory}. */
-  constructor(hooks: ServerHooks<S>, options: RpcProtocolOptions<S> & { heartbeatInterval?: number; idleTimeout?: number }) {
+  constructor(hooks: ServerHooks<S>, options: SessionProtocolOptions<S>) {
     super(options);
     this.#hooks = hooks;
   }
@@ -410,12 +416,12 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
   }
 
   /** Sends notification `method` to every open connection (skipping those going away); returns how many got it. */
-  broadcast(method: string, params?: unknown): number {
+  broadcast(method: string, params?: unknown, options?: ConnectionNotifyOptions): number {
     let n = 0;
     for (const c of this.#connections) {
       if (c.goawayAt !== null || c.isLost) continue;
       try {
-        c.notify(method, params);
+        c.notify(method, params, options);
         n += 1;
       } catch {
         // closing: it is leaving the set
@@ -450,7 +456,7 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
         o.onDisconnect?.(c, reason);
       },
     };
-    const protoOptions: RpcProtocolOptions<S> & { heartbeatInterval?: number; idleTimeout?: number } = {
+    const protoOptions: SessionProtocolOptions<S> = {
       keyring: o.keyring,
       side: 'server',
       nonceStore: this.nonceStore,
@@ -460,6 +466,7 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
       ...(o.securityContext !== undefined ? { securityContext: o.securityContext } : {}),
       ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
       ...(o.heartbeatInterval !== undefined ? { heartbeatInterval: o.heartbeatInterval } : {}),
+      ...(o.maxWriteBuffer !== undefined ? { maxWriteBuffer: o.maxWriteBuffer } : {}),
       ...(o.idleTimeout !== undefined ? { idleTimeout: o.idleTimeout } : {}),
       ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
       ...(o.skew !== undefined ? { skew: o.skew } : {}),

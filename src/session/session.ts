@@ -43,7 +43,7 @@ import type { MessageMeta } from '../wire/signing.js';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
 import { SESSION_KIND, SessionProtocolBase } from './protocol.js';
-import type { GoawayNotice, ReconnectNotice } from './protocol.js';
+import type { ConnectionNotifyOptions, GoawayNotice, ReconnectNotice, SessionProtocolOptions } from './protocol.js';
 import { ownCertificateNotAfter } from './session-server.js';
 import { WaitQueue } from './wait-queue.js';
 
@@ -95,6 +95,8 @@ export interface SessionOptions<S extends RpcSecurity = RpcSecurity> {
   heartbeatInterval?: number;
   /** A server silent this long is dropped with PeerTimeout and the session reconnects. Default `IDLE_TIMEOUT` (15). */
   idleTimeout?: number;
+  /** Bytes a connection's transport may hold before it is aborted with SlowConsumer (then reconnected). Default `MAX_WRITE_BUFFER` (8 MiB). */
+  maxWriteBuffer?: number;
   /** Calls (and notifications) that may wait for a connection; one more fails with SessionClosed. Default {@link SESSION_QUEUE_SIZE}. */
   queueSize?: number;
   /**
@@ -131,10 +133,8 @@ export interface SessionOptions<S extends RpcSecurity = RpcSecurity> {
   name?: string;
 }
 
-/** Options of {@link Session.notify}. Times are seconds. */
-export interface SessionNotifyOptions {
-  /** The message's lifetime (its expiry is now + ttl). Default the session's `ttl`. */
-  ttl?: number;
+/** Options of {@link Session.notify}: a connection's (`ttl`, `latest`), and how long to wait for one. Times are seconds. */
+export interface SessionNotifyOptions extends ConnectionNotifyOptions {
   /** How long to wait for a connection when none is up. Default `RPC_TIMEOUT`; null: as long as the session lives. */
   timeout?: number | null;
 }
@@ -180,7 +180,7 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
   #capTimer: { cancel(): void } | null = null;
 
   /** @internal Made by the session for each attempt. */
-  constructor(hooks: ClientHooks, material: unknown, options: RpcProtocolOptions<S> & { heartbeatInterval?: number; idleTimeout?: number }) {
+  constructor(hooks: ClientHooks, material: unknown, options: SessionProtocolOptions<S>) {
     super(options);
     this.#hooks = hooks;
     this.material = material;
@@ -519,7 +519,9 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
    */
   notify(method: string, params?: unknown, options: SessionNotifyOptions = {}): Task<void> {
     const timeout = options.timeout === undefined ? RPC_TIMEOUT : options.timeout;
-    const sendOptions = options.ttl !== undefined ? { ttl: options.ttl } : {};
+    const sendOptions: ConnectionNotifyOptions = {};
+    if (options.ttl !== undefined) sendOptions.ttl = options.ttl;
+    if (options.latest !== undefined) sendOptions.latest = options.latest;
     return this.loop.createTask(async () => {
       const deadline = timeout === null ? null : this.loop.time() + timeout;
       for (;;) {
@@ -635,7 +637,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
       changed: (l) => this.#changed(l),
       hasNotifier: (method) => this.router.notifierOf(method) !== undefined,
     };
-    const protoOptions: RpcProtocolOptions<S> & { heartbeatInterval?: number; idleTimeout?: number } = {
+    const protoOptions: SessionProtocolOptions<S> = {
       keyring: o.keyring,
       side: 'client',
       router: this.router,
@@ -645,6 +647,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
       ...(o.securityContext !== undefined ? { securityContext: o.securityContext } : {}),
       ...(o.token !== undefined ? { token: o.token } : {}),
       ...(o.heartbeatInterval !== undefined ? { heartbeatInterval: o.heartbeatInterval } : {}),
+      ...(o.maxWriteBuffer !== undefined ? { maxWriteBuffer: o.maxWriteBuffer } : {}),
       ...(o.idleTimeout !== undefined ? { idleTimeout: o.idleTimeout } : {}),
       ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
       ...(o.skew !== undefined ? { skew: o.skew } : {}),
