@@ -8,7 +8,7 @@ export type { HeartbeatAction, HeartbeatOptions, HeartbeatScheduler, HeartbeatTi
 export { WaitQueue } from './wait-queue.js';
 export type { Waiter } from './wait-queue.js';
 export { SESSION_KIND } from './protocol.js';
-export type { ConnectionNotifyOptions, GoawayNotice, ReconnectNotice, SessionProtocolOptions } from './protocol.js';
+export type { ConnectionNotifyOptions, GoawayNotice, HeldNotification, ReconnectNotice, SessionProtocolOptions } from './protocol.js';
 export { Session, SessionLink, openSession } from './session.js';
 export type { ClientCertificateSource, SessionCallOptions, SessionConnector, SessionMessage, SessionNotifyOptions, SessionOptions } from './session.js';
 export { SessionConnection, SessionServer, ownCertificateNotAfter, serveSessions } from './session-server.js';

@@ -17,9 +17,10 @@
  * Backpressure, per message class: while the transport has paused writing (its buffer above the high-water mark:
  * the peer reads slower than we write), a notification sent with `latest` is held, one per key, and a newer one of
  * the same key replaces it (latest-wins: a state snapshot that would arrive stale is never sent); the held ones go
- * out when writing resumes. Everything else (calls, replies, plain notifications) is written as usual, and once the
- * transport holds more than `maxWriteBuffer` bytes the connection is aborted with SlowConsumer: memory per peer
- * stays bounded, and one slow peer never holds up the others.
+ * out when writing resumes, or ahead of a graceful close (an abort drops them, counted in `heldDropped`). Everything
+ * else (calls, replies, plain notifications, control) is written as usual, and once the transport holds more than
+ * `maxWriteBuffer` bytes (checked when writing pauses and after every iteration that sent while paused) the
+ * connection is aborted with SlowConsumer: memory per peer stays bounded, and one slow peer never holds up the others.
  *
  * @module
  */
@@ -31,6 +32,7 @@ import { encode } from '../wire/codec.js';
 import { KIND } from '../wire/envelope.js';
 import { RpcProtocol } from '../wire/rpc.js';
 import type { RpcProtocolOptions, RpcSecurity } from '../wire/rpc.js';
+import type { SendOptions } from '../wire/message-protocol.js';
 import type { MessageMeta } from '../wire/signing.js';
 import { Heartbeat, HeartbeatTimer } from './heartbeat.js';
 
@@ -79,6 +81,18 @@ export interface ConnectionNotifyOptions {
   latest?: string | true;
 }
 
+/** @internal A latest-wins notification held while writing is paused (see {@link SessionProtocolBase.takeHeld}). */
+export interface HeldNotification {
+  /** Its latest-wins key. */
+  readonly key: string;
+  /** The notification's method. */
+  readonly method: string;
+  /** Its params, as given. */
+  readonly params: unknown;
+  /** Its lifetime, seconds (undefined: the connection's `ttl`). */
+  readonly ttl: number | undefined;
+}
+
 /** The shared base of the client ({@link SessionLink}) and server ({@link SessionConnection}) session protocols; not used directly. */
 export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> extends RpcProtocol<S> {
   /** The heartbeat state (RTT, silence), from `connectionMade` on. */
@@ -96,11 +110,19 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
   writingPaused = false;
   /** Latest-wins notifications replaced by a newer one of their key while writing was paused (never sent). */
   superseded = 0;
+  /**
+   * Latest-wins notifications still held when the connection was aborted or lost (never sent). A graceful close
+   * writes the held ones first, so only an abort (SlowConsumer, PeerTimeout) or a lost network drops them; a client
+   * session sends its own on the next connection instead (docs/sessions.md, "Backpressure").
+   */
+  heldDropped = 0;
   /** The bound on the transport's buffer, bytes (SlowConsumer beyond it). */
   readonly maxWriteBuffer: number;
   readonly #interval: number | undefined;
   readonly #idle: number | undefined;
   #timer: HeartbeatTimer | null = null;
+  // True while a SlowConsumer check is scheduled for after this iteration's flush.
+  #checkScheduled = false;
   // Latest-wins notifications held while writing is paused, by key (Map order: the order their keys were first held).
   readonly #held = new Map<string, { method: string; params: unknown; ttl: number | undefined }>();
 
@@ -124,7 +146,9 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
    */
   override notify(method: string, params?: unknown, options: ConnectionNotifyOptions = {}): void {
     const { latest, ttl } = options;
-    if (latest !== undefined && this.writingPaused && !this.isLost) {
+    // Held only on an open connection: one that is closing refuses it (TransportClosed, below) like any other
+    // message, instead of holding what could never be sent.
+    if (latest !== undefined && this.writingPaused && this.#open()) {
       encode([method, params]); // BadPayload now, not when writing resumes
       const key = latest === true ? method : latest;
       if (this.#held.has(key)) this.superseded += 1;
@@ -133,6 +157,40 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
     }
     super.notify(method, params, ttl !== undefined ? { ttl } : undefined);
     if (this.writingPaused) this.#checkBuffer();
+  }
+
+  /**
+   * Sends like MessageProtocol's, and while writing is paused checks the transport's buffer against
+   * `maxWriteBuffer` once this iteration's messages are written: replies, calls, control and application messages
+   * count toward the bound as notifications do.
+   */
+  override sendMessage(message: unknown, options?: SendOptions): number {
+    const seq = super.sendMessage(message, options);
+    if (this.writingPaused) this.#checkSoon();
+    return seq;
+  }
+
+  /** Writes the held latest-wins notifications, then closes as MessageProtocol's `close` does (flush, close_notify). */
+  override close(): void {
+    if (this.#held.size > 0 && this.#open()) this.#sendHeld(false);
+    super.close();
+  }
+
+  /**
+   * @internal Takes the held latest-wins notifications (oldest key first), leaving none: a client session moves
+   * those of a lost connection to the next one.
+   */
+  takeHeld(): HeldNotification[] {
+    const out = [...this.#held].map(([key, h]) => ({ key, ...h }));
+    this.#held.clear();
+    return out;
+  }
+
+  /** @internal Forgets the held notification of `key` (a newer one went out on another connection); true if one was held. */
+  dropHeld(key: string): boolean {
+    if (!this.#held.delete(key)) return false;
+    this.superseded += 1;
+    return true;
   }
 
   /** The transport's buffer passed the high-water mark: latest-wins notifications are held from now on. */
@@ -146,15 +204,38 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
   override resumeWriting(): void {
     super.resumeWriting();
     this.writingPaused = false;
+    if (this.#open()) this.#sendHeld(true);
+  }
+
+  // Sends the held notifications, oldest key first (until writing pauses again, when `untilPaused`).
+  #sendHeld(untilPaused: boolean): void {
     for (const [key, h] of this.#held) {
-      if (this.writingPaused || this.isLost) break;
+      if ((untilPaused && this.writingPaused) || this.isLost) break;
       this.#held.delete(key);
       try {
         super.notify(h.method, h.params, h.ttl !== undefined ? { ttl: h.ttl } : undefined);
       } catch {
-        break; // closing: it is going away anyway
+        this.heldDropped += 1;
+        break; // closing under us: connectionLost counts the rest
       }
     }
+  }
+
+  // Open: connected, not closing, not lost.
+  #open(): boolean {
+    const t = this.transport;
+    return t !== null && !t.isClosing() && !this.isLost;
+  }
+
+  // One buffer check after this iteration's flush (a callSoon runs in the next iteration, after the deferred flush).
+  #checkSoon(): void {
+    const loop = this.loop;
+    if (this.#checkScheduled || loop === null) return;
+    this.#checkScheduled = true;
+    loop.callSoon(() => {
+      this.#checkScheduled = false;
+      if (this.writingPaused) this.#checkBuffer();
+    });
   }
 
   // Aborts the connection when the transport holds more than maxWriteBuffer (checked only while writing is paused).
@@ -236,6 +317,8 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
   override connectionLost(exc: Error | null): void {
     this.isLost = true;
     this.#timer?.stop();
+    this.heldDropped += this.#held.size;
+    this.#held.clear();
     super.connectionLost(exc);
   }
 

@@ -186,6 +186,8 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
    */
   successor: SessionConnection<S> | null = null;
   readonly #hooks: ServerHooks<S>;
+  // The noticed connection this one was let in for, beyond the limit (its `successor` is this), or null.
+  #predecessor: SessionConnection<S> | null = null;
   #bucket: TokenBucket | null = null;
   #noticeTimer: TimerHandle | null = null;
   #closeTimer: TimerHandle | null = null;
@@ -245,6 +247,12 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
     this.#closeTimer?.cancel();
     this.#noticeTimer = this.#closeTimer = null;
     super.connectionLost(exc);
+    // A successor that ends before its predecessor gives the slot back: the client's next try (a failed probe, a
+    // dropped network) is let in again, instead of being refused until the predecessor closes at notAfter.
+    if (this.#predecessor !== null) {
+      if (this.#predecessor.successor === this) this.#predecessor.successor = null;
+      this.#predecessor = null;
+    }
     if (this.admitted) {
       this.admitted = false;
       this.#hooks.counter.release(this.identity);
@@ -300,6 +308,7 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
       if (c.identity === this.identity && c.noticeSent && c.successor === null && !c.isLost
         && c.closesAt < this.closesAt) {
         c.successor = this;
+        this.#predecessor = c;
         h.counter.acquire(this.identity, true);
         return true;
       }

@@ -43,7 +43,9 @@ import type { MessageMeta } from '../wire/signing.js';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
 import { SESSION_KIND, SessionProtocolBase } from './protocol.js';
-import type { ConnectionNotifyOptions, GoawayNotice, ReconnectNotice, SessionProtocolOptions } from './protocol.js';
+import type {
+  ConnectionNotifyOptions, GoawayNotice, HeldNotification, ReconnectNotice, SessionProtocolOptions,
+} from './protocol.js';
 import { ownCertificateNotAfter } from './session-server.js';
 import { WaitQueue } from './wait-queue.js';
 
@@ -147,6 +149,8 @@ interface ClientHooks {
   push(message: SessionMessage, from: SessionLink<any>): void;
   changed(link: SessionLink<any>): void;
   hasNotifier(method: string): boolean;
+  // Takes the latest-wins notifications a lost link never wrote, to send on the next one; false: the session is closed.
+  carry(held: HeldNotification[]): boolean;
 }
 
 /**
@@ -255,6 +259,10 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
   override connectionLost(exc: Error | null): void {
     this.#capTimer?.cancel();
     this.#capTimer = null;
+    // Latest-wins notifications this connection held and never wrote go to the next one ("a notification that
+    // could not be written is sent on the next connection"), not silently away with it.
+    const held = this.takeHeld();
+    if (held.length > 0 && !this.#hooks.carry(held)) this.heldDropped += held.length;
     super.connectionLost(exc);
     const reason = this.whyEnded() ?? exc;
     if (!this.established.done()) {
@@ -369,6 +377,9 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   #attempts = 0;
   #unsubscribe: (() => void) | null = null;
   #shapedTls: { source: unknown; options: ConnectionOptions } | null = null;
+  // Latest-wins notifications held by a connection that was lost before writing them, by key (one per key, so
+  // bounded by the keys in use): sent on the next usable connection, before the calls waiting for it.
+  readonly #carried = new Map<string, HeldNotification>();
 
   /** @internal Use {@link openSession}. */
   constructor(options: SessionOptions<S>) {
@@ -457,6 +468,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
    * The Task resolves with the result, or fails with: the server's typed error (`RateLimited` with `retryAfter`,
    * `TooManyInFlight`, `Forbidden`, …); `TransportClosed` when a non-idempotent call's connection was lost (it may
    * or may not have run); `TimeoutError`; `SessionClosed` when the queue is full or the session closed.
+   * @throws TypeError (synchronously) when `timeout` is neither null nor a number of seconds (NaN included), as RPC's
    */
   call<T = unknown>(method: string, params?: unknown, options: SessionCallOptions = {}): Task<T> {
     const key = options.idempotent === true ? new IdempotencyKey()
@@ -466,7 +478,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     else delete callOptions.idempotent;
     // The signal cancels the call's Task (below), whether it waits in the queue or for its reply.
     delete callOptions.signal;
-    const timeout = options.timeout === undefined ? RPC_TIMEOUT : options.timeout;
+    const timeout = checkTimeout(options.timeout);
     const task = this.loop.createTask(async () => {
       // One deadline for the whole call: its waits for a connection and every attempt on one.
       const deadline = timeout === null ? null : this.loop.time() + timeout;
@@ -516,9 +528,10 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
    * at most `timeout` seconds (default `RPC_TIMEOUT`; null waits as long as the session lives), then fails with
    * TimeoutError. A notification that could not be written is sent on the next connection; once written it is not
    * repeated. `ttl` is the message's lifetime, as for {@link RpcLink.notify}.
+   * @throws TypeError (synchronously) when `timeout` is neither null nor a number of seconds (NaN included)
    */
   notify(method: string, params?: unknown, options: SessionNotifyOptions = {}): Task<void> {
-    const timeout = options.timeout === undefined ? RPC_TIMEOUT : options.timeout;
+    const timeout = checkTimeout(options.timeout);
     const sendOptions: ConnectionNotifyOptions = {};
     if (options.ttl !== undefined) sendOptions.ttl = options.ttl;
     if (options.latest !== undefined) sendOptions.latest = options.latest;
@@ -528,6 +541,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
         const link = await this.#acquire(deadline, () => new TimeoutError(`notify ${method} found no connection within ${timeout} s`));
         try {
           link.notify(method, params, sendOptions);
+          if (sendOptions.latest !== undefined) this.#superseded(sendOptions.latest === true ? method : sendOptions.latest, link);
           return;
         } catch (err) {
           if (isConnectionLoss(err) && this.#closedWith === null) continue;
@@ -535,6 +549,38 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
         }
       }
     }, { name: `session notify ${method}` });
+  }
+
+  // A latest-wins notification of `key` went to `link`: older ones of the key, held by another connection or
+  // carried over from a lost one, are stale now and never sent (latest-wins across connections too).
+  #superseded(key: string, link: SessionLink<S>): void {
+    this.#carried.delete(key);
+    for (const l of this.#links) if (l !== link) l.dropHeld(key);
+  }
+
+  #carry(held: HeldNotification[]): boolean {
+    if (this.#closedWith !== null) return false;
+    for (const h of held) {
+      this.#carried.delete(h.key);
+      this.#carried.set(h.key, h);
+    }
+    // Another connection may serve already (make-before-break): send there now; otherwise at the next #adopt.
+    this.#sendCarried();
+    return true;
+  }
+
+  #sendCarried(): void {
+    const link = this.#current;
+    if (this.#carried.size === 0 || link === null || !link.usable || this.#closedWith !== null) return;
+    for (const [key, h] of this.#carried) {
+      try {
+        link.notify(h.method, h.params, { latest: key, ...(h.ttl !== undefined ? { ttl: h.ttl } : {}) });
+      } catch (err) {
+        if (isConnectionLoss(err)) return; // closing under us: kept for the next connection
+        // Cannot happen (the value was checked when it was first given); dropped rather than retried forever.
+      }
+      this.#carried.delete(key);
+    }
   }
 
   /** Resolves once a connection is up (waiting in the bounded queue). @throws SessionClosed when the session ends first. */
@@ -636,6 +682,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
       push: (m, from) => this.#stream.push(m, from),
       changed: (l) => this.#changed(l),
       hasNotifier: (method) => this.router.notifierOf(method) !== undefined,
+      carry: (held) => this.#carry(held),
     };
     const protoOptions: SessionProtocolOptions<S> = {
       keyring: o.keyring,
@@ -742,6 +789,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
       previous.retiring = true;
       this.#retireIfIdle(previous);
     }
+    this.#sendCarried();
     this.#queue.wakeAll();
   }
 
@@ -792,6 +840,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     this.#unsubscribe = null;
     this.#queue.close(err);
     this.#stream.end();
+    this.#carried.clear();
     this.#current = null;
     const links = [...this.#links];
     for (const l of links) l.closeFor(err);
@@ -820,6 +869,19 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
  */
 export function openSession<S extends RpcSecurity = RpcSecurity>(options: SessionOptions<S>): Session<S> {
   return new Session<S>(options);
+}
+
+/**
+ * The timeout of a call or notification (default `RPC_TIMEOUT`), checked as RPC checks it, before anything waits:
+ * a NaN deadline made the loop's `callAt` throw after the waiter had taken its queue slot (kept until the next
+ * connection), and a notification on a live connection ignored it.
+ */
+function checkTimeout(timeout: number | null | undefined): number | null {
+  const t = timeout === undefined ? RPC_TIMEOUT : timeout;
+  if (t !== null && (typeof t !== 'number' || Number.isNaN(t))) {
+    throw new TypeError(`a timeout is null or a number of seconds, got ${String(t)}`);
+  }
+  return t;
 }
 
 /** A call that failed because its connection was lost (or not open): safe to repeat when idempotent. */
