@@ -20,7 +20,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { RPC_TIMEOUT, SESSION_QUEUE_SIZE, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
 import {
-  PeerRejected, SessionClosed, TimeoutError, TransportError, TulipError, isCancelledError,
+  PeerRejected, SessionClosed, TimeoutError, TooManyConnections, TransportError, TulipError, isCancelledError,
 } from '../errors.js';
 import type { EventLoop, Future, Task } from '../loop/index.js';
 import { gather, getRunningLoop, sleep, waitFor } from '../loop/index.js';
@@ -606,47 +606,59 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     let reason: SessionClosed | null = null;
     try {
       for (;;) {
-        let link: SessionLink<S>;
+        let link: SessionLink<S> | null = null;
+        let error: unknown = null;
         try {
           link = await this.#connectOnce();
         } catch (err) {
           if (isCancelledError(err)) throw err;
-          this.#lastError = asError(err);
-          failures += 1;
-          const delay = backoff.next();
+          error = err;
+        }
+        if (link === null) {
+          this.#lastError = asError(error);
           const serving = this.#current;
-          if (delay === null && serving !== null && serving.usable) {
-            // Every make-before-break attempt failed, but the old connection still serves: stay on it until it
-            // ends, then start over with a fresh backoff sequence.
-            while (!serving.isLost && serving.goaway === null) {
-              const signal = this.loop.createFuture<void>();
-              this.#signal = signal;
-              await signal;
+          if (error instanceof TooManyConnections && serving !== null && serving.usable && serving.serverCertificateNotice) {
+            // A try for the server's expiring certificate refused by the identity limit: the server had no later
+            // certificate, so it admitted no successor (it does once it has renewed). Not a failure: try again later.
+            this.#probeLater(serving);
+            link = serving;
+          } else {
+            failures += 1;
+            const delay = backoff.next();
+            if (delay === null && serving !== null && serving.usable) {
+              // Every make-before-break attempt failed, but the old connection still serves: stay on it until it
+              // ends, then start over with a fresh backoff sequence.
+              while (!serving.isLost && serving.goaway === null) {
+                const signal = this.loop.createFuture<void>();
+                this.#signal = signal;
+                await signal;
+              }
+              backoff.reset();
+              failures = 0;
+              continue;
             }
-            backoff.reset();
-            failures = 0;
+            if (delay === null) {
+              reason = new SessionClosed(`gave up after ${failures} failed connection attempts: ${this.#lastError.message}`,
+                { cause: this.#lastError });
+              return;
+            }
+            await sleep(delay, undefined, this.loop);
             continue;
           }
-          if (delay === null) {
-            reason = new SessionClosed(`gave up after ${failures} failed connection attempts: ${this.#lastError.message}`,
-              { cause: this.#lastError });
-            return;
-          }
-          await sleep(delay, undefined, this.loop);
-          continue;
-        }
-        backoff.reset();
-        failures = 0;
-        const serving = this.#current;
-        if (serving !== null && serving !== link && serving.usable && serving.serverCertificateNotice
-          && link.serverNotAfter <= serving.serverNotAfter) {
-          // A make-before-break try for the server's expiring certificate that got that same certificate (the
-          // server has not renewed yet): keep serving on the old connection, and try again later.
-          link.closeFor(new SessionClosed('the server presented no later certificate than the current connection\'s'));
-          this.#probeLater(serving);
-          link = serving;
         } else {
-          this.#adopt(link);
+          backoff.reset();
+          failures = 0;
+          const serving = this.#current;
+          if (serving !== null && serving !== link && serving.usable && serving.serverCertificateNotice
+            && link.serverNotAfter <= serving.serverNotAfter) {
+            // A make-before-break try for the server's expiring certificate that got that same certificate (the
+            // server has not renewed yet): keep serving on the old connection, and try again later.
+            link.closeFor(new SessionClosed('the server presented no later certificate than the current connection\'s'));
+            this.#probeLater(serving);
+            link = serving;
+          } else {
+            this.#adopt(link);
+          }
         }
         // Stay on this connection until it is lost, the server says GOAWAY, or a newer certificate is there for a
         // RECONNECT notice (then the next iteration connects while this one still serves).

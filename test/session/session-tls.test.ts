@@ -201,6 +201,40 @@ describe('sessions over mutual TLS', () => {
     });
   }, 20_000);
 
+  it('maxConnectionsPerIdentity 1, the server renews late: a refused try is not a failure, a later one moves before notAfter', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const first = await sx.ca.issueServer({ lifetime: 4 });
+      // The notice comes at 1 s (3 s before notAfter); the server renews only at 2.4 s.
+      const rotator = new CertRotator({ loop: fx.loop, initial: first.issued, renew: (c) => sx.ca.ca.renew(c), renewAtFraction: 0.6 });
+      rotators.push(rotator);
+      rotator.start();
+      const conns: { reason: Error | null; closedAt: number | null }[] = [];
+      const byConn = new Map<SessionConnection, (typeof conns)[number]>();
+      const server = await serve(keyring, {
+        tls: first.options, rotator, reconnectNotice: 3, maxConnectionsPerIdentity: 1,
+        onConnection: (c) => { const e = { reason: null, closedAt: null }; conns.push(e); byConn.set(c, e); },
+        onDisconnect: (c, r) => { const e = byConn.get(c)!; e.reason = r; e.closedAt = fx.loop.clock.epoch(); },
+      });
+      server.handle('count', (n: number) => n);
+      // Few retries: refused tries must not use them up.
+      const s = open(keyring, server.port!, { backoff: { base: 0.05, cap: 0.05, attempts: 1 } });
+      await s.whenConnected();
+      const results: number[] = [];
+      let n = 0;
+      while (fx.loop.clock.epoch() < first.issued.cert.notAfter + 0.3) {
+        results.push(await s.call<number>('count', n++));
+        await sleep(0.05);
+      }
+      expect(results).toEqual([...Array(n).keys()]);
+      expect(rotator.renewals).toBeGreaterThanOrEqual(1);
+      expect(s.attempts).toBeGreaterThanOrEqual(2); // at least one try refused (TooManyConnections) before the renewal
+      expect(s.connects).toBe(2);
+      expect(conns[0]!.closedAt!).toBeLessThan(first.issued.cert.notAfter - 0.25); // moved before the server's cap
+      expect(String(conns[0]!.reason?.message ?? '')).not.toContain('certificate expiry');
+    });
+  }, 20_000);
+
   it('a noticed connection admits no successor that closes no later (the same expiring certificate cannot open more)', async () => {
     await fx.run(async () => {
       const keyring = ring();
