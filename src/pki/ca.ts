@@ -378,7 +378,13 @@ export class PrivateCA {
   async renew(previous: IssuedCertificate, options: ValidityOptions = {}): Promise<IssuedCertificate> {
     const validity = { lifetime: previous.lifetime, keyAlgorithm: previous.key.algorithm, ...options };
     if (previous.kind === 'server') {
-      return this.issueServer({ ...validity, dnsNames: previous.dnsNames, ipAddresses: previous.ipAddresses, commonName: previous.cert.x509.subject.match(/CN=([^\n]*)/)?.[1] });
+      // The CN as stored, not as node prints it: node's `subject` escapes RFC 4514 specials (`a, b` → `a\, b`), and
+      // the identity URI is the previous one as it stands, so renewal never changes who the server is.
+      const commonName = new PeculiarCertificate(previous.cert.pem).subjectName.getField('CN')[0];
+      const dnsNames = [...previous.dnsNames];
+      const ipAddresses = [...previous.ipAddresses];
+      if (dnsNames.length === 0 && ipAddresses.length === 0) throw new CAError('a server certificate needs at least one DNS name or IP address');
+      return this.#issue('server', commonName ?? dnsNames[0] ?? ipAddresses[0]!, previous.identity, dnsNames, ipAddresses, validity);
     }
     return this.issueClient({ ...validity, identity: previous.identity });
   }

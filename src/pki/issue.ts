@@ -206,6 +206,16 @@ function authorityKeyId(issuerPublicKey: CryptoKey): Promise<x509.AuthorityKeyId
   return p;
 }
 
+/**
+ * A subject attribute value that @peculiar/x509 stores exactly as given. Its plain-string form is parsed as RFC 4514
+ * text (a backslash escapes the next character, a leading `#` is read as hex, a quoted part is extracted), so a CN
+ * with a backslash lost it and one starting with `#` threw; the object form is stored verbatim (PrintableString
+ * when the text allows it, as the string form chose, else UTF8String).
+ */
+function literalNameValue(value: string): x509.JsonAttributeObject {
+  return x509.Name.isPrintableString(value) ? { printableString: value } : { utf8String: value };
+}
+
 /** Mints one certificate from a {@link CertificateSpec}. */
 export async function createCertificate(spec: CertificateSpec): Promise<x509.X509Certificate> {
   const isCA = spec.kind === 'root' || spec.kind === 'intermediate';
@@ -230,8 +240,8 @@ export async function createCertificate(spec: CertificateSpec): Promise<x509.X50
     ...(spec.uris ?? []).map((value) => ({ type: 'url' as const, value })),
   ];
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
-  const subject: x509.JsonNameParams = [{ CN: [spec.commonName] }];
-  if (spec.organization !== undefined) subject.unshift({ O: [spec.organization] });
+  const subject: x509.JsonNameParams = [{ CN: [literalNameValue(spec.commonName)] }];
+  if (spec.organization !== undefined) subject.unshift({ O: [literalNameValue(spec.organization)] });
   const subjectName = new x509.Name(subject);
   return x509.X509CertificateGenerator.create({
     serialNumber: spec.serial ?? randomSerial(),

@@ -5,7 +5,7 @@
 import { X509Certificate as NodeX509Certificate } from 'node:crypto';
 import type { X509Certificate } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { fingerprintOf, normalizeSerial, parseIdentityUri } from './issue.js';
+import { normalizeSerial, parseIdentityUri } from './issue.js';
 
 /** Who is on the other end of a verified mTLS connection. Times are epoch seconds, hex is lowercase. */
 export interface PeerIdentity {
@@ -81,28 +81,14 @@ export function parseSubjectAltName(san: string | undefined): { dns: string[]; i
   return out;
 }
 
-/** Builds the {@link PeerIdentity} of a certificate. */
+/**
+ * Builds the {@link PeerIdentity} of a certificate: the very object the handshake hook gives for it. Made from the
+ * legacy view on purpose: `X509Certificate.subject` escapes RFC 4514 specials (`CN=Front End\, Inc`), the
+ * legacy object (what a socket gives) does not; reading the former gave another `commonName` and `subject` than the
+ * peer of a connection showed for the same certificate.
+ */
 export function identityOfCertificate(cert: X509Certificate): PeerIdentity {
-  const san = parseSubjectAltName(cert.subjectAltName);
-  const identityUri = san.uri.find((u) => parseIdentityUri(u) !== null) ?? null;
-  const parsed = identityUri !== null ? parseIdentityUri(identityUri) : null;
-  const subject = cert.subject.split('\n').filter((l) => l.length > 0).join(', ');
-  return {
-    identity: identityUri,
-    kind: parsed?.kind ?? null,
-    id: parsed?.id ?? null,
-    caName: parsed?.caName ?? null,
-    subject,
-    commonName: /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1] ?? null,
-    dnsNames: san.dns,
-    ipAddresses: san.ip,
-    uris: san.uri,
-    purposes: (cert.keyUsage ?? []).map((oid) => PURPOSE_NAMES[oid] ?? oid),
-    serial: normalizeSerial(cert.serialNumber),
-    fingerprint: fingerprintOf(cert),
-    notBefore: Date.parse(cert.validFrom) / 1000,
-    notAfter: Date.parse(cert.validTo) / 1000,
-  };
+  return identityOfPeerCertificate(cert.toLegacyObject());
 }
 
 /**

@@ -8,7 +8,7 @@ import type { FSWatcher } from 'node:fs';
 import { watch } from 'node:fs';
 import { CAError } from '../errors.js';
 import type { TlsMaterial } from './files.js';
-import { CERT_DIR_FILES, readCertDir } from './files.js';
+import { readCertDir } from './files.js';
 import { validateTlsMaterial } from './tls-options.js';
 
 /** Options of {@link watchCertDir}. */
@@ -38,7 +38,8 @@ function digest(m: TlsMaterial): string {
 
 /**
  * Watches a certificate directory and calls `onChange(material)` whenever `key.pem`, `cert.pem` or `ca.pem` change to a
- * new, usable set (the key matches the leaf). Between the renames of one update the set can be inconsistent for a
+ * new, usable set (the key matches the leaf), also when they change through a swapped symlink (`..data` in a
+ * Kubernetes secret volume). Between the renames of one update the set can be inconsistent for a
  * moment; such reads are skipped and the last rename delivers the new set. Feed `onChange` to {@link reloadServer}.
  * @throws CAError when the directory cannot be watched.
  */
@@ -80,9 +81,12 @@ export function watchCertDir(dir: string, onChange: (material: TlsMaterial) => v
   started = true;
   let watcher: FSWatcher;
   try {
-    watcher = watch(dir, { persistent: false }, (_event, filename) => {
-      const name = filename?.toString();
-      if (name === undefined || name === null || (Object.values(CERT_DIR_FILES) as string[]).includes(name)) check();
+    // Every event re-reads the set, whatever file it names: a directory updated by swapping a symlink (Kubernetes
+    // secret and configMap volumes: `cert.pem -> ..data/cert.pem`, then `..data` renamed over) changes all three
+    // files without an event naming any of them. Events that change nothing (temp files) cost three small reads
+    // and a digest, and deliver nothing.
+    watcher = watch(dir, { persistent: false }, () => {
+      check();
     });
   } catch (e) {
     throw new CAError(`cannot watch ${dir}: ${(e as Error).message}`, { cause: e });

@@ -129,11 +129,15 @@ export function pythonJsonDumps(value: unknown, options: PythonJsonOptions = COM
   return enc(value);
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in the text, so JSON.parse refuses it as Python does ("Unexpected UTF-8 BOM"):
+// itsdangerous decodes the payload with `.decode("utf-8")`, which keeps the BOM, before `json.loads`. By default a
+// TextDecoder silently strips it, and a validly signed payload Python refuses loaded here.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * Parses JSON bytes or text as Python's `json.loads` would for standard JSON (bytes must be valid UTF-8).
- * Python also accepts `NaN`/`Infinity`, which JavaScript's parser refuses; such payloads fail here.
+ * Parses JSON bytes or text as Python's `json.loads` would for standard JSON (bytes must be valid UTF-8; a leading
+ * byte-order mark is refused, as itsdangerous refuses it). Python also accepts `NaN`/`Infinity`, which JavaScript's
+ * parser refuses; such payloads fail here.
  * @throws SyntaxError or TypeError on invalid input (the serializers wrap it in BadPayload)
  */
 export function pythonJsonLoads(payload: string | Uint8Array): unknown {
