@@ -200,8 +200,10 @@ async function importKey(dir: string, file: string, pem: string, passphrase?: st
   try {
     return await importPrivateKeyPem(pem, passphrase);
   } catch (e) {
-    const code = (e as { code?: string }).code ?? '';
-    if (passphrase !== undefined && /BAD_DECRYPT|DECRYPT|PASSPHRASE/i.test(`${code} ${(e as Error).message}`)) {
+    // PBES2 has no integrity check: about one wrong passphrase in 256 passes AES-CBC's padding check and yields
+    // garbage that fails later as "not a key" (an ASN.1 error, not BAD_DECRYPT). With a passphrase on an encrypted
+    // key, any failure is a wrong passphrase as far as can be told.
+    if (passphrase !== undefined && isEncryptedPem(pem)) {
       throw new CABadPassphrase(`the passphrase does not decrypt ${join(dir, file)}`, { cause: e });
     }
     throw new CACorrupt(`${join(dir, file)} is not a usable PKCS#8 private key`, { cause: e });

@@ -205,6 +205,24 @@ describe('files, load and typed errors', () => {
     await expect(PrivateCA.load({ dir: a })).rejects.toMatchObject({ code: 'TW_CA_CORRUPT', message: expect.stringMatching(/does not match/) });
   });
 
+  it('a wrong passphrase that passes the CBC padding check (about 1 in 256) is still CABadPassphrase, not CACorrupt', async () => {
+    const dir = freshDir();
+    await PrivateCA.init({ dir, name: 'padding.example', passphrase: 'correct horse' });
+    const pem = readFileSync(join(dir, CA_FILES.rootKey), 'utf8');
+    // Find a wrong passphrase whose decryption is garbage with valid padding (bounded: the odds of none in 4000 are ~1e-7).
+    let sneaky: string | null = null;
+    for (let i = 0; i < 4000 && sneaky === null; i++) {
+      try {
+        createPrivateKey({ key: pem, passphrase: `wrong-${i}` });
+      } catch (e) {
+        if (!/BAD_DECRYPT/i.test(`${(e as { code?: string }).code} ${(e as Error).message}`)) sneaky = `wrong-${i}`;
+      }
+    }
+    expect(sneaky).not.toBeNull();
+    await expect(PrivateCA.load({ dir, passphrase: sneaky! })).rejects.toMatchObject({
+      code: 'TW_CA_BAD_PASSPHRASE', message: expect.stringMatching(/does not decrypt/) });
+  });
+
   it('encrypts the root key with a passphrase; CABadPassphrase for a wrong one', async () => {
     const dir = freshDir();
     await PrivateCA.init({ dir, name: 'locked.example', passphrase: 'correct horse' });
