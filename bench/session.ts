@@ -86,7 +86,9 @@ async function sessionStorm(creds: Creds, n: number): Promise<{ seconds: number;
     await server.close();
     server = await serveSessions({ ...common, tls: serverOpts, port });
     server.handle('ping', () => 1);
-    await Promise.all(sessions.map((s) => s.call('ping', null, { timeout: 60 })));
+    // Idempotent, as a client riding out a restart would send it: a call written to a connection whose reset is not
+    // processed yet fails TransportClosed otherwise (it may have run), and the session sends it again here.
+    await Promise.all(sessions.map((s) => s.call('ping', null, { timeout: 60, idempotent: true })));
     const seconds = now() - t0;
     const attempts = sessions.reduce((a, s) => a + s.attempts, 0) - before;
     return { seconds, attempts };
