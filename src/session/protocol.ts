@@ -172,8 +172,16 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
 
   /** Writes the held latest-wins notifications, then closes as MessageProtocol's `close` does (flush, close_notify). */
   override close(): void {
-    if (this.#held.size > 0 && this.#open()) this.#sendHeld(false);
+    this.flushHeld();
     super.close();
+  }
+
+  /**
+   * Writes the held latest-wins notifications now, even while writing is paused (before a GOAWAY or a close: the
+   * peer may close as soon as it reads the GOAWAY, so they must be ahead of it).
+   */
+  flushHeld(): void {
+    if (this.#held.size > 0 && this.#open()) this.#sendHeld(false);
   }
 
   /**

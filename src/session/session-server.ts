@@ -267,6 +267,8 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   sendGoaway(code: string, message: string, timeout: number): void {
     if (this.goawayAt !== null) return;
     this.goawayAt = this.#hooks.loop.time();
+    // Held latest-wins state goes first: a client with no calls in flight closes as soon as it reads the GOAWAY.
+    this.flushHeld();
     this.sendControl(SESSION_KIND.GOAWAY, [code, message, timeout]);
   }
 

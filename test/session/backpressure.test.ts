@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
 import { useMtlsSessions } from '../support/sessions.js';
 import { sleep } from '../../src/loop/index.js';
-import type { SessionConnection } from '../../src/session/session-server.js';
+import type { SessionConnection, SessionServer } from '../../src/session/session-server.js';
 import { SlowConsumer } from '../../src/errors.js';
 
 const fx = useLoop({ real: true });
@@ -16,6 +16,22 @@ const sx = useMtlsSessions(fx, 0x5c);
 const { ring, serve, open } = sx;
 
 const PAD = Buffer.alloc(2048, 1);
+
+/**
+ * Fills the kernel buffers and the transport's with plain `fill` notifications until the connection's writing stays
+ * paused (the kernel takes no more), bounded: 20,000 x 2 KiB.
+ */
+async function fillUntilPaused(server: SessionServer, conn: SessionConnection): Promise<void> {
+  let fill = 0;
+  while (fill < 20_000) {
+    if (conn.writingPaused) {
+      await sleep(0.05);
+      if (conn.writingPaused) return;
+    }
+    for (let i = 0; i < 64; i++) server.broadcast('fill', { n: fill++, pad: PAD });
+    await sleep(0);
+  }
+}
 
 describe('session backpressure', () => {
   it('latest-wins: while the client does not read, one state per key is held (the newest), sent once it reads again', async () => {
@@ -31,18 +47,8 @@ describe('session backpressure', () => {
       const conn = [...server.connections][0] as SessionConnection;
       s.link!.transport!.pauseReading(); // the player's process hangs
       let seq = 0;
-      // Fill the kernel buffers and the transport's with plain notifications until writing stays paused (the kernel
-      // takes no more), bounded: 20,000 x 2 KiB.
-      let fill = 0;
       s.onNotify('fill', () => undefined);
-      while (fill < 20_000) {
-        if (conn.writingPaused) {
-          await sleep(0.05);
-          if (conn.writingPaused) break;
-        }
-        for (let i = 0; i < 64; i++) server.broadcast('fill', { n: fill++, pad: PAD });
-        await sleep(0);
-      }
+      await fillUntilPaused(server, conn);
       expect(conn.writingPaused).toBe(true);
       const buffered = conn.transport!.getWriteBufferSize();
       // 500 more ticks of state, and two keys of another class: nothing more is buffered, one per key is held.
@@ -67,6 +73,31 @@ describe('session backpressure', () => {
       expect(last).toBe(seq - 1);
       expect(seen).toEqual([seq - 1]); // only the newest state: 500 stale ones never went on the wire
       expect(s.connected).toBe(true);
+    });
+  }, 30_000);
+
+  it('drain: the held newest state goes out ahead of the GOAWAY, so a stalled client with no calls still gets it', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await serve(keyring);
+      const s = open(keyring, server.port!);
+      let last = -1;
+      s.onNotify('state', (p) => { last = (p as { seq: number }).seq; });
+      s.onNotify('fill', () => undefined);
+      await s.whenConnected();
+      const conn = [...server.connections][0] as SessionConnection;
+      s.link!.transport!.pauseReading();
+      await fillUntilPaused(server, conn);
+      let seq = 0;
+      for (let i = 0; i < 20; i++) server.broadcast('state', { seq: seq++, pad: PAD }, { latest: true });
+      expect(conn.held).toBe(1);
+      const drained = server.drain({ timeout: 2 });
+      await sleep(0.1);
+      s.link!.transport!.resumeReading();
+      expect(await drained).toMatchObject({ connections: 1, closedAtTimeout: 0 });
+      while (s.link?.isLost === false && last !== seq - 1) await sleep(0.01);
+      expect(last).toBe(seq - 1);
+      expect(conn.heldDropped).toBe(0);
     });
   }, 30_000);
 
