@@ -14,8 +14,9 @@
  *
  * @module
  */
-import { BadData, FrameTooLarge, ReplayedMessage, TransportClosed, TransportError, TulipError } from '../errors.js';
-import type { ReplayCacheFull, StoreUnavailable } from '../errors.js';
+import {
+  BadData, FrameTooLarge, ReplayCacheFull, ReplayedMessage, StoreUnavailable, TransportClosed, TransportError, TulipError,
+} from '../errors.js';
 import { CLOCK_SKEW, MAX_FRAME_SIZE, MAX_REJECTIONS, MESSAGE_TTL } from '../constants.js';
 import { systemClock } from '../loop/clock.js';
 import type { Clock } from '../loop/clock.js';
@@ -154,7 +155,7 @@ interface Pending {
  * A Protocol that sends and receives signed messages. Subclass it, override {@link messageReceived} (and
  * optionally {@link messageRejected}, {@link duplicateNonce}), and call {@link sendMessage}.
  *
- * Subclasses that override `connectionMade`, `dataReceived` or `connectionLost` must call `super`. Close with
+ * Subclasses that override `connectionMade`, `dataReceived`, `eofReceived` or `connectionLost` must call `super`. Close with
  * {@link close} (not `transport.close()`), so the messages of the current iteration are flushed first.
  *
  * Delivery order is arrival order, also when the nonce store is asynchronous (Redis): later messages wait for
@@ -195,6 +196,9 @@ export abstract class MessageProtocol extends ProtocolBase {
   // Inbound items waiting behind an asynchronous nonce reservation; empty when nothing is in flight.
   #queue: Pending[] = [];
   #drainScheduled = false;
+  // True once the peer ended its stream (eofReceived) while messages still waited in #queue: #drain closes when it
+  // has delivered them.
+  #eof = false;
   #bound = false;
   // True while reading is paused because too many messages wait for the nonce store.
   #readingPaused = false;
@@ -320,6 +324,26 @@ export abstract class MessageProtocol extends ProtocolBase {
     if (fatal !== null) {
       this.#enqueueReject(fatal);
     }
+  }
+
+  /**
+   * The peer ended its stream (TLS close_notify, or FIN): every message already received is still verified, delivered
+   * and answered (also those waiting for an asynchronous nonce store), what was sent is flushed, then this end closes
+   * (returns true: this protocol closes the transport itself, after the flush). An incomplete frame left in the buffer
+   * is dropped, and logged. Subclasses that override it call `super.eofReceived()` and return its result.
+   */
+  override eofReceived(): boolean | void {
+    const partial = this.#decoder.buffered;
+    if (partial > 0 && !this.#closing) {
+      this.#logger.warn?.(`the peer ended the stream inside a frame: ${partial} bytes of an incomplete frame dropped`,
+        { side: this.side, peer: this.#peer, buffered: partial });
+    }
+    this.#decoder.reset();
+    // Before the transport closes: a close() by the transport itself would drop the replies batched in this
+    // iteration (the batch is written at the iteration's end, when the transport is already closing).
+    if (this.#queue.length === 0) this.close();
+    else this.#eof = true;
+    return true;
   }
 
   /** Forgets pending inbound messages and unsent outbound ones. Subclasses that override it call `super`. */
@@ -456,9 +480,11 @@ export abstract class MessageProtocol extends ProtocolBase {
       },
       (err: unknown) => {
         item.state = 3;
-        item.err = TulipError.isTulipError(err)
+        // A store that fails with anything but its own typed errors still failed, not the peer: the message is
+        // refused as StoreUnavailable (fail closed), which does not count towards maxRejections.
+        item.err = err instanceof ReplayCacheFull || err instanceof StoreUnavailable
           ? (err as RejectionError)
-          : new BadData('nonce store failed', { cause: err });
+          : new StoreUnavailable(`the nonce store failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         this.#scheduleDrain();
       },
     );
@@ -486,6 +512,10 @@ export abstract class MessageProtocol extends ProtocolBase {
       it.buf = null;
     }
     if (i > 0) q.splice(0, i);
+    if (this.#eof && q.length === 0 && !this.#lost) {
+      this.close();
+      return;
+    }
     if (this.#readingPaused && q.length <= MAX_PENDING_RESERVATIONS / 2 && !this.#lost) {
       this.#readingPaused = false;
       this.transport?.resumeReading();
