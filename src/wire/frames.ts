@@ -4,7 +4,8 @@
  *
  * The decoder is incremental: chunks may split a frame anywhere, and one chunk may hold many frames. Frames that
  * lie wholly inside one chunk are handed out as views of that chunk (no copy); only a frame that spans chunks is
- * assembled into a buffer of its own, allocated once at its exact size (known from its header). A declared length
+ * assembled in the shared arena (up to 64 KiB, at its exact size, known from its header) or in a buffer of its own that
+ * grows as the bytes arrive. A declared length
  * above `maxFrameSize` is rejected from the 4 header bytes alone, before anything is allocated.
  *
  * @module
@@ -44,12 +45,8 @@ let arenaPos = 0;
 /** The buffer the last {@link frameBuffer} call reserved its range in. */
 let frameBuf: Buffer = Buffer.alloc(0);
 
-/** Reserves `size` bytes for a spanning frame: sets {@link frameBuf} and returns where the range starts in it. */
+/** Reserves `size` (at most ARENA_MAX_FRAME) bytes in the arena: sets {@link frameBuf} and returns where the range starts. */
 function frameBuffer(size: number): number {
-  if (size > ARENA_MAX_FRAME) {
-    frameBuf = Buffer.allocUnsafe(size);
-    return 0;
-  }
   if (arena === null || arenaPos + size > ARENA_SIZE) {
     arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
     arenaPos = 0;
@@ -77,7 +74,8 @@ export function encodeFrame(body: Uint8Array): Buffer {
  * Incremental decoder of length-prefixed frames.
  *
  * State machine: either between frames (0–3 header bytes held in `head`) or inside a frame that spans chunks
- * (`partial[partialStart, partialEnd)` reserved at the frame's exact size, `filled` bytes of it received). After a {@link FrameTooLarge}
+ * (`partial[partialStart, partialEnd)`: the frame's range, `filled` bytes of it received; above 64 KiB `partial` is
+ * the frame's own buffer, possibly shorter than `partialEnd` until it has grown). After a {@link FrameTooLarge}
  * the decoder is dead: the byte stream is out of sync, and every later `feed` throws the same error.
  */
 export class FrameDecoder {
@@ -107,6 +105,16 @@ export class FrameDecoder {
   }
 
   /**
+   * Bytes reserved for the incomplete frame now: its exact size up to 64 KiB (in the shared arena); above that a
+   * buffer of its own that starts at 128 KiB (or twice what arrived) and doubles as bytes arrive, so a header alone
+   * never makes the decoder hold `maxFrameSize`.
+   */
+  get reserved(): number {
+    if (this.partial === null) return 0;
+    return this.partialStart === 0 && this.partialEnd > ARENA_MAX_FRAME ? this.partial.length : this.partialEnd - this.partialStart;
+  }
+
+  /**
    * Feeds one chunk; calls `onFrame` with every frame body it completes, in order. Each body is a `Buffer`: a view of
    * `chunk` when the frame lay wholly inside it, else a view of a buffer assembled for it (from a shared 256 KiB
    * arena for frames up to 64 KiB, so copy a frame you keep for long).
@@ -128,9 +136,11 @@ export class FrameDecoder {
     let pos = 0;
     // Finish a frame that spans chunks.
     if (this.partial !== null) {
-      const part = this.partial;
       const at = this.partialStart + this.filled;
       const need = this.partialEnd - at;
+      // Only a frame above 64 KiB (a buffer of its own, grown as it fills) can lack room here.
+      if (at + Math.min(len, need) > this.partial.length) this.grow(at + Math.min(len, need));
+      const part = this.partial;
       if (len < need) {
         part.set(chunk, at);
         this.filled += len;
@@ -185,15 +195,29 @@ export class FrameDecoder {
   }
 
   private startPartial(chunk: Buffer, start: number, size: number): void {
-    // The size passed the maxFrameSize check, so this allocation is bounded by the limit.
-    const at = frameBuffer(size);
-    const part = frameBuf;
     const have = chunk.length - start;
+    let at = 0;
+    let part: Buffer;
+    if (size > ARENA_MAX_FRAME) {
+      // A buffer of its own, grown as bytes arrive (grow): memory follows what the peer sent, not what it announced.
+      part = Buffer.allocUnsafe(Math.min(size, Math.max(2 * ARENA_MAX_FRAME, 2 * have)));
+    } else {
+      at = frameBuffer(size);
+      part = frameBuf;
+    }
     part.set(chunk.subarray(start), at);
     this.partial = part;
     this.partialStart = at;
     this.partialEnd = at + size;
     this.filled = have;
+  }
+
+  // Doubles the own buffer of a frame above 64 KiB (at least to `minEnd`, at most the frame's size), keeping what arrived.
+  private grow(minEnd: number): void {
+    const old = this.partial!;
+    const next = Buffer.allocUnsafe(Math.min(this.partialEnd, Math.max(old.length * 2, minEnd)));
+    old.copy(next, 0, 0, this.filled);
+    this.partial = next;
   }
 
   private fail(size: number): FrameTooLarge {

@@ -38,6 +38,32 @@ describe('encodeFrame', () => {
 });
 
 describe('FrameDecoder', () => {
+  it('a header announcing a large frame reserves memory as bytes arrive, not what it announced; the frame comes out intact', () => {
+    const size = 1024 * 1024 - 16;
+    const body = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) body[i] = (i * 31 + 7) & 0xff;
+    const framed = encodeFrame(body);
+    const d = new FrameDecoder();
+    const got: Buffer[] = [];
+    // A hostile peer's 4 header bytes and 10 body bytes: the decoder must not hold a MiB for them.
+    d.feed(framed.subarray(0, 14), (f) => got.push(Buffer.from(f)));
+    expect(d.buffered).toBe(14);
+    expect(d.reserved).toBeLessThanOrEqual(128 * 1024);
+    // Then the rest, trickled in uneven chunks: the reservation never exceeds twice what arrived (or 128 KiB).
+    let pos = 14;
+    let step = 1;
+    while (pos < framed.length) {
+      const end = Math.min(framed.length, pos + step);
+      d.feed(framed.subarray(pos, end), (f) => got.push(Buffer.from(f)));
+      pos = end;
+      step = (step * 7 + 13) % 40_000 + 1;
+      if (pos < framed.length) expect(d.reserved).toBeLessThanOrEqual(Math.max(128 * 1024, 2 * d.buffered));
+    }
+    expect(got).toHaveLength(1);
+    expect(got[0]!.equals(body)).toBe(true);
+    expect(d.reserved).toBe(0);
+  });
+
   it('decodes several frames from one chunk as views of that chunk', () => {
     const buf = stream([Buffer.from('one'), Buffer.from(''), Buffer.from('three')]);
     const dec = new FrameDecoder();
