@@ -11,7 +11,8 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, rmdirSync, rmSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CERT_LIFETIME, RENEW_AT_FRACTION } from '../constants.js';
@@ -19,7 +20,7 @@ import { CAError, TulipError } from '../errors.js';
 import { systemClock } from '../loop/clock.js';
 import type { IssuedCertificate, KeyAlgorithm } from '../pki/index.js';
 import {
-  CERT_DIR_FILES, CertRotator, KEY_ALGORITHMS, PrivateCA, fingerprintOf, identityOfCertificate, normalizeSerial,
+  CA_FILES, CERT_DIR_FILES, CertRotator, KEY_ALGORITHMS, PrivateCA, fingerprintOf, identityOfCertificate, normalizeSerial,
   readCertDir, splitPemCertificates, spkiPin,
 } from '../pki/index.js';
 
@@ -32,6 +33,12 @@ export const EXIT_USAGE = 2;
 
 /** A usage problem found after commander parsed the line (exit 2). */
 class UsageError extends Error {}
+
+/**
+ * The first SIGINT/SIGTERM received while a one-shot command runs (null: none). Such a command is not cut short
+ * mid-write: it finishes, then `init` removes the CA it made and every command exits 1 (a second signal quits at once).
+ */
+let interruptedBy: NodeJS.Signals | null = null;
 
 /**
  * Parses a lifetime: seconds (`3600`), or a number with `s`, `m`, `h` or `d` (`90m`, `24h`, `7d`).
@@ -55,12 +62,17 @@ function formatDuration(seconds: number): string {
 
 function readPassphrase(file: string | undefined): string | undefined {
   if (file !== undefined) {
+    let text: string;
     try {
-      // One line; a trailing newline from `echo` is not part of it.
-      return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      text = readFileSync(file, 'utf8');
     } catch (e) {
       throw new CAError(`cannot read the passphrase file ${file}: ${(e as Error).message}`, { cause: e });
     }
+    // One line; a trailing newline from `echo` is not part of it.
+    const line = text.replace(/\r?\n$/, '');
+    if (/[\r\n]/.test(line)) throw new CAError(`the passphrase file ${file} holds more than one line: put the passphrase alone on one line`);
+    if (line.length === 0) throw new CAError(`the passphrase file ${file} is empty`);
+    return line;
   }
   const env = process.env['TULIPWIRE_CA_PASSPHRASE'];
   return env !== undefined && env.length > 0 ? env : undefined;
@@ -106,7 +118,7 @@ interface Inspection {
   chain: { ok: boolean | null; detail: string };
 }
 
-async function inspect(file: string, o: CommonOpts): Promise<Inspection> {
+async function inspect(file: string, o: CommonOpts, explicitDir: boolean): Promise<Inspection> {
   let pem: string;
   try {
     pem = readFileSync(file, 'utf8');
@@ -129,7 +141,8 @@ async function inspect(file: string, o: CommonOpts): Promise<Inspection> {
   try {
     ca = await loadCA(o);
   } catch (e) {
-    if (!(TulipError.isTulipError(e) && e.code === 'TW_CA_NOT_FOUND')) throw e;
+    // Without a CA in the default ./pki the chain is just not checked; a --dir given by hand must hold one.
+    if (explicitDir || !(TulipError.isTulipError(e) && e.code === 'TW_CA_NOT_FOUND')) throw e;
   }
   if (ca === null) {
     chain = { ok: null, detail: `not checked: no CA in ${o.dir}` };
@@ -189,7 +202,11 @@ function buildProgram(): Command {
     .description('tulipwire: asyncio-style transports over mutual TLS pinned to a private CA')
     .version(packageVersion(), '-V, --version', 'print the tulipwire version')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      // commander's "error: unknown option '--x'\n(Did you mean --y?)" as one line: `tulipwire: unknown option …`.
+      outputError: (s, write) => write(`tulipwire: ${s.replace(/^error: /, '').trim().split('\n').join(' ')}\n`),
+    });
   const ca = program.command('ca').description('run a private CA: a root that stays offline, an intermediate that issues 24 h certificates');
   ca.exitOverride();
 
@@ -205,7 +222,22 @@ function buildProgram(): Command {
     .addOption(passOpt())
     .action(async (o: CommonOpts & { name: string; keyAlgorithm: KeyAlgorithm }) => {
       const passphrase = readPassphrase(o.passphraseFile);
+      const dirExisted = existsSync(o.dir);
       const created = await PrivateCA.init({ dir: o.dir, name: o.name, keyAlgorithm: o.keyAlgorithm, passphrase });
+      if (interruptedBy !== null) {
+        // Ctrl-C while the files were written: take the new CA back out, ca.json first (without it nothing loads).
+        for (const f of [CA_FILES.meta, CA_FILES.rootKey, CA_FILES.rootCert, CA_FILES.intermediateKey, CA_FILES.intermediateCert]) {
+          rmSync(join(o.dir, f), { force: true });
+        }
+        if (!dirExisted) {
+          try {
+            rmdirSync(o.dir);
+          } catch {
+            // Not empty: someone else's files; leave it.
+          }
+        }
+        throw new CAError(`interrupted by ${interruptedBy}: the CA was not created (nothing is left of it in ${o.dir})`);
+      }
       out(`created CA ${created.name} (${created.keyAlgorithm}) in ${o.dir}`);
       out(`root:      ${created.root.fingerprint} (SHA-256), expires ${new Date(created.root.notAfter * 1000).toISOString()}`);
       out(`root pin:  ${created.rootPin} (SPKI SHA-256)`);
@@ -224,6 +256,9 @@ function buildProgram(): Command {
     .addOption(passOpt())
     .action(async (o: CommonOpts & { dns: string[]; ip: string[]; lifetime: string; out: string }) => {
       if (o.dns.length === 0 && o.ip.length === 0) throw new UsageError('give at least one --dns or --ip');
+      for (const ip of o.ip) {
+        if (isIP(ip) === 0) throw new UsageError(`invalid IP address ${JSON.stringify(ip)} in --ip: give an IPv4 or IPv6 address`);
+      }
       const lifetime = parseLifetime(o.lifetime);
       const c = await loadCA(o);
       const issued = await c.issueServer({ dnsNames: o.dns, ipAddresses: o.ip, lifetime });
@@ -252,8 +287,8 @@ function buildProgram(): Command {
     .addOption(dirOpt())
     .addOption(passOpt())
     .option('--json', 'print JSON')
-    .action(async (file: string, o: CommonOpts & { json?: boolean }) => {
-      const r = await inspect(file, o);
+    .action(async (file: string, o: CommonOpts & { json?: boolean }, cmd: Command) => {
+      const r = await inspect(file, o, cmd.getOptionValueSource('dir') === 'cli');
       if (o.json === true) out(JSON.stringify(r, null, 2));
       else printInspection(r);
       if (r.chain.ok === false) process.exitCode = EXIT_ERROR;
@@ -267,6 +302,10 @@ function buildProgram(): Command {
     .action(async (o: CommonOpts & { lifetime: string }) => {
       const lifetime = parseLifetime(o.lifetime);
       const c = await loadCA(o);
+      const rootKeyFile = join(o.dir, CA_FILES.rootKey);
+      if (!c.hasRootKey && !existsSync(rootKeyFile)) {
+        throw new CAError(`the root key ${rootKeyFile} is offline (the file is not there): put it back to rotate the intermediate, then take it offline again`);
+      }
       const before = c.intermediate.fingerprint;
       await c.rotateIntermediate({ lifetime });
       out(`rotated the intermediate of CA ${c.name}: ${before} -> ${c.intermediate.fingerprint}`);
@@ -350,8 +389,22 @@ async function watchRenewals(o: CommonOpts, current: IssuedCertificate, dir: str
  */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
+  interruptedBy = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interruptedBy !== null) process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    interruptedBy = signal;
+  };
+  let deferring = false;
+  program.hook('preAction', (_program, action) => {
+    // `renew --watch` handles the signals itself (it stops, exit 0); every other command finishes what it writes.
+    if (action.name() === 'renew' && action.opts()['watch'] === true) return;
+    deferring = true;
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
   try {
     await program.parseAsync([...argv], { from: 'user' });
+    if (interruptedBy !== null) throw new CAError(`interrupted by ${interruptedBy} after the command had finished (what it wrote is complete)`);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (e) {
     if (e instanceof CommanderError) {
@@ -368,6 +421,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     const code = TulipError.isTulipError(e) ? ` [${e.code}]` : '';
     process.stderr.write(`tulipwire: ${msg.split('\n')[0]}${code}\n`);
     return EXIT_ERROR;
+  } finally {
+    if (deferring) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }
 
