@@ -17,13 +17,14 @@ import { X509Certificate as PeculiarCertificate } from '@peculiar/x509';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { CA_INTERMEDIATE_LIFETIME, CA_ROOT_LIFETIME, CERT_BACKDATE, CERT_LIFETIME } from '../constants.js';
 import { CABadPassphrase, CACorrupt, CAError, CANotFound } from '../errors.js';
 import type { Clock } from '../loop/clock.js';
 import { systemClock } from '../loop/clock.js';
 import type { TlsMaterial } from './files.js';
-import { writeCertDir, writeFileAtomic } from './files.js';
+import { withDirLock, writeCertDir, writeFileAtomic } from './files.js';
 import type { CertificateInfo, KeyAlgorithm, KeyPair, Purpose } from './issue.js';
 import {
   EKU as EKU_OIDS, certificateInfo, checkCAName, checkKeyAlgorithm, createCertificate, encryptPrivateKeyPem,
@@ -146,6 +147,17 @@ interface CAState {
   intermediateKeys: KeyPair;
 }
 
+// A DNS name a TLS client can match: LDH labels (and `_`, which container service names use) of 1-63 characters, at most 253 in all, optionally `*.` first (a
+// wildcard for one label). Anything else would be a SAN no hostname check ever matches.
+const DNS_LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
+function checkDnsName(name: string): void {
+  const bare = name.startsWith('*.') ? name.slice(2) : name;
+  const trimmed = bare.endsWith('.') ? bare.slice(0, -1) : bare;
+  if (typeof name !== 'string' || trimmed.length === 0 || trimmed.length > 253 || !trimmed.split('.').every((l) => DNS_LABEL.test(l))) {
+    throw new CAError(`${JSON.stringify(name)} is not a DNS name (letters, digits and '-' in dot-separated labels, '*.' first for a wildcard)`);
+  }
+}
+
 // Suffix of a staged intermediate file (rotateIntermediate).
 const NEXT = '.next';
 
@@ -241,7 +253,14 @@ export class PrivateCA {
     const clock = options.clock ?? systemClock;
     if (existsSync(join(dir, CA_FILES.meta))) throw new CAError(`${dir} already holds a CA (${CA_FILES.meta} exists)`);
     if (options.passphrase !== undefined && options.passphrase.length === 0) throw new CAError('the root key passphrase is empty');
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new CAError(`could not create ${dir}: ${(e as Error).message}`, { cause: e });
+    }
+    // Two inits at once would each report a root that the other then overwrites: one holds the lock, the other fails.
+    return withDirLock(dir, 'ca init', async () => {
+    if (existsSync(join(dir, CA_FILES.meta))) throw new CAError(`${dir} already holds a CA (${CA_FILES.meta} exists)`);
     const now = clock.epoch();
     const rootKeys = await generateKeyPair(keyAlgorithm);
     const root = await createCertificate({
@@ -259,6 +278,7 @@ export class PrivateCA {
     await writeFileAtomic(join(dir, CA_FILES.intermediateCert), intermediate.toString('pem') + '\n');
     await writeFileAtomic(join(dir, CA_FILES.meta), JSON.stringify({ format: FORMAT, version: VERSION, name, keyAlgorithm }, null, 2) + '\n');
     return new PrivateCA({ dir, name, keyAlgorithm, clock, root, rootKeys, intermediate, intermediateKeys });
+    });
   }
 
   static async #makeIntermediate(name: string, root: PeculiarCertificate, rootKeys: KeyPair, keys: KeyPair, now: number, lifetime?: number) {
@@ -349,6 +369,10 @@ export class PrivateCA {
     const dnsNames = [...(options.dnsNames ?? [])];
     const ipAddresses = [...(options.ipAddresses ?? [])];
     if (dnsNames.length === 0 && ipAddresses.length === 0) throw new CAError('a server certificate needs at least one DNS name or IP address');
+    for (const d of dnsNames) checkDnsName(d);
+    for (const ip of ipAddresses) {
+      if (isIP(ip) === 0) throw new CAError(`${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
+    }
     const commonName = options.commonName ?? dnsNames[0] ?? ipAddresses[0]!;
     const identity = identityUri(this.#s.name, 'server', commonName.replace(/[^A-Za-z0-9._~-]/g, '-'));
     return this.#issue('server', commonName, identity, dnsNames, ipAddresses, options);
@@ -487,6 +511,13 @@ export class PrivateCA {
     // leaves the old pair (the staged files are overwritten by the next rotation); a crash after it leaves the new
     // key with its certificate staged, which load() moves in (finishIntermediateRotation).
     const dir = this.#s.dir;
+    await withDirLock(dir, 'ca rotate-intermediate', async () => this.#moveInIntermediate(inter, keys));
+    this.#s.intermediate = inter;
+    this.#s.intermediateKeys = keys;
+  }
+
+  async #moveInIntermediate(inter: PeculiarCertificate, keys: KeyPair): Promise<void> {
+    const dir = this.#s.dir;
     const [key, cert] = [join(dir, CA_FILES.intermediateKey), join(dir, CA_FILES.intermediateCert)];
     await writeFileAtomic(cert + NEXT, inter.toString('pem') + '\n');
     await writeFileAtomic(key + NEXT, await privateKeyToPem(keys.privateKey), 0o600);
@@ -499,8 +530,6 @@ export class PrivateCA {
     } catch (e) {
       throw new CAError(`could not move the new intermediate into ${dir}: ${(e as Error).message}`, { cause: e });
     }
-    this.#s.intermediate = inter;
-    this.#s.intermediateKeys = keys;
   }
 
   /** Writes `issued` to a certificate directory (`key.pem` 0600, `cert.pem` chain, `ca.pem` root), atomically per file. */

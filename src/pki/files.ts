@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readFileSync } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CAError } from '../errors.js';
 
@@ -19,6 +19,53 @@ export interface TlsMaterial {
   cert: string;
   /** PEM root certificate(s) to trust; several during a root rollover. Replaces the system roots. */
   ca: string | readonly string[];
+}
+
+/** The lock file {@link withDirLock} holds in a CA directory while a command changes it. */
+export const LOCK_FILE = '.tulipwire.lock';
+
+/**
+ * Runs `fn` holding `dir`'s lock file (created exclusively, holding this process's pid and `what`), so two commands
+ * never change one CA at once. A lock left by a process that no longer runs is taken over.
+ * @throws CAError when another running process holds the lock, naming it and the file.
+ */
+export async function withDirLock<T>(dir: string, what: string, fn: () => Promise<T>): Promise<T> {
+  const path = join(dir, LOCK_FILE);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fh = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+      try {
+        await fh.writeFile(`${process.pid}\n${what}\n`);
+      } finally {
+        await fh.close();
+      }
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CAError(`could not lock ${dir}: ${(e as Error).message}`, { cause: e });
+      const [pidText, holder] = (await readFile(path, 'utf8').catch(() => '')).split('\n');
+      const pid = Number(pidText);
+      if (attempt === 0 && Number.isInteger(pid) && pid > 0 && !processRuns(pid)) {
+        await unlink(path).catch(() => undefined); // stale: its process is gone
+        continue;
+      }
+      throw new CAError(`${dir} is busy: ${holder || 'another command'} in process ${pidText || '?'} holds ${path}; `
+        + 'wait for it, or remove that file if no such process runs');
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await unlink(path).catch(() => undefined);
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
@@ -55,7 +102,11 @@ async function prepareTemp(tmp: string, data: string | Uint8Array, mode: number)
  * skip (createSecureContext refuses the pair), and the final rename brings a consistent set.
  */
 export async function writeCertDir(dir: string, material: TlsMaterial): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new CAError(`could not create the certificate directory ${dir}: ${(e as Error).message}`, { cause: e });
+  }
   const ca = typeof material.ca === 'string' ? material.ca : material.ca.join('');
   // Prepare every temp file first so the three renames follow each other closely.
   const parts: [string, string, number][] = [

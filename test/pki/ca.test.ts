@@ -3,15 +3,16 @@
  * (`openssl verify -x509_strict`, `openssl x509 -text`), serials, validity and identities.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync, mkdirSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync, mkdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CERT_BACKDATE, CERT_LIFETIME } from '../../src/constants.js';
 import { VirtualClock } from '../../src/loop/clock.js';
 import type { IssuedCertificate, KeyAlgorithm } from '../../src/pki/index.js';
 import { CA_FILES, PrivateCA, readCertDir, splitPemCertificates } from '../../src/pki/index.js';
+import { LOCK_FILE } from '../../src/pki/files.js';
 
 let root: string;
 beforeAll(() => {
@@ -287,6 +288,47 @@ describe('files, load and typed errors', () => {
     writeFileSync(`${key}.next`, 'garbage');
     await resumed.rotateIntermediate();
     expect((await PrivateCA.load({ dir })).intermediate.fingerprint).toBe(resumed.intermediate.fingerprint);
+  });
+
+  it('two commands never change one CA at once: concurrent inits and rotations, one wins, the others fail busy; a stale lock is taken over', async () => {
+    const dir = freshDir();
+    const inits = await Promise.allSettled([1, 2, 3].map(() => PrivateCA.init({ dir, name: 'race.example' })));
+    const won = inits.filter((r): r is PromiseFulfilledResult<PrivateCA> => r.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    for (const r of inits) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'TW_CA', message: expect.stringMatching(/busy|already holds a CA/) });
+    // The root the winner reported is the one on disk.
+    expect((await PrivateCA.load({ dir })).root.fingerprint).toBe(won[0]!.value.root.fingerprint);
+    const [a, b] = [await PrivateCA.load({ dir }), await PrivateCA.load({ dir })];
+    const rotations = await Promise.allSettled([a.rotateIntermediate(), b.rotateIntermediate()]);
+    expect(rotations.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const loser = rotations.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(loser.reason).toMatchObject({ code: 'TW_CA', message: expect.stringMatching(/busy: ca rotate-intermediate in process \d+/) });
+    const winner = rotations[0]!.status === 'fulfilled' ? a : b;
+    expect((await PrivateCA.load({ dir })).intermediate.fingerprint).toBe(winner.intermediate.fingerprint);
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+    // A lock whose process is gone (a crash) does not block the next command.
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    writeFileSync(join(dir, LOCK_FILE), `${gone.stdout}\nca rotate-intermediate\n`);
+    await winner.rotateIntermediate();
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  });
+
+  it('refuses names no hostname check can match and addresses that are not IPs (CAError), and wraps a directory that cannot be made', async () => {
+    const ca = await PrivateCA.init({ dir: freshDir(), name: 'names.example' });
+    for (const bad of ['bad name', 'a..b', '-lead.example', 'x'.repeat(64) + '.example', '', 'tab\there']) {
+      await expect(ca.issueServer({ dnsNames: [bad] })).rejects.toMatchObject({ code: 'TW_CA', message: expect.stringMatching(/is not a DNS name/) });
+    }
+    for (const bad of ['999.1.1.1', '1.2.3', 'localhost', '::g']) {
+      await expect(ca.issueServer({ ipAddresses: [bad] })).rejects.toMatchObject({ code: 'TW_CA', message: expect.stringMatching(/not an IPv4 or IPv6 address/) });
+    }
+    for (const good of ['localhost', '*.game.example', 'db_1.internal', 'a-b.example.', 'xn--bcher-kva.example']) {
+      expect((await ca.issueServer({ dnsNames: [good] })).dnsNames).toEqual([good]);
+    }
+    expect((await ca.issueServer({ ipAddresses: ['::1', '10.0.0.1'] })).ipAddresses).toEqual(['::1', '10.0.0.1']);
+    const file = join(root, `a-file-${n++}`);
+    writeFileSync(file, 'x');
+    await expect(ca.writeTo(join(file, 'sub'), await ca.issueClient({ identity: 'w' }))).rejects.toMatchObject({
+      code: 'TW_CA', message: expect.stringMatching(/could not create the certificate directory/) });
   });
 
   it('writeTo: key.pem 0600, cert.pem = chain, ca.pem = root', async () => {
