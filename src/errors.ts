@@ -142,7 +142,10 @@ export class PeerRejected extends TransportError {
 // ---------------------------------------------------------------------------------------------------------------
 // PKI
 
-/** The root of private-CA failures. */
+/**
+ * The root of private-CA failures, also thrown itself: an invalid name, DNS name or IP address, a leaf outliving
+ * the intermediate, a CA directory another process holds locked, a file or directory that cannot be written.
+ */
 export class CAError extends TulipError {
   static override readonly code: string = 'TW_CA';
   static override get defaultMessage() { return 'certificate authority error'; }
@@ -211,7 +214,10 @@ export class ReplayCacheFull extends TulipError {
   static override readonly code: string = 'TW_REPLAY_CACHE_FULL';
   static override get defaultMessage() { return 'the replay cache is full'; }
 }
-/** A shared store (Redis) could not be reached; the operation fails closed. */
+/**
+ * A shared store (Redis) could not be reached, or a nonce store failed with an error of its own (a MessageProtocol
+ * refuses the message as StoreUnavailable, not counted against the peer); the operation fails closed.
+ */
 export class StoreUnavailable extends TulipError {
   static override readonly code: string = 'TW_STORE_UNAVAILABLE';
   static override get defaultMessage() { return 'the store is unavailable'; }
@@ -271,7 +277,11 @@ export class UnknownKeyId extends BadSignature {
     this.kid = options?.kid ?? null;
   }
 }
-/** The signed payload could not be decoded, or its shape is not allowed (itsdangerous's `BadPayload`). */
+/**
+ * The signed payload could not be decoded, or its shape is not allowed (itsdangerous's `BadPayload`). Also thrown at
+ * send time for a value a receiver would refuse (a Date, Map, bigint, class instance, NaN, too deep…: see `encode`),
+ * with nothing sent.
+ */
 export class BadPayload extends BadData {
   static override readonly code: string = 'TW_BAD_PAYLOAD';
   static override get defaultMessage() { return 'could not decode the payload'; }

@@ -309,8 +309,11 @@ export class EventLoop {
 
   /**
    * Runs the loop until `future` is done and returns its result (or throws its exception). A function is wrapped
-   * in a Task first, a native Promise in a Future.
-   * @throws InvalidStateError when the loop is already running, or is stopped before the Future is done.
+   * in a Task first, a native Promise in a Future. It may be awaited from a task of another running loop (unlike
+   * asyncio's, which would block the thread): both loops keep running, each its own `getRunningLoop()`.
+   * @throws LoopClosedError when closed; InvalidStateError when the loop is already running, `future` is a Future
+   *   of another loop, or the loop is stopped before the Future is done; TypeError when `future` is neither a
+   *   Future, a function nor a thenable.
    */
   async runUntilComplete<T>(future: Future<T> | TaskFunction<T> | PromiseLike<T>): Promise<T> {
     if (this._closed) throw new LoopClosedError();

@@ -517,7 +517,8 @@ function abortMessage(signal: AbortSignal): string {
 }
 
 /**
- * The task whose code is running (asyncio's `current_task()`), or null outside a task. With foreign-await tracking
+ * The task whose code is running (asyncio's `current_task()`), or null outside a task while a loop is running (in
+ * one of its callbacks, or between its turns). With foreign-await tracking
  * (`run()` turns it on) this stays right after the task awaited a promise not made by tulipwire.
  * @param loop only a task of this loop counts; with it, the call never throws.
  * @throws InvalidStateError when called without `loop` while no loop is running (asyncio's RuntimeError).

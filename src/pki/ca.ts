@@ -90,11 +90,15 @@ export interface ValidityOptions {
 
 /** Options of {@link PrivateCA.issueServer}. */
 export interface IssueServerOptions extends ValidityOptions {
-  /** DNS names the server answers to (SAN dNSName). */
+  /**
+   * DNS names the server answers to (SAN dNSName): letters, digits, `-` and `_` in dot-separated labels of 1-63
+   * characters, at most 253 in all, `*.` first for a wildcard; anything else (a name no hostname check can match) is
+   * refused with CAError.
+   */
   dnsNames?: readonly string[];
-  /** IP addresses the server answers on (SAN iPAddress). */
+  /** IP addresses the server answers on (SAN iPAddress): IPv4 or IPv6, else CAError. */
   ipAddresses?: readonly string[];
-  /** Subject CN. Default the first DNS name, else the first IP. */
+  /** Subject CN, stored exactly as given (not read as RFC 4514 text). Default the first DNS name, else the first IP. */
   commonName?: string;
 }
 
@@ -151,9 +155,10 @@ interface CAState {
 // wildcard for one label). Anything else would be a SAN no hostname check ever matches.
 const DNS_LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
 function checkDnsName(name: string): void {
+  if (typeof name !== 'string') throw new CAError(`${String(name)} is not a DNS name (a string is required)`);
   const bare = name.startsWith('*.') ? name.slice(2) : name;
   const trimmed = bare.endsWith('.') ? bare.slice(0, -1) : bare;
-  if (typeof name !== 'string' || trimmed.length === 0 || trimmed.length > 253 || !trimmed.split('.').every((l) => DNS_LABEL.test(l))) {
+  if (trimmed.length === 0 || trimmed.length > 253 || !trimmed.split('.').every((l) => DNS_LABEL.test(l))) {
     throw new CAError(`${JSON.stringify(name)} is not a DNS name (letters, digits and '-' in dot-separated labels, '*.' first for a wildcard)`);
   }
 }
@@ -244,7 +249,9 @@ export class PrivateCA {
    * Creates a CA in `dir`: a self-signed root (BasicConstraints CA, keyCertSign|cRLSign) and an intermediate signed
    * by it (pathLen 0). Keys are PKCS#8 PEM, mode 0600, written atomically; the root key is encrypted when a
    * `passphrase` is given. Takes ~20 ms.
-   * @throws CAError when `dir` already holds a CA, the name or algorithm is invalid, or a file cannot be written.
+   * Holds the directory's lock file (`.tulipwire.lock`) while it writes.
+   * @throws CAError when `dir` already holds a CA, the name or algorithm is invalid, another running process holds
+   *   the directory's lock, or a file cannot be written.
    */
   static async init(options: PrivateCAInitOptions): Promise<PrivateCA> {
     const { dir } = options;
@@ -292,7 +299,8 @@ export class PrivateCA {
 
   /**
    * Opens the CA in `dir`. The root key is read only if it is present (it may live offline) and, when encrypted, only
-   * if `passphrase` is given.
+   * if `passphrase` is given. A {@link rotateIntermediate} that stopped between moving in the new key and its
+   * certificate is finished here (the new pair loads); one that stopped before loads the old pair.
    * @throws CANotFound when `dir` has no `ca.json`; CACorrupt when a file is missing, unparsable, or the parts do not
    *   belong together (intermediate not signed by the root, key not matching its certificate); CABadPassphrase when
    *   `passphrase` does not decrypt the root key.
@@ -363,7 +371,8 @@ export class PrivateCA {
   /**
    * Issues a server certificate: EKU serverAuth, SAN DNS/IP names plus the URI `tulip://<ca>/server/<cn>`, KU
    * digitalSignature, 128-bit random serial, notBefore backdated {@link CERT_BACKDATE}, lifetime default 24 h.
-   * @throws CAError when no DNS name or IP is given, or the leaf would outlive the intermediate.
+   * @throws CAError when no DNS name or IP is given, a DNS name or IP address is not valid (see
+   *   {@link IssueServerOptions}), or the leaf would outlive the intermediate.
    */
   async issueServer(options: IssueServerOptions): Promise<IssuedCertificate> {
     const dnsNames = [...(options.dnsNames ?? [])];
@@ -499,8 +508,10 @@ export class PrivateCA {
 
   /**
    * Replaces the issuing intermediate with a new one signed by the root (new key, new lifetime). Leaves issued by
-   * the old one stay valid (peers trust the root), and move over as they renew.
-   * @throws CAError when the root key is not loaded (offline, or encrypted and no passphrase given).
+   * the old one stay valid (peers trust the root), and move over as they renew. Crash-safe: the new key and
+   * certificate are staged as `*.next` files and moved in key first, holding the directory's lock file.
+   * @throws CAError when the root key is not loaded (offline, or encrypted and no passphrase given), another running
+   *   process holds the directory's lock, or the new files cannot be moved in.
    */
   async rotateIntermediate(options: { lifetime?: number } = {}): Promise<void> {
     const rootKeys = this.#s.rootKeys;
@@ -532,7 +543,10 @@ export class PrivateCA {
     }
   }
 
-  /** Writes `issued` to a certificate directory (`key.pem` 0600, `cert.pem` chain, `ca.pem` root), atomically per file. */
+  /**
+   * Writes `issued` to a certificate directory (`key.pem` 0600, `cert.pem` chain, `ca.pem` root), atomically per file.
+   * @throws CAError when the directory cannot be created.
+   */
   async writeTo(dir: string, issued: IssuedCertificate): Promise<void> {
     await writeCertDir(dir, toTlsMaterial(issued));
   }

@@ -93,7 +93,10 @@ export interface SessionServerOptions<S extends RpcSecurity = RpcSecurity> {
   idleTimeout?: number;
   /** Bytes a connection's transport may hold before it is aborted with SlowConsumer. Default `MAX_WRITE_BUFFER` (8 MiB). */
   maxWriteBuffer?: number;
-  /** Connections one certificate identity may hold. Default {@link MAX_CONNECTIONS_PER_IDENTITY}. */
+  /**
+   * Connections one certificate identity may hold. Default {@link MAX_CONNECTIONS_PER_IDENTITY}. A connection that got
+   * its RECONNECT notice admits one successor beyond it, if the successor closes later (make-before-break at 1 too).
+   */
   maxConnectionsPerIdentity?: number;
   /** RPCs one connection may have running; one more is answered TooManyInFlight. Default `MAX_IN_FLIGHT` (64). */
   maxInFlight?: number;

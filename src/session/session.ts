@@ -527,7 +527,8 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
    * Sends notification `method` to the server; waits for a connection if none is up, in the bounded queue and for
    * at most `timeout` seconds (default `RPC_TIMEOUT`; null waits as long as the session lives), then fails with
    * TimeoutError. A notification that could not be written is sent on the next connection; once written it is not
-   * repeated. `ttl` is the message's lifetime, as for {@link RpcLink.notify}.
+   * repeated. `ttl` is the message's lifetime, as for {@link RpcLink.notify}. With `latest` (a key, or true: the
+   * method name) it is held latest-wins while the connection's writing is paused (docs/sessions.md, "Backpressure").
    * @throws TypeError (synchronously) when `timeout` is neither null nor a number of seconds (NaN included)
    */
   notify(method: string, params?: unknown, options: SessionNotifyOptions = {}): Task<void> {

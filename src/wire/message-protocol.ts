@@ -4,13 +4,17 @@
  * Inbound, per `dataReceived` chunk: frames ({@link FrameDecoder}) → header parse and key lookup → one batched MAC
  * check for every complete frame → expiry with skew → per-connection sequence window → nonce store (when one is
  * configured) → msgpack decode and shape check → `messageReceived(message, meta)`. Outbound: `sendMessage` encodes
- * and appends to the iteration's batch; at the end of the loop iteration (`loop.deferToIterationEnd`) the batch is
+ * (refusing with BadPayload, nothing sent, what the peer's decoder would refuse: the `encode` option) and appends to
+ * the iteration's batch; at the end of the loop iteration (`loop.deferToIterationEnd`) the batch is
  * MACed in one call and written with one `transport.write`.
  *
  * Failure policy (bad input loses nothing but itself): a bad message is rejected on its own (`messageRejected(error)`) and the connection
  * keeps serving; the messages around it are delivered. After `maxRejections` rejections the connection is closed
  * with the reason logged (and kept in {@link MessageProtocol.closeReason}). A framing error (`FrameTooLarge`) is
- * fatal: the stream is out of sync, so the connection closes at once.
+ * fatal: the stream is out of sync, so the connection closes at once. A nonce store that fails (with any error)
+ * refuses the message as StoreUnavailable or ReplayCacheFull, not counted towards `maxRejections`. When the peer ends
+ * its stream, the messages already received are still delivered and their immediate replies flushed before this
+ * end closes ({@link MessageProtocol.eofReceived}).
  *
  * @module
  */

@@ -25,7 +25,9 @@ export interface NonceStore {
    * @param nonce the nonce bytes (tulipwire uses 16 random bytes)
    * @param ttl seconds, > 0
    * @throws ReplayCacheFull (rejected promise) when a bounded store is full: it fails closed rather than forget early
-   * @throws StoreUnavailable (rejected promise) when the backend cannot be reached or the store is closed
+   * @throws StoreUnavailable (rejected promise) when the backend cannot be reached or the store is closed. A
+   *   MessageProtocol treats any other rejection as StoreUnavailable too (the message is refused, not counted
+   *   against the peer).
    */
   reserve(nonce: Uint8Array, ttl: number): Promise<boolean>;
   /** Releases what the store opened itself (never a client it was given). Later `reserve` calls reject. */
