@@ -73,6 +73,8 @@ declare module '../loop/event-loop.js' {
      *   the error the `ssl` options' `mapTlsError`/`verifyPeer` hook returned.
      * @throws HandshakeTimeout after `sslHandshakeTimeout` seconds.
      * @throws TransportError for other connect failures (`cause`: the Node error).
+     * @throws RangeError for bad arguments: a port outside 0-65535, a non-positive timeout, `sslHandshakeTimeout` or
+     *   `serverHostname` without `ssl`, or `ssl` without a host (Unix sockets, `''`) and without `serverHostname`.
      */
     createConnection<P extends AnyProtocol>(factory: ProtocolFactory<P>, host: string, port: number,
       options?: CreateConnectionOptions): Promise<[Transport, P]>;
@@ -83,10 +85,11 @@ declare module '../loop/event-loop.js' {
      * Listens on `host:port` (`host` null/undefined: every interface; an array: each of them, on one port; `port`
      * 0: a free port, read it from `server.sockets[0].address()`). Each connection gets a protocol from `factory`.
      * @throws TransportError when listening fails.
+     * @throws RangeError for a port outside 0-65535, a non-positive timeout, or `sslHandshakeTimeout` without `ssl`.
      */
     createServer(factory: ProtocolFactory<AnyProtocol>, host: string | readonly string[] | null | undefined,
       port: number, options?: CreateServerOptions): Promise<Server>;
-    /** As {@link createServer}, on a Unix socket at `path` (removed again by `close()`). */
+    /** As {@link createServer}, on a Unix socket at `path` (its socket file is removed by `close()`, unless replaced since). */
     createUnixServer(factory: ProtocolFactory<AnyProtocol>, path: string,
       options?: Omit<CreateServerOptions, 'reusePort'>): Promise<Server>;
     /**
@@ -95,6 +98,7 @@ declare module '../loop/event-loop.js' {
      * read but not delivered go to the TLS layer. On failure the connection is closed, the protocol gets
      * `connectionLost(err)` and the promise rejects with `err`.
      * @throws TransportError when `transport` is not a plain socket transport of this loop.
+     * @throws RangeError for a non-positive `sslHandshakeTimeout` or `sslShutdownTimeout` (the transport is untouched).
      */
     startTls(transport: Transport, protocol: AnyProtocol, sslOptions: ClientSslOptions | ServerSslOptions,
       options?: StartTlsOptions): Promise<Transport>;
@@ -129,6 +133,13 @@ function checkTimeout(name: string, v: number | undefined): void {
   if (v !== undefined && !(v > 0)) throw new RangeError(`${name} must be a positive number of seconds, got ${v}`);
 }
 
+// A bad port is a bad argument (asyncio: getaddrinfo's OverflowError before any socket exists), not a failed listen.
+function checkPort(port: number): void {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`port must be an integer from 0 to 65535, got ${port}`);
+  }
+}
+
 function clientTlsOptions(ssl: ClientSslOptions, host: string | undefined, serverHostname: string | undefined,
   socket: net.Socket): tls.ConnectionOptions {
   const ctx = secureContextFor(ssl);
@@ -154,6 +165,9 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
   if (sslOpt === null) {
     if (options.sslHandshakeTimeout !== undefined) throw new RangeError('sslHandshakeTimeout is only meaningful with ssl');
     if (options.serverHostname !== undefined) throw new RangeError('serverHostname is only meaningful with ssl');
+  } else if ((target.host === undefined || target.host === '') && options.serverHostname === undefined) {
+    // Nothing to check the certificate against (asyncio: "You must set server_hostname when using ssl without a host").
+    throw new RangeError('serverHostname is required when using ssl without a host');
   }
   checkTimeout('sslHandshakeTimeout', options.sslHandshakeTimeout);
   checkTimeout('sslShutdownTimeout', options.sslShutdownTimeout);
@@ -269,6 +283,7 @@ function connectStream<P extends AnyProtocol>(loop: EventLoop, factory: Protocol
 
 async function createConnection<P extends AnyProtocol>(this: EventLoop, factory: ProtocolFactory<P>, host: string,
   port: number, options: CreateConnectionOptions = {}): Promise<[Transport, P]> {
+  checkPort(port);
   const netOpts: net.TcpNetConnectOpts = { host, port };
   if (options.localAddr !== undefined) {
     netOpts.localAddress = options.localAddr[0];
@@ -298,6 +313,7 @@ function makeNetServer(options: CreateServerOptions): () => net.Server {
 
 async function createServer(this: EventLoop, factory: ProtocolFactory<AnyProtocol>,
   host: string | readonly string[] | null | undefined, port: number, options: CreateServerOptions = {}): Promise<Server> {
+  checkPort(port);
   const o = serverOptions(options);
   const hosts = host === null || host === undefined ? [undefined] : typeof host === 'string' ? [host] : [...host];
   const server = new Server(this, factory, { kind: 'tcp', hosts, port }, o, makeNetServer(o));
@@ -322,6 +338,7 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
   if (transport.getExtraInfo('sslObject') !== undefined) throw new TransportError('the transport already uses TLS');
   if (transport.isClosing()) throw new TransportError('the transport is closing');
   checkTimeout('sslHandshakeTimeout', options.sslHandshakeTimeout);
+  checkTimeout('sslShutdownTimeout', options.sslShutdownTimeout);
   const owner = transport._owner;
   const unixPath = transport._unixPath;
   const { socket: raw, unread } = transport._detachSocket();

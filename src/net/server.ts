@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { unlinkSync } from 'node:fs';
+import { renameSync, statSync, unlinkSync } from 'node:fs';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
@@ -183,6 +183,8 @@ export class Server implements TransportOwner {
   readonly #pending = new Set<Pending>();
   readonly #transports = new Set<SocketTransport>();
   #waiters: Future<void>[] = [];
+  // The Unix socket file this server created (device and inode), so close() removes only its own file.
+  #unixFile: { dev: number; ino: number } | null = null;
   #serveForever: Future<void> | null = null;
   readonly #createNetServer: () => NetServer;
 
@@ -275,6 +277,14 @@ export class Server implements TransportOwner {
       const where = spec.kind === 'unix' ? spec.path : `${spec.hosts.join(',') || '*'}:${spec.port}`;
       throw new TransportError(`cannot listen on ${where}: ${(err as Error).message}`, { cause: err });
     }
+    if (spec.kind === 'unix') {
+      try {
+        const st = statSync(spec.path);
+        this.#unixFile = { dev: st.dev, ino: st.ino };
+      } catch {
+        this.#unixFile = null; // already removed by someone else
+      }
+    }
     this.#netServers = servers;
     this.#serving = true;
     this.#loop._open.add(this);
@@ -299,30 +309,40 @@ export class Server implements TransportOwner {
     this.#loop._open.delete(this);
     const wasServing = this.#serving;
     this.#serving = false;
-    for (const s of this.#netServers) s.close();
-    if (wasServing && this.#spec.kind === 'unix') {
-      try {
-        unlinkSync(this.#spec.path);
-      } catch {
-        // Already gone (Node may remove it itself).
-      }
-    }
+    if (wasServing && this.#spec.kind === 'unix') closeUnix(this.#netServers, this.#spec.path, this.#unixFile);
+    else for (const s of this.#netServers) s.close();
     this.#netServers = [];
     const sf = this.#serveForever;
     if (sf !== null && !sf.done()) sf.cancel();
     this.#maybeWake();
   }
 
-  /** Closes every open connection gracefully (flush, then close); handshakes in progress are dropped. */
+  /**
+   * Closes every open connection gracefully (flush, then close); handshakes in progress are dropped, quietly (the
+   * application asked for it: no "TLS handshake failed" report).
+   */
   closeClients(): void {
     for (const t of [...this.#transports]) t.close();
-    for (const p of [...this.#pending]) p.raw.destroy();
+    this.#dropPending();
   }
 
-  /** Aborts every open connection now, handshakes in progress included. */
+  /** Aborts every open connection now, handshakes in progress included (those quietly, as in closeClients). */
   abortClients(): void {
     for (const t of [...this.#transports]) t.abort();
-    for (const p of [...this.#pending]) p.raw.destroy();
+    this.#dropPending();
+  }
+
+  // Connections still accepting or in their handshake: destroyed and forgotten now, so their failure is not reported.
+  #dropPending(): void {
+    if (this.#pending.size === 0) return;
+    for (const p of [...this.#pending]) {
+      p.finished = true;
+      p.timer?.cancel();
+      p.timer = null;
+      this.#pending.delete(p);
+      p.raw.destroy();
+    }
+    this.#maybeWake();
   }
 
   /**
@@ -487,6 +507,40 @@ export class Server implements TransportOwner {
     });
     this.#transports.add(t);
     t._connectionMade();
+  }
+}
+
+/**
+ * Closes a Unix server and removes its socket file, but only its own (asyncio 3.13 compares the inode): a file
+ * someone else put at `path` since (test_unix_server_cleanup_replaced) stays. libuv unlinks the path itself when the
+ * listening handle closes, so a replacement is moved aside for that moment and put back.
+ */
+function closeUnix(servers: NetServer[], path: string, own: { dev: number; ino: number } | null): void {
+  let aside: string | null = null;
+  try {
+    const st = statSync(path);
+    if (own === null || st.dev !== own.dev || st.ino !== own.ino) {
+      aside = `${path}.tulipwire-${process.pid}-${Date.now()}`;
+      renameSync(path, aside);
+    }
+  } catch {
+    aside = null; // gone already (test_unix_server_cleanup_gone), or cannot be moved: nothing of ours to spare
+  }
+  for (const s of servers) s.close();
+  if (aside !== null) {
+    try {
+      renameSync(aside, path);
+    } catch {
+      // The path was taken again meanwhile; leave the moved file where it is rather than delete anything.
+    }
+    return;
+  }
+  try {
+    // libuv normally removed it already; unlink only if the file there is still ours.
+    const st = statSync(path);
+    if (own !== null && st.dev === own.dev && st.ino === own.ino) unlinkSync(path);
+  } catch {
+    // Already gone.
   }
 }
 
