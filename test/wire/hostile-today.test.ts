@@ -10,16 +10,16 @@ import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
+import { Recorder, portOf, serveRecorders } from '../support/wire-tls.js';
 import { makeTestCA } from '../support/ca.js';
 import type { TestCA } from '../support/ca.js';
 import '../../src/net/index.js';
 import type { Server, Transport } from '../../src/net/index.js';
 import { sleep } from '../../src/loop/index.js';
 import { MessageProtocol } from '../../src/wire/message-protocol.js';
-import type { MessageProtocolOptions, RejectionError } from '../../src/wire/message-protocol.js';
+import type { MessageProtocolOptions } from '../../src/wire/message-protocol.js';
 import { Keyring, TLS_EXPORTER_LABEL, TLS_EXPORTER_LENGTH, deriveDirectionKey } from '../../src/wire/keyring.js';
 import { sealEnvelope } from '../../src/wire/signing.js';
-import type { MessageMeta } from '../../src/wire/signing.js';
 import { decode, encode } from '../../src/wire/codec.js';
 import { parseHeader } from '../../src/wire/envelope.js';
 import { FrameDecoder } from '../../src/wire/frames.js';
@@ -131,36 +131,10 @@ class RawClient {
   }
 }
 
-class Recorder extends MessageProtocol {
-  got: [unknown, MessageMeta][] = [];
-  rejected: RejectionError[] = [];
-  lost: (Error | null)[] = [];
-  override messageReceived(m: unknown, meta: MessageMeta): void {
-    this.got.push([m, meta]);
-  }
-  override messageRejected(e: RejectionError): void {
-    this.rejected.push(e);
-  }
-  override connectionLost(e: Error | null): void {
-    super.connectionLost(e);
-    this.lost.push(e);
-  }
-}
 
-function portOf(server: Server): number {
-  return (server.sockets[0] as { address(): { port: number } }).address().port;
-}
 
-async function serve(options: Partial<MessageProtocolOptions> = {}): Promise<{ port: number; protocols: Recorder[] }> {
-  const protocols: Recorder[] = [];
-  const keyring = options.keyring ?? ring();
-  const server = await fx.loop.createServer(() => {
-    const p = new Recorder({ keyring, side: 'server', logger: {}, ...options });
-    protocols.push(p);
-    return p;
-  }, '127.0.0.1', 0, { ssl: ca.serverOptions });
-  servers.push(server);
-  return { port: portOf(server), protocols };
+function serve(options: Partial<MessageProtocolOptions> = {}): Promise<{ port: number; protocols: Recorder[] }> {
+  return serveRecorders(fx.loop, ca.serverOptions, servers, { keyring: ring(), ...options });
 }
 
 async function connectGood(port: number): Promise<[Transport, Recorder]> {

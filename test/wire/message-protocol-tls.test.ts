@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
+import { Recorder, serveRecorders } from '../support/wire-tls.js';
 import { makeTestCA } from '../support/ca.js';
 import type { TestCA } from '../support/ca.js';
 import { startRedis } from '../support/redis.js';
@@ -14,10 +15,9 @@ import '../../src/net/index.js';
 import type { Server, Transport } from '../../src/net/index.js';
 import { sleep } from '../../src/loop/index.js';
 import { MessageProtocol } from '../../src/wire/message-protocol.js';
-import type { MessageProtocolOptions, RejectionError } from '../../src/wire/message-protocol.js';
+import type { MessageProtocolOptions } from '../../src/wire/message-protocol.js';
 import { Keyring, deriveDirectionKey } from '../../src/wire/keyring.js';
 import { sealEnvelope } from '../../src/wire/signing.js';
-import type { MessageMeta } from '../../src/wire/signing.js';
 import { encode } from '../../src/wire/codec.js';
 import { jsMac } from '../../src/wire/mac-js.js';
 import { defaultMacEngine } from '../../src/wire/mac-native.js';
@@ -54,41 +54,10 @@ function ring(): Keyring {
   return k;
 }
 
-class Recorder extends MessageProtocol {
-  got: [unknown, MessageMeta][] = [];
-  rejected: RejectionError[] = [];
-  raw: Buffer[] = [];
-  lost: (Error | null)[] = [];
-  override dataReceived(d: Buffer): void {
-    this.raw.push(Buffer.from(d));
-    super.dataReceived(d);
-  }
-  override messageReceived(m: unknown, meta: MessageMeta): void {
-    this.got.push([m, meta]);
-  }
-  override messageRejected(e: RejectionError): void {
-    this.rejected.push(e);
-  }
-  override connectionLost(e: Error | null): void {
-    super.connectionLost(e);
-    this.lost.push(e);
-  }
-}
 
-function portOf(server: Server): number {
-  return (server.sockets[0] as { address(): { port: number } }).address().port;
-}
 
-async function serve(options: Partial<MessageProtocolOptions> = {}): Promise<{ port: number; protocols: Recorder[] }> {
-  const protocols: Recorder[] = [];
-  const keyring = options.keyring ?? ring();
-  const server = await fx.loop.createServer(() => {
-    const p = new Recorder({ keyring, side: 'server', logger: {}, ...options });
-    protocols.push(p);
-    return p;
-  }, '127.0.0.1', 0, { ssl: ca.serverOptions });
-  servers.push(server);
-  return { port: portOf(server), protocols };
+function serve(options: Partial<MessageProtocolOptions> = {}): Promise<{ port: number; protocols: Recorder[] }> {
+  return serveRecorders(fx.loop, ca.serverOptions, servers, { keyring: ring(), ...options });
 }
 
 async function connect(port: number, options: Partial<MessageProtocolOptions> = {}): Promise<[Transport, Recorder]> {

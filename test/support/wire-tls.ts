@@ -1,0 +1,58 @@
+/**
+ * What the MessageProtocol tests over real TLS share: a protocol that records everything it receives, and a TLS
+ * server of them on 127.0.0.1 (port 0) registered for the test file's cleanup.
+ */
+import type { EventLoop } from '../../src/loop/index.js';
+import '../../src/net/index.js';
+import type { Server } from '../../src/net/index.js';
+import type { PkiServerTlsOptions } from '../../src/pki/index.js';
+import { MessageProtocol } from '../../src/wire/message-protocol.js';
+import type { MessageProtocolOptions, RejectionError } from '../../src/wire/message-protocol.js';
+import type { MessageMeta } from '../../src/wire/signing.js';
+
+/** A MessageProtocol that records the raw chunks, the verified messages, the rejections and the loss it sees. */
+export class Recorder extends MessageProtocol {
+  /** Every chunk received, copied. */
+  raw: Buffer[] = [];
+  /** Verified messages with their metadata, in order. */
+  got: [unknown, MessageMeta][] = [];
+  /** Rejected messages' errors, in order. */
+  rejected: RejectionError[] = [];
+  /** connectionLost's argument, once it ran. */
+  lost: (Error | null)[] = [];
+  override dataReceived(d: Buffer): void {
+    this.raw.push(Buffer.from(d));
+    super.dataReceived(d);
+  }
+  override messageReceived(m: unknown, meta: MessageMeta): void {
+    this.got.push([m, meta]);
+  }
+  override messageRejected(e: RejectionError): void {
+    this.rejected.push(e);
+  }
+  override connectionLost(e: Error | null): void {
+    super.connectionLost(e);
+    this.lost.push(e);
+  }
+}
+
+/** The TCP port a tulipwire Server listens on. */
+export function portOf(server: Server): number {
+  return (server.sockets[0] as { address(): { port: number } }).address().port;
+}
+
+/**
+ * A TLS server of {@link Recorder}s (side 'server', quiet logger, then `options`) on 127.0.0.1 with `ssl`, pushed to
+ * `servers` so the file's afterEach closes it; resolves with its port and the protocols it made, in order.
+ */
+export async function serveRecorders(loop: EventLoop, ssl: PkiServerTlsOptions, servers: Server[],
+  options: Partial<MessageProtocolOptions> & Pick<MessageProtocolOptions, 'keyring'>): Promise<{ port: number; protocols: Recorder[] }> {
+  const protocols: Recorder[] = [];
+  const server = await loop.createServer(() => {
+    const p = new Recorder({ side: 'server', logger: {}, ...options });
+    protocols.push(p);
+    return p;
+  }, '127.0.0.1', 0, { ssl });
+  servers.push(server);
+  return { port: portOf(server), protocols };
+}
