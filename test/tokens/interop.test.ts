@@ -3,58 +3,22 @@
  * key and salt, and tokens made in Python load here, for every class, with compression, rotation and expiry.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../src/loop/clock.js';
 import {
   Serializer, Signer, TimedSerializer, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer,
 } from '../../src/tokens/index.js';
-import type { SignerOptions } from '../../src/tokens/index.js';
 import { itsdangerousBatch } from '../support/itsdangerous-py.js';
+import { buildLocal, loadLocal as load } from '../support/itsdangerous-local.js';
 import type { PyOp, PyResult, PySpec } from '../support/itsdangerous-py.js';
 
 const T0 = 1_764_580_000;
 
-function build(spec: PySpec, now: number) {
-  const clock = new VirtualClock({ epochStart: now });
-  const signerOptions: SignerOptions = {};
-  if (spec.digest) signerOptions.digest = spec.digest;
-  if (spec.keyDerivation) signerOptions.keyDerivation = spec.keyDerivation;
-  if (spec.sep) signerOptions.sep = spec.sep;
-  const keys = spec.keys.length > 1 ? spec.keys : spec.keys[0]!;
-  const salt = 'salt' in spec ? { salt: spec.salt } : {};
-  switch (spec.cls) {
-    case 'Signer': return new Signer(keys, { ...signerOptions, ...salt });
-    case 'TimestampSigner': return new TimestampSigner(keys, { ...signerOptions, ...salt, clock });
-    case 'Serializer': return new Serializer(keys, { signerOptions, ...salt, clock });
-    case 'TimedSerializer': return new TimedSerializer(keys, { signerOptions, ...salt, clock });
-    case 'URLSafeSerializer': return new URLSafeSerializer(keys, { signerOptions, ...salt, clock });
-    case 'URLSafeTimedSerializer': return new URLSafeTimedSerializer(keys, { signerOptions, ...salt, clock });
-  }
-}
 
 function make(spec: PySpec, value: unknown, now: number): string {
-  const obj = build(spec, now);
+  const obj = buildLocal(spec, now);
   if (obj instanceof Signer) return obj.sign(value as string);
   return obj.dumps(value);
 }
 
-function load(spec: PySpec, token: string, now: number, maxAge?: number | null): PyResult {
-  const obj = build(spec, now);
-  try {
-    if (obj instanceof TimestampSigner) {
-      const [value, ts] = obj.unsign(token, { maxAge, returnTimestamp: true });
-      return { value, ts };
-    }
-    if (obj instanceof Signer) return { value: obj.unsign(token) };
-    if (obj instanceof TimedSerializer) {
-      const [value, ts] = obj.loads(token, { maxAge, returnTimestamp: true });
-      return { value, ts };
-    }
-    return { value: obj.loads(token) };
-  } catch (err) {
-    const e = err as { name: string; message: string; dateSigned?: number | null };
-    return { err: e.name, msg: e.message, dateSigned: e.dateSigned ?? null };
-  }
-}
 
 const SIGNERS = ['Signer', 'TimestampSigner'] as const;
 const SERIALIZERS = ['Serializer', 'TimedSerializer', 'URLSafeSerializer', 'URLSafeTimedSerializer'] as const;
