@@ -11,11 +11,11 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
+import { memoryRpcPair, until as untilIn } from '../support/rpc-pair.js';
 import { makeTestCA } from '../support/ca.js';
 import type { TestCA } from '../support/ca.js';
 import '../../src/net/index.js';
 import type { Server } from '../../src/net/index.js';
-import { createMemoryPair } from '../../src/net/memory-transport.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { KIND } from '../../src/wire/envelope.js';
 import { IdempotencyKey } from '../../src/wire/idempotency.js';
@@ -24,9 +24,11 @@ import type { RpcContext, RpcProtocolOptions } from '../../src/wire/rpc.js';
 import { sleep } from '../../src/loop/index.js';
 import type { Future } from '../../src/loop/index.js';
 import { BadPayload, Forbidden, RpcError } from '../../src/errors.js';
-import type { RejectionError } from '../../src/wire/message-protocol.js';
 
 const fx = useLoop({ real: true });
+const pair = (server: Partial<RpcProtocolOptions> = {}, client: Partial<RpcProtocolOptions> = {}) =>
+  memoryRpcPair(fx.loop, keyring(), server, client);
+const until = (pred: () => boolean): Promise<void> => untilIn(fx.loop, pred);
 
 function keyring(): Keyring {
   const k = new Keyring();
@@ -34,28 +36,8 @@ function keyring(): Keyring {
   return k;
 }
 
-class Recording extends RpcProtocol {
-  readonly rejected: RejectionError[] = [];
-  override messageRejected(error: RejectionError): void {
-    this.rejected.push(error);
-  }
-}
 
-async function pair(server: Partial<RpcProtocolOptions> = {}, client: Partial<RpcProtocolOptions> = {}) {
-  const ring = keyring();
-  const s = new Recording({ keyring: ring, side: 'server', logger: {}, ...server });
-  const c = new Recording({ keyring: ring, side: 'client', logger: {}, ...client });
-  createMemoryPair(fx.loop, c, s);
-  await sleep(0);
-  await sleep(0);
-  return { s, c };
-}
 
-/** Polls (at most ~5 s) until `pred` holds; the assertions after it fail if it never does. */
-async function until(pred: () => boolean): Promise<void> {
-  const end = fx.loop.time() + 5;
-  while (!pred() && fx.loop.time() < end) await sleep(0.005);
-}
 
 /** The error a Future failed with, or null if it succeeded. */
 async function failure(f: Future<unknown>): Promise<unknown> {

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
+import { Recording, memoryRpcPair, until as untilIn } from '../support/rpc-pair.js';
 import { createMemoryPair } from '../../src/net/memory-transport.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { MemoryNonceStore } from '../../src/wire/nonces.js';
@@ -16,9 +17,11 @@ import type { RpcProtocolOptions } from '../../src/wire/rpc.js';
 import { currentTask, sleep } from '../../src/loop/index.js';
 import type { Future } from '../../src/loop/index.js';
 import { BadPayload, CancelledError } from '../../src/errors.js';
-import type { RejectionError } from '../../src/wire/message-protocol.js';
 
 const fx = useLoop({ real: true });
+const pair = (server: Partial<RpcProtocolOptions> = {}, client: Partial<RpcProtocolOptions> = {}) =>
+  memoryRpcPair(fx.loop, keyring(), server, client);
+const until = (pred: () => boolean): Promise<void> => untilIn(fx.loop, pred);
 
 function keyring(): Keyring {
   const k = new Keyring();
@@ -26,33 +29,8 @@ function keyring(): Keyring {
   return k;
 }
 
-class Recording extends RpcProtocol {
-  readonly rejected: RejectionError[] = [];
-  lost: Error | null | undefined = undefined;
-  override messageRejected(error: RejectionError): void {
-    this.rejected.push(error);
-  }
-  override connectionLost(exc: Error | null): void {
-    this.lost = exc;
-    super.connectionLost(exc);
-  }
-}
 
-async function pair(server: Partial<RpcProtocolOptions> = {}, client: Partial<RpcProtocolOptions> = {}) {
-  const ring = keyring();
-  const s = new Recording({ keyring: ring, side: 'server', logger: {}, ...server });
-  const c = new Recording({ keyring: ring, side: 'client', logger: {}, ...client });
-  const [ct, st] = createMemoryPair(fx.loop, c, s);
-  await sleep(0);
-  await sleep(0);
-  return { s, c, ct, st };
-}
 
-/** Polls (at most ~5 s) until `pred` holds; the assertions after it fail if it never does. */
-async function until(pred: () => boolean): Promise<void> {
-  const end = fx.loop.time() + 5;
-  while (!pred() && fx.loop.time() < end) await sleep(0.005);
-}
 
 describe('RpcProtocol over a memory pair', () => {
   it('calls, errors and notifications through signed envelopes', async () => {

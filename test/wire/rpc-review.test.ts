@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
+import { Recording, memoryRpcPair, until as untilIn } from '../support/rpc-pair.js';
 import { createMemoryPair } from '../../src/net/memory-transport.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { MemoryNonceStore } from '../../src/wire/nonces.js';
@@ -13,16 +14,12 @@ import { RpcProtocol, RpcRouter } from '../../src/wire/rpc.js';
 import type { RpcProtocolOptions } from '../../src/wire/rpc.js';
 import { sleep } from '../../src/loop/index.js';
 import type { TulipError } from '../../src/errors.js';
-import type { RejectionError } from '../../src/wire/message-protocol.js';
 
 const fx = useLoop({ real: true });
+const pair = (server: Partial<RpcProtocolOptions> = {}, client: Partial<RpcProtocolOptions> = {}) =>
+  memoryRpcPair(fx.loop, keyring(), server, client);
+const until = (pred: () => boolean): Promise<void> => untilIn(fx.loop, pred);
 
-class Recording extends RpcProtocol {
-  readonly rejected: RejectionError[] = [];
-  override messageRejected(error: RejectionError): void {
-    this.rejected.push(error);
-  }
-}
 
 function keyring(): Keyring {
   const k = new Keyring();
@@ -30,20 +27,7 @@ function keyring(): Keyring {
   return k;
 }
 
-async function pair(server: Partial<RpcProtocolOptions> = {}, client: Partial<RpcProtocolOptions> = {}) {
-  const ring = keyring();
-  const s = new Recording({ keyring: ring, side: 'server', logger: {}, ...server });
-  const c = new Recording({ keyring: ring, side: 'client', logger: {}, ...client });
-  const [ct, st] = createMemoryPair(fx.loop, c, s);
-  await sleep(0);
-  await sleep(0);
-  return { s, c, ct, st };
-}
 
-async function until(pred: () => boolean): Promise<void> {
-  const end = fx.loop.time() + 5;
-  while (!pred() && fx.loop.time() < end) await sleep(0.005);
-}
 
 const codeOf = (f: PromiseLike<unknown>): Promise<string> =>
   Promise.resolve(f).then(() => 'ok', (e: TulipError) => e.code);
