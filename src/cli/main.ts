@@ -49,6 +49,8 @@ export function parseLifetime(text: string): number {
   if (m === null) throw new UsageError(`invalid lifetime ${JSON.stringify(text)}: use seconds or a number with s, m, h or d (e.g. 24h)`);
   const n = Number(m[1]) * ({ s: 1, m: 60, h: 3600, d: 86400 } as const)[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
   if (!(n > 0)) throw new UsageError('the lifetime must be positive');
+  // X.509 times are whole seconds: a shorter lifetime would give a certificate expired when it is written.
+  if (n < 1) throw new UsageError(`invalid lifetime ${JSON.stringify(text)}: at least 1 second`);
   return n;
 }
 
@@ -317,15 +319,18 @@ function buildProgram(): Command {
     .addOption(dirOpt())
     .requiredOption('--out <dir>', 'the certificate directory to renew (key.pem, cert.pem, ca.pem)')
     .option('--lifetime <duration>', 'new lifetime (default: the one the certificate was issued with)')
-    .option('--watch', 'stay running and renew before expiry (the built-in "cron job")')
+    .option('--watch', 'stay running and renew before expiry (the built-in "cron job"); renews an expired certificate too')
+    .option('--allow-expired', 'renew the certificate even when it has already expired (refused otherwise: letting it lapse is how a client is dropped)')
     .addOption(new Option('--fraction <f>', 'with --watch, renew at this fraction of the lifetime').default(String(RENEW_AT_FRACTION), '2/3'))
     .addOption(passOpt())
-    .action(async (o: CommonOpts & { out: string; lifetime?: string; watch?: boolean; fraction: string }) => {
+    .action(async (o: CommonOpts & { out: string; lifetime?: string; watch?: boolean; allowExpired?: boolean; fraction: string }) => {
       const lifetime = o.lifetime !== undefined ? parseLifetime(o.lifetime) : undefined;
       const fraction = Number(o.fraction);
       if (!(fraction > 0 && fraction < 1)) throw new UsageError('--fraction must be between 0 and 1');
       const c = await loadCA(o);
-      const current = c.adopt(readCertDir(o.out));
+      // A watcher is a standing decision to keep this certificate alive (stop it to drop the client): it renews one
+      // that expired while the machine was off. A one-shot renewal of a lapsed certificate needs --allow-expired.
+      const current = c.adopt(readCertDir(o.out), { allowExpired: o.allowExpired === true || o.watch === true });
       if (o.watch !== true) {
         const issued = await c.renew(current, lifetime !== undefined ? { lifetime } : {});
         await c.writeTo(o.out, issued);
@@ -364,7 +369,7 @@ async function watchRenewals(o: CommonOpts, current: IssuedCertificate, dir: str
     const c = await loadCA(o);
     let onDisk = cur;
     try {
-      onDisk = c.adopt(readCertDir(dir));
+      onDisk = c.adopt(readCertDir(dir), { allowExpired: true });
     } catch {
       // Unreadable or foreign: renew what we last wrote.
     }

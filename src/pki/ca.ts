@@ -20,11 +20,11 @@ import { mkdir, rename } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { CA_INTERMEDIATE_LIFETIME, CA_ROOT_LIFETIME, CERT_BACKDATE, CERT_LIFETIME } from '../constants.js';
-import { CABadPassphrase, CACorrupt, CAError, CANotFound } from '../errors.js';
+import { CABadPassphrase, CACorrupt, CAError, CANotFound, CertificateExpired } from '../errors.js';
 import type { Clock } from '../loop/clock.js';
 import { systemClock } from '../loop/clock.js';
 import type { TlsMaterial } from './files.js';
-import { withDirLock, writeCertDir, writeFileAtomic } from './files.js';
+import { tryWithDirLock, withDirLock, writeCertDir, writeFileAtomic } from './files.js';
 import type { CertificateInfo, KeyAlgorithm, KeyPair, Purpose } from './issue.js';
 import {
   EKU as EKU_OIDS, certificateInfo, checkCAName, checkKeyAlgorithm, createCertificate, encryptPrivateKeyPem,
@@ -86,6 +86,16 @@ export interface ValidityOptions {
    * mint wrong-purpose certificates.
    */
   purposes?: readonly Purpose[];
+}
+
+/** Options of {@link PrivateCA.adopt}. */
+export interface AdoptOptions {
+  /**
+   * Accept a certificate already past its notAfter. Default false ({@link CertificateExpired}): renewing a lapsed
+   * certificate brings back a credential that letting it lapse is how one drops (there is no revocation), so the
+   * caller says so. A certificate not valid yet is always accepted (its renewal is valid from now).
+   */
+  allowExpired?: boolean;
 }
 
 /** Options of {@link PrivateCA.issueServer}. */
@@ -160,6 +170,29 @@ function checkDnsName(name: string): void {
   const trimmed = bare.endsWith('.') ? bare.slice(0, -1) : bare;
   if (trimmed.length === 0 || trimmed.length > 253 || !trimmed.split('.').every((l) => DNS_LABEL.test(l))) {
     throw new CAError(`${JSON.stringify(name)} is not a DNS name (letters, digits and '-' in dot-separated labels, '*.' first for a wildcard)`);
+  }
+}
+
+// The SAN entries of one type, as node prints them (`DNS:a, IP Address:1.2.3.4, URI:tulip://…`).
+function sanPart(cert: X509Certificate, prefix: string): string[] {
+  return (cert.subjectAltName ?? '').split(', ').filter((e) => e.startsWith(prefix)).map((e) => e.slice(prefix.length));
+}
+
+// An IP address in one spelling (node prints IPv6 SANs expanded: `0:0:0:0:0:0:0:1` for `::1`).
+function canonicalIp(ip: string): string {
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname : ip;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const sa = new Set(a);
+  return sa.size === new Set(b).size && b.every((x) => sa.has(x));
+}
+
+function parseNodeCert(pem: string, what: string): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch (e) {
+    throw new CAError(`${what} is not a PEM certificate (${(e as Error).message})`, { cause: e });
   }
 }
 
@@ -300,7 +333,9 @@ export class PrivateCA {
   /**
    * Opens the CA in `dir`. The root key is read only if it is present (it may live offline) and, when encrypted, only
    * if `passphrase` is given. A {@link rotateIntermediate} that stopped between moving in the new key and its
-   * certificate is finished here (the new pair loads); one that stopped before loads the old pair.
+   * certificate is finished here (the new pair loads); one that stopped before loads the old pair. Temp files
+   * (`.<hex>.tmp`) an interrupted init or rotation left are removed here, holding the directory's lock for that
+   * moment; when another running process holds it, or it cannot be created (a read-only directory), they are left.
    * @throws CANotFound when `dir` has no `ca.json`; CACorrupt when a file is missing, unparsable, or the parts do not
    *   belong together (intermediate not signed by the root, key not matching its certificate); CABadPassphrase when
    *   `passphrase` does not decrypt the root key.
@@ -308,6 +343,9 @@ export class PrivateCA {
   static async load(options: PrivateCALoadOptions): Promise<PrivateCA> {
     const { dir, passphrase } = options;
     const { name, keyAlgorithm } = readMeta(dir);
+    // Temp files an interrupted init or rotation left (keys among them) go, but only holding the lock: a CA being
+    // written by another process right now, or a directory this process may not write, is left as it is.
+    await tryWithDirLock(dir, 'ca load', async () => undefined);
     finishIntermediateRotation(dir);
     const rootPem = readPem(dir, CA_FILES.rootCert);
     const interPem = readPem(dir, CA_FILES.intermediateCert);
@@ -409,55 +447,97 @@ export class PrivateCA {
     return this.#issue('client', id, identity, [], [], options);
   }
 
-  /** Issues a new leaf with the same profile (kind, SANs, identity, lifetime) as `previous`: what rotation calls. */
+  /**
+   * Issues a new leaf with the same profile as `previous` (kind, subject CN, SANs, identity URI, lifetime, key
+   * algorithm; a new key and serial), valid from now: what rotation calls. `previous` may have expired (a rotator
+   * whose renewals failed past notAfter, a device that was off) or not be valid yet; either way the new certificate
+   * runs from now for the same lifetime. The profile is read from `previous.cert` after checking that this CA issued
+   * it (its signature leads through this CA's current intermediate, or one in `previous.chain` such as the one before
+   * a {@link rotateIntermediate}, to this CA's root).
+   * @throws CAError when `previous.cert` is not a certificate of this CA (another CA's, or altered), or its fields
+   *   (`identity`, `dnsNames`, `ipAddresses`) do not match that certificate; or as {@link issueServer}.
+   */
   async renew(previous: IssuedCertificate, options: ValidityOptions = {}): Promise<IssuedCertificate> {
-    const validity = { lifetime: previous.lifetime, keyAlgorithm: previous.key.algorithm, ...options };
+    const leaf = parseNodeCert(previous.cert.pem, 'the certificate to renew');
+    this.#checkIssuedHere(leaf, splitPemCertificates(previous.chain.pem).slice(1));
+    const identity = sanPart(leaf, 'URI:').find((u) => parseIdentityUri(u) !== null);
+    const dnsNames = sanPart(leaf, 'DNS:');
+    const ipAddresses = sanPart(leaf, 'IP Address:');
+    if (identity !== previous.identity || !sameSet(dnsNames.map((d) => d.toLowerCase()), previous.dnsNames.map((d) => d.toLowerCase()))
+      || !sameSet(ipAddresses.map(canonicalIp), previous.ipAddresses.map(canonicalIp))) {
+      throw new CAError(`the certificate to renew does not match its description: it names ${identity ?? 'no tulip:// identity'}`
+        + ` (DNS ${dnsNames.join(',') || '-'}, IP ${ipAddresses.join(',') || '-'}), the description ${previous.identity}`
+        + ` (DNS ${previous.dnsNames.join(',') || '-'}, IP ${previous.ipAddresses.join(',') || '-'})`);
+    }
+    if (parseIdentityUri(identity)!.caName !== this.#s.name) {
+      throw new CAError(`identity ${identity} names CA ${parseIdentityUri(identity)!.caName}, not this CA (${this.#s.name})`);
+    }
+    const lifetime = previous.lifetime > 0 ? previous.lifetime : (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / 1000;
+    const validity = { lifetime, keyAlgorithm: previous.key.algorithm, ...options };
     if (previous.kind === 'server') {
       // The CN as stored, not as node prints it: node's `subject` escapes RFC 4514 specials (`a, b` → `a\, b`), and
       // the identity URI is the previous one as it stands, so renewal never changes who the server is.
       const commonName = new PeculiarCertificate(previous.cert.pem).subjectName.getField('CN')[0];
-      const dnsNames = [...previous.dnsNames];
-      const ipAddresses = [...previous.ipAddresses];
       if (dnsNames.length === 0 && ipAddresses.length === 0) throw new CAError('a server certificate needs at least one DNS name or IP address');
-      return this.#issue('server', commonName ?? dnsNames[0] ?? ipAddresses[0]!, previous.identity, dnsNames, ipAddresses, validity);
+      return this.#issue('server', commonName ?? dnsNames[0] ?? ipAddresses[0]!, identity, dnsNames, ipAddresses, validity);
     }
-    return this.issueClient({ ...validity, identity: previous.identity });
+    return this.issueClient({ ...validity, identity });
+  }
+
+  // Throws unless `leaf` was signed by an intermediate (this CA's current one, or one of `chain`) that this CA's root
+  // signed. Signatures only, not validity dates: an expired leaf or a rotated-out intermediate still passes.
+  #checkIssuedHere(leaf: X509Certificate, chain: readonly string[]): void {
+    const root = this.root.x509;
+    const issuers = [...chain.map((p) => parseNodeCert(p, 'a certificate of the chain')), this.intermediate.x509];
+    const issuer = issuers.find((i) => i.ca && leaf.checkIssued(i) && leaf.verify(i.publicKey) && i.checkIssued(root) && i.verify(root.publicKey));
+    if (issuer === undefined) {
+      throw new CAError(`${leaf.subject.replace(/\n/g, ', ')} was not issued by this CA (${this.#s.name})`);
+    }
   }
 
   /**
    * Rebuilds the {@link IssuedCertificate} view of credentials read from disk (`key.pem`/`cert.pem`/`ca.pem`), so they
    * can be renewed with the same profile: kind from the EKU, SANs, identity, and the lifetime it was issued with.
-   * @throws CAError when the chain does not lead to this CA's root, or the leaf is not a tulipwire server/client leaf.
+   * @throws CAError when a PEM text is not a certificate or key, the chain does not lead to this CA's root, or the
+   *   leaf is not a tulipwire server/client leaf; CertificateExpired when the leaf is past its notAfter and
+   *   `allowExpired` is not set.
    */
-  adopt(material: TlsMaterial): IssuedCertificate {
+  adopt(material: TlsMaterial, options: AdoptOptions = {}): IssuedCertificate {
     const certs = splitPemCertificates(material.cert);
     const leafPem = certs[0];
     if (leafPem === undefined) throw new CAError('the cert PEM holds no certificate');
-    const leaf = certificateInfo(leafPem);
-    const root = this.root.x509;
-    const issuers = [...certs.slice(1), this.intermediate.pem].map((p) => new X509Certificate(p));
-    const issuer = issuers.find((i) => leaf.x509.checkIssued(i) && leaf.x509.verify(i.publicKey));
-    if (issuer === undefined || !issuer.checkIssued(root) || !issuer.verify(root.publicKey)) {
-      throw new CAError(`${leaf.x509.subject.replace(/\n/g, ', ')} was not issued by this CA (${this.#s.name})`);
-    }
+    const leaf = certificateInfo(parseNodeCert(leafPem, 'the first certificate of the cert PEM'));
+    this.#checkIssuedHere(leaf.x509, certs.slice(1));
     const eku = leaf.x509.keyUsage ?? [];
     const kind = eku.includes(EKU_OIDS.serverAuth) ? 'server' : eku.includes(EKU_OIDS.clientAuth) ? 'client' : null;
     if (kind === null) throw new CAError('the certificate has neither serverAuth nor clientAuth in its extended key usage');
-    const san = leaf.x509.subjectAltName ?? '';
-    const part = (prefix: string) => san.split(', ').filter((e) => e.startsWith(prefix)).map((e) => e.slice(prefix.length));
-    const identity = part('URI:').find((u) => parseIdentityUri(u) !== null);
+    const identity = sanPart(leaf.x509, 'URI:').find((u) => parseIdentityUri(u) !== null);
     if (identity === undefined) throw new CAError('the certificate has no tulip:// identity URI');
+    const now = this.#s.clock.epoch();
+    if (leaf.notAfter <= now && options.allowExpired !== true) {
+      throw new CertificateExpired(`the certificate of ${identity} (serial ${leaf.serial}) expired ${formatAgo(now - leaf.notAfter)} ago`
+        + ` (${new Date(leaf.notAfter * 1000).toISOString()}): renewing it brings back a certificate that was let lapse;`
+        + ' renew it anyway with allowExpired (CLI: --allow-expired)');
+    }
+    let keyAlgorithm: KeyAlgorithm;
+    try {
+      keyAlgorithm = createPrivateKey(material.key).asymmetricKeyType === 'ed25519' ? 'Ed25519' : 'ECDSA-P256';
+    } catch (e) {
+      throw new CAError(`the key PEM is not an unencrypted private key (${(e as Error).message})`, { cause: e });
+    }
+    // Issued at notBefore + backdate, so this is the lifetime that was asked for (a window set by hand shorter than
+    // the backdate: its whole length).
+    const asked = leaf.notAfter - leaf.notBefore - CERT_BACKDATE;
     return {
       kind,
-      key: { pem: material.key, algorithm: createPrivateKey(material.key).asymmetricKeyType === 'ed25519' ? 'Ed25519' : 'ECDSA-P256' },
+      key: { pem: material.key, algorithm: keyAlgorithm },
       cert: leaf,
       chain: { pem: material.cert },
       ca: { pem: typeof material.ca === 'string' ? material.ca : material.ca.join('') },
       identity,
-      dnsNames: part('DNS:'),
-      ipAddresses: part('IP Address:'),
-      // Issued at notBefore + backdate, so this is the lifetime that was asked for.
-      lifetime: leaf.notAfter - leaf.notBefore - CERT_BACKDATE,
+      dnsNames: sanPart(leaf.x509, 'DNS:'),
+      ipAddresses: sanPart(leaf.x509, 'IP Address:'),
+      lifetime: asked > 0 ? asked : leaf.notAfter - leaf.notBefore,
     };
   }
 
@@ -502,7 +582,9 @@ export class PrivateCA {
       identity,
       dnsNames,
       ipAddresses,
-      lifetime: notAfter - now,
+      // What a renewal asks for again: the lifetime from now, or for a window set by hand (an expired or not-yet-valid
+      // test certificate) its length, so the renewal is a full-length certificate from now rather than none.
+      lifetime: options.notBefore === undefined && notAfter - now > 0 ? notAfter - now : notAfter - notBefore,
     };
   }
 
@@ -550,4 +632,12 @@ export class PrivateCA {
   async writeTo(dir: string, issued: IssuedCertificate): Promise<void> {
     await writeCertDir(dir, toTlsMaterial(issued));
   }
+}
+
+// "3.2 h", "12 s": how long ago a certificate expired, for messages.
+function formatAgo(seconds: number): string {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min`;
+  if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} days`;
 }

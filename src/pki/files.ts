@@ -4,8 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readFileSync } from 'node:fs';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CAError } from '../errors.js';
 
 /** File names of a certificate directory (`ca issue ... --out DIR`). */
@@ -24,38 +25,119 @@ export interface TlsMaterial {
 /** The lock file {@link withDirLock} holds in a CA directory while a command changes it. */
 export const LOCK_FILE = '.tulipwire.lock';
 
+// The names of the temp files this module makes: `.<12 hex>.tmp` ({@link writeFileAtomic}) and
+// `.<ca|key|cert>.pem.<12 hex>.tmp` ({@link writeCertDir}). Cleanup removes these and nothing else.
+const ATOMIC_TEMP = /^\.[0-9a-f]{12}\.tmp$/;
+const CERT_DIR_TEMP = /^\.(?:ca|key|cert)\.pem\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Age past which a certificate directory's temp file counts as left by a writer that died. A write holds its temps
+ * for milliseconds (prepare, fsync, rename); certificate directories have no lock, so the age is what keeps a
+ * cleanup from removing the temps of a write in progress in another process.
+ */
+const STALE_CERT_DIR_TEMP_AGE = 10 * 60;
+
+/**
+ * How long a command that changes a CA waits for a lock held by a tidy-up ({@link tryWithDirLock}, every load: a
+ * readdir and a few unlinks, milliseconds), and how often it looks again, in seconds. Without the wait a rotation
+ * would fail "busy" because a `ca issue` or `renew --watch` cycle happened to load the CA at that moment.
+ */
+const BRIEF_LOCK_WAIT = 5;
+const BRIEF_LOCK_POLL = 0.01;
+
 /**
  * Runs `fn` holding `dir`'s lock file (created exclusively, holding this process's pid and `what`), so two commands
- * never change one CA at once. A lock left by a process that no longer runs is taken over.
+ * never change one CA at once. A lock left by a process that no longer runs is taken over. Holding the lock, it first
+ * removes the `.<hex>.tmp` files a {@link writeFileAtomic} of an interrupted holder left: every write into a CA
+ * directory happens under this lock, so such a file belongs to no write in progress.
  * @throws CAError when another running process holds the lock, naming it and the file.
  */
 export async function withDirLock<T>(dir: string, what: string, fn: () => Promise<T>): Promise<T> {
+  await acquireDirLock(dir, what, false);
+  try {
+    await removeTemps(dir, ATOMIC_TEMP, 0);
+    return await fn();
+  } finally {
+    await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
+  }
+}
+
+/**
+ * {@link withDirLock} for a reader that only tidies up (`PrivateCA.load`): runs `fn` under the lock, and resolves
+ * `undefined` without running it when the lock is held by another running process or cannot be created (a read-only
+ * CA directory, another user's). Never throws for the lock itself.
+ */
+export async function tryWithDirLock<T>(dir: string, what: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    await acquireDirLock(dir, what, true);
+  } catch {
+    return undefined;
+  }
+  try {
+    await removeTemps(dir, ATOMIC_TEMP, 0);
+    return await fn();
+  } finally {
+    await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
+  }
+}
+
+// Removes the regular files in `dir` whose names match `pattern` and whose mtime is at least `minAge` seconds old.
+// Best effort: an unreadable directory or a file that went away meanwhile is skipped.
+async function removeTemps(dir: string, pattern: RegExp, minAge: number): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    if (!pattern.test(name)) continue;
+    const path = join(dir, name);
+    try {
+      const st = await lstat(path);
+      if (!st.isFile() || now - st.mtimeMs < minAge * 1000) continue;
+      await unlink(path);
+    } catch {
+      // Gone already (another cleanup), or not ours to remove.
+    }
+  }
+}
+
+// The lock file holds `<pid>\n<what>\n`, plus `brief\n` for a tidy-up that a command changing the CA waits out.
+// A `brief` caller (a tidy-up itself) never waits: it skips its work instead.
+async function acquireDirLock(dir: string, what: string, brief: boolean): Promise<void> {
   const path = join(dir, LOCK_FILE);
-  for (let attempt = 0; ; attempt++) {
+  const waitUntil = Date.now() + BRIEF_LOCK_WAIT * 1000;
+  let tookOver = false;
+  for (;;) {
     try {
       const fh = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
       try {
-        await fh.writeFile(`${process.pid}\n${what}\n`);
+        await fh.writeFile(`${process.pid}\n${what}\n${brief ? 'brief\n' : ''}`);
       } finally {
         await fh.close();
       }
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CAError(`could not lock ${dir}: ${(e as Error).message}`, { cause: e });
-      const [pidText, holder] = (await readFile(path, 'utf8').catch(() => '')).split('\n');
+      const text = await readFile(path, 'utf8').catch((re: NodeJS.ErrnoException) => (re.code === 'ENOENT' ? null : ''));
+      if (text === null && Date.now() < waitUntil) continue; // released between our open and our read
+      const [pidText, holder, mark] = (text ?? '').split('\n');
       const pid = Number(pidText);
-      if (attempt === 0 && Number.isInteger(pid) && pid > 0 && !processRuns(pid)) {
+      if (!tookOver && Number.isInteger(pid) && pid > 0 && !processRuns(pid)) {
+        tookOver = true;
         await unlink(path).catch(() => undefined); // stale: its process is gone
+        continue;
+      }
+      // A tidy-up holding it, or a holder that has not written its pid yet: both are done in milliseconds.
+      if (!brief && (mark === 'brief' || text === '') && Date.now() < waitUntil) {
+        await sleep(BRIEF_LOCK_POLL * 1000);
         continue;
       }
       throw new CAError(`${dir} is busy: ${holder || 'another command'} in process ${pidText || '?'} holds ${path}; `
         + 'wait for it, or remove that file if no such process runs');
     }
-  }
-  try {
-    return await fn();
-  } finally {
-    await unlink(path).catch(() => undefined);
   }
 }
 
@@ -99,7 +181,8 @@ async function prepareTemp(tmp: string, data: string | Uint8Array, mode: number)
 /**
  * Writes a certificate directory atomically per file: `ca.pem`, then `key.pem` (0600), then `cert.pem` last. A watcher
  * that reads between the renames sees a key that does not match the certificate, which {@link readCertDir} callers
- * skip (createSecureContext refuses the pair), and the final rename brings a consistent set.
+ * skip (createSecureContext refuses the pair), and the final rename brings a consistent set. Afterwards it removes
+ * this function's own temp files (`.<file>.<hex>.tmp`) older than 10 minutes, left by a write that was killed.
  */
 export async function writeCertDir(dir: string, material: TlsMaterial): Promise<void> {
   try {
@@ -126,6 +209,8 @@ export async function writeCertDir(dir: string, material: TlsMaterial): Promise<
     for (const [tmp] of temps) await unlink(tmp).catch(() => undefined);
     throw new CAError(`could not write the certificate directory ${dir}: ${(e as Error).message}`, { cause: e });
   }
+  // Temps an interrupted write left (a kill between prepare and rename): only old ones, as there is no lock here.
+  await removeTemps(dir, CERT_DIR_TEMP, STALE_CERT_DIR_TEMP_AGE);
 }
 
 /**
