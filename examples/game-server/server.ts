@@ -224,10 +224,16 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
       const key = typeof code === 'string' ? code : 'closed';
       stats.disconnects[key] = (stats.disconnects[key] ?? 0) + 1;
       for (const p of players.values()) {
-        // A player whose newer connection (a reconnect) already took over keeps its place.
+        // A player whose newer connection (a reconnect) already took over keeps its place; so does one whose session
+        // moved to a successor connection (make-before-break): its state now goes there.
         if (p.conn === c) {
-          p.conn = null;
-          leaveRoom(p);
+          const next = c.current;
+          if (next !== null && next !== c) {
+            p.conn = next;
+          } else {
+            p.conn = null;
+            leaveRoom(p);
+          }
         }
       }
     },

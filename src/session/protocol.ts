@@ -10,6 +10,7 @@
  * | PONG 7 | `[id]` | the answer; the sender of the PING measures RTT on its own clock |
  * | RECONNECT 8 | `[closeAt, reason]` | the server closes this connection at epoch second `closeAt` (a certificate's notAfter): open a new one first |
  * | GOAWAY 9 | `[code, message, timeout]` | the server takes no new calls here and closes within `timeout` s (drain, or a refused connection with a `TW_` code) |
+ * | SESSION 10 | client `[sessionId, active]`; server `["joined", serverId]` or `["moved"]` | which client session a connection belongs to, and which of its connections gets the server's notifications (make-before-break without duplicates) |
  *
  * Every message from the peer (of any kind) counts as proof of life. A peer silent for longer than `idleTimeout`
  * is aborted, and {@link SessionProtocolBase.endReason} is the PeerTimeout.
@@ -39,6 +40,9 @@ import { Heartbeat, HeartbeatTimer } from './heartbeat.js';
 /** The envelope kinds sessions use (reserved by the wire format). */
 export const SESSION_KIND = Object.freeze({
   PING: KIND.PING, PONG: KIND.PONG, RECONNECT: KIND.RECONNECT, GOAWAY: KIND.GOAWAY,
+  // The first of the control kinds the wire format reserves (10-15, docs/wire-format.md §2.1); src/wire's KIND
+  // does not name it. Older peers hand it to the application, which ignores it (section Sessions there).
+  SESSION: 10,
 } as const);
 
 /** A RECONNECT notice: the connection closes at `closeAt` (epoch seconds). */
@@ -308,6 +312,9 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
         this.reconnectReceived({ closeAt: message[0], reason: message[1] }, meta);
         return;
       }
+      case SESSION_KIND.SESSION:
+        this.sessionReceived(message, meta);
+        return;
       case SESSION_KIND.GOAWAY: {
         if (!Array.isArray(message) || message.length !== 3 || typeof message[0] !== 'string'
           || typeof message[1] !== 'string' || typeof message[2] !== 'number') {
@@ -357,6 +364,9 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
 
   /** A RECONNECT notice arrived. Default: ignored (servers never get one). */
   reconnectReceived(_notice: ReconnectNotice, _meta: MessageMeta): void {}
+
+  /** A SESSION message arrived (its shape is the subclass's to check: it differs by direction). Default: ignored. */
+  sessionReceived(_message: unknown, _meta: MessageMeta): void {}
 
   /** A GOAWAY notice arrived. Default: ignored. */
   goawayReceived(_notice: GoawayNotice, _meta: MessageMeta): void {}

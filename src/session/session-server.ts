@@ -12,16 +12,23 @@
  * - **Slow consumers**: a peer that stops reading pauses its connection's writing; notifications sent with `latest`
  *   (state snapshots) are then held latest-wins, and a connection whose transport holds more than `maxWriteBuffer`
  *   bytes is aborted with SlowConsumer (docs/sessions.md, "Backpressure").
+ * - **One copy of each notification per client session**: a tulipwire client names its session on each connection
+ *   (SESSION `[sessionId, active]`), and a notification to any connection of that session (a `broadcast` included)
+ *   goes to the session's current connection only: the one the client moved to last (make-before-break), after a
+ *   `["moved"]` marker on the previous one, so the client keeps their order (docs/sessions.md).
  * - **Graceful drain**: {@link SessionServer.drain} stops accepting, sends each peer a signed GOAWAY, lets in-flight
  *   RPCs finish, then closes the rest; it returns within its timeout (plus a short, fixed close grace).
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import {
   CLOSE_GRACE, DRAIN_GRACE, DRAIN_TIMEOUT, MAX_CONNECTIONS_PER_IDENTITY, MESSAGE_BURST, MESSAGE_RATE, RECONNECT_NOTICE,
+  SESSION_QUEUE_SIZE,
 } from '../constants.js';
-import { RateLimited, SessionClosed, TooManyConnections, TransportError } from '../errors.js';
+import { BadPayload, RateLimited, SessionClosed, SlowConsumer, TooManyConnections, TransportError } from '../errors.js';
+import { encode } from '../wire/codec.js';
 import type { EventLoop, TimerHandle } from '../loop/index.js';
 import { getRunningLoop, sleep } from '../loop/index.js';
 import type { Transport } from '../net/transports.js';
@@ -153,8 +160,57 @@ const DRAIN_POLL = 0.01;
 // drops, not of replies).
 const REFUSAL_REPLY_INTERVAL = 1;
 
+// Client session ids are opaque byte strings of this many bytes (tulipwire clients send 16 random ones).
+const SESSION_ID_MIN = 8;
+const SESSION_ID_MAX = 64;
+
+/**
+ * The connections of one client session (those that named the same session id under the same certificate identity,
+ * or a connection alone when its client names none). Notifications to any of them go to {@link target} only.
+ */
+class SessionGroup<S extends RpcSecurity> {
+  /** `identity \n sessionId` (hex), or null for a client that named no session (a group of one). */
+  readonly key: string | null;
+  /** Members in the order they joined (a lost one leaves at its connectionLost). */
+  readonly members: SessionConnection<S>[] = [];
+
+  constructor(key: string | null) {
+    this.key = key;
+  }
+
+  /**
+   * The connection the session's notifications go to: the open member the client activated last; when none is
+   * activated (the first connection, before its activation arrives, or every activated one is lost), the oldest open
+   * member, so the target never moves without an activation (and its `moved` marker) while it is open.
+   */
+  target(): SessionConnection<S> | null {
+    let best: SessionConnection<S> | null = null;
+    for (const m of this.members) {
+      if (m.isLost) continue;
+      if (best === null || m.activatedAt > best.activatedAt) best = m;
+    }
+    return best;
+  }
+}
+
+// A notification given to a connection before its client's first message (queued: that message may name a session
+// whose current connection is another one).
+interface EarlyNotification {
+  readonly method: string;
+  readonly params: unknown;
+  readonly options: ConnectionNotifyOptions;
+  // Sent by broadcast: the session's other connections got it already, so it is dropped if this one joins them.
+  readonly broadcast: boolean;
+}
+
 interface ServerHooks<S extends RpcSecurity> {
   loop: EventLoop;
+  // Random per server, told to clients in SESSION ["joined", serverId]: a client orders notifications only across
+  // connections of one server.
+  serverId: Uint8Array;
+  groups: Map<string, SessionGroup<S>>;
+  // The next activation stamp (increasing per server).
+  activation(): number;
   counter: ConnectionCounter;
   identityOf: (peer: unknown) => string;
   rate: number;
@@ -188,7 +244,25 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
    * null. Each noticed connection admits at most one, and only one that closes later than it does.
    */
   successor: SessionConnection<S> | null = null;
+  /**
+   * The session id the client named (hex; SESSION `[sessionId, active]`), or null: an older client that names none
+   * (its connection is a session of its own), or before its first message.
+   */
+  sessionId: string | null = null;
+  /**
+   * True once the client's first message arrived: its SESSION hello or, from an older client, any other. Before
+   * that, notifications to this connection are queued (at most {@link SESSION_QUEUE_SIZE}), since the hello may name
+   * a session whose current connection is another one.
+   */
+  ready = false;
+  /** When the client moved its session's notifications to this connection (an increasing stamp; 0: never). */
+  activatedAt = 0;
+  /** True once a newer connection of the same client session took over its notifications (`["moved"]` sent). */
+  moved = false;
   readonly #hooks: ServerHooks<S>;
+  // The client session this connection belongs to, from `ready` on (kept after the loss, to forward to the session).
+  #group: SessionGroup<S> | null = null;
+  #early: EarlyNotification[] = [];
   // The noticed connection this one was let in for, beyond the limit (its `successor` is this), or null.
   #predecessor: SessionConnection<S> | null = null;
   #bucket: TokenBucket | null = null;
@@ -205,6 +279,55 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   /** RPCs of the client running here now. */
   get inFlight(): number {
     return this.rpc?.inFlight ?? 0;
+  }
+
+  /**
+   * The connection notifications to this one go to now: the current connection of its client session (the one the
+   * client moved to last), itself for a client that names no session, or null when the session has none open.
+   */
+  get current(): SessionConnection<S> | null {
+    if (this.#group === null) return this.isLost ? null : this;
+    return this.#group.target();
+  }
+
+  /**
+   * Sends notification `method` to the client session of this connection, on its current connection ({@link
+   * current}: after make-before-break the newer one, never both), so each notification reaches the session once.
+   * With `latest`, held while writing is paused (latest-wins, docs/sessions.md "Backpressure"). Before the client's
+   * first message it is queued (see {@link ready}).
+   * @throws TransportClosed when the session has no open connection; BadPayload when `params` cannot be encoded.
+   *   A client that says nothing while more than {@link SESSION_QUEUE_SIZE} wait for it is aborted with SlowConsumer.
+   */
+  override notify(method: string, params?: unknown, options: ConnectionNotifyOptions = {}): void {
+    this.deliver(method, params, options, false);
+  }
+
+  /** @internal {@link notify}, marked as part of a broadcast (see {@link EarlyNotification}). */
+  deliver(method: string, params: unknown, options: ConnectionNotifyOptions, broadcast: boolean): void {
+    if (!this.ready && this.admitted && !this.isLost && this.transport !== null && !this.transport.isClosing()) {
+      encode([method, params]); // BadPayload now, as a sent one would
+      const key = options.latest === undefined ? null : options.latest === true ? method : options.latest;
+      if (key !== null) {
+        const i = this.#early.findIndex((e) => e.options.latest !== undefined
+          && (e.options.latest === true ? e.method : e.options.latest) === key);
+        if (i >= 0) {
+          this.#early.splice(i, 1);
+          this.superseded += 1;
+        }
+      }
+      this.#early.push({ method, params, options, broadcast });
+      if (this.#early.length > SESSION_QUEUE_SIZE) {
+        this.closeFor(new SlowConsumer(`the client sent nothing while ${this.#early.length} notifications waited for its first message`,
+          { buffered: this.#early.length, limit: SESSION_QUEUE_SIZE }), true);
+      }
+      return;
+    }
+    const target = this.current;
+    if (target !== null && target !== this) {
+      target.deliver(method, params, options, broadcast);
+      return;
+    }
+    super.notify(method, params, options);
   }
 
   override connectionMade(transport: Transport): void {
@@ -230,6 +353,8 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   }
 
   override messageReceived(message: unknown, meta: MessageMeta): void {
+    // An older client's first message is anything but a SESSION hello: its connection is a session of its own.
+    if (!this.ready && this.admitted && meta.kind !== SESSION_KIND.SESSION) this.#becomeReady(null);
     if (this.#limited(message, meta)) {
       this.heartbeat?.received();
       return;
@@ -238,6 +363,7 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   }
 
   override duplicateNonce(message: unknown, meta: MessageMeta): boolean {
+    if (!this.ready && this.admitted) this.#becomeReady(null);
     if (this.#limited(message, meta)) {
       this.heartbeat?.received();
       return true;
@@ -245,11 +371,111 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
     return super.duplicateNonce(message, meta);
   }
 
+  /**
+   * A client's SESSION `[sessionId, active]`: its first message names the client session this connection belongs
+   * to; `active` true moves the session's notifications here (the client did so when it switched to this
+   * connection). Anything else is a rejected message (BadPayload).
+   */
+  override sessionReceived(message: unknown, _meta: MessageMeta): void {
+    if (!this.admitted) return;
+    const m = Array.isArray(message) && message.length === 2 ? message as unknown[] : null;
+    const id = m?.[0];
+    const active = m?.[1];
+    if (!(id instanceof Uint8Array) || id.length < SESSION_ID_MIN || id.length > SESSION_ID_MAX || typeof active !== 'boolean') {
+      this.rejectMessage(new BadPayload(`a SESSION payload from a client must be [sessionId (${SESSION_ID_MIN}-${SESSION_ID_MAX} bytes), active]`));
+      if (!this.ready) this.#becomeReady(null);
+      return;
+    }
+    const hex = Buffer.from(id).toString('hex');
+    if (!this.ready) this.#becomeReady(hex);
+    else if (this.sessionId !== hex) {
+      this.rejectMessage(new BadPayload('a connection cannot change its session id'));
+      return;
+    }
+    if (active) this.#activate();
+  }
+
+  // The client spoke: join its session (`sessionId`, or a group of one), then send what was queued meanwhile.
+  #becomeReady(sessionId: string | null): void {
+    this.ready = true;
+    const h = this.#hooks;
+    let group: SessionGroup<S> | undefined;
+    let joined = false;
+    if (sessionId !== null) {
+      this.sessionId = sessionId;
+      // Scoped by the certificate identity: another identity naming the same id gets a session of its own.
+      const key = `${this.identity}\n${sessionId}`;
+      group = h.groups.get(key);
+      joined = group !== undefined && group.target() !== null;
+      if (group === undefined) {
+        group = new SessionGroup<S>(key);
+        h.groups.set(key, group);
+      }
+      // Ahead of any notification here: the client orders this connection's behind its older ones from now on.
+      this.sendControl(SESSION_KIND.SESSION, ['joined', h.serverId]);
+    } else {
+      group = new SessionGroup<S>(null);
+    }
+    group.members.push(this);
+    this.#group = group;
+    const early = this.#early;
+    this.#early = [];
+    for (const e of early) {
+      // A broadcast reached every connection: the session's current one got its copy (a tulipwire client names
+      // its session on a connection before it opens the next, so that one was there for it).
+      if (joined && e.broadcast) continue;
+      try {
+        this.deliver(e.method, e.params, e.options, e.broadcast);
+      } catch {
+        break; // closing: nothing more can be sent here
+      }
+    }
+  }
+
+  // The client moved its session's notifications here: the previous current connection gets the "moved" marker
+  // after the last one it carried, and its held latest-wins ones (never written) come here instead.
+  #activate(): void {
+    const group = this.#group;
+    if (group === null || group.key === null) return;
+    const previous = group.target();
+    this.activatedAt = this.#hooks.activation();
+    if (previous === null || previous === this) return;
+    for (const h of previous.takeHeld()) {
+      try {
+        this.notify(h.method, h.params, { latest: h.key, ...(h.ttl !== undefined ? { ttl: h.ttl } : {}) });
+      } catch {
+        previous.heldDropped += 1;
+      }
+    }
+    previous.moved = true;
+    previous.sendControl(SESSION_KIND.SESSION, ['moved']);
+  }
+
   override connectionLost(exc: Error | null): void {
     this.#noticeTimer?.cancel();
     this.#closeTimer?.cancel();
     this.#noticeTimer = this.#closeTimer = null;
+    this.#early = [];
+    // Held latest-wins notifications never written here go to the session's next connection, if it has one open.
+    const held = this.takeHeld();
     super.connectionLost(exc);
+    const group = this.#group;
+    if (group !== null) {
+      const i = group.members.indexOf(this);
+      if (i >= 0) group.members.splice(i, 1);
+      const next = group.target();
+      if (next === null && group.key !== null && this.#hooks.groups.get(group.key) === group) this.#hooks.groups.delete(group.key);
+      for (const h of held) {
+        try {
+          if (next === null) throw new SessionClosed('no connection left');
+          next.notify(h.method, h.params, { latest: h.key, ...(h.ttl !== undefined ? { ttl: h.ttl } : {}) });
+        } catch {
+          this.heldDropped += 1;
+        }
+      }
+    } else {
+      this.heldDropped += held.length;
+    }
     // A successor that ends before its predecessor gives the slot back: the client's next try (a failed probe, a
     // dropped network) is let in again, instead of being refused until the predecessor closes at notAfter.
     if (this.#predecessor !== null) {
@@ -270,6 +496,8 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   sendGoaway(code: string, message: string, timeout: number): void {
     if (this.goawayAt !== null) return;
     this.goawayAt = this.#hooks.loop.time();
+    // A client that has not spoken yet gets what was queued for it first (as a session of its own: it is going away).
+    if (!this.ready && this.admitted) this.#becomeReady(null);
     // Held latest-wins state goes first: a client with no calls in flight closes as soon as it reads the GOAWAY.
     this.flushHeld();
     this.sendControl(SESSION_KIND.GOAWAY, [code, message, timeout]);
@@ -285,8 +513,9 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   // limited peer must still be able to answer pings and receive its replies).
   #limited(message: unknown, meta: MessageMeta): boolean {
     const kind = meta.kind;
+    // SESSION too: a dropped activation would leave the session's notifications on the connection it leaves.
     if (this.#bucket === null || kind === RPC_KIND.RESPONSE || kind === RPC_KIND.ERROR || kind === RPC_KIND.CANCEL
-      || kind === SESSION_KIND.PING || kind === SESSION_KIND.PONG) return false;
+      || kind === SESSION_KIND.PING || kind === SESSION_KIND.PONG || kind === SESSION_KIND.SESSION) return false;
     const wait = this.#bucket.take();
     if (wait === 0) return false;
     this.rateLimited += 1;
@@ -381,8 +610,13 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
   readonly nonceStore: NonceStore;
   /** Connection counts per identity. */
   readonly counter: ConnectionCounter;
+  /** 8 random bytes naming this server to clients (SESSION `["joined", serverId]`): they order notifications per server. */
+  readonly serverId: Uint8Array = randomBytes(8);
   readonly #options: SessionServerOptions<S>;
   readonly #connections = new Set<SessionConnection<S>>();
+  // Client sessions with an open connection, by `identity \n sessionId`.
+  readonly #groups = new Map<string, SessionGroup<S>>();
+  #activations = 0;
   #listening: ListeningServer | null = null;
   #detachRotator: (() => void) | null = null;
   #draining = false;
@@ -429,13 +663,21 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
     return this;
   }
 
-  /** Sends notification `method` to every open connection (skipping those going away); returns how many got it. */
-  broadcast(method: string, params?: unknown, options?: ConnectionNotifyOptions): number {
+  /**
+   * Sends notification `method` to every client session with an open connection (skipping connections going away),
+   * once per session: on its current connection (see {@link SessionConnection.notify}). Returns how many sessions got it.
+   */
+  broadcast(method: string, params?: unknown, options: ConnectionNotifyOptions = {}): number {
     let n = 0;
+    const reached = new Set<unknown>();
     for (const c of this.#connections) {
       if (c.goawayAt !== null || c.isLost) continue;
+      // Before its client's first message a connection is its own (it may turn out to join a reached session).
+      const session = c.ready ? c.current : c;
+      if (session === null || reached.has(session)) continue;
+      reached.add(session);
       try {
-        c.notify(method, params, options);
+        c.deliver(method, params, options, true);
         n += 1;
       } catch {
         // closing: it is leaving the set
@@ -454,6 +696,9 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
     const o = this.#options;
     const hooks: ServerHooks<S> = {
       loop: this.loop,
+      serverId: this.serverId,
+      groups: this.#groups,
+      activation: () => ++this.#activations,
       counter: this.counter,
       identityOf: o.identityOf ?? defaultPeerKey,
       rate: o.rate ?? MESSAGE_RATE,

@@ -17,10 +17,11 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { RPC_TIMEOUT, SESSION_QUEUE_SIZE, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
 import {
-  PeerRejected, SessionClosed, TimeoutError, TooManyConnections, TransportError, TulipError, isCancelledError,
+  BadPayload, PeerRejected, SessionClosed, TimeoutError, TooManyConnections, TransportError, TulipError, isCancelledError,
 } from '../errors.js';
 import type { EventLoop, Future, Task } from '../loop/index.js';
 import { gather, getRunningLoop, sleep, waitFor } from '../loop/index.js';
@@ -151,6 +152,21 @@ interface ClientHooks {
   hasNotifier(method: string): boolean;
   // Takes the latest-wins notifications a lost link never wrote, to send on the next one; false: the session is closed.
   carry(held: HeldNotification[]): boolean;
+  // The session's id, sent first on every connection (SESSION [sessionId, false]).
+  sessionId: Uint8Array;
+  // The next link's place in the session's order of connections.
+  order(): number;
+  // True while an older link of the same server may still carry notifications (this one's wait behind them).
+  blocked(link: SessionLink<any>): boolean;
+  // Messages a link holds for ordering before reading from it pauses.
+  maxHeld: number;
+}
+
+// A notification or application message held behind an older connection's (see SessionLink.ordered).
+interface OrderedMessage {
+  readonly app: boolean;
+  readonly message: unknown;
+  readonly meta: MessageMeta;
 }
 
 /**
@@ -180,13 +196,34 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
   serverExpiresFirst = false;
   /** Loop time before which no new connection is tried for a server-certificate notice (the last try was no better). */
   probeAfter = 0;
+  /** This link's place among the session's connections (opened later: higher). */
+  readonly order: number;
+  /**
+   * The server's id once it answered this connection's SESSION hello (`["joined", serverId]`): it then sends each
+   * of the session's notifications on one of its connections only, and marks the end of them with `["moved"]`. Null
+   * for an older server (notifications may then come on two connections during an overlap).
+   */
+  serverId: Uint8Array | null = null;
+  /** True once the server said `["moved"]`: no more of the session's notifications come on this connection. */
+  moved = false;
+  /** True once the session switched to this connection (it then told the server, SESSION `[sessionId, true]`). */
+  adopted = false;
+  /** True once SESSION `[sessionId, true]` went out here. */
+  activated = false;
+  /** True while this retiring connection waits for the server's `["moved"]` before it closes (it may still carry notifications). */
+  awaitingMove = false;
   readonly #hooks: ClientHooks;
+  // Notifications and application messages that arrived here while an older link of the same server could still
+  // deliver some: released in order once it said "moved" or was lost (Session.#releaseOrdered).
+  readonly #ordered: OrderedMessage[] = [];
+  #pausedForOrder = false;
   #capTimer: { cancel(): void } | null = null;
 
   /** @internal Made by the session for each attempt. */
   constructor(hooks: ClientHooks, material: unknown, options: SessionProtocolOptions<S>) {
     super(options);
     this.#hooks = hooks;
+    this.order = hooks.order();
     this.material = material;
     this.established = hooks.loop.createFuture<void>();
     this.ended = hooks.loop.createFuture<Error | null>();
@@ -200,8 +237,21 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
       && !this.isLost && !this.retiring && this.endReason === null && this.transport !== null && !this.transport.isClosing();
   }
 
+  /** True when the server routes the session's notifications (it answered this connection's SESSION hello). */
+  get routed(): boolean {
+    return this.serverId !== null;
+  }
+
+  /** Messages held here behind an older connection's, for their order. */
+  get ordered(): number {
+    return this.#ordered.length;
+  }
+
   override connectionMade(transport: Transport): void {
     super.connectionMade(transport);
+    // The first message: which session this connection belongs to, as a standby (the session moves the server's
+    // notifications here only once it switches to it). An older server ignores it.
+    this.sendControl(SESSION_KIND.SESSION, [this.#hooks.sessionId, false]);
     // No connection outlives a certificate, on this side either: close at the earlier notAfter (the server's own
     // rule normally closes first, after its RECONNECT notice).
     const peer = this.peer as { notAfter?: unknown } | null;
@@ -224,17 +274,69 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
 
   override messageReceived(message: unknown, meta: MessageMeta): void {
     if (!this.established.done() && meta.kind !== RPC_KIND.ERROR && meta.kind !== SESSION_KIND.GOAWAY) this.#establish();
-    if (meta.kind === RPC_KIND.NOTIFY && Array.isArray(message) && typeof message[0] === 'string'
-      && !this.#hooks.hasNotifier(message[0])) {
+    if (meta.kind === RPC_KIND.NOTIFY) {
       this.heartbeat?.received();
-      this.#hooks.push({ method: message[0], params: message[1], meta }, this);
+      if (this.#mustWait()) this.#hold({ app: false, message, meta });
+      else this.#deliverNotify(message, meta);
       return;
     }
     super.messageReceived(message, meta);
   }
 
   override appMessageReceived(message: unknown, meta: MessageMeta): void {
-    this.#hooks.push({ method: null, params: message, meta }, this);
+    if (this.#mustWait()) this.#hold({ app: true, message, meta });
+    else this.#hooks.push({ method: null, params: message, meta }, this);
+  }
+
+  /** The server's SESSION message: `["joined", serverId]` (the answer to the hello) or `["moved"]`. */
+  override sessionReceived(message: unknown, _meta: MessageMeta): void {
+    const m = Array.isArray(message) ? message as unknown[] : null;
+    if (m !== null && m.length === 2 && m[0] === 'joined' && m[1] instanceof Uint8Array && this.serverId === null) {
+      this.serverId = Buffer.from(m[1]);
+      this.#hooks.changed(this);
+    } else if (m !== null && m.length === 1 && m[0] === 'moved') {
+      this.moved = true;
+      this.awaitingMove = false;
+      this.#hooks.changed(this);
+    } else {
+      this.rejectMessage(new BadPayload('a SESSION payload from a server must be ["joined", serverId] or ["moved"]'));
+    }
+  }
+
+  /** @internal Delivers the held messages once no older link can deliver any before them (in arrival order). */
+  releaseOrdered(): void {
+    if (this.#ordered.length === 0 || this.#hooks.blocked(this)) return;
+    if (this.#pausedForOrder) {
+      this.#pausedForOrder = false;
+      if (!this.isLost) this.transport?.resumeReading();
+    }
+    for (const m of this.#ordered.splice(0)) {
+      if (m.app) this.#hooks.push({ method: null, params: m.message, meta: m.meta }, this);
+      else this.#deliverNotify(m.message, m.meta);
+    }
+  }
+
+  // Held behind an older link's, or behind those already held here (their order).
+  #mustWait(): boolean {
+    return this.#ordered.length > 0 || this.#hooks.blocked(this);
+  }
+
+  #hold(m: OrderedMessage): void {
+    this.#ordered.push(m);
+    if (this.#ordered.length >= this.#hooks.maxHeld && !this.#pausedForOrder && this.transport !== null && !this.isLost) {
+      // Bounded like the message stream: stop reading until the older link is done.
+      this.#pausedForOrder = true;
+      this.transport.pauseReading();
+    }
+  }
+
+  // To an onNotify handler (RPC's dispatch), else to `messages`.
+  #deliverNotify(message: unknown, meta: MessageMeta): void {
+    if (Array.isArray(message) && typeof message[0] === 'string' && !this.#hooks.hasNotifier(message[0])) {
+      this.#hooks.push({ method: message[0], params: message[1], meta }, this);
+      return;
+    }
+    super.messageReceived(message, meta);
   }
 
   /** True when the RECONNECT notice is for the server's own certificate: its closeAt is that certificate's notAfter. */
@@ -250,6 +352,7 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
   override goawayReceived(notice: GoawayNotice): void {
     this.goaway = notice;
     this.retiring = true;
+    this.awaitingMove = false; // the server is going away: no successor there will take over
     if (!this.established.done()) {
       this.established.setException(errorFromWire(notice.code, notice.message, null));
     }
@@ -301,7 +404,7 @@ class MessageStream implements AsyncIterable<SessionMessage> {
     if (this.#ended) return;
     this.#items.push(m);
     this.#waiters.shift()?.setResult(undefined);
-    if (this.#items.length >= this.#max && from.transport !== null && !this.#paused.has(from)) {
+    if (this.#items.length >= this.#max && from.transport !== null && !from.isLost && !this.#paused.has(from)) {
       // Backpressure instead of an unbounded buffer: stop reading until the consumer catches up.
       this.#paused.add(from);
       from.transport.pauseReading();
@@ -380,6 +483,11 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   // Latest-wins notifications held by a connection that was lost before writing them, by key (one per key, so
   // bounded by the keys in use): sent on the next usable connection, before the calls waiting for it.
   readonly #carried = new Map<string, HeldNotification>();
+  /** This session's id on the wire (16 random bytes): the server sends each notification on one of its connections. */
+  readonly #sessionId: Uint8Array = randomBytes(16);
+  #linkOrder = 0;
+  // Links that may hold messages for ordering, oldest first (a lost one stays until it released them).
+  readonly #orderedLinks = new Set<SessionLink<S>>();
 
   /** @internal Use {@link openSession}. */
   constructor(options: SessionOptions<S>) {
@@ -696,6 +804,10 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
       changed: (l) => this.#changed(l),
       hasNotifier: (method) => this.router.notifierOf(method) !== undefined,
       carry: (held) => this.#carry(held),
+      sessionId: this.#sessionId,
+      order: () => ++this.#linkOrder,
+      blocked: (l) => this.#blocked(l),
+      maxHeld: o.maxBufferedMessages ?? 1024,
     };
     const protoOptions: SessionProtocolOptions<S> = {
       keyring: o.keyring,
@@ -717,6 +829,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     const factory = (): SessionLink<S> => {
       const l = new SessionLink<S>(hooks, material, protoOptions);
       this.#links.add(l);
+      this.#orderedLinks.add(l);
       l.ended.addDoneCallback(() => this.#links.delete(l));
       return l;
     };
@@ -798,21 +911,64 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     const previous = this.#current;
     this.#current = link;
     this.#connects += 1;
-    if (previous !== null && previous !== link) {
-      previous.retiring = true;
-      this.#retireIfIdle(previous);
+    link.adopted = true;
+    const retired = previous !== null && previous !== link ? previous : null;
+    if (retired !== null) {
+      retired.retiring = true;
+      // The server may still send the session's notifications there until it reads the activation on the new
+      // link: keep reading it until its "moved" marker (or until it ends).
+      if (retired.routed && !retired.moved && retired.goaway === null && !retired.isLost) retired.awaitingMove = true;
     }
+    this.#activate(link);
+    if (retired !== null) this.#retireIfIdle(retired);
     this.#sendCarried();
     this.#queue.wakeAll();
   }
 
+  // Tells the server to send the session's notifications on `link` from now on (once it routes them: it answered
+  // the hello; an older server never does, and gets no activation).
+  #activate(link: SessionLink<S>): void {
+    if (!link.adopted || link.activated || !link.routed || link.isLost) return;
+    link.activated = link.sendControl(SESSION_KIND.SESSION, [this.#sessionId, true]);
+    // An older link to another server gets no "moved" from this one: it need not wait for it.
+    for (const l of this.#links) {
+      if (l !== link && l.awaitingMove && l.serverId !== null && !Buffer.from(l.serverId).equals(link.serverId!)) {
+        l.awaitingMove = false;
+        this.#retireIfIdle(l);
+      }
+    }
+  }
+
+  // True while an older link to the same server may still deliver notifications: not "moved" and not lost. Links
+  // of an older server (no serverId) are never waited for, nor do they wait.
+  #blocked(link: SessionLink<S>): boolean {
+    const id = link.serverId;
+    if (id === null) return false;
+    for (const l of this.#orderedLinks) {
+      if (l.order >= link.order) break;
+      if (l.serverId !== null && !l.moved && !l.isLost && Buffer.from(l.serverId).equals(id)) return true;
+    }
+    return false;
+  }
+
+  // Releases held messages in link order, and forgets lost links that hold none.
+  #releaseOrdered(): void {
+    for (const l of this.#orderedLinks) {
+      l.releaseOrdered();
+      if (l.isLost && l.ordered === 0) this.#orderedLinks.delete(l);
+    }
+  }
+
   #retireIfIdle(link: SessionLink<S>): void {
-    if (link.retiring && link.pendingCalls === 0 && !link.isLost && link.endReason === null) {
+    if (link.retiring && link.pendingCalls === 0 && !link.awaitingMove && !link.isLost && link.endReason === null) {
       link.closeFor(new SessionClosed(link.goaway !== null ? 'the server is going away' : 'replaced by a newer connection'));
     }
   }
 
   #changed(link: SessionLink<S>): void {
+    if (link.isLost) link.awaitingMove = false;
+    this.#activate(link);
+    this.#releaseOrdered();
     if (link.retiring) this.#retireIfIdle(link);
     if (link === this.#current && link.rtt !== null) this.#lastRtt = link.rtt;
     this.#poke();
@@ -854,6 +1010,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     this.#queue.close(err);
     this.#stream.end();
     this.#carried.clear();
+    this.#orderedLinks.clear();
     this.#current = null;
     const links = [...this.#links];
     for (const l of links) l.closeFor(err);
