@@ -510,6 +510,7 @@ export class EventLoop {
     const heap = this._heap;
     if (heap.size > MIN_SCHEDULED_TIMER_HANDLES && heap.cancelled / heap.size > MIN_CANCELLED_TIMER_HANDLES_FRACTION) {
       heap.compact();
+      this.#tCompacted = this._tracer !== null;
       return;
     }
     for (;;) {
@@ -596,6 +597,8 @@ export class EventLoop {
   #tWait: number | null = 0;
   #tJumped = false;
   #tTimersDue = 0;
+  /** The heap was compacted since the last trace record (set only while a tracer is on). */ #tCompacted = false;
+  #tCompactedThis = false;
   readonly #resume = (): void => this.#drive();
 
   /** One libuv turn: iterations back to back until idle, stopped, or over the ~1 ms budget. */
@@ -701,6 +704,8 @@ export class EventLoop {
       this.#tNames = [];
       this.#tWait = wait;
       this.#tJumped = jumped;
+      this.#tCompactedThis = this.#tCompacted;
+      this.#tCompacted = false;
     } else {
       this.#tNames = null;
     }
@@ -879,6 +884,13 @@ export class EventLoop {
     this._iteration++;
     const tracer = this._tracer;
     if (tracer !== null && this.#tNames !== null) {
+      const duration = systemClock.time() - this.#tTraceStart;
+      const nextReady: string[] = [];
+      const ready = this._ready;
+      for (let i = 0; i < this._readyN; i++) {
+        const h = ready[i]!;
+        if (h !== null && !h._cancelled) nextReady.push(safeName(h));
+      }
       try {
         tracer({
           iteration: this._iteration,
@@ -889,7 +901,11 @@ export class EventLoop {
           ready: n,
           callbacks: this.#tNames,
           deferred: deferredRun,
-          duration: systemClock.time() - this.#tTraceStart,
+          nextReady,
+          timers: this._heap.size,
+          cancelledTimers: this._heap.cancelled,
+          compacted: this.#tCompactedThis,
+          duration,
         });
       } catch (e) {
         this.callExceptionHandler({ message: 'Exception in tracer', exception: e });

@@ -57,6 +57,21 @@ export interface TraceRecord {
   callbacks: string[];
   /** How many `deferToIterationEnd` callbacks ran at the end. */
   deferred: number;
+  /**
+   * Names of the callbacks queued for the next iteration when this one ended (scheduled by this iteration's
+   * callbacks, or from outside while it ran), in the order they will run; cancelled handles are left out. Due
+   * timers are not in it: they join at the next iteration's step 4, behind these.
+   */
+  nextReady: string[];
+  /** Timers in the heap when the iteration ended, cancelled ones still in it included (asyncio `len(loop._scheduled)`). */
+  timers: number;
+  /** How many of {@link timers} are cancelled but not yet dropped (asyncio `loop._timer_cancelled_count`). */
+  cancelledTimers: number;
+  /**
+   * True when the heap was rebuilt without its cancelled timers before this iteration (more than
+   * `MIN_SCHEDULED_TIMER_HANDLES` timers, more than `MIN_CANCELLED_TIMER_HANDLES_FRACTION` of them cancelled).
+   */
+  compacted: boolean;
   /** Real time the iteration took, seconds. */
   duration: number;
 }
@@ -130,9 +145,15 @@ export class Handle {
     return cb.name || '<anonymous>';
   }
 
-  /** `<Handle name>`, as asyncio's repr. */
+  /** `<Handle name>`, or `<Handle cancelled>` once cancelled (the callback is dropped then), as asyncio's repr. */
   toString(): string {
-    return `<${this.constructor.name} ${this.name()}${this._cancelled ? ' cancelled' : ''}>`;
+    return `<${this.constructor.name} ${this._reprInfo()}>`;
+  }
+
+  /** @internal What toString shows inside the brackets. */
+  _reprInfo(): string {
+    if (this._cancelled && this._name === undefined) return 'cancelled';
+    return `${this.name()}${this._cancelled ? ' cancelled' : ''}`;
   }
 }
 
@@ -152,6 +173,12 @@ export class TimerHandle extends Handle {
   /** The loop time (seconds) the callback is scheduled for. */
   when(): number {
     return this._when;
+  }
+
+  /** @internal `<TimerHandle when=10 name>`, `<TimerHandle cancelled when=10>`, as asyncio's repr. */
+  override _reprInfo(): string {
+    if (this._cancelled && this._name === undefined) return `cancelled when=${this._when}`;
+    return `when=${this._when} ${super._reprInfo()}`;
   }
 
   /** Cancels the timer; the loop drops it from its heap (compacting once most of the heap is cancelled). */

@@ -31,15 +31,61 @@ interface Unretrieved {
   message: string;
   exception: unknown;
   sourceTraceback: string | undefined;
+  /** The Future's description when it failed (`<Task finished name=…>`): it is gone by the time this is reported. */
+  future: string;
+  /** A weak reference to the Future, its entry in {@link pendingReports} (so `run()` can report it before GC does). */
+  ref: WeakRef<Future<any>>;
 }
 
 // "exception was never retrieved": registered on setException, unregistered as soon as someone reads the exception
 // (result(), exception(), an await). Held values never reference the Future itself, or it could never be collected.
 const unretrieved = new FinalizationRegistry<Unretrieved>((held) => {
-  const ctx: Record<string, unknown> = { message: held.message, exception: held.exception };
+  pendingReports.get(held.loop)?.delete(held.ref);
+  const ctx: Record<string, unknown> = { message: held.message, exception: held.exception, future: held.future };
   if (held.sourceTraceback !== undefined) ctx.sourceTraceback = held.sourceTraceback;
   held.loop.callExceptionHandler(ctx as { message: string });
 });
+
+/**
+ * Per loop, weak references to its failed Futures whose exception nobody has read yet. Garbage collection may never
+ * come in a short program (Node exits first), so `run()` reports those still alive when `main` is over
+ * ({@link reportUnretrieved}), as CPython's reference counting reports them about when the last reference goes.
+ * An entry leaves when the exception is read or the Future is collected.
+ */
+const pendingReports = new WeakMap<EventLoop, Set<WeakRef<Future<any>>>>();
+/** What each registered Future was registered with (its entry in {@link pendingReports} is `.ref`). */
+const reportRefs = new WeakMap<Future<any>, Unretrieved>();
+
+/** A description for reports; `<Future>` when formatting throws (a result or exception with a hostile toString). */
+function describeFuture(f: Future<any>): string {
+  try {
+    return f.toString();
+  } catch {
+    return `<${f.constructor.name}>`;
+  }
+}
+
+/**
+ * @internal Reports, through `loop`'s exception handler, every failed Future of `loop` still alive whose exception
+ * was never retrieved ("Task exception was never retrieved", with the Future as `future`), and forgets them (no
+ * second report at GC). `run()` calls it when `main` and the tasks it cancelled are done.
+ */
+export function reportUnretrieved(loop: EventLoop): void {
+  const refs = pendingReports.get(loop);
+  if (refs === undefined) return;
+  pendingReports.delete(loop);
+  for (const ref of refs) {
+    const f = ref.deref();
+    const held = f === undefined ? undefined : reportRefs.get(f);
+    if (f === undefined || held === undefined || !f._logPending) continue;
+    f._logPending = false;
+    unretrieved.unregister(f);
+    reportRefs.delete(f);
+    const ctx: Record<string, unknown> = { message: held.message, exception: held.exception, future: f };
+    if (held.sourceTraceback !== undefined) ctx.sourceTraceback = held.sourceTraceback;
+    loop.callExceptionHandler(ctx as { message: string });
+  }
+}
 
 /** Futures whose toString() is running (the recursion guard of {@link Future.toString}). */
 const formatting = new Set<Future<any>>();
@@ -282,7 +328,14 @@ export class Future<T = unknown> implements PromiseLike<T> {
     // Format the stack now: V8's unformatted stack keeps every frame's receiver alive (a Task's own `_start`
     // frame among them), which would keep this Future from ever being collected, and so from being reported.
     if (exception instanceof Error) void exception.stack;
-    unretrieved.register(this, { loop: this._loop, message, exception, sourceTraceback: this._sourceTraceback }, this);
+    const loop = this._loop;
+    const ref = new WeakRef<Future<any>>(this);
+    const held: Unretrieved = { loop, message, exception, sourceTraceback: this._sourceTraceback, future: describeFuture(this), ref };
+    unretrieved.register(this, held, this);
+    let refs = pendingReports.get(loop);
+    if (refs === undefined) pendingReports.set(loop, (refs = new Set()));
+    refs.add(ref);
+    reportRefs.set(this, held);
     this._scheduleCallbacks();
   }
 
@@ -291,6 +344,11 @@ export class Future<T = unknown> implements PromiseLike<T> {
     if (this._logPending) {
       this._logPending = false;
       unretrieved.unregister(this);
+      const held = reportRefs.get(this);
+      if (held !== undefined) {
+        reportRefs.delete(this);
+        pendingReports.get(this._loop)?.delete(held.ref);
+      }
     }
   }
 

@@ -9,6 +9,7 @@ import type { Clock } from './clock.js';
 import { EventLoop } from './event-loop.js';
 import type { LoopLogger } from './events.js';
 import { gather, sleep } from './combinators.js';
+import { reportUnretrieved } from './futures.js';
 import { runningLoopOrNull } from './state.js';
 import type { TaskFunction } from './tasks.js';
 
@@ -88,6 +89,9 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
       await cancelAllTasks(loop);
       await closeLeftOpen(loop);
     } finally {
+      // Failed tasks nobody awaited: Node may exit before any garbage collection reports them (asyncio's
+      // reference counting reports them about when main's frame goes), so report the ones still alive now.
+      reportUnretrieved(loop);
       if (handle) {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
