@@ -27,7 +27,9 @@ import {
   CLOSE_GRACE, DRAIN_GRACE, DRAIN_TIMEOUT, MAX_CONNECTIONS_PER_IDENTITY, MESSAGE_BURST, MESSAGE_RATE, RECONNECT_NOTICE,
   SESSION_QUEUE_SIZE,
 } from '../constants.js';
-import { BadPayload, RateLimited, SessionClosed, SlowConsumer, TooManyConnections, TransportError } from '../errors.js';
+import {
+  BadPayload, RateLimited, SessionClosed, SlowConsumer, TooManyConnections, TransportClosed, TransportError,
+} from '../errors.js';
 import { encode } from '../wire/codec.js';
 import type { EventLoop, TimerHandle } from '../loop/index.js';
 import { getRunningLoop, sleep } from '../loop/index.js';
@@ -181,12 +183,16 @@ class SessionGroup<S extends RpcSecurity> {
   /**
    * The connection the session's notifications go to: the open member the client activated last; when none is
    * activated (the first connection, before its activation arrives, or every activated one is lost), the oldest open
-   * member, so the target never moves without an activation (and its `moved` marker) while it is open.
+   * member, so the target never moves without an activation (and its `moved` marker) while it is open. A member
+   * that was told `["moved"]` is never the target again unless the client activates it again: its client takes
+   * nothing more from it (it orders newer connections' messages as if none could follow, and closes it), so
+   * falling back to it when the current one is lost would deliver out of order, or not at all. Null then, until
+   * another connection of the session joins.
    */
   target(): SessionConnection<S> | null {
     let best: SessionConnection<S> | null = null;
     for (const m of this.members) {
-      if (m.isLost) continue;
+      if (m.isLost || m.moved) continue;
       if (best === null || m.activatedAt > best.activatedAt) best = m;
     }
     return best;
@@ -295,7 +301,8 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
    * current}: after make-before-break the newer one, never both), so each notification reaches the session once.
    * With `latest`, held while writing is paused (latest-wins, docs/sessions.md "Backpressure"). Before the client's
    * first message it is queued (see {@link ready}).
-   * @throws TransportClosed when the session has no open connection; BadPayload when `params` cannot be encoded.
+   * @throws TransportClosed when the session has no current connection open (those it moved away from do not
+   *   count); BadPayload when `params` cannot be encoded.
    *   A client that says nothing while more than {@link SESSION_QUEUE_SIZE} wait for it is aborted with SlowConsumer.
    */
   override notify(method: string, params?: unknown, options: ConnectionNotifyOptions = {}): void {
@@ -322,10 +329,14 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
       }
       return;
     }
-    const target = this.current;
-    if (target !== null && target !== this) {
-      target.deliver(method, params, options, broadcast);
-      return;
+    if (this.#group !== null) {
+      const target = this.#group.target();
+      // Not on this connection when the client moved away from it, even while it stays open for its calls.
+      if (target === null) throw new TransportClosed('the client session has no current connection open');
+      if (target !== this) {
+        target.deliver(method, params, options, broadcast);
+        return;
+      }
     }
     super.notify(method, params, options);
   }
@@ -387,16 +398,22 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
       return;
     }
     const hex = Buffer.from(id).toString('hex');
-    if (!this.ready) this.#becomeReady(hex);
-    else if (this.sessionId !== hex) {
+    if (!this.ready) {
+      this.#becomeReady(hex, active);
+      return;
+    }
+    if (this.sessionId !== hex) {
       this.rejectMessage(new BadPayload('a connection cannot change its session id'));
       return;
     }
     if (active) this.#activate();
   }
 
-  // The client spoke: join its session (`sessionId`, or a group of one), then send what was queued meanwhile.
-  #becomeReady(sessionId: string | null): void {
+  // The client spoke: join its session (`sessionId`, or a group of one), then send what was queued meanwhile. An
+  // active hello (a client with no other connection open: a reconnect after a loss) takes the session's
+  // notifications at once, ahead of what was queued: an older member the server still holds is a dead one, which
+  // would otherwise get them (the welcome sent to this connection included) until the client's activation came.
+  #becomeReady(sessionId: string | null, active = false): void {
     this.ready = true;
     const h = this.#hooks;
     let group: SessionGroup<S> | undefined;
@@ -418,12 +435,14 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
     }
     group.members.push(this);
     this.#group = group;
+    if (active) this.#activate();
     const early = this.#early;
     this.#early = [];
     for (const e of early) {
       // A broadcast reached every connection: the session's current one got its copy (a tulipwire client names
-      // its session on a connection before it opens the next, so that one was there for it).
-      if (joined && e.broadcast) continue;
+      // its session on a connection before it opens the next, so that one was there for it). Not after an active
+      // hello: its client had no other connection open, so none of them delivered it.
+      if (joined && !active && e.broadcast) continue;
       try {
         this.deliver(e.method, e.params, e.options, e.broadcast);
       } catch {
@@ -439,6 +458,7 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
     if (group === null || group.key === null) return;
     const previous = group.target();
     this.activatedAt = this.#hooks.activation();
+    this.moved = false; // the client came back to it: current again
     if (previous === null || previous === this) return;
     for (const h of previous.takeHeld()) {
       try {
@@ -464,7 +484,10 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
       const i = group.members.indexOf(this);
       if (i >= 0) group.members.splice(i, 1);
       const next = group.target();
-      if (next === null && group.key !== null && this.#hooks.groups.get(group.key) === group) this.#hooks.groups.delete(group.key);
+      // Forgotten once no member is open (one the client moved away from still belongs to the session).
+      if (group.members.length === 0 && group.key !== null && this.#hooks.groups.get(group.key) === group) {
+        this.#hooks.groups.delete(group.key);
+      }
       for (const h of held) {
         try {
           if (next === null) throw new SessionClosed('no connection left');

@@ -152,8 +152,10 @@ interface ClientHooks {
   hasNotifier(method: string): boolean;
   // Takes the latest-wins notifications a lost link never wrote, to send on the next one; false: the session is closed.
   carry(held: HeldNotification[]): boolean;
-  // The session's id, sent first on every connection (SESSION [sessionId, false]).
+  // The session's id, sent first on every connection (SESSION [sessionId, active]).
   sessionId: Uint8Array;
+  // True when another connection of the session is open (this one then starts as a standby).
+  othersOpen(link: SessionLink<any>): boolean;
   // The next link's place in the session's order of connections.
   order(): number;
   // True while an older link of the same server may still carry notifications (this one's wait behind them).
@@ -212,6 +214,11 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
   activated = false;
   /** True while this retiring connection waits for the server's `["moved"]` before it closes (it may still carry notifications). */
   awaitingMove = false;
+  /**
+   * True once the server answered something sent after the hello (a PONG, an RPC reply) with no `["joined"]` before
+   * it: an older server, which routes nothing, so no other connection waits for a `["moved"]` because of this one.
+   */
+  legacy = false;
   readonly #hooks: ClientHooks;
   // Notifications and application messages that arrived here while an older link of the same server could still
   // deliver some: released in order once it said "moved" or was lost (Session.#releaseOrdered).
@@ -249,9 +256,13 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
 
   override connectionMade(transport: Transport): void {
     super.connectionMade(transport);
-    // The first message: which session this connection belongs to, as a standby (the session moves the server's
-    // notifications here only once it switches to it). An older server ignores it.
-    this.sendControl(SESSION_KIND.SESSION, [this.#hooks.sessionId, false]);
+    // The first message: which session this connection belongs to. A standby while another connection of the
+    // session is open (make-before-break: the session moves the server's notifications here only once it switches
+    // to it); active at once otherwise, since none of its other connections can deliver anything any more, though
+    // the server may still hold one that it has not seen die (a network switch): that one would get them, this
+    // connection's own welcome included, until an activation after the "joined". An older server ignores it.
+    const active = !this.#hooks.othersOpen(this);
+    this.activated = this.sendControl(SESSION_KIND.SESSION, [this.#hooks.sessionId, active]) && active;
     // No connection outlives a certificate, on this side either: close at the earlier notAfter (the server's own
     // rule normally closes first, after its RECONNECT notice).
     const peer = this.peer as { notAfter?: unknown } | null;
@@ -274,6 +285,13 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
 
   override messageReceived(message: unknown, meta: MessageMeta): void {
     if (!this.established.done() && meta.kind !== RPC_KIND.ERROR && meta.kind !== SESSION_KIND.GOAWAY) this.#establish();
+    // The hello is the first message sent here and a server reads in order: an answer to a later one with no
+    // "joined" ahead of it comes from a server that ignored the hello.
+    if (this.serverId === null && !this.legacy && (meta.kind === SESSION_KIND.PONG || meta.kind === RPC_KIND.RESPONSE
+      || meta.kind === RPC_KIND.ERROR)) {
+      this.legacy = true;
+      this.#hooks.changed(this);
+    }
     if (meta.kind === RPC_KIND.NOTIFY) {
       this.heartbeat?.received();
       if (this.#mustWait()) this.#hold({ app: false, message, meta });
@@ -805,6 +823,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
       hasNotifier: (method) => this.router.notifierOf(method) !== undefined,
       carry: (held) => this.#carry(held),
       sessionId: this.#sessionId,
+      othersOpen: (l) => [...this.#links].some((x) => x !== l && !x.isLost),
       order: () => ++this.#linkOrder,
       blocked: (l) => this.#blocked(l),
       maxHeld: o.maxBufferedMessages ?? 1024,
@@ -928,11 +947,21 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   // Tells the server to send the session's notifications on `link` from now on (once it routes them: it answered
   // the hello; an older server never does, and gets no activation).
   #activate(link: SessionLink<S>): void {
+    if (link.adopted && link.legacy) {
+      // Switched to an older server: it sends no activation anywhere, so no "moved" comes to the links left.
+      this.#stopAwaitingMove((l) => l !== link);
+      return;
+    }
     if (!link.adopted || link.activated || !link.routed || link.isLost) return;
     link.activated = link.sendControl(SESSION_KIND.SESSION, [this.#sessionId, true]);
     // An older link to another server gets no "moved" from this one: it need not wait for it.
+    this.#stopAwaitingMove((l) => l !== link && l.serverId !== null && !Buffer.from(l.serverId).equals(link.serverId!));
+  }
+
+  // Lets the retiring links that `which` picks close once idle, instead of waiting for a "moved" that cannot come.
+  #stopAwaitingMove(which: (l: SessionLink<S>) => boolean): void {
     for (const l of this.#links) {
-      if (l !== link && l.awaitingMove && l.serverId !== null && !Buffer.from(l.serverId).equals(link.serverId!)) {
+      if (l.awaitingMove && which(l)) {
         l.awaitingMove = false;
         this.#retireIfIdle(l);
       }
