@@ -40,9 +40,8 @@ import { Heartbeat, HeartbeatTimer } from './heartbeat.js';
 /** The envelope kinds sessions use (reserved by the wire format). */
 export const SESSION_KIND = Object.freeze({
   PING: KIND.PING, PONG: KIND.PONG, RECONNECT: KIND.RECONNECT, GOAWAY: KIND.GOAWAY,
-  // The first of the control kinds the wire format reserves (10-15, docs/wire-format.md §2.1); src/wire's KIND
-  // does not name it. Older peers hand it to the application, which ignores it (section Sessions there).
-  SESSION: 10,
+  // Older peers hand SESSION to the application, which ignores it (docs/wire-format.md, section Sessions).
+  SESSION: KIND.SESSION,
 } as const);
 
 /** A RECONNECT notice: the connection closes at `closeAt` (epoch seconds). */

@@ -39,7 +39,8 @@ export const MAX_U53 = Number.MAX_SAFE_INTEGER;
 
 /**
  * Message kinds. The first ones are reserved for control messages (RPC, sessions) so the format never changes for
- * them; 10–15 are reserved for future control kinds; applications use 16 (the default) and above.
+ * them (10, SESSION, names which client session a connection belongs to); 11–15 are reserved for future control
+ * kinds; applications use 16 (the default) and above.
  */
 export const KIND = Object.freeze({
   REQUEST: 1,
@@ -51,6 +52,7 @@ export const KIND = Object.freeze({
   PONG: 7,
   RECONNECT: 8,
   GOAWAY: 9,
+  SESSION: 10,
   MESSAGE: 16,
 } as const);
 

@@ -5,7 +5,8 @@
  * The decoder is incremental: chunks may split a frame anywhere, and one chunk may hold many frames. Frames that
  * lie wholly inside one chunk are handed out as views of that chunk (no copy); only a frame that spans chunks is
  * assembled in the shared arena (up to 64 KiB, at its exact size, known from its header) or in a buffer of its own that
- * grows as the bytes arrive. A declared length
+ * grows as the bytes arrive (above 64 KiB, or a frame still incomplete when its arena has been retired twice, so a
+ * stalled peer never keeps an old 256 KiB arena alive). A declared length
  * above `maxFrameSize` is rejected from the 4 header bytes alone, before anything is allocated.
  *
  * @module
@@ -37,24 +38,62 @@ export type FrameSink = (buf: Buffer, start: number, end: number) => void;
 // verified and decoded (decoded byte strings below its view threshold are copies). Frames above ARENA_MAX_FRAME get
 // buffers of their own. feedRanges hands out a spanning frame as a range of the arena itself (not a view of it), so
 // consecutive spanning frames arrive as ranges of one buffer and a batching consumer (Opener) MACs them in one call.
+//
+// A frame still incomplete would keep its whole arena alive too: a stalled peer holding 10 bytes of a 100-byte frame
+// pinned 256 KiB once other connections had moved on to newer arenas (measured: 300 such decoders held 75 MiB). So
+// an arena is retired in two steps. When it fills, it becomes the previous arena and its partial frames stay where
+// they are (a busy peer's next chunk usually completes them within microseconds). When the next one fills, every
+// frame still incomplete in the previous arena moves out into a buffer of its own sized to what has arrived (evict),
+// so at most two arenas per process are held by partial frames, and a stalled decoder holds about twice what it
+// received. Decoders that started a frame in an arena are listed with it (`arenaUsers`), checked only at retirement.
 const ARENA_SIZE = 256 * 1024;
 const ARENA_MAX_FRAME = 64 * 1024;
+/** Smallest own buffer a partial frame moved out of a retired arena gets, bytes (it grows by doubling from there). */
+const EVICTED_MIN = 1024;
 let arena: Buffer | null = null;
 let arenaPos = 0;
+// Decoders that started a partial frame in `arena` (the first `arenaUserCount` slots) and in `previousArena` (the
+// first `previousUserCount`); a decoder may be listed more than once. The two lists are swapped and reused, so
+// listing a decoder is one store into a slot that usually exists already.
+let arenaUsers: (FrameDecoder | null)[] = [];
+let arenaUserCount = 0;
+let previousArena: Buffer | null = null;
+let previousUsers: (FrameDecoder | null)[] = [];
+let previousUserCount = 0;
 
 /** The buffer the last {@link frameBuffer} call reserved its range in. */
 let frameBuf: Buffer = Buffer.alloc(0);
 
-/** Reserves `size` (at most ARENA_MAX_FRAME) bytes in the arena: sets {@link frameBuf} and returns where the range starts. */
-function frameBuffer(size: number): number {
+/**
+ * Reserves `size` (at most ARENA_MAX_FRAME) bytes in the arena for `user`'s partial frame: sets {@link frameBuf}
+ * and returns where the range starts.
+ */
+function frameBuffer(size: number, user: FrameDecoder): number {
   if (arena === null || arenaPos + size > ARENA_SIZE) {
+    retireArena();
     arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
     arenaPos = 0;
   }
+  arenaUsers[arenaUserCount++] = user;
   frameBuf = arena;
   const at = arenaPos;
   arenaPos = (arenaPos + size + 7) & ~7;
   return at;
+}
+
+// The current arena becomes the previous one; the frames still incomplete in the one before move out of it.
+function retireArena(): void {
+  const old = previousArena;
+  const users = previousUsers;
+  for (let i = 0; i < previousUserCount; i++) {
+    users[i]!._evictFrom(old!);
+    users[i] = null;
+  }
+  previousArena = arena;
+  previousUsers = arenaUsers;
+  previousUserCount = arenaUserCount;
+  arenaUsers = users;
+  arenaUserCount = 0;
 }
 
 /**
@@ -74,9 +113,10 @@ export function encodeFrame(body: Uint8Array): Buffer {
  * Incremental decoder of length-prefixed frames.
  *
  * State machine: either between frames (0–3 header bytes held in `head`) or inside a frame that spans chunks
- * (`partial[partialStart, partialEnd)`: the frame's range, `filled` bytes of it received; above 64 KiB `partial` is
- * the frame's own buffer, possibly shorter than `partialEnd` until it has grown). After a {@link FrameTooLarge}
- * the decoder is dead: the byte stream is out of sync, and every later `feed` throws the same error.
+ * (`partial[partialStart, partialEnd)`: the frame's range, `filled` bytes of it received; `partial` is a range of the
+ * shared arena, or (`own`) the frame's own buffer, possibly shorter than `partialEnd` until it has grown: a frame
+ * above 64 KiB, or one moved out of a retired arena). After a {@link FrameTooLarge} the decoder is dead: the byte
+ * stream is out of sync, and every later `feed` throws the same error.
  */
 export class FrameDecoder {
   /** Largest frame body accepted, bytes. */
@@ -88,6 +128,8 @@ export class FrameDecoder {
   private partialStart = 0;
   private partialEnd = 0;
   private filled = 0;
+  // True when `partial` is the frame's own buffer (partialStart is then 0), false when it is a range of an arena.
+  private own = false;
   private failed: FrameTooLarge | null = null;
 
   /** @throws RangeError when `maxFrameSize` is not an integer in 0..2^32-1. */
@@ -105,13 +147,16 @@ export class FrameDecoder {
   }
 
   /**
-   * Bytes reserved for the incomplete frame now: its exact size up to 64 KiB (in the shared arena); above that a
-   * buffer of its own that starts at 128 KiB (or twice what arrived) and doubles as bytes arrive, so a header alone
-   * never makes the decoder hold `maxFrameSize`.
+   * Bytes reserved for the incomplete frame now: up to 64 KiB, its exact size in the shared arena, or, once that
+   * arena has been retired twice (other frames filled two newer ones), a buffer of its own that starts at twice what
+   * arrived (at least 1 KiB) and doubles as bytes arrive; above 64 KiB a buffer of its own that starts at 128 KiB
+   * (or twice what arrived) and doubles as bytes arrive, so a header alone never makes the decoder hold
+   * `maxFrameSize`. A stalled frame never keeps an older arena alive: at most the two newest arenas of the process
+   * (512 KiB in all, shared by every decoder) hold partial frames.
    */
   get reserved(): number {
     if (this.partial === null) return 0;
-    return this.partialStart === 0 && this.partialEnd > ARENA_MAX_FRAME ? this.partial.length : this.partialEnd - this.partialStart;
+    return this.own ? this.partial.length : this.partialEnd - this.partialStart;
   }
 
   /**
@@ -138,7 +183,7 @@ export class FrameDecoder {
     if (this.partial !== null) {
       const at = this.partialStart + this.filled;
       const need = this.partialEnd - at;
-      // Only a frame above 64 KiB (a buffer of its own, grown as it fills) can lack room here.
+      // Only a frame in a buffer of its own (grown as it fills) can lack room here.
       if (at + Math.min(len, need) > this.partial.length) this.grow(at + Math.min(len, need));
       const part = this.partial;
       if (len < need) {
@@ -190,6 +235,7 @@ export class FrameDecoder {
   /** Forgets any partial frame (e.g. after the connection was lost). A failed decoder stays failed. */
   reset(): void {
     this.partial = null;
+    this.own = false;
     this.filled = 0;
     this.headLen = 0;
   }
@@ -201,9 +247,11 @@ export class FrameDecoder {
     if (size > ARENA_MAX_FRAME) {
       // A buffer of its own, grown as bytes arrive (grow): memory follows what the peer sent, not what it announced.
       part = Buffer.allocUnsafe(Math.min(size, Math.max(2 * ARENA_MAX_FRAME, 2 * have)));
+      this.own = true;
     } else {
-      at = frameBuffer(size);
+      at = frameBuffer(size, this);
       part = frameBuf;
+      this.own = false;
     }
     part.set(chunk.subarray(start), at);
     this.partial = part;
@@ -212,10 +260,29 @@ export class FrameDecoder {
     this.filled = have;
   }
 
-  // Doubles the own buffer of a frame above 64 KiB (at least to `minEnd`, at most the frame's size), keeping what arrived.
+  /**
+   * @internal Called when arena `old` is retired for the second time: if this decoder's partial frame still lies in
+   * it, moves it to a buffer of its own (twice what arrived, at least {@link EVICTED_MIN}, at most the frame's
+   * size), so the arena can be freed.
+   */
+  _evictFrom(old: Buffer): void {
+    const part = this.partial;
+    if (part !== old || this.own) return;
+    const size = this.partialEnd - this.partialStart;
+    // allocUnsafeSlow: an ArrayBuffer of exactly this size, not a slice of Node's shared 8 KiB pool (which would pin it).
+    const next = Buffer.allocUnsafeSlow(Math.min(size, Math.max(EVICTED_MIN, 2 * this.filled)));
+    part.copy(next, 0, this.partialStart, this.partialStart + this.filled);
+    this.partial = next;
+    this.partialStart = 0;
+    this.partialEnd = size;
+    this.own = true;
+  }
+
+  // Doubles the own buffer of a partial frame (at least to `minEnd`, at most the frame's size), keeping what arrived.
   private grow(minEnd: number): void {
     const old = this.partial!;
-    const next = Buffer.allocUnsafe(Math.min(this.partialEnd, Math.max(old.length * 2, minEnd)));
+    // allocUnsafeSlow: a small evicted frame's next size must not become a slice of Node's shared pool either.
+    const next = Buffer.allocUnsafeSlow(Math.min(this.partialEnd, Math.max(old.length * 2, minEnd)));
     old.copy(next, 0, 0, this.filled);
     this.partial = next;
   }
@@ -223,6 +290,7 @@ export class FrameDecoder {
   private fail(size: number): FrameTooLarge {
     this.failed = new FrameTooLarge(size, this.maxFrameSize);
     this.partial = null;
+    this.own = false;
     this.headLen = 0;
     return this.failed;
   }

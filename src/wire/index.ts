@@ -21,7 +21,7 @@ export type {
   AcceptSink, DerivedKey, EnvelopeInput, KeyScheduleOptions, MessageMeta, OpenerOptions, RejectSink, SealerOptions,
 } from './signing.js';
 export * from './stores.js';
-export { MAX_MESSAGE_TTL, MAX_PENDING_RESERVATIONS, MessageProtocol, consoleWireLogger } from './message-protocol.js';
+export { EOF_TIMEOUT, MAX_MESSAGE_TTL, MAX_PENDING_RESERVATIONS, MessageProtocol, consoleWireLogger } from './message-protocol.js';
 export type { MessageProtocolOptions, MessageStats, RejectionError, SendOptions, WireLogger } from './message-protocol.js';
 export * from './rpc.js';
 export * from './idempotency.js';

@@ -11,17 +11,20 @@
  * Failure policy (bad input loses nothing but itself): a bad message is rejected on its own (`messageRejected(error)`) and the connection
  * keeps serving; the messages around it are delivered. After `maxRejections` rejections the connection is closed
  * with the reason logged (and kept in {@link MessageProtocol.closeReason}). A framing error (`FrameTooLarge`) is
- * fatal: the stream is out of sync, so the connection closes at once. A nonce store that fails (with any error)
- * refuses the message as StoreUnavailable or ReplayCacheFull, not counted towards `maxRejections`. When the peer ends
- * its stream, the messages already received are still delivered and their immediate replies flushed before this
- * end closes ({@link MessageProtocol.eofReceived}).
+ * fatal: the stream is out of sync, so the connection closes at once. Once this end decides to close, nothing
+ * received after the deciding frame is checked further, reserved in the nonce store or delivered. A nonce store that
+ * fails (with any error) refuses the message as StoreUnavailable or ReplayCacheFull, not counted towards
+ * `maxRejections`. When the peer ends its stream, the messages already received are still delivered, and the replies
+ * still being computed for them (RpcProtocol: running handlers) are awaited for up to `eofTimeout` seconds and sent,
+ * before this end closes ({@link MessageProtocol.eofReceived}).
  *
  * @module
  */
 import {
-  BadData, FrameTooLarge, ReplayCacheFull, ReplayedMessage, StoreUnavailable, TransportClosed, TransportError, TulipError,
+  BadData, FrameTooLarge, ReplayCacheFull, ReplayedMessage, StoreUnavailable, TimeoutError, TransportClosed, TransportError,
+  TulipError,
 } from '../errors.js';
-import { CLOCK_SKEW, MAX_FRAME_SIZE, MAX_REJECTIONS, MESSAGE_TTL } from '../constants.js';
+import { CLOCK_SKEW, MAX_FRAME_SIZE, MAX_REJECTIONS, MESSAGE_TTL, RPC_TIMEOUT } from '../constants.js';
 import { systemClock } from '../loop/clock.js';
 import type { Clock } from '../loop/clock.js';
 import { ProtocolBase } from '../net/protocols.js';
@@ -45,6 +48,13 @@ export const MAX_MESSAGE_TTL = 300;
  * once half of them are delivered), so a flood cannot grow the queue without bound while Redis is slow.
  */
 export const MAX_PENDING_RESERVATIONS = 4096;
+
+/**
+ * How long, after the peer ended its stream, this end waits for the replies still being computed (running RPC
+ * handlers) before it closes without them, seconds: the default RPC call timeout ({@link RPC_TIMEOUT}, 30 s),
+ * after which a tulipwire caller has given up on the reply anyway.
+ */
+export const EOF_TIMEOUT = RPC_TIMEOUT;
 
 /** Smallest frame body (bytes) worth waiting one chunk for, to MAC it together with the next frame. */
 const PAIR_MIN = 4096;
@@ -86,6 +96,13 @@ export interface MessageProtocolOptions {
   maxRejections?: number;
   /** Largest frame accepted, bytes (default {@link MAX_FRAME_SIZE}). */
   maxFrameSize?: number;
+  /**
+   * After the peer ended its stream, the longest wait for the replies still being computed (see
+   * {@link MessageProtocol.owedReplies}), seconds (default {@link EOF_TIMEOUT}, 30). When it runs out, this end closes
+   * without them: `closeReason` is a TimeoutError and the reason is logged. 0 closes as soon as the messages already
+   * received are delivered.
+   */
+  eofTimeout?: number;
   /**
    * Bind the message keys to the TLS session (RFC 5705 exporter `EXPORTER-tulipwire-binding`, 32 bytes, as HKDF
    * salt), so a message cannot be replayed onto another connection. `'auto'` (default): bind when the transport
@@ -139,6 +156,7 @@ export interface MessageStats {
 /** The part of the loop MessageProtocol uses (the transport's `getLoop()`). */
 interface LoopHooks {
   callSoon(cb: () => void): unknown;
+  callLater(delay: number, cb: () => void): { cancel(): void };
   deferToIterationEnd?(cb: () => void): void;
   callExceptionHandler?(context: Record<string, unknown>): void;
   clock?: Clock;
@@ -179,8 +197,13 @@ export abstract class MessageProtocol extends ProtocolBase {
   readonly side: 'client' | 'server';
   /** The nonce store, if any. */
   readonly nonceStore: NonceStore | null;
-  /** Why this end closed the connection (too many rejections, a framing error), or null. */
+  /**
+   * Why this end closed the connection, or null: the rejection that made it close (too many rejections, a framing
+   * error), or a TimeoutError when replies owed after the peer ended its stream outlasted `eofTimeout`.
+   */
   closeReason: TulipError | null = null;
+  /** Longest wait for owed replies after the peer ended its stream, seconds (the `eofTimeout` option). */
+  readonly eofTimeout: number;
   /** Counters of this connection. */
   readonly stats: MessageStats = { sent: 0, received: 0, rejected: 0, duplicates: 0 };
 
@@ -200,14 +223,22 @@ export abstract class MessageProtocol extends ProtocolBase {
   // Inbound items waiting behind an asynchronous nonce reservation; empty when nothing is in flight.
   #queue: Pending[] = [];
   #drainScheduled = false;
-  // True once the peer ended its stream (eofReceived) while messages still waited in #queue: #drain closes when it
-  // has delivered them.
+  // True once the peer ended its stream (eofReceived): #finishAfterEof closes once #queue is delivered and nothing
+  // is owed (owedReplies), or when #eofTimer fires.
   #eof = false;
+  #eofTimer: { cancel(): void } | null = null;
   #bound = false;
   // True while reading is paused because too many messages wait for the nonce store.
   #readingPaused = false;
-  // Rejections that were the peer's fault (BadData), compared with maxRejections.
+  // Rejections that were the peer's fault (BadData), compared with maxRejections when each is reported.
   #peerRejections = 0;
+  // The same, counted when each is decided (on arrival, also those queued behind a nonce reservation). Once it
+  // reaches maxRejections, or a fatal one is decided, the connection is doomed: nothing that arrived after the
+  // deciding frame is checked further, reserved or delivered, and the queued items before it are reported, in order,
+  // until the deciding one closes the connection.
+  #decided = 0;
+  #doomed = false;
+  readonly #halt = (): boolean => this.#doomed || this.#closing || this.#lost;
   readonly #flush = (): void => this.#doFlush();
   readonly #accept = (meta: MessageMeta, buf: Buffer, start: number, end: number): void => this.#onVerified(meta, buf, start, end);
   readonly #reject = (err: BadData): void => this.#enqueueReject(err);
@@ -236,8 +267,12 @@ export abstract class MessageProtocol extends ProtocolBase {
     this.ttl = options.ttl ?? MESSAGE_TTL;
     this.skew = options.skew ?? CLOCK_SKEW;
     this.maxRejections = options.maxRejections ?? MAX_REJECTIONS;
+    this.eofTimeout = options.eofTimeout ?? EOF_TIMEOUT;
     if (!(this.ttl >= 0) || !(this.skew >= 0) || !(this.maxRejections >= 1)) {
       throw new RangeError('ttl and skew must be >= 0 and maxRejections >= 1');
+    }
+    if (!(this.eofTimeout >= 0 && this.eofTimeout < Infinity)) {
+      throw new RangeError(`eofTimeout must be a finite number of seconds >= 0, got ${String(options.eofTimeout)}`);
     }
     this.#engine = options.engine ?? defaultMacEngine();
     this.#logger = options.logger ?? consoleWireLogger;
@@ -308,7 +343,7 @@ export abstract class MessageProtocol extends ProtocolBase {
    * chunk's frames. Order and content are unchanged.
    */
   override dataReceived(data: Buffer): void {
-    if (this.#closing || this.#lost || this.#opener === null) return;
+    if (this.#closing || this.#doomed || this.#lost || this.#opener === null) return;
     let fatal: FrameTooLarge | null = null;
     try {
       this.#decoder.feedRanges(data, this.#addFrame);
@@ -323,8 +358,8 @@ export abstract class MessageProtocol extends ProtocolBase {
     if (fatal === null && op.pending === 1 && this.#lastLen >= PAIR_MIN && this.#lastBuf !== data
       && this.#more !== null && this.#more._deliversMoreNow()) return;
     this.#lastBuf = null;
-    // The complete frames before a framing error are still verified and delivered.
-    op.run(this.#accept, this.#reject);
+    // The complete frames before a framing error are still verified and delivered; none after a closing decision.
+    op.run(this.#accept, this.#reject, this.#halt);
     if (fatal !== null) {
       this.#enqueueReject(fatal);
     }
@@ -332,9 +367,12 @@ export abstract class MessageProtocol extends ProtocolBase {
 
   /**
    * The peer ended its stream (TLS close_notify, or FIN): every message already received is still verified, delivered
-   * and answered (also those waiting for an asynchronous nonce store), what was sent is flushed, then this end closes
-   * (returns true: this protocol closes the transport itself, after the flush). An incomplete frame left in the buffer
-   * is dropped, and logged. Subclasses that override it call `super.eofReceived()` and return its result.
+   * and answered (also those waiting for an asynchronous nonce store), and the replies still being computed
+   * ({@link owedReplies}: RpcProtocol's running handlers) are awaited and sent, for at most `eofTimeout` seconds;
+   * what was sent is flushed, then this end closes (returns true: this protocol closes the transport itself, after
+   * the flush). At the timeout it closes without the missing replies, with a TimeoutError as `closeReason` and a
+   * logged reason (RpcProtocol's connectionLost then aborts the handlers' `ctx.signal`). An incomplete frame left in
+   * the buffer is dropped, and logged. Subclasses that override it call `super.eofReceived()` and return its result.
    */
   override eofReceived(): boolean | void {
     const partial = this.#decoder.buffered;
@@ -343,16 +381,18 @@ export abstract class MessageProtocol extends ProtocolBase {
         { side: this.side, peer: this.#peer, buffered: partial });
     }
     this.#decoder.reset();
-    // Before the transport closes: a close() by the transport itself would drop the replies batched in this
+    // This end closes itself, after its replies: a close() by the transport would drop the replies batched in this
     // iteration (the batch is written at the iteration's end, when the transport is already closing).
-    if (this.#queue.length === 0) this.close();
-    else this.#eof = true;
+    this.#eof = true;
+    this.#finishAfterEof();
     return true;
   }
 
   /** Forgets pending inbound messages and unsent outbound ones. Subclasses that override it call `super`. */
   override connectionLost(_exc: Error | null): void {
     this.#lost = true;
+    this.#eofTimer?.cancel();
+    this.#eofTimer = null;
     this.#lastBuf = null;
     this.#opener?.discard();
     this.#queue = [];
@@ -428,6 +468,24 @@ export abstract class MessageProtocol extends ProtocolBase {
    */
   duplicateNonce(_message: unknown, _meta: MessageMeta): boolean {
     return false;
+  }
+
+  /**
+   * Replies this end still owes the peer for messages already delivered: work that will send something when it
+   * finishes (RpcProtocol: requests whose handlers are running). After the peer ended its stream the connection stays
+   * open while this is above 0, for at most `eofTimeout` seconds. The default is 0. A subclass that overrides it calls
+   * {@link repliesSettled} whenever it may have dropped.
+   */
+  protected get owedReplies(): number {
+    return 0;
+  }
+
+  /**
+   * Tells the protocol that {@link owedReplies} may have dropped (call it after sending the reply): once the peer has
+   * ended its stream and nothing more is owed, this end flushes and closes. Does nothing otherwise.
+   */
+  protected repliesSettled(): void {
+    this.#finishAfterEof();
   }
 
   /**
@@ -511,13 +569,13 @@ export abstract class MessageProtocol extends ProtocolBase {
       const it = q[i]!;
       if (it.state === 0) break;
       i++;
-      if (it.state === 3) this.#rejectNow(it.err!);
+      if (it.state === 3) this.#rejectNow(it.err!, true);
       else this.#deliver(it.meta, it.buf!, it.start, it.end, it.state === 2);
       it.buf = null;
     }
     if (i > 0) q.splice(0, i);
     if (this.#eof && q.length === 0 && !this.#lost) {
-      this.close();
+      this.#finishAfterEof();
       return;
     }
     if (this.#readingPaused && q.length <= MAX_PENDING_RESERVATIONS / 2 && !this.#lost) {
@@ -531,6 +589,7 @@ export abstract class MessageProtocol extends ProtocolBase {
       this.#rejectNow(err);
       return;
     }
+    if (err instanceof BadData) this.#decide(err);
     this.#queue.push({ meta: null as unknown as MessageMeta, buf: null, start: 0, end: 0, state: 3, err });
   }
 
@@ -568,8 +627,10 @@ export abstract class MessageProtocol extends ProtocolBase {
     }
   }
 
-  #rejectNow(err: RejectionError): void {
+  // `decided`: already counted by #decide when it was queued.
+  #rejectNow(err: RejectionError, decided = false): void {
     if (this.#lost || this.closeReason !== null) return;
+    if (!decided && err instanceof BadData) this.#decide(err);
     this.stats.rejected++;
     try {
       this.messageRejected(err);
@@ -587,9 +648,36 @@ export abstract class MessageProtocol extends ProtocolBase {
     }
   }
 
-  #closeFor(err: TulipError, text: string): void {
+  // Counts a peer-fault rejection when it is decided; the one that will close the connection dooms it (see #decided).
+  #decide(err: BadData): void {
+    this.#decided++;
+    if (err.fatal || this.#decided >= this.maxRejections) this.#doomed = true;
+  }
+
+  // After the peer's EOF: closes once the queue is delivered and no reply is owed, else waits (bounded by eofTimeout).
+  #finishAfterEof(): void {
+    if (!this.#eof || this.#lost || this.#closing || this.#queue.length > 0) return;
+    const owed = this.owedReplies;
+    if (owed <= 0) {
+      this.#eofTimer?.cancel();
+      this.#eofTimer = null;
+      this.close();
+      return;
+    }
+    if (this.#eofTimer !== null) return;
+    const timeout = this.eofTimeout;
+    this.#eofTimer = this.#loop!.callLater(timeout, () => {
+      this.#eofTimer = null;
+      if (this.#lost || this.#closing) return;
+      const left = this.owedReplies;
+      this.#closeFor(new TimeoutError(`the peer ended its stream and ${left} replies were still being computed after eofTimeout ${timeout} s`),
+        `closing the connection without ${left} replies: the peer ended its stream ${timeout} s ago (eofTimeout)`, { owed: left });
+    });
+  }
+
+  #closeFor(err: TulipError, text: string, extra?: Record<string, unknown>): void {
     this.closeReason = err;
-    this.#logger.warn?.(text, { code: err.code, side: this.side, peer: this.#peer, rejections: this.#peerRejections });
+    this.#logger.warn?.(text, { code: err.code, side: this.side, peer: this.#peer, rejections: this.#peerRejections, ...extra });
     this.close();
   }
 

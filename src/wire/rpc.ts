@@ -81,6 +81,11 @@ export interface RpcLink {
   send(message: unknown, options: { kind: number; ttl?: number; nonce?: Uint8Array; notAfter?: number }): number | void;
   /** Reports an inbound message the endpoint refused (counted like any rejected message; may close the connection). */
   reject(error: BadData): void;
+  /**
+   * Called after a reply that was owed (see {@link RpcEndpoint.owedReplies}) was sent or given up, so the link can
+   * close once nothing is owed (MessageProtocol's wait after the peer ended its stream). Optional.
+   */
+  settled?(): void;
 }
 
 /**
@@ -360,6 +365,9 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
   // Every one of them: a peer that reuses an id would otherwise keep #inFlight's size at 1 (maxInFlight) and
   // hide the older ones from close.
   readonly #running = new Set<InFlight>();
+  // Requests answered later without a Task of their own: an idempotent retry waiting for its first attempt's outcome
+  // (here, or in another process's outcome store).
+  #waiting = 0;
   #nextId = 1;
   #closed: Error | null = null;
 
@@ -387,6 +395,14 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
   /** Requests of the peer running on this side now. */
   get inFlight(): number {
     return this.#running.size;
+  }
+
+  /**
+   * Replies this side still owes the peer: its requests whose handlers are running ({@link inFlight}) plus the
+   * idempotent retries waiting for their first attempt's outcome. The link's `settled` is called whenever it drops.
+   */
+  get owedReplies(): number {
+    return this.#running.size + this.#waiting;
   }
 
   /** True once {@link close} ran: calls fail at once. */
@@ -613,10 +629,13 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     if (begun.status === 'done') {
       this.#sendOutcome(id, begun.value);
     } else if (begun.status === 'pending') {
+      this.#waiting++;
       begun.wait((outcome) => {
+        this.#waiting--;
         // Abandoned (nothing ran, e.g. cancelled or refused before running): this attempt runs it.
         if (outcome === undefined) this.#serveIdempotent(id, method, params, meta, token, key);
         else this.#sendOutcome(id, outcome);
+        this.#link.settled?.();
       });
     } else if (this.#outcomes === null) {
       this.#run(id, method, params, meta, token, begun);
@@ -663,13 +682,26 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
   #awaitShared(shared: OutcomeStore, id: number, method: string, key: string, meta: RpcMessageMeta): void {
     const loop = this.#link.loop;
     const until = meta.expiresAt + this.#skew;
+    // Owed until answered (or the endpoint closed): counted in owedReplies.
+    this.#waiting++;
+    let owed = true;
+    const answered = (): void => {
+      if (!owed) return;
+      owed = false;
+      this.#waiting--;
+      this.#link.settled?.();
+    };
     const refuse = (why: string): void => {
       const err = new ReplayedMessage(`request ${id} (${method}) was already handled ${why}`);
       this.#sendError(id, err.code, err.message, null);
       this.#link.reject(err);
+      answered();
     };
     const onFound = (found: SharedOutcome): void => {
-      if (this.#closed !== null) return;
+      if (this.#closed !== null) {
+        answered();
+        return;
+      }
       if (found === null) {
         refuse('and its outcome is not shared');
       } else if (found === 'running') {
@@ -684,6 +716,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
         const local = this.#cache.begin(key, until - this.#clock.epoch());
         if (local.status === 'new') local.complete(outcome);
         this.#sendOutcome(id, outcome);
+        answered();
       }
     };
     const attempt = (): void => {
@@ -700,6 +733,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
           // Fail closed: the retry is refused with the store's error, never run.
           const e = asTulip(err, 'the outcome store failed');
           this.#sendError(id, e.code, e.message, null);
+          answered();
         }),
       );
     };
@@ -777,9 +811,14 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     task.addDoneCallback(() => {
       this.#running.delete(flight);
       if (this.#inFlight.get(id) === flight) this.#inFlight.delete(id);
-      if (task.cancelled()) this.#settle(id, method, flight, cached, ctx, refuse, CANCELLED, null);
-      else if (task.exception() == null) this.#settle(id, method, flight, cached, ctx, refuse, OK, task.result());
-      else this.#settle(id, method, flight, cached, ctx, refuse, FAILED, task.exception());
+      try {
+        if (task.cancelled()) this.#settle(id, method, flight, cached, ctx, refuse, CANCELLED, null);
+        else if (task.exception() == null) this.#settle(id, method, flight, cached, ctx, refuse, OK, task.result());
+        else this.#settle(id, method, flight, cached, ctx, refuse, FAILED, task.exception());
+      } finally {
+        // After the reply was batched: a link waiting for the peer's EOF may now flush it and close.
+        this.#link.settled?.();
+      }
     });
   }
 
@@ -1217,6 +1256,8 @@ export class RpcProtocol<S extends RpcSecurity = RpcSecurity> extends MessagePro
   readonly #options: RpcProtocolOptions<S>;
   #endpoint: RpcEndpoint<S> | null = null;
   #lost: Error | null = null;
+  // True once the peer ended its stream (eofReceived ran).
+  #peerEnded = false;
 
   /** @throws TypeError/RangeError for invalid MessageProtocol options (see MessageProtocol). */
   constructor(options: RpcProtocolOptions<S>) {
@@ -1259,11 +1300,20 @@ export class RpcProtocol<S extends RpcSecurity = RpcSecurity> extends MessagePro
         return this._lastExpiresAt;
       },
       reject: (error) => { this.rejectMessage(error); },
+      settled: () => { this.repliesSettled(); },
     };
     this.#endpoint = new RpcEndpoint<S>(link, {
       ...o, router: this.router, skew: this.skew,
       ...(cache !== undefined ? { idempotencyCache: cache } : {}),
     });
+  }
+
+  /**
+   * The endpoint's {@link RpcEndpoint.owedReplies}: after the peer ended its stream, the connection stays open (for at
+   * most `eofTimeout` seconds) until the handlers already running have sent their replies.
+   */
+  protected override get owedReplies(): number {
+    return this.#endpoint?.owedReplies ?? 0;
   }
 
   /** Routes RPC kinds to the endpoint, others to {@link otherMessageReceived}. */
@@ -1277,6 +1327,24 @@ export class RpcProtocol<S extends RpcSecurity = RpcSecurity> extends MessagePro
   /** Answers a retried idempotent request from the cache (see {@link RpcEndpoint.duplicate}). */
   override duplicateNonce(message: unknown, meta: MessageMeta): boolean {
     return this.#endpoint !== null && this.#endpoint.duplicate(message, meta);
+  }
+
+  /**
+   * Flushes what was sent and closes (as MessageProtocol's `close`). When this end closes first, the endpoint ends
+   * at once: no reply can be read once this end closed, so the calls still waiting fail now with TransportClosed
+   * (not when the peer finishes closing, which may first wait up to its `eofTimeout` for its running handlers), and
+   * the handlers of the peer's requests see `ctx.signal` abort (their replies could not be sent any more). After the
+   * peer ended its stream the connection ends at once anyway, and that happens in `connectionLost`. Idempotent.
+   */
+  override close(): void {
+    super.close();
+    if (!this.#peerEnded) this.#endpoint?.close(new TransportClosed('the connection was closed by this end'));
+  }
+
+  /** Notes that the peer ended its stream, then as MessageProtocol's `eofReceived` (which waits for owed replies). */
+  override eofReceived(): boolean | void {
+    this.#peerEnded = true;
+    return super.eofReceived();
   }
 
   /** Fails every pending call with TransportClosed; subclasses that override it call `super.connectionLost(exc)`. */

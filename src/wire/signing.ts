@@ -621,7 +621,7 @@ function printableKid(buf: Uint8Array, start: number, len: number): string {
  * The inbound half of a connection: verifies batches of frames.
  *
  * Usage per chunk: `add()` every complete frame (in order), then `run(accept, reject)`, which calls exactly one of
- * the two for every added frame, in the order added, and empties the batch.
+ * the two for every added frame, in the order added (or, given `halt`, until `halt()` says stop), and empties the batch.
  */
 export class Opener {
   private readonly schedule: KeySchedule;
@@ -710,8 +710,13 @@ export class Opener {
    * Verifies every added frame and reports each, in order, to `accept` or `reject`; empties the batch. Checks, per
    * frame: MAC (constant time, batched), then `issuedAt <= now + skew`, `now <= expiresAt + skew`, lifetime
    * `<= maxTtl`, then the sequence window. A frame that passes is recorded in the window before `accept` runs.
+   *
+   * `halt`, when given, is asked after each frame is reported: once it returns true (the receiver decided to close,
+   * e.g. at its `maxRejections`-th rejection), the frames after that one are dropped unreported, with no check run on
+   * them, nothing recorded in the window and nothing passed on (their MACs were computed with the batch, before
+   * any frame was reported).
    */
-  run(accept: AcceptSink, reject: RejectSink): void {
+  run(accept: AcceptSink, reject: RejectSink, halt?: () => boolean): void {
     const c = this.count;
     if (c === 0) return;
     const keys = this.keys;
@@ -733,6 +738,11 @@ export class Opener {
     const skewMs = this.skewMs;
     this.count = 0;
     for (let k = 0; k < c; k++) {
+      if (k > 0 && halt !== undefined && halt()) {
+        bufs.fill(undefined as unknown as Buffer, k, c);
+        errors.fill(null, k, c);
+        break;
+      }
       const buf = bufs[k]!;
       bufs[k] = undefined as unknown as Buffer; // drop the reference to the chunk
       const pre = errors[k];
