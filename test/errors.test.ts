@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as api from '../src/index.js';
 import { ERROR_CLASSES, ErrorGroup, TulipError, errorFromCode, isCancelledError, CancelledError, RpcError } from '../src/index.js';
@@ -35,6 +37,15 @@ function make(cls: typeof TulipError): TulipError {
 }
 
 describe('error table', () => {
+  it('the TulipErrorCode type lists exactly the codes of the exported classes', () => {
+    // The class statics are typed `string` (so subclasses can set theirs), so the union cannot be checked by tsc:
+    // read it from the source. A class added without its union member fails here.
+    const src = readFileSync(fileURLToPath(new URL('../src/errors.ts', import.meta.url)), 'utf8');
+    const union = /export type TulipErrorCode =([^;]*);/.exec(src)![1]!;
+    const listed = [...union.matchAll(/'(TW_[A-Z_]+)'/g)].map((m) => m[1]).sort();
+    expect(listed).toEqual([...new Set(EXPORTED.map(([, c]) => c.code))].sort());
+  });
+
   it('finds the exported error classes', () => {
     expect(EXPORTED.length).toBeGreaterThan(ERROR_CLASSES.length);
     expect(EXPORTED.map(([, c]) => c)).toContain(ErrorGroup);
