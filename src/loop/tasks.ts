@@ -153,7 +153,13 @@ export class Task<T = unknown> extends Future<T> {
 
   /** @internal The first step (a ready callback). */
   _start(): void {
-    if (this._state !== PENDING) return;
+    if (this._state !== PENDING) {
+      // Finished behind its back (`Future.prototype.setResult.call(task, v)`): the body never runs, and the step
+      // fails loudly, as asyncio's `__step` does ("Exception in callback …").
+      this._fn = null;
+      this._loop._tasks.delete(this as Task<unknown>);
+      throw new InvalidStateError(`step(): already done: ${String(this)}`);
+    }
     const fn = this._fn!;
     this._fn = null;
     if (this._mustCancel) {
