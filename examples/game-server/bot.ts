@@ -10,7 +10,8 @@ import {
   RpcProtocol, SESSION_KIND, TAG_SIZE, TulipError, getRunningLoop, openSession, sleep,
 } from '../../src/index.js';
 import type {
-  Clock, EventLoop, Future, Keyring, MessageMeta, RpcProtocolOptions, Session, Task, Transport,
+  ClientCertificateSource, ClientTlsBuildOptions, Clock, EventLoop, Future, Keyring, MessageMeta, RpcProtocolOptions,
+  Session, Task, Transport,
 } from '../../src/index.js';
 import type { JoinReply, RoomState } from './server.js';
 
@@ -20,8 +21,18 @@ export interface BotOptions {
   port: number;
   /** Server host. Default `'127.0.0.1'`. */
   host?: string;
-  /** Client mTLS options with this bot's certificate (`tulip://<ca>/player/<id>`), pinned to the CA root. */
-  tls: ConnectionOptions;
+  /**
+   * Client mTLS options with this bot's certificate (`tulip://<ca>/player/<id>`), pinned to the CA root. Give this
+   * or `rotator`.
+   */
+  tls?: ConnectionOptions;
+  /**
+   * The bot's certificate source instead of fixed `tls` (pki's `CertRotator`): each new connection uses the newest
+   * certificate, and the session moves to a new connection before the old certificate expires (make-before-break).
+   */
+  rotator?: ClientCertificateSource;
+  /** How TLS options are built from `rotator.current` (pin, servername), for pki's `clientTlsOptions`. */
+  tlsBuild?: ClientTlsBuildOptions;
   /** Message keys shared with the server. */
   keyring: Keyring;
   /** The room to join. */
@@ -40,6 +51,11 @@ export interface BotOptions {
   idleTimeout?: number;
   /** Random numbers for the moves, in [0, 1). Default `Math.random`. */
   random?: () => number;
+  /**
+   * Keep every received state's tick number in {@link BotStats.ticks} (for soak tests; 20 numbers a second at the
+   * default tick rate). Default false: only the counters ({@link BotStats.tickRepeats}, {@link BotStats.ticksMissed}).
+   */
+  recordTicks?: boolean;
 }
 
 /** What a bot saw and did. */
@@ -56,6 +72,18 @@ export interface BotStats {
   statesReceived: number;
   /** The last state received, or null. */
   lastState: RoomState | null;
+  /** The tick number of every state received, in arrival order (only with {@link BotOptions.recordTicks}; else empty). */
+  ticks: number[];
+  /**
+   * States whose tick was not above the previous one's: a duplicate or a reordered state reached the application.
+   * Must stay 0, across reconnects and certificate rotations too (the server's ticks only increase).
+   */
+  tickRepeats: number;
+  /**
+   * Ticks skipped between two states received (latest-wins replaced a state while writing to the bot was paused, or
+   * the bot was out of its room, e.g. between a lost connection and its next join).
+   */
+  ticksMissed: number;
   /** The highest input seq the server acknowledged (applied) in a state. */
   acked: number;
   /** Connections the session made (1, plus one per reconnect). */
@@ -94,7 +122,7 @@ export function runBot(options: BotOptions): Bot {
     loop,
     host: options.host ?? '127.0.0.1',
     port: options.port,
-    tls: options.tls,
+    ...(options.rotator !== undefined ? { rotator: options.rotator, tlsBuild: options.tlsBuild } : { tls: options.tls }),
     keyring: options.keyring,
     heartbeatInterval: options.heartbeatInterval ?? 1,
     idleTimeout: options.idleTimeout ?? 3,
@@ -104,11 +132,18 @@ export function runBot(options: BotOptions): Bot {
     name: `bot ${options.room}`,
   });
   const stats: BotStats = {
-    id: null, room: options.room, joins: 0, inputsSent: 0, statesReceived: 0, lastState: null, acked: 0, connects: 0,
-    rtt: null, errors: [],
+    id: null, room: options.room, joins: 0, inputsSent: 0, statesReceived: 0, lastState: null, ticks: [], tickRepeats: 0,
+    ticksMissed: 0, acked: 0, connects: 0, rtt: null, errors: [],
   };
+  const recordTicks = options.recordTicks ?? false;
   session.onNotify('state', (state: RoomState) => {
     stats.statesReceived += 1;
+    const previous = stats.lastState?.tick;
+    if (previous !== undefined) {
+      if (state.tick <= previous) stats.tickRepeats += 1;
+      else stats.ticksMissed += state.tick - previous - 1;
+    }
+    if (recordTicks) stats.ticks.push(state.tick);
     stats.lastState = state;
     const me = stats.id === null ? undefined : state.players.find((p) => p.id === stats.id);
     if (me !== undefined && me.ack > stats.acked) stats.acked = me.ack;

@@ -16,8 +16,8 @@ import {
   BadPayload, RateLimited, RpcError, TokenBucket, getRunningLoop, serveSessions,
 } from '../../src/index.js';
 import type {
-  DrainResult, EventLoop, Keyring, NotifyContext, PeerIdentity, RpcContext, SessionConnection, SessionServer,
-  TimerHandle, WireLogger,
+  DrainResult, EventLoop, Keyring, NotifyContext, PeerIdentity, RpcContext, ServerCertificateSource, SessionConnection,
+  SessionServer, TimerHandle, WireLogger,
 } from '../../src/index.js';
 
 /** Where a player is and what the server last applied for it (one entry of {@link RoomState.players}). */
@@ -72,6 +72,17 @@ export interface GameServerOptions {
   keyring: Keyring;
   /** Server mTLS options (pki's `serverTlsOptions(issued, {pin})`). */
   tls: TlsOptions;
+  /**
+   * Renews the server certificate under the running server (pki's `CertRotator`): new connections get each renewed
+   * one (`setSecureContext`), open ones keep theirs until the players moved to a new connection. Default none.
+   */
+  rotator?: ServerCertificateSource;
+  /**
+   * Seconds before a certificate's notAfter (the player's or the server's, whichever is earlier) at which a
+   * connection gets its RECONNECT notice; the player's session then moves to a new connection with its renewed
+   * certificate while the old one still plays (make-before-break). Default the session server's (`RECONNECT_NOTICE`, 30).
+   */
+  reconnectNotice?: number;
   /** Address. Default `'127.0.0.1'`. */
   host?: string;
   /** Port; 0 picks a free one (read {@link GameServer.port}). Default 0. */
@@ -100,6 +111,13 @@ export interface GameServerOptions {
   skew?: number;
   /** Called after every tick with its number (for tests and instrumentation). */
   onTick?: (tick: number) => void;
+  /** Called with each connection the session server let in, after the game counted it (tests, instrumentation). */
+  onConnection?: (connection: SessionConnection) => void;
+  /**
+   * Called when a connection ended, after the game updated its players (a player whose session moved to a newer
+   * connection is already re-pointed to it), with the reason as in {@link GameServerStats.disconnects}.
+   */
+  onDisconnect?: (connection: SessionConnection, reason: Error | null) => void;
   /** Where the session server logs connection closes (default silent). Rejections are counted, not logged. */
   logger?: Pick<WireLogger, 'warn'>;
 }
@@ -206,6 +224,8 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
   const sessions = await serveSessions({
     keyring: options.keyring,
     tls: options.tls,
+    ...(options.rotator !== undefined ? { rotator: options.rotator } : {}),
+    ...(options.reconnectNotice !== undefined ? { reconnectNotice: options.reconnectNotice } : {}),
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 0,
     loop,
@@ -216,6 +236,7 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
     onConnection: (c) => {
       stats.connections += 1;
       byEndpoint.set(c.rpc, c);
+      options.onConnection?.(c);
     },
     onDisconnect: (c, reason) => {
       byEndpoint.delete(c.rpc);
@@ -236,6 +257,7 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
           }
         }
       }
+      options.onDisconnect?.(c, reason);
     },
   });
 

@@ -1,0 +1,257 @@
+/**
+ * A rotation soak of examples/game-server over real mutual TLS on 127.0.0.1, as a studio would run before trusting
+ * it: three bots whose client certificates live 3 s (and, in the second case, a server certificate of 4 s too)
+ * rotate several times each while they play. Across every rotation: each bot stays in its room (the server's
+ * membership never drops it, no leave), gets the state broadcast of every tick exactly once and in order (tick
+ * numbers strictly increasing, none skipped: nothing is paused on loopback, so latest-wins never supersedes one),
+ * keeps its inputs acknowledged, has none refused and meets no error; the connections of each player go back to one
+ * after each make-before-break overlap; and the server's counters show only the expected disconnect reasons.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CertRotator, serverTlsOptions, sleep } from '../../src/index.js';
+import type { IssuedCertificate, PeerIdentity, SessionConnection } from '../../src/index.js';
+import { Keyring } from '../../src/wire/keyring.js';
+import { makeTestCA } from '../support/ca.js';
+import type { TestCA } from '../support/ca.js';
+import { useLoop } from '../support/loop.js';
+import { runBot } from '../../examples/game-server/bot.js';
+import type { Bot, BotStats } from '../../examples/game-server/bot.js';
+import { startGameServer } from '../../examples/game-server/server.js';
+import type { GameServer, GameServerStats } from '../../examples/game-server/server.js';
+
+const fx = useLoop({ real: true });
+let ca: TestCA;
+const servers: GameServer[] = [];
+const bots: Bot[] = [];
+const rotators: CertRotator[] = [];
+
+beforeAll(async () => { ca = await makeTestCA({ name: 'game-rotation.test' }); }, 60_000);
+afterAll(async () => { await ca?.cleanup(); });
+// Runs before useLoop's afterEach closes the loop: stop whatever a failed test left running.
+afterEach(async () => {
+  const bs = bots.splice(0);
+  const vs = servers.splice(0);
+  for (const r of rotators.splice(0)) r.stop();
+  await fx.loop.runUntilComplete(async () => {
+    for (const b of bs) await b.stop();
+    for (const v of vs) await v.sessions.close();
+  });
+});
+
+function ring(): Keyring {
+  const k = new Keyring();
+  k.add('game-rot', Buffer.alloc(32, 0x52));
+  return k;
+}
+
+const PLAYERS = [['ann', 'red'], ['ben', 'red'], ['cat', 'blue']] as const;
+const CLIENT_LIFETIME = 3;
+
+/** What one soak run saw. */
+interface Soak {
+  bots: { id: string; room: string; stats: BotStats; renewals: number; ackAtMove: number[]; serials: string[] }[];
+  /** The server's counters just before the bots left (so leaves by the final `room.leave` are not in them). */
+  during: GameServerStats;
+  /** Ticks at which a bot that had joined was missing from its room's state on the server. */
+  missing: string[];
+  /** Per player, its number of open connections after every connect and disconnect, in order. */
+  counts: Map<string, number[]>;
+  /** Per player, the reasons its connections ended with (as `stats.disconnects` counts them). */
+  reasons: Map<string, string[]>;
+  /** Latest-wins states replaced (never sent) or dropped, summed over every connection of each player. */
+  superseded: Map<string, number>;
+  serverRenewals: number;
+  serverSerials: string[];
+}
+
+/**
+ * Issues the certificates (outside the loop: webcrypto promises), then runs the server and the bots for `duration`
+ * seconds on the test's loop with rotators renewing the client certificates (and the server's, with
+ * `serverLifetime`), sampling the server's rooms and connections on every tick.
+ */
+async function soak(duration: number, serverLifetime: number | null): Promise<Soak> {
+  const pin = ca.ca.rootPin;
+  const serverCert = serverLifetime === null ? ca.server
+    : await ca.ca.issueServer({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], lifetime: serverLifetime });
+  const certs: IssuedCertificate[] = [];
+  for (const [id] of PLAYERS) certs.push(await ca.ca.issueClient({ identity: `player/${id}`, lifetime: CLIENT_LIFETIME }));
+  const renew = (c: IssuedCertificate): Promise<IssuedCertificate> => ca.ca.renew(c);
+
+  return fx.run(async () => {
+    const loop = fx.loop;
+    const keyring = ring();
+    const serverRotator = serverLifetime === null ? null : new CertRotator({ loop, initial: serverCert, renew });
+    if (serverRotator !== null) rotators.push(serverRotator.start());
+    const clientRotators = certs.map((c) => new CertRotator({ loop, initial: c, renew }));
+    for (const r of clientRotators) rotators.push(r.start());
+
+    const missing: string[] = [];
+    const counts = new Map<string, number[]>();
+    const superseded = new Map<string, number>();
+    const joinedIds = new Set<string>();
+    const serverSerials: string[] = [];
+    const reasons = new Map<string, string[]>();
+    const open = new Map<string, number>();
+    const idOf = (c: SessionConnection): string => (c.peer as PeerIdentity | null)?.id ?? '?';
+    const count = (c: SessionConnection, delta: number): void => {
+      const id = idOf(c);
+      open.set(id, (open.get(id) ?? 0) + delta);
+      counts.set(id, [...(counts.get(id) ?? []), open.get(id)!]);
+    };
+    const addSuperseded = (c: SessionConnection): void => {
+      superseded.set(idOf(c), (superseded.get(idOf(c)) ?? 0) + c.superseded + c.heldDropped);
+    };
+    let server: GameServer | null = null;
+    let sampling = true; // off once the counters are taken (the bots then leave)
+    server = await startGameServer({
+      keyring,
+      tls: serverTlsOptions(serverCert, { pin }),
+      ...(serverRotator !== null ? { rotator: serverRotator } : {}),
+      // The notice half a lifetime ahead: the rotators renew at 2/3, so the session moves as soon as it has its
+      // renewed certificate, about a second before the old one expires.
+      reconnectNotice: CLIENT_LIFETIME / 2,
+      heartbeatInterval: 0.5,
+      idleTimeout: 5, // a loaded CI machine must not drop a healthy bot: no idle drop is tested here
+      logger: {},
+      onConnection: (c) => { if (sampling) count(c, 1); },
+      onDisconnect: (c, reason) => {
+        if (!sampling) return;
+        count(c, -1);
+        addSuperseded(c);
+        const code = (reason as { code?: unknown } | null)?.code;
+        reasons.set(idOf(c), [...(reasons.get(idOf(c)) ?? []), typeof code === 'string' ? code : 'closed']);
+      },
+      onTick: (tick) => {
+        const s = server;
+        if (s === null || !sampling) return;
+        for (const [id, room] of PLAYERS) {
+          if (!joinedIds.has(id)) continue;
+          if (!(s.room(room)?.players.some((p) => p.id === id) ?? false)) missing.push(`tick ${tick}: ${id} not in ${room}`);
+        }
+        for (const c of s.sessions.connections) {
+          const serial = ((c.transport?.getExtraInfo('sslObject', null) as { getCertificate?(): { serialNumber?: string } | null } | null)
+            ?.getCertificate?.()?.serialNumber ?? '').toLowerCase();
+          if (serial !== '' && !serverSerials.includes(serial)) serverSerials.push(serial);
+        }
+      },
+    });
+    servers.push(server);
+    const gs = server;
+
+    const ackAtMove = PLAYERS.map(() => [] as number[]);
+    const serials = PLAYERS.map(() => [] as string[]);
+    const running = PLAYERS.map(([, room], i) => {
+      const b = runBot({
+        port: gs.port, keyring, rotator: clientRotators[i]!, tlsBuild: { servername: 'localhost', pin }, room,
+        heartbeatInterval: 0.5, idleTimeout: 5, recordTicks: true,
+      });
+      bots.push(b);
+      return b;
+    });
+    for (const [i, b] of running.entries()) {
+      await b.joined();
+      joinedIds.add(PLAYERS[i]![0]);
+    }
+    // Play; at every move to a new connection, note how far the inputs were acknowledged, and the client
+    // certificate the new connection presented.
+    const seen = running.map(() => 0);
+    const end = loop.time() + duration;
+    while (loop.time() < end) {
+      for (const [i, b] of running.entries()) {
+        if (b.session.connects !== seen[i]) {
+          seen[i] = b.session.connects;
+          ackAtMove[i]!.push(b.stats.acked);
+          const serial = clientRotators[i]!.current.cert.serial;
+          if (!serials[i]!.includes(serial)) serials[i]!.push(serial);
+        }
+      }
+      await sleep(0.05);
+    }
+    // Let the last moves settle, then take the counters while everyone still plays.
+    const settle = loop.time() + 2;
+    while (loop.time() < settle && PLAYERS.some(([id]) => open.get(id) !== 1)) await sleep(0.05);
+    for (const [i, b] of running.entries()) ackAtMove[i]!.push(b.stats.acked);
+    for (const c of gs.sessions.connections) addSuperseded(c);
+    const during = gs.stats();
+    sampling = false;
+
+    const result: Soak = {
+      bots: running.map((b, i) => ({
+        id: PLAYERS[i]![0], room: PLAYERS[i]![1], stats: structuredClone(b.stats), renewals: clientRotators[i]!.renewals,
+        ackAtMove: ackAtMove[i]!, serials: serials[i]!,
+      })),
+      during, missing: [...missing], counts, reasons, superseded, serverRenewals: serverRotator?.renewals ?? 0, serverSerials,
+    };
+    for (const b of bots.splice(0)) await b.stop();
+    await gs.stop({ drainTimeout: 1 });
+    servers.splice(0);
+    for (const r of rotators.splice(0)) r.stop();
+    return result;
+  });
+}
+
+/** The assertions both cases share (see the module doc). */
+function checkSoak(r: Soak, minMoves: number): void {
+  // Room membership never dropped a bot: no tick without it, no leave, each joined once (re-joins change nothing).
+  expect(r.missing).toEqual([]);
+  expect(r.during.leaves).toBe(0);
+  expect(r.during.joins).toBe(PLAYERS.length);
+  expect(r.during.online).toBe(PLAYERS.length);
+  for (const b of r.bots) {
+    const s = b.stats;
+    expect(s.errors, b.id).toEqual([]);
+    // Rotated several times, and moved to a new connection with each renewed certificate.
+    expect(b.renewals, b.id).toBeGreaterThanOrEqual(minMoves);
+    expect(s.connects, b.id).toBeGreaterThanOrEqual(1 + minMoves);
+    expect(b.serials.length, b.id).toBeGreaterThanOrEqual(1 + minMoves);
+    // Every tick exactly once and in order: strictly increasing, and contiguous (no gap: nothing was superseded).
+    expect(s.tickRepeats, b.id).toBe(0);
+    const bad = s.ticks.flatMap((t, i) => (i > 0 && t !== s.ticks[i - 1]! + 1 ? [`${s.ticks[i - 1]}->${t}`] : []));
+    expect(bad, `${b.id}: ticks not one after the other`).toEqual([]);
+    expect(s.ticksMissed, b.id).toBe(r.superseded.get(b.id) ?? 0);
+    expect(r.superseded.get(b.id) ?? 0, b.id).toBe(0); // loopback: writing is never paused
+    expect(s.statesReceived, b.id).toBe(s.ticks.length);
+    expect(s.ticks.length, b.id).toBeGreaterThan(20 * 2 * minMoves * 0.5);
+    // Inputs keep being acknowledged: more of them applied between every two moves.
+    for (let i = 1; i < b.ackAtMove.length; i++) {
+      expect(b.ackAtMove[i]!, `${b.id}: acked ${b.ackAtMove.join(' ')}`).toBeGreaterThan(b.ackAtMove[i - 1]!);
+    }
+    // Its connections went back to one after every overlap, and never more than the old, the new and a probe.
+    // (counts: after each connect and disconnect of the player, in order)
+    const counts = r.counts.get(b.id)!;
+    expect(Math.max(...counts), b.id).toBeLessThanOrEqual(3);
+    expect(Math.min(...counts), `${b.id}: ${counts.join('')}`).toBe(1); // never without a connection
+    expect(counts[counts.length - 1], b.id).toBe(1);
+    let overlaps = 0;
+    for (let i = 1; i < counts.length; i++) if (counts[i - 1]! > 1 && counts[i] === 1) overlaps += 1;
+    expect(overlaps, `${b.id}: ${counts.join('')}`).toBeGreaterThanOrEqual(minMoves);
+    // Each old connection (and each probe) was closed by the client once the session was off it: never by the
+    // server at notAfter (that would mean a gap), never by a timeout.
+    expect(new Set(r.reasons.get(b.id)), b.id).toEqual(new Set(['closed']));
+  }
+  // Nothing refused: no input rejected (stale seq, expired, replayed…), no session-level limit hit.
+  expect(r.during.rejected).toEqual({});
+  expect(r.during.sessionRateLimited).toBe(0);
+}
+
+describe('examples/game-server under certificate rotation', () => {
+  it('3 s client certificates rotate under three playing bots: every tick once and in order, no room left, nothing refused', async () => {
+    const r = await soak(8, null);
+    checkSoak(r, 3);
+    // Every old connection was closed by its client once the session had moved off it, none by the server at
+    // notAfter (that would be a gap), none by a timeout.
+    expect(Object.keys(r.during.disconnects)).toEqual(['closed']);
+    expect(r.during.disconnects.closed).toBeGreaterThanOrEqual(3 * PLAYERS.length);
+    expect(r.during.connections).toBe(r.during.disconnects.closed! + PLAYERS.length);
+  }, 40_000);
+
+  it('the server certificate (4 s) rotates too: the bots move to connections with the renewed one, still every tick once', async () => {
+    const r = await soak(8, 4);
+    checkSoak(r, 3);
+    expect(r.serverRenewals).toBeGreaterThanOrEqual(2);
+    expect(r.serverSerials.length).toBeGreaterThanOrEqual(3);
+    // Old connections and probes that found no later server certificate: all closed by the client.
+    expect(Object.keys(r.during.disconnects)).toEqual(['closed']);
+    expect(r.during.connections).toBe(r.during.disconnects.closed! + PLAYERS.length);
+  }, 40_000);
+});
