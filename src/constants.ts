@@ -80,6 +80,8 @@ export const HEARTBEAT_INTERVAL = 5;
 export const IDLE_TIMEOUT = 15;
 /** Calls a session holds while disconnected; one more fails with SessionClosed (bounded waiting, never unbounded). */
 export const SESSION_QUEUE_SIZE = 1024;
+/** Messages a session holds for `Session.messages` (and behind an older connection) before reading pauses. */
+export const SESSION_BUFFERED_MESSAGES = 1024;
 /** Connections one certificate identity may hold on a session server at once. */
 export const MAX_CONNECTIONS_PER_IDENTITY = 8;
 /** RPCs one connection may have in flight; one more is answered TooManyInFlight (Nakama kicks at 64 queued). */

@@ -19,7 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
-import { RPC_TIMEOUT, SESSION_QUEUE_SIZE, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
+import { RPC_TIMEOUT, SESSION_BUFFERED_MESSAGES, SESSION_QUEUE_SIZE, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
 import {
   BadPayload, PeerRejected, SessionClosed, TimeoutError, TooManyConnections, TransportError, TulipError, isCancelledError,
 } from '../errors.js';
@@ -103,7 +103,7 @@ export interface SessionOptions<S extends RpcSecurity = RpcSecurity> {
   /** Calls (and notifications) that may wait for a connection; one more fails with SessionClosed. Default {@link SESSION_QUEUE_SIZE}. */
   queueSize?: number;
   /**
-   * Messages held for {@link Session.messages} before reading from the server pauses. Default 1024. While paused,
+   * Messages held for {@link Session.messages} before reading from the server pauses. Default {@link SESSION_BUFFERED_MESSAGES} (1024). While paused,
    * replies and PONGs are not read either: a consumer lagging for longer than `idleTimeout` loses the connection.
    */
   maxBufferedMessages?: number;
@@ -516,7 +516,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     this.loop = options.loop ?? getRunningLoop();
     this.router = options.router ?? new RpcRouter<S>();
     this.#queue = new WaitQueue(options.queueSize ?? SESSION_QUEUE_SIZE, () => this.loop.createFuture<void>());
-    this.#stream = new MessageStream(this.loop, options.maxBufferedMessages ?? 1024);
+    this.#stream = new MessageStream(this.loop, options.maxBufferedMessages ?? SESSION_BUFFERED_MESSAGES);
     this.messages = this.#stream;
     this.closed = this.loop.createFuture<Error | null>();
     this.#unsubscribe = options.rotator?.subscribe(() => this.#poke()) ?? null;
@@ -826,7 +826,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
       othersOpen: (l) => [...this.#links].some((x) => x !== l && !x.isLost),
       order: () => ++this.#linkOrder,
       blocked: (l) => this.#blocked(l),
-      maxHeld: o.maxBufferedMessages ?? 1024,
+      maxHeld: o.maxBufferedMessages ?? SESSION_BUFFERED_MESSAGES,
     };
     const protoOptions: SessionProtocolOptions<S> = {
       keyring: o.keyring,
