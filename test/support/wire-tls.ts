@@ -2,6 +2,7 @@
  * What the MessageProtocol tests over real TLS share: a protocol that records everything it receives, and a TLS
  * server of them on 127.0.0.1 (port 0) registered for the test file's cleanup.
  */
+import { sleep } from '../../src/loop/index.js';
 import type { EventLoop } from '../../src/loop/index.js';
 import '../../src/net/index.js';
 import type { Server } from '../../src/net/index.js';
@@ -55,4 +56,17 @@ export async function serveRecorders(loop: EventLoop, ssl: PkiServerTlsOptions, 
   }, '127.0.0.1', 0, { ssl });
   servers.push(server);
   return { port: portOf(server), protocols };
+}
+
+/**
+ * Closes `servers` and aborts their connections, then lets the loop run the resulting connectionLost callbacks
+ * (call it inside the loop, from the test file's afterEach).
+ */
+export async function closeServers(servers: readonly Server[]): Promise<void> {
+  for (const s of servers) {
+    s.close();
+    s.abortClients();
+    await s.waitClosed();
+  }
+  await sleep(0.01);
 }

@@ -10,7 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
-import { Recorder, portOf, serveRecorders } from '../support/wire-tls.js';
+import { closeServers, portOf, Recorder, serveRecorders } from '../support/wire-tls.js';
 import { makeTestCA } from '../support/ca.js';
 import type { TestCA } from '../support/ca.js';
 import '../../src/net/index.js';
@@ -53,12 +53,7 @@ afterEach(async () => {
     for (const p of ps) p.abort();
     await Promise.all(cs.map((s) => s.close()));
     for (const v of vs) await v.close();
-    for (const s of ss) {
-      s.close();
-      s.abortClients();
-      await s.waitClosed();
-    }
-    await sleep(0.01);
+    await closeServers(ss);
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
-import { Recorder, serveRecorders } from '../support/wire-tls.js';
+import { closeServers, Recorder, serveRecorders } from '../support/wire-tls.js';
 import { makeTestCA } from '../support/ca.js';
 import type { TestCA } from '../support/ca.js';
 import { startRedis } from '../support/redis.js';
@@ -39,12 +39,7 @@ afterEach(async () => {
   const ss = servers.splice(0);
   await fx.loop.runUntilComplete(async () => {
     for (const c of clients) c.abort();
-    for (const s of ss) {
-      s.close();
-      s.abortClients();
-      await s.waitClosed();
-    }
-    await sleep(0.01);
+    await closeServers(ss);
   });
 });
 

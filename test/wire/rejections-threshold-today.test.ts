@@ -11,7 +11,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
-import { serveRecorders } from '../support/wire-tls.js';
+import { closeServers, serveRecorders } from '../support/wire-tls.js';
 import type { Recorder } from '../support/wire-tls.js';
 import { makeTestCA } from '../support/ca.js';
 import type { TestCA } from '../support/ca.js';
@@ -38,12 +38,7 @@ afterEach(async () => {
   for (const s of socks.splice(0)) s.destroy();
   const ss = servers.splice(0);
   await fx.loop.runUntilComplete(async () => {
-    for (const s of ss) {
-      s.close();
-      s.abortClients();
-      await s.waitClosed();
-    }
-    await sleep(0.01);
+    await closeServers(ss);
   });
 });
 
