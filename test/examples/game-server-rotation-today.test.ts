@@ -36,6 +36,15 @@ afterEach(async () => {
     for (const b of bs) await b.stop();
     for (const v of vs) await v.sessions.close();
   });
+  // On a loaded machine (CI runs test files side by side on 2 cores) a connection attempt can end on the client's
+  // side inside its handshake (a try that met a server certificate in its last second, a reconnect cut by the
+  // bots' stop): node:tls's client closes without an alert, which the server reports as "TLS handshake failed:
+  // … socket hang up". The session retries, and the soak's assertions show nothing lost or doubled; any other
+  // exception-handler record still fails the test (useLoop's own check, after this).
+  const recs = fx.take();
+  const hangups = recs.filter((r) => r.message === 'TLS handshake failed' && /socket hang up|ECONNRESET/.test(String(r.exception)));
+  expect(recs.filter((r) => !hangups.includes(r)).map((r) => `${r.message}: ${String(r.exception)}`)).toEqual([]);
+  expect(hangups.length).toBeLessThan(20);
 });
 
 function ring(): Keyring {
