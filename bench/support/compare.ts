@@ -83,9 +83,10 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
   try {
     for (const sc of throughputScenarios(flags)) {
       const got = new Map<Impl, ThroughputResult | Error>();
-      // The headline scenario runs `reps` times, interleaved (raw, impl1, impl2, …, raw, …), and keeps each
-      // implementation's median run, so one noisy moment of the box does not decide the ratio.
-      const reps = sc.label === '100 B x1' ? b.headlineReps : 1;
+      // The one-connection scenarios (the goals' rows) run `reps` times, interleaved (raw, impl1, impl2, …, raw, …),
+      // and keep each implementation's median run, so one noisy moment of the box (or one of V8's runs of
+      // back-to-back mark-compacts in a receiver, see bench/README.md) does not decide the ratio.
+      const reps = sc.conns === 1 ? b.headlineReps : 1;
       // The wire-layer and naive rows are diagnostics of one connection; they are not run over many.
       const scImpls = impls.filter((i) => !(ONE_CONN_ONLY.includes(i) && sc.conns > 1));
       const runs = new Map<Impl, ThroughputResult[]>();

@@ -26,7 +26,7 @@ export interface Budget {
   pingWarmup: number;
   pingCount: number;
   pingDuration: number;
-  /** Runs of the headline scenario (100 B x1), interleaved; the median counts. */
+  /** Runs of each one-connection scenario (100 B, 1 KiB, 16 KiB x1) and of the round trips, interleaved; the median counts. */
   headlineReps: number;
 }
 
