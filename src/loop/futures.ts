@@ -31,7 +31,7 @@ interface Unretrieved {
   message: string;
   exception: unknown;
   sourceTraceback: string | undefined;
-  /** The Future's description when it failed (`<Task finished name=…>`): it is gone by the time this is reported. */
+  /** The Future's description when it failed (`<Task finished name=… exception=…>`): it is gone by the time this is reported. */
   future: string;
   /** A weak reference to the Future, its entry in {@link pendingReports} (so `run()` can report it before GC does). */
   ref: WeakRef<Future<any>>;
@@ -301,12 +301,21 @@ export class Future<T = unknown> implements PromiseLike<T> {
     if (formatting.has(this)) return '...';
     formatting.add(this);
     try {
-      const s = this._state;
-      const extra = s === FINISHED ? ` result=${String(this._result)}` : s === ERRORED ? ` exception=${String(this._exception)}` : '';
-      return `<${this.constructor.name} ${this._stateName()}${extra}>`;
+      return `<${this.constructor.name} ${this._reprInfo()}>`;
     } finally {
       formatting.delete(this);
     }
+  }
+
+  /** @internal What {@link toString} shows inside `<Future …>` (asyncio's `_repr_info`): the state, then the result or exception. */
+  _reprInfo(): string {
+    return `${this._stateName()}${this._outcomeRepr()}`;
+  }
+
+  /** @internal ` result=…` or ` exception=…` once done with one, else empty. */
+  _outcomeRepr(): string {
+    const s = this._state;
+    return s === FINISHED ? ` result=${String(this._result)}` : s === ERRORED ? ` exception=${String(this._exception)}` : '';
   }
 
   /** @internal */

@@ -137,10 +137,22 @@ export class Task<T = unknown> extends Future<T> {
     throw new InvalidStateError('Task does not support setException()');
   }
 
-  /** `<Task pending name=Task-1>`. */
+  /**
+   * As asyncio's repr, without the coroutine: `<Task pending name=Task-1 wait_for=<Future pending>>` while it is
+   * suspended on a Future (`cancelling` once a cancel is requested), `<Task finished name=Task-1 result=42>` or
+   * `… exception=Error: boom>` when done, `<Task cancelled name=Task-1>`.
+   */
   override toString(): string {
-    const state = this._state === PENDING && this._numCancelsRequested > 0 ? 'cancelling' : this._stateName();
-    return `<Task ${state} name=${this._name}>`;
+    return super.toString();
+  }
+
+  /** @internal */
+  override _reprInfo(): string {
+    const pending = this._state === PENDING;
+    const state = pending && this._numCancelsRequested > 0 ? 'cancelling' : this._stateName();
+    const w = this._futWaiter;
+    const waitFor = pending && w !== null ? ` wait_for=${String(w)}` : '';
+    return `${state} name=${this._name}${waitFor}${this._outcomeRepr()}`;
   }
 
   /** @internal */

@@ -23,7 +23,7 @@ describe('an un-awaited task that fails', () => {
       { handleSignals: false, logger: quiet, clock: new VirtualClock({ autojump: true }), setup: (l) => l.setExceptionHandler((_l, c) => seen.push(c)) },
     );
     expect(seen.map((c) => c.message)).toEqual(['Task exception was never retrieved']);
-    expect(String(seen[0]!.future)).toBe('<Task finished name=orphan>');
+    expect(String(seen[0]!.future)).toBe('<Task finished name=orphan exception=Error: orphan boom>');
     expect((seen[0]!.exception as Error).message).toBe('orphan boom');
   });
 
@@ -79,7 +79,7 @@ describe('an un-awaited task that fails', () => {
       await sleep(0);
     });
     await collectGarbage();
-    expect(seen.map((c) => [c.message, c.future])).toEqual([['Task exception was never retrieved', '<Task finished name=lost>']]);
+    expect(seen.map((c) => [c.message, c.future])).toEqual([['Task exception was never retrieved', '<Task finished name=lost exception=Error: collected>']]);
     loop.close();
   });
 });
