@@ -165,6 +165,38 @@ export class CABadPassphrase extends CAError {
   static override readonly code: string = 'TW_CA_BAD_PASSPHRASE';
   static override get defaultMessage() { return 'wrong passphrase for the CA root key'; }
 }
+/**
+ * A CA key file (`root.key.pem`, `intermediate.key.pem`) can be read or written by its group or by others (mode 0644
+ * after a careless copy, say), so `PrivateCA.load` refuses it, as ssh refuses such a private key. `path` names the
+ * file and `mode` holds its permission bits; the fix is `chmod 600 <path>`.
+ */
+export class CAKeyPermissions extends CAError {
+  static override readonly code: string = 'TW_CA_KEY_PERMISSIONS';
+  static override get defaultMessage() { return 'a CA key file is accessible to its group or others'; }
+  /** The key file, as the CA directory names it; null when not known. */
+  path: string | null = null;
+  /** Its permission bits (`mode & 0o777`, e.g. `0o644`); null when not known. */
+  mode: number | null = null;
+  constructor(message?: string, options?: TulipErrorOptions & { path?: string | null; mode?: number | null }) {
+    super(message, options);
+    this.path = options?.path ?? null;
+    this.mode = options?.mode ?? null;
+  }
+}
+/**
+ * A passphrase was given for a root key stored unencrypted (`root.key.pem` is a plain `PRIVATE KEY`): refused so that
+ * no one believes a plaintext key is protected. `path` names the file.
+ */
+export class CAKeyNotEncrypted extends CAError {
+  static override readonly code: string = 'TW_CA_KEY_NOT_ENCRYPTED';
+  static override get defaultMessage() { return 'a passphrase was given but the CA root key is not encrypted'; }
+  /** The unencrypted key file; null when not known. */
+  path: string | null = null;
+  constructor(message?: string, options?: TulipErrorOptions & { path?: string | null }) {
+    super(message, options);
+    this.path = options?.path ?? null;
+  }
+}
 /** The root of certificate verification failures; `cause` is the node:tls error. */
 export class CertificateError extends TulipError {
   static override readonly code: string = 'TW_CERTIFICATE';
@@ -437,7 +469,8 @@ export type TulipErrorCode =
   | 'TW_QUEUE_EMPTY' | 'TW_QUEUE_FULL' | 'TW_QUEUE_SHUT_DOWN' | 'TW_BROKEN_BARRIER'
   | 'TW_INCOMPLETE_READ' | 'TW_LIMIT_OVERRUN'
   | 'TW_TRANSPORT' | 'TW_TRANSPORT_CLOSED' | 'TW_HANDSHAKE_TIMEOUT' | 'TW_PEER_REJECTED'
-  | 'TW_CA' | 'TW_CA_NOT_FOUND' | 'TW_CA_CORRUPT' | 'TW_CA_BAD_PASSPHRASE'
+  | 'TW_CA' | 'TW_CA_NOT_FOUND' | 'TW_CA_CORRUPT' | 'TW_CA_BAD_PASSPHRASE' | 'TW_CA_KEY_PERMISSIONS'
+  | 'TW_CA_KEY_NOT_ENCRYPTED'
   | 'TW_CERTIFICATE' | 'TW_NO_CLIENT_CERTIFICATE' | 'TW_UNKNOWN_ISSUER' | 'TW_CERTIFICATE_EXPIRED'
   | 'TW_CERTIFICATE_NOT_YET_VALID' | 'TW_WRONG_PURPOSE' | 'TW_HOSTNAME_MISMATCH' | 'TW_PIN_MISMATCH'
   | 'TW_REPLAY_CACHE_FULL' | 'TW_STORE_UNAVAILABLE'
@@ -457,11 +490,11 @@ export function isCancelledError(value: unknown): value is CancelledError {
 export const ERROR_CLASSES: readonly (typeof TulipError)[] = [
   TulipError, CancelledError, TimeoutError, InvalidStateError, LoopClosedError, QueueEmpty, QueueFull, QueueShutDown,
   BrokenBarrierError, TransportError, TransportClosed, HandshakeTimeout, PeerRejected, CAError, CANotFound, CACorrupt,
-  CABadPassphrase, CertificateError, NoClientCertificate, UnknownIssuer, CertificateExpired, CertificateNotYetValid,
-  WrongPurpose, HostnameMismatch, PinMismatch, ReplayCacheFull, StoreUnavailable, BadData, BadSignature,
-  BadTimeSignature, SignatureExpired, UnknownKeyId, BadPayload, MalformedEnvelope, ReplayedMessage, Forbidden,
-  TokenExpired, TokenRevoked, UnknownToken, SessionClosed, PeerTimeout, RateLimited, SlowConsumer, TooManyConnections,
-  TooManyInFlight, MethodNotFound, RpcError,
+  CABadPassphrase, CAKeyPermissions, CAKeyNotEncrypted, CertificateError, NoClientCertificate, UnknownIssuer,
+  CertificateExpired, CertificateNotYetValid, WrongPurpose, HostnameMismatch, PinMismatch, ReplayCacheFull,
+  StoreUnavailable, BadData, BadSignature, BadTimeSignature, SignatureExpired, UnknownKeyId, BadPayload,
+  MalformedEnvelope, ReplayedMessage, Forbidden, TokenExpired, TokenRevoked, UnknownToken, SessionClosed, PeerTimeout,
+  RateLimited, SlowConsumer, TooManyConnections, TooManyInFlight, MethodNotFound, RpcError,
 ];
 
 const byCode = new Map<string, typeof TulipError>(ERROR_CLASSES.map((c) => [c.code, c]));

@@ -4,7 +4,9 @@
  * rotate-intermediate`.
  *
  * Every `ca` subcommand takes `--dir` (the CA directory, default `./pki`). A passphrase for the root key comes from
- * `--passphrase-file FILE` or the `TULIPWIRE_CA_PASSPHRASE` environment variable (CI has no terminal to prompt on).
+ * `--passphrase-file FILE` or the `TULIPWIRE_CA_PASSPHRASE` environment variable (CI has no terminal to prompt on);
+ * one given for a root key stored unencrypted is an error. The commands that load the CA refuse a key file with group
+ * or other permission bits unless `--allow-insecure-key-mode`.
  * Exit codes: 0 ok, 1 error (one line on stderr: `tulipwire: <reason>`), 2 usage error.
  *
  * Runs when executed (`npx tsx src/cli/main.ts ca --help`, or the `tulipwire` bin built into dist/).
@@ -87,6 +89,7 @@ function list(value: string, previous: string[] = []): string[] {
 interface CommonOpts {
   dir: string;
   passphraseFile?: string;
+  allowInsecureKeyMode?: boolean;
 }
 
 function out(line: string): void {
@@ -94,7 +97,7 @@ function out(line: string): void {
 }
 
 async function loadCA(o: CommonOpts): Promise<PrivateCA> {
-  return PrivateCA.load({ dir: o.dir, passphrase: readPassphrase(o.passphraseFile) });
+  return PrivateCA.load({ dir: o.dir, passphrase: readPassphrase(o.passphraseFile), allowInsecureKeyMode: o.allowInsecureKeyMode === true });
 }
 
 function printIssued(issued: IssuedCertificate, dir: string): void {
@@ -214,6 +217,8 @@ function buildProgram(): Command {
 
   const dirOpt = () => new Option('--dir <dir>', 'the CA directory').default('./pki');
   const passOpt = () => new Option('--passphrase-file <file>', 'file holding the root key passphrase (else $TULIPWIRE_CA_PASSPHRASE)');
+  // Every command that loads the CA: PrivateCA.load refuses key files with group/other permission bits (TW_CA_KEY_PERMISSIONS).
+  const keyModeOpt = () => new Option('--allow-insecure-key-mode', 'load even if a CA key file is group- or world-accessible (a file system that cannot keep mode 0600)');
   const lifetimeOpt = () => new Option('--lifetime <duration>', 'certificate lifetime: seconds or 90m, 24h, 7d').default(`${CERT_LIFETIME / 3600}h`);
 
   ca.command('init')
@@ -256,6 +261,7 @@ function buildProgram(): Command {
     .addOption(lifetimeOpt())
     .requiredOption('--out <dir>', 'directory to write key.pem (0600), cert.pem and ca.pem to, atomically')
     .addOption(passOpt())
+    .addOption(keyModeOpt())
     .action(async (o: CommonOpts & { dns: string[]; ip: string[]; lifetime: string; out: string }) => {
       if (o.dns.length === 0 && o.ip.length === 0) throw new UsageError('give at least one --dns or --ip');
       for (const ip of o.ip) {
@@ -275,6 +281,7 @@ function buildProgram(): Command {
     .addOption(lifetimeOpt())
     .requiredOption('--out <dir>', 'directory to write key.pem (0600), cert.pem and ca.pem to, atomically')
     .addOption(passOpt())
+    .addOption(keyModeOpt())
     .action(async (o: CommonOpts & { id: string; kind: string; lifetime: string; out: string }) => {
       const lifetime = parseLifetime(o.lifetime);
       const c = await loadCA(o);
@@ -288,6 +295,7 @@ function buildProgram(): Command {
     .argument('<file>', 'PEM file (cert.pem, a leaf, or a CA certificate)')
     .addOption(dirOpt())
     .addOption(passOpt())
+    .addOption(keyModeOpt())
     .option('--json', 'print JSON')
     .action(async (file: string, o: CommonOpts & { json?: boolean }, cmd: Command) => {
       const r = await inspect(file, o, cmd.getOptionValueSource('dir') === 'cli');
@@ -301,6 +309,7 @@ function buildProgram(): Command {
     .addOption(dirOpt())
     .option('--lifetime <duration>', 'intermediate lifetime', '90d')
     .addOption(passOpt())
+    .addOption(keyModeOpt())
     .action(async (o: CommonOpts & { lifetime: string }) => {
       const lifetime = parseLifetime(o.lifetime);
       const c = await loadCA(o);
@@ -323,6 +332,7 @@ function buildProgram(): Command {
     .option('--allow-expired', 'renew the certificate even when it has already expired (refused otherwise: letting it lapse is how a client is dropped)')
     .addOption(new Option('--fraction <f>', 'with --watch, renew at this fraction of the lifetime').default(String(RENEW_AT_FRACTION), '2/3'))
     .addOption(passOpt())
+    .addOption(keyModeOpt())
     .action(async (o: CommonOpts & { out: string; lifetime?: string; watch?: boolean; allowExpired?: boolean; fraction: string }) => {
       const lifetime = o.lifetime !== undefined ? parseLifetime(o.lifetime) : undefined;
       const fraction = Number(o.fraction);

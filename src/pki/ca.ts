@@ -10,17 +10,21 @@
  * - `root.key.pem`       the root key, PKCS#8, 0600, optionally passphrase-encrypted; may be moved offline
  * - `intermediate.pem`   the issuing intermediate certificate
  * - `intermediate.key.pem` its key, PKCS#8, 0600 (needed for daily issuing)
+ *
+ * On POSIX a key file with any group or other permission bit is refused on load (ssh's rule for private keys).
  */
 // Before @peculiar/x509, whose tsyringe needs the Reflect polyfill at import: module evaluation follows import order.
 import 'reflect-metadata';
 import { X509Certificate as PeculiarCertificate } from '@peculiar/x509';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { CA_INTERMEDIATE_LIFETIME, CA_ROOT_LIFETIME, CERT_BACKDATE, CERT_LIFETIME } from '../constants.js';
-import { CABadPassphrase, CACorrupt, CAError, CANotFound, CertificateExpired } from '../errors.js';
+import {
+  CABadPassphrase, CACorrupt, CAError, CAKeyNotEncrypted, CAKeyPermissions, CANotFound, CertificateExpired,
+} from '../errors.js';
 import type { Clock } from '../loop/clock.js';
 import { systemClock } from '../loop/clock.js';
 import type { TlsMaterial } from './files.js';
@@ -65,10 +69,20 @@ export interface PrivateCAInitOptions {
 export interface PrivateCALoadOptions {
   /** The CA directory. */
   dir: string;
-  /** Decrypts the root key; without it an encrypted root key stays locked (issuing leaves does not need it). */
+  /**
+   * Decrypts the root key; without it an encrypted root key stays locked (issuing leaves does not need it). Given
+   * for a root key stored unencrypted, it is refused ({@link CAKeyNotEncrypted}) rather than ignored.
+   */
   passphrase?: string;
   /** Where "now" comes from. Default the system clock. */
   clock?: Clock;
+  /**
+   * Load even when a key file can be read or written by its group or others. Default false
+   * ({@link CAKeyPermissions}): fix the mode with `chmod 600` instead. For a file system that cannot keep a 0600
+   * mode (a Kubernetes secret volume with `fsGroup`, some network or FAT mounts). Ignored on Windows, which is not
+   * checked.
+   */
+  allowInsecureKeyMode?: boolean;
 }
 
 /** Validity options shared by both issue calls. Times are seconds. */
@@ -260,6 +274,24 @@ async function importKey(dir: string, file: string, pem: string, passphrase?: st
   }
 }
 
+// ssh's rule for private keys: no permission bit for group or others. POSIX only: on Windows access is by ACL and
+// node reports a made-up mode. A missing file is left to the read that follows, which reports it.
+function checkKeyMode(path: string): void {
+  if (process.platform === 'win32') return;
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return;
+  }
+  if ((mode & 0o077) !== 0) {
+    const octal = `0${mode.toString(8).padStart(3, '0')}`;
+    throw new CAKeyPermissions(`${path} is accessible to its group or others (mode ${octal}): a CA key must be readable by`
+      + ` its owner only; run \`chmod 600 ${path}\` (or, on a file system that cannot keep that mode, load with`
+      + ' allowInsecureKeyMode; CLI: --allow-insecure-key-mode)', { path, mode });
+  }
+}
+
 function isEncryptedPem(pem: string): boolean {
   return pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
 }
@@ -336,9 +368,12 @@ export class PrivateCA {
    * certificate is finished here (the new pair loads); one that stopped before loads the old pair. Temp files
    * (`.<hex>.tmp`) an interrupted init or rotation left are removed here, holding the directory's lock for that
    * moment; when another running process holds it, or it cannot be created (a read-only directory), they are left.
+   * On POSIX both key files (the root key when present, the intermediate key) must have no group or other
+   * permission bits (like ssh with a private key), unless `allowInsecureKeyMode`.
    * @throws CANotFound when `dir` has no `ca.json`; CACorrupt when a file is missing, unparsable, or the parts do not
-   *   belong together (intermediate not signed by the root, key not matching its certificate); CABadPassphrase when
-   *   `passphrase` does not decrypt the root key.
+   *   belong together (intermediate not signed by the root, key not matching its certificate); CAKeyPermissions when
+   *   a key file is group- or world-accessible; CABadPassphrase when `passphrase` does not decrypt the root key;
+   *   CAKeyNotEncrypted when `passphrase` is given but the root key is stored unencrypted.
    */
   static async load(options: PrivateCALoadOptions): Promise<PrivateCA> {
     const { dir, passphrase } = options;
@@ -347,6 +382,11 @@ export class PrivateCA {
     // written by another process right now, or a directory this process may not write, is left as it is.
     await tryWithDirLock(dir, 'ca load', async () => undefined);
     finishIntermediateRotation(dir);
+    const rootKeyPath = join(dir, CA_FILES.rootKey);
+    if (options.allowInsecureKeyMode !== true) {
+      checkKeyMode(join(dir, CA_FILES.intermediateKey));
+      checkKeyMode(rootKeyPath); // also when encrypted, or locked for lack of a passphrase: it can be copied and attacked
+    }
     const rootPem = readPem(dir, CA_FILES.rootCert);
     const interPem = readPem(dir, CA_FILES.intermediateCert);
     const interKeyPem = readPem(dir, CA_FILES.intermediateKey);
@@ -360,9 +400,17 @@ export class PrivateCA {
     const intermediateKeys = await importKey(dir, CA_FILES.intermediateKey, interKeyPem);
     if (!sameKey(interPem, interKeyPem)) throw new CACorrupt(`${join(dir, CA_FILES.intermediateKey)} does not match ${CA_FILES.intermediateCert}`);
     let rootKeys: KeyPair | null = null;
-    const rootKeyPath = join(dir, CA_FILES.rootKey);
     if (existsSync(rootKeyPath)) {
       const rootKeyPem = readFileSync(rootKeyPath, 'utf8');
+      if (!isEncryptedPem(rootKeyPem) && passphrase !== undefined) {
+        // A passphrase makes its giver believe the key is protected: say that it is plaintext on disk. (A file that is
+        // no key at all is CACorrupt, from the import.)
+        await importKey(dir, CA_FILES.rootKey, rootKeyPem);
+        throw new CAKeyNotEncrypted(`${rootKeyPath} is stored unencrypted, but a passphrase was given (CLI: --passphrase-file`
+          + ' or $TULIPWIRE_CA_PASSPHRASE): the key is plaintext on disk. Encrypt it'
+          + ` (\`openssl pkcs8 -topk8 -v2 aes-256-cbc -in ${rootKeyPath} -out ${rootKeyPath}.enc\`, then move the .enc file`
+          + ' over it, mode 0600), or load without the passphrase', { path: rootKeyPath });
+      }
       if (!isEncryptedPem(rootKeyPem) || passphrase !== undefined) {
         rootKeys = await importKey(dir, CA_FILES.rootKey, rootKeyPem, isEncryptedPem(rootKeyPem) ? passphrase : undefined);
         if (!sameKey(rootPem, rootKeyPem, isEncryptedPem(rootKeyPem) ? passphrase : undefined)) {

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readFileSync } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CAError } from '../errors.js';
@@ -46,19 +46,21 @@ const BRIEF_LOCK_WAIT = 5;
 const BRIEF_LOCK_POLL = 0.01;
 
 /**
- * Runs `fn` holding `dir`'s lock file (created exclusively, holding this process's pid and `what`), so two commands
- * never change one CA at once. A lock left by a process that no longer runs is taken over. Holding the lock, it first
- * removes the `.<hex>.tmp` files a {@link writeFileAtomic} of an interrupted holder left: every write into a CA
- * directory happens under this lock, so such a file belongs to no write in progress.
+ * Runs `fn` holding `dir`'s lock file (created exclusively, holding this process's pid, `what` and a random token),
+ * so two commands never change one CA at once. A lock left by a process that no longer runs is taken over
+ * atomically: of two commands that find the same stale lock, one takes it and the other fails busy. On the way out
+ * the lock is removed only while it is still the one this call wrote. Holding the lock, it first removes the
+ * `.<hex>.tmp` files a {@link writeFileAtomic} of an interrupted holder left: every write into a CA directory happens
+ * under this lock, so such a file belongs to no write in progress.
  * @throws CAError when another running process holds the lock, naming it and the file.
  */
 export async function withDirLock<T>(dir: string, what: string, fn: () => Promise<T>): Promise<T> {
-  await acquireDirLock(dir, what, false);
+  const mine = await acquireDirLock(dir, what, false);
   try {
     await removeTemps(dir, ATOMIC_TEMP, 0);
     return await fn();
   } finally {
-    await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
+    await releaseDirLock(dir, mine);
   }
 }
 
@@ -68,8 +70,9 @@ export async function withDirLock<T>(dir: string, what: string, fn: () => Promis
  * CA directory, another user's). Never throws for the lock itself.
  */
 export async function tryWithDirLock<T>(dir: string, what: string, fn: () => Promise<T>): Promise<T | undefined> {
+  let mine: string;
   try {
-    await acquireDirLock(dir, what, true);
+    mine = await acquireDirLock(dir, what, true);
   } catch {
     return undefined;
   }
@@ -77,7 +80,7 @@ export async function tryWithDirLock<T>(dir: string, what: string, fn: () => Pro
     await removeTemps(dir, ATOMIC_TEMP, 0);
     return await fn();
   } finally {
-    await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
+    await releaseDirLock(dir, mine);
   }
 }
 
@@ -104,30 +107,40 @@ async function removeTemps(dir: string, pattern: RegExp, minAge: number): Promis
   }
 }
 
-// The lock file holds `<pid>\n<what>\n`, plus `brief\n` for a tidy-up that a command changing the CA waits out.
-// A `brief` caller (a tidy-up itself) never waits: it skips its work instead.
-async function acquireDirLock(dir: string, what: string, brief: boolean): Promise<void> {
+// The lock file holds `<pid>\n<what>\n`, then `brief\n` for a tidy-up that a command changing the CA waits out, then
+// `token <32 hex>\n`: random per acquisition, so a lock is told apart from any other, even one of the same process
+// and command (a lock without a token was written by an older tulipwire). A `brief` caller (a tidy-up itself) never
+// waits: it skips its work instead. Resolves with the exact text written, which releaseDirLock compares.
+async function acquireDirLock(dir: string, what: string, brief: boolean): Promise<string> {
   const path = join(dir, LOCK_FILE);
+  const mine = `${process.pid}\n${what}\n${brief ? 'brief\n' : ''}token ${randomBytes(16).toString('hex')}\n`;
   const waitUntil = Date.now() + BRIEF_LOCK_WAIT * 1000;
   let tookOver = false;
   for (;;) {
     try {
       const fh = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
       try {
-        await fh.writeFile(`${process.pid}\n${what}\n${brief ? 'brief\n' : ''}`);
-      } finally {
-        await fh.close();
+        await fh.writeFile(mine);
+      } catch (e) {
+        await fh.close().catch(() => undefined);
+        // Created by us a moment ago and still empty to everyone else (no one takes over a lock without a pid).
+        await unlink(path).catch(() => undefined);
+        throw new CAError(`could not lock ${dir}: ${(e as Error).message}`, { cause: e });
       }
-      break;
+      await fh.close();
+      return mine;
     } catch (e) {
+      if (e instanceof CAError) throw e;
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CAError(`could not lock ${dir}: ${(e as Error).message}`, { cause: e });
       const text = await readFile(path, 'utf8').catch((re: NodeJS.ErrnoException) => (re.code === 'ENOENT' ? null : ''));
       if (text === null && Date.now() < waitUntil) continue; // released between our open and our read
       const [pidText, holder, mark] = (text ?? '').split('\n');
       const pid = Number(pidText);
-      if (!tookOver && Number.isInteger(pid) && pid > 0 && !processRuns(pid)) {
+      if (!tookOver && text !== null && Number.isInteger(pid) && pid > 0 && !processRuns(pid)) {
+        // Stale: its process is gone. Removed only if the file is still the one judged stale (another command that
+        // found the same stale lock may have replaced it with its own by now); then create ours as above.
         tookOver = true;
-        await unlink(path).catch(() => undefined); // stale: its process is gone
+        await removeIfStill(dir, path, text);
         continue;
       }
       // A tidy-up holding it, or a holder that has not written its pid yet: both are done in milliseconds.
@@ -139,6 +152,67 @@ async function acquireDirLock(dir: string, what: string, brief: boolean): Promis
         + 'wait for it, or remove that file if no such process runs');
     }
   }
+}
+
+// Where removeIfStill holds a lock file aside while it checks it: `.tulipwire.lock.<12 hex>.aside` (no pattern of
+// removeTemps matches it).
+const LOCK_ASIDE = /^\.tulipwire\.lock\.[0-9a-f]{12}\.aside$/;
+
+/**
+ * Removes the lock file `path` only if its content is `expected`, without ever removing another one: the file is
+ * renamed to a private name (atomic: it is then no longer the lock, and no one else can rename the same file), read
+ * there, and unlinked if it is `expected`; anything else is put back with link(), which never replaces a lock
+ * created meanwhile, so a live holder keeps its lock. Resolves `'removed'`, `'absent'` (no lock file), or `'other'`.
+ *
+ * While the file is aside there is no lock file. A holder releasing in that moment finds its lock among the asides
+ * ({@link releaseDirLock}) and removes it there, so the link() finds nothing to put back. A command that creates a
+ * lock in that moment makes the link() fail: the displaced holder then has no file any more (its own release finds
+ * none and removes nothing), so for the rest of its run a second command can hold the lock too. That needs a stale
+ * lock, two commands taking it over and a third arriving within the same fraction of a millisecond.
+ */
+async function removeIfStill(dir: string, path: string, expected: string): Promise<'removed' | 'absent' | 'other'> {
+  const aside = join(dir, `${LOCK_FILE}.${randomBytes(6).toString('hex')}.aside`);
+  try {
+    await rename(path, aside);
+  } catch {
+    return 'absent'; // gone already (released, or taken over by another command), or not ours to move
+  }
+  let text: string | null;
+  try {
+    text = await readFile(aside, 'utf8');
+  } catch {
+    text = null; // its holder found it here and released it
+  }
+  if (text === expected) {
+    await unlink(aside).catch(() => undefined);
+    return 'removed';
+  }
+  if (text !== null) await link(aside, path).catch(() => undefined); // ENOENT: released meanwhile; EEXIST: see above
+  await unlink(aside).catch(() => undefined);
+  return 'other';
+}
+
+// Removes this acquisition's lock (`mine`, the exact text written), and nothing else: a lock file that is not ours
+// (removed by hand and taken by another command) stays. When ours is not at the lock path, a takeover may be checking
+// it aside this very moment (removeIfStill), from where it would be linked back: remove it there, then look at the
+// lock path once more in case the link-back came first.
+async function releaseDirLock(dir: string, mine: string): Promise<void> {
+  const path = join(dir, LOCK_FILE);
+  const isMine = async (): Promise<boolean> => (await readFile(path, 'utf8').catch(() => null)) === mine;
+  // Read first: a lock that is not ours is never moved, not even for a moment.
+  if (await isMine() && await removeIfStill(dir, path, mine) === 'removed') return;
+  let names: string[] = [];
+  try {
+    names = await readdir(dir);
+  } catch {
+    // Unreadable: nothing more to find.
+  }
+  for (const name of names) {
+    if (!LOCK_ASIDE.test(name)) continue;
+    const aside = join(dir, name);
+    if (await readFile(aside, 'utf8').catch(() => null) === mine) await unlink(aside).catch(() => undefined);
+  }
+  if (await isMine()) await removeIfStill(dir, path, mine);
 }
 
 function processRuns(pid: number): boolean {
