@@ -446,6 +446,10 @@ export class Server implements TransportOwner {
         p.timer?.cancel();
         p.timer = null;
         if (err !== null) {
+          if (leftBeforeTls(raw, err)) {
+            this.#forget(p);
+            return;
+          }
           this.#handshakeFailed(p, mapTlsError(ssl, err, 'server',
             () => new PeerRejected(`TLS handshake failed: ${err.message}`, { cause: err })));
           return;
@@ -454,6 +458,15 @@ export class Server implements TransportOwner {
       });
       if (!ok) raw.destroy();
     });
+  }
+
+  // A connection that ends without a report: destroyed and dropped from the pending set.
+  #forget(p: Pending): void {
+    p.finished = true;
+    p.timer?.cancel();
+    p.timer = null;
+    p.raw.destroy();
+    if (this.#pending.delete(p)) this.#maybeWake();
   }
 
   #handshakeFailed(p: Pending, err: Error): void {
@@ -542,6 +555,18 @@ function closeUnix(servers: NetServer[], path: string, own: { dev: number; ino: 
   } catch {
     // Already gone.
   }
+}
+
+/**
+ * True when the peer closed or reset an accepted connection before sending a single byte: it never began a TLS
+ * handshake, so none failed. A client that cancels its connect between the kernel's accept and its own first write
+ * (a session closed during a reconnect; a TCP health check) does exactly this; reporting it as "TLS handshake failed:
+ * socket hang up" made it look like a certificate problem. A peer that left after its ClientHello is still reported:
+ * node:tls clients close without an alert when they refuse the server's certificate, so that close may be one.
+ */
+function leftBeforeTls(raw: Socket, err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return raw.bytesRead === 0 && (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED');
 }
 
 function noop(): void {}

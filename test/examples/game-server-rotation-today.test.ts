@@ -36,15 +36,18 @@ afterEach(async () => {
     for (const b of bs) await b.stop();
     for (const v of vs) await v.sessions.close();
   });
-  // On a loaded machine (CI runs test files side by side on 2 cores) a connection attempt can end on the client's
-  // side inside its handshake (a try that met a server certificate in its last second, a reconnect cut by the
-  // bots' stop): node:tls's client closes without an alert, which the server reports as "TLS handshake failed:
-  // … socket hang up". The session retries, and the soak's assertions show nothing lost or doubled; any other
-  // exception-handler record still fails the test (useLoop's own check, after this).
+  // A bot stopped while its session is in a connection attempt (a make-before-break try for a renewed certificate)
+  // cancels that attempt. Cancelled before its ClientHello, the server drops the connection without a report
+  // (src/net/server.ts: a peer that leaves before its first byte began no handshake); cancelled inside the
+  // handshake, node:tls's client closes without an alert and the server reports "TLS handshake failed: … socket
+  // hang up". Each session is closed once and has at most one attempt in flight, so at most one such record per
+  // bot is explained; the bound stays loose (< 20) because one CI run, before the server's change, saw 7 in a test
+  // and not all of them are accounted for. Any other exception-handler record fails the test (useLoop's own check,
+  // after this).
   const recs = fx.take();
   const hangups = recs.filter((r) => r.message === 'TLS handshake failed' && /socket hang up|ECONNRESET/.test(String(r.exception)));
   expect(recs.filter((r) => !hangups.includes(r)).map((r) => `${r.message}: ${String(r.exception)}`)).toEqual([]);
-  expect(hangups.length).toBeLessThan(20);
+  expect(hangups.length, hangups.map((r) => String(r.exception)).join('; ')).toBeLessThan(20);
 });
 
 function ring(): Keyring {
