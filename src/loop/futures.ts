@@ -91,6 +91,52 @@ export function reportUnretrieved(loop: EventLoop): void {
 const formatting = new Set<Future<any>>();
 
 /**
+ * The longest text a Future's repr shows for its result or exception: longer is cut in the middle (`start...end`),
+ * as asyncio formats a result with `reprlib.repr`. A repr is one line of a log or an error message (the default
+ * exception handler prints the `task`/`future` of every report, loop close reports every pending Task): a megabyte
+ * result must not make it a megabyte.
+ */
+const REPR_VALUE_LIMIT = 120;
+/**
+ * How many Futures deep a repr shows Futures inside Futures (a Task's `wait_for=`, a result that is a Future);
+ * deeper ones show as `<Task ...>`. reprlib's `maxlevel` is 6 too. Without it a chain of Tasks each waiting on the next
+ * formats the whole chain: output quadratic in its length at loop close, a RangeError past a few thousand.
+ */
+const REPR_MAX_DEPTH = 6;
+
+/** `String(value)` for a repr: never throws (`<unprintable Name>`), cut to {@link REPR_VALUE_LIMIT}. */
+function reprValue(value: unknown): string {
+  let s: string;
+  try {
+    s = String(value);
+  } catch {
+    s = `<unprintable ${typeName(value)}>`;
+  }
+  if (s.length <= REPR_VALUE_LIMIT) return s;
+  const head = Math.ceil((REPR_VALUE_LIMIT - 3) / 2);
+  return `${s.slice(0, head)}...${s.slice(s.length - (REPR_VALUE_LIMIT - 3 - head))}`;
+}
+
+/** @internal A Future's repr for another Future's (a Task's `wait_for=`): never throws (a subclass's own toString may). */
+export function reprFuture(f: Future<any>): string {
+  try {
+    return String(f.toString());
+  } catch {
+    return `<${typeName(f)}>`;
+  }
+}
+
+// The constructor's name, for a value that cannot be printed (a null-prototype object: `object`).
+function typeName(value: unknown): string {
+  try {
+    const name = (value as { constructor?: { name?: unknown } } | null | undefined)?.constructor?.name;
+    return typeof name === 'string' && name !== '' ? name : typeof value;
+  } catch {
+    return typeof value; // a revoked Proxy
+  }
+}
+
+/**
  * The result of an asynchronous operation (asyncio's `Future`). Create one with `loop.createFuture()`; a Future is
  * bound to one loop. `await fut` gives the result, throws the exception, or throws `CancelledError`.
  */
@@ -295,10 +341,13 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /**
    * `<Future pending>`, `<Future finished result=…>`, as asyncio's repr. A result that formats this Future again (a
-   * Future holding itself, or a list holding it) shows it as `...` (asyncio's `reprlib.recursive_repr` guard).
+   * Future holding itself, or a list holding it) shows it as `...` (asyncio's `reprlib.recursive_repr` guard). Never
+   * throws, and stays bounded: a result or exception is shown as `String(value)` cut to 120 characters
+   * (`<unprintable Name>` when that throws), Futures inside Futures 6 levels deep (`<Future ...>` below).
    */
   toString(): string {
     if (formatting.has(this)) return '...';
+    if (formatting.size >= REPR_MAX_DEPTH) return `<${this.constructor.name} ...>`;
     formatting.add(this);
     try {
       return `<${this.constructor.name} ${this._reprInfo()}>`;
@@ -315,7 +364,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /** @internal ` result=…` or ` exception=…` once done with one, else empty. */
   _outcomeRepr(): string {
     const s = this._state;
-    return s === FINISHED ? ` result=${String(this._result)}` : s === ERRORED ? ` exception=${String(this._exception)}` : '';
+    return s === FINISHED ? ` result=${reprValue(this._result)}` : s === ERRORED ? ` exception=${reprValue(this._exception)}` : '';
   }
 
   /** @internal */

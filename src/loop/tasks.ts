@@ -10,7 +10,7 @@
  */
 import { CancelledError, InvalidStateError, isCancelledError } from '../errors.js';
 import type { EventLoop } from './event-loop.js';
-import { callReaction, CANCELLED, ERRORED, FINISHED, Future, PENDING, wrapPromise } from './futures.js';
+import { callReaction, CANCELLED, ERRORED, FINISHED, Future, PENDING, reprFuture, wrapPromise } from './futures.js';
 import { foreignTaskInContext, rt } from './state.js';
 
 /** What `createTask` accepts: an async function, or a generator function yielding Futures. */
@@ -151,7 +151,7 @@ export class Task<T = unknown> extends Future<T> {
     const pending = this._state === PENDING;
     const state = pending && this._numCancelsRequested > 0 ? 'cancelling' : this._stateName();
     const w = this._futWaiter;
-    const waitFor = pending && w !== null ? ` wait_for=${String(w)}` : '';
+    const waitFor = pending && w !== null ? ` wait_for=${reprFuture(w)}` : '';
     return `${state} name=${this._name}${waitFor}${this._outcomeRepr()}`;
   }
 
