@@ -58,6 +58,7 @@ export async function withDirLock<T>(dir: string, what: string, fn: () => Promis
   const mine = await acquireDirLock(dir, what, false);
   try {
     await removeTemps(dir, ATOMIC_TEMP, 0);
+    await removeTemps(dir, LOCK_ASIDE, STALE_LOCK_ASIDE_AGE);
     return await fn();
   } finally {
     await releaseDirLock(dir, mine);
@@ -78,6 +79,7 @@ export async function tryWithDirLock<T>(dir: string, what: string, fn: () => Pro
   }
   try {
     await removeTemps(dir, ATOMIC_TEMP, 0);
+    await removeTemps(dir, LOCK_ASIDE, STALE_LOCK_ASIDE_AGE);
     return await fn();
   } finally {
     await releaseDirLock(dir, mine);
@@ -157,6 +159,11 @@ async function acquireDirLock(dir: string, what: string, brief: boolean): Promis
 // Where removeIfStill holds a lock file aside while it checks it: `.tulipwire.lock.<12 hex>.aside` (no pattern of
 // removeTemps matches it).
 const LOCK_ASIDE = /^\.tulipwire\.lock\.[0-9a-f]{12}\.aside$/;
+/**
+ * Age in seconds past which a lock file held aside belongs to a process killed while releasing or taking over a
+ * lock (that takes milliseconds): the next holder of the lock removes it.
+ */
+const STALE_LOCK_ASIDE_AGE = 60;
 
 /**
  * Removes the lock file `path` only if its content is `expected`, without ever removing another one: the file is

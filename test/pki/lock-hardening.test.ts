@@ -117,3 +117,21 @@ describe('release', () => {
     expect(existsSync(lock)).toBe(false);
   });
 });
+
+describe('lock files held aside by a killed process', () => {
+  it('the next holder removes an .aside file older than a minute, and leaves a fresh one (a release in progress)', async () => {
+    const d = freshDir();
+    const old = join(d, `${LOCK_FILE}.0123456789ab.aside`);
+    const fresh = join(d, `${LOCK_FILE}.ba9876543210.aside`);
+    const other = join(d, `${LOCK_FILE}.not-ours.aside`);
+    for (const f of [old, fresh, other]) writeFileSync(f, `${deadPid}\nissue\ntoken 00\n`);
+    const { utimesSync } = await import('node:fs');
+    const past = new Date(Date.now() - 120_000);
+    utimesSync(old, past, past);
+    utimesSync(other, past, past);
+    await withDirLock(d, 'test', async () => undefined);
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+    expect(existsSync(other)).toBe(true); // not a name this module makes
+  });
+});
