@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { argValue, type BenchCase, type BenchReport, errorText, fmtValue, isMain, REPO_ROOT, renderTable } from './support/common.js';
 import type { CheckedGoal } from './support/compare.js';
-import { systemPython } from './support/workers.js';
+import { NODE_WORKER_FLAGS, systemPython } from './support/workers.js';
 
 /** One bench script of the suite. */
 export interface SuiteEntry {
@@ -176,6 +176,7 @@ export function machineInfo(): Record<string, unknown> {
     platform: `${process.platform} ${process.arch}`,
     node: process.version,
     openssl: process.versions.openssl,
+    nodeWorkerFlags: NODE_WORKER_FLAGS.join(' '),
     python,
     grpcJs,
   };
@@ -224,7 +225,7 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   const goals = collectGoals(outcomes);
   const lines = [
-    `tulipwire bench — ${new Date().toISOString()} — ${machine['cpu']} (${machine['cores']} cores), Node ${machine['node']}, OpenSSL ${machine['openssl']}${quick ? ' — QUICK (plumbing check, figures meaningless)' : ''}`,
+    `tulipwire bench — ${new Date().toISOString()} — ${machine['cpu']} (${machine['cores']} cores), Node ${machine['node']}, OpenSSL ${machine['openssl']}, workers' node flags: ${machine['nodeWorkerFlags'] || '(none)'}${quick ? ' — QUICK (plumbing check, figures meaningless)' : ''}`,
     '',
     renderTable(['bench', 'case', 'value', 'unit', 'baseline (same run)', 'ratio', 'notes'], rows, ['l', 'l', 'r', 'l', 'l', 'r', 'l']),
   ];

@@ -31,9 +31,22 @@ export function systemPython(): string {
   return pythonPath;
 }
 
+/**
+ * The V8 flags every Node worker starts with, the same for raw `node:tls`, tulipwire, its wire layer alone, naive
+ * Node and grpc-js: `--initial-old-space-size=128`, the setting docs/performance.md recommends for a Node 20 process
+ * that receives large messages fast. Without it some runs of a tulipwire receiver fall into back-to-back
+ * mark-compacts (V8 counts the ~32 MB that Node's TLS read buffers swing between scavenges against a small
+ * old-generation limit); see bench/README.md's History. `TW_BENCH_NODE_FLAGS` replaces the list (split on spaces;
+ * empty: Node's defaults).
+ */
+export const NODE_WORKER_FLAGS: readonly string[] = (process.env.TW_BENCH_NODE_FLAGS ?? '--initial-old-space-size=128')
+  .split(' ')
+  .filter((f) => f !== '');
+
 /** The command line that starts a worker of `impl`. */
 export function workerCommand(impl: Impl): [string, string[]] {
-  const tsx = (file: string): [string, string[]] => [process.execPath, ['--import', 'tsx', join(REPO_ROOT, file)]];
+  const tsx = (file: string): [string, string[]] =>
+    [process.execPath, [...NODE_WORKER_FLAGS, '--import', 'tsx', join(REPO_ROOT, file)]];
   switch (impl) {
     case 'raw':
       return tsx('bench/raw.ts');
