@@ -5,8 +5,8 @@
  * The decoder is incremental: chunks may split a frame anywhere, and one chunk may hold many frames. Frames that
  * lie wholly inside one chunk are handed out as views of that chunk (no copy); only a frame that spans chunks is
  * assembled in the shared arena (up to 64 KiB, at its exact size, known from its header) or in a buffer of its own that
- * grows as the bytes arrive (above 64 KiB, or a frame still incomplete when its arena has been retired twice, so a
- * stalled peer never keeps an old 256 KiB arena alive). A declared length
+ * grows as the bytes arrive from twice what is there (above 64 KiB, or a frame still incomplete when its arena has been
+ * retired twice, so a stalled peer never keeps an old 256 KiB arena alive). A declared length
  * above `maxFrameSize` is rejected from the 4 header bytes alone, before anything is allocated.
  *
  * @module
@@ -149,8 +149,8 @@ export class FrameDecoder {
   /**
    * Bytes reserved for the incomplete frame now: up to 64 KiB, its exact size in the shared arena, or, once that
    * arena has been retired twice (other frames filled two newer ones), a buffer of its own that starts at twice what
-   * arrived (at least 1 KiB) and doubles as bytes arrive; above 64 KiB a buffer of its own that starts at 128 KiB
-   * (or twice what arrived) and doubles as bytes arrive, so a header alone never makes the decoder hold
+   * arrived (at least 1 KiB) and doubles as bytes arrive; above 64 KiB a buffer of its own that starts the same way
+   * (twice what arrived, at least 1 KiB) and doubles as bytes arrive, so a header alone never makes the decoder hold
    * `maxFrameSize`. A stalled frame never keeps an older arena alive: at most the two newest arenas of the process
    * (512 KiB in all, shared by every decoder) hold partial frames.
    */
@@ -246,7 +246,11 @@ export class FrameDecoder {
     let part: Buffer;
     if (size > ARENA_MAX_FRAME) {
       // A buffer of its own, grown as bytes arrive (grow): memory follows what the peer sent, not what it announced.
-      part = Buffer.allocUnsafe(Math.min(size, Math.max(2 * ARENA_MAX_FRAME, 2 * have)));
+      // It starts at twice what arrived (at least EVICTED_MIN), as an evicted frame does: a header and a few bytes
+      // of a 1 MiB frame reserve 1 KiB, not 128 KiB (which let a stalled peer make its decoder hold ~10,000 times
+      // what it sent). Doubling copies at most the frame's size again in all, small beside its MAC. allocUnsafeSlow:
+      // a small start must not become a slice of Node's shared 8 KiB pool (which it would pin).
+      part = Buffer.allocUnsafeSlow(Math.min(size, Math.max(EVICTED_MIN, 2 * have)));
       this.own = true;
     } else {
       at = frameBuffer(size, this);

@@ -48,8 +48,8 @@ describe('FrameDecoder', () => {
     // A hostile peer's 4 header bytes and 10 body bytes: the decoder must not hold a MiB for them.
     d.feed(framed.subarray(0, 14), (f) => got.push(Buffer.from(f)));
     expect(d.buffered).toBe(14);
-    expect(d.reserved).toBeLessThanOrEqual(128 * 1024);
-    // Then the rest, trickled in uneven chunks: the reservation never exceeds twice what arrived (or 128 KiB).
+    expect(d.reserved).toBeLessThanOrEqual(1024);
+    // Then the rest, trickled in uneven chunks: the reservation never exceeds twice what arrived (or 1 KiB).
     let pos = 14;
     let step = 1;
     while (pos < framed.length) {
@@ -57,7 +57,7 @@ describe('FrameDecoder', () => {
       d.feed(framed.subarray(pos, end), (f) => got.push(Buffer.from(f)));
       pos = end;
       step = (step * 7 + 13) % 40_000 + 1;
-      if (pos < framed.length) expect(d.reserved).toBeLessThanOrEqual(Math.max(128 * 1024, 2 * d.buffered));
+      if (pos < framed.length) expect(d.reserved).toBeLessThanOrEqual(Math.max(1024, 2 * d.buffered));
     }
     expect(got).toHaveLength(1);
     expect(got[0]!.equals(body)).toBe(true);
