@@ -9,7 +9,7 @@
  */
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import {
-  argValue, type BenchCase, type BenchReport, cpuMicros, emitReport, errorText, gameMessage, isMain, loadCerts, makeCerts, now,
+  argValue, type BenchCase, type BenchReport, cpuMicros, emitReport, majorGcCount, errorText, gameMessage, isMain, loadCerts, makeCerts, now,
   parseFlags, progress, removeCerts, round, summarise,
 } from './support/common.js';
 import { epochNow, NoncePool, PEER_TTL, signFrame } from './support/peer-format.js';
@@ -95,7 +95,7 @@ function recvRole(argv: string[]): void {
   let msgs = 0;
   let bytes = 0;
   let started = false;
-  let mark: [number, number, number, number] | null = null;
+  let mark: [number, number, number, number, number] | null = null;
   const server = createServer(tlsServerOptions(argValue(argv, 'certs', '')), (sock) => {
     sock.setNoDelay(true);
     sockets.add(sock);
@@ -104,7 +104,7 @@ function recvRole(argv: string[]): void {
       if (!started) {
         started = true;
         setTimeout(() => {
-          mark = [now(), msgs, bytes, cpuMicros()];
+          mark = [now(), msgs, bytes, cpuMicros(), majorGcCount()];
           setTimeout(finish, duration * 1000);
         }, warmup * 1000);
       }

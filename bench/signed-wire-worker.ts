@@ -13,7 +13,7 @@ import { createServer, type TLSSocket } from 'node:tls';
 import { systemClock } from '../src/loop/clock.js';
 import * as wire from '../src/wire/index.js';
 import { connectOne, tlsServerOptions } from './raw.js';
-import { argValue, cpuMicros, errorText, gameMessage, now } from './support/common.js';
+import { argValue, cpuMicros, errorText, gameMessage, majorGcCount, now } from './support/common.js';
 import { emitEvent, finishReceiver, listenAndAnnounce, exitWithParent } from './support/workers.js';
 
 const SECRET = Buffer.alloc(32, 0x5a);
@@ -37,7 +37,7 @@ function recvRole(argv: string[]): void {
   let rejected = 0;
   let firstReject = '';
   let started = false;
-  let mark: [number, number, number, number] | null = null;
+  let mark: [number, number, number, number, number] | null = null;
   const server = createServer(tlsServerOptions(argValue(argv, 'certs', '')), (sock) => {
     sock.setNoDelay(true);
     sockets.add(sock);
@@ -55,7 +55,7 @@ function recvRole(argv: string[]): void {
       if (!started) {
         started = true;
         setTimeout(() => {
-          mark = [now(), msgs, bytes, cpuMicros()];
+          mark = [now(), msgs, bytes, cpuMicros(), majorGcCount()];
           setTimeout(finish, duration * 1000);
         }, warmup * 1000);
       }

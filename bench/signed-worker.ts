@@ -14,7 +14,7 @@ import {
   type ClientSslOptions, EventLoop, Keyring, MessageProtocol, RpcProtocol, type Server, type ServerSslOptions, type Transport,
   clientTlsOptions, defaultMacEngine, serverTlsOptions,
 } from '../src/index.js';
-import { argValue, cpuMicros, errorText, gameMessage, loadCerts, now, summarise } from './support/common.js';
+import { argValue, cpuMicros, errorText, gameMessage, loadCerts, majorGcCount, now, summarise } from './support/common.js';
 import { emitEvent, exitWithParent } from './support/workers.js';
 
 /** The secret both sides share (32 bytes; the bench is not about key handling). */
@@ -60,7 +60,7 @@ async function recvRole(argv: string[]): Promise<void> {
   let rejected = 0;
   let firstReject = '';
   let started = false;
-  let mark: [number, number, number, number] | null = null;
+  let mark: [number, number, number, number, number] | null = null;
   const protos = new Set<MessageProtocol>();
   let done!: () => void;
   const finished = new Promise<void>((res) => (done = res));
@@ -77,7 +77,7 @@ async function recvRole(argv: string[]): Promise<void> {
       if (!started) {
         started = true;
         loop.callLater(warmup, () => {
-          mark = [now(), msgs, bytes, cpuMicros()];
+          mark = [now(), msgs, bytes, cpuMicros(), majorGcCount()];
           loop.callLater(duration, finish);
         });
       }
@@ -92,8 +92,9 @@ async function recvRole(argv: string[]): Promise<void> {
     }
   }
   function finish(): void {
-    const [t0, m0, b0, c0] = mark!;
-    emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0, rejected, firstReject,
+    const [t0, m0, b0, c0, g0] = mark!;
+    emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0,
+      majorGcs: majorGcCount() - g0, rejected, firstReject,
       engine: macEngineName() });
     for (const p of protos) p.transport?.abort();
     done();

@@ -189,6 +189,7 @@ function caseRow(bench: string, c: BenchCase): string[] {
   if (typeof e['cpuSendUs'] === 'number') notes.push(`cpu µs/msg ${(e['cpuSendUs'] as number).toFixed(2)}/${(e['cpuRecvUs'] as number).toFixed(2)}`);
   if (typeof e['capacityRatio'] === 'number') notes.push(`CPU-cost ratio ${(e['capacityRatio'] as number).toFixed(2)}x`);
   if (typeof e['engine'] === 'string') notes.push(`MAC ${e['engine'] as string}`);
+  if (Array.isArray(e['majorGcsRuns'])) notes.push(`receiver major GCs ${(e['majorGcsRuns'] as unknown[]).map(String).join('/')}`);
   if (typeof e['note'] === 'string') notes.push(e['note'] as string);
   return [
     bench,

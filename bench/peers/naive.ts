@@ -10,7 +10,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type TLSSocket } from 'node:tls';
 import { Packr, Unpackr } from 'msgpackr';
 import { connectOne, tlsServerOptions } from '../raw.js';
-import { argValue, cpuMicros, errorText, now } from '../support/common.js';
+import { argValue, cpuMicros, errorText, majorGcCount, now } from '../support/common.js';
 import { PEER_KEY, PEER_TTL } from '../support/peer-format.js';
 import { emitEvent, finishReceiver, listenAndAnnounce, exitWithParent } from '../support/workers.js';
 
@@ -25,7 +25,7 @@ function recvRole(argv: string[]): void {
   let msgs = 0;
   let bytes = 0;
   let started = false;
-  let mark: [number, number, number, number] | null = null;
+  let mark: [number, number, number, number, number] | null = null;
   const server = createServer(tlsServerOptions(argValue(argv, 'certs', '')), (sock) => {
     sock.setNoDelay(true);
     sockets.add(sock);
@@ -34,7 +34,7 @@ function recvRole(argv: string[]): void {
       if (!started) {
         started = true;
         setTimeout(() => {
-          mark = [now(), msgs, bytes, cpuMicros()];
+          mark = [now(), msgs, bytes, cpuMicros(), majorGcCount()];
           setTimeout(finish, duration * 1000);
         }, warmup * 1000);
       }

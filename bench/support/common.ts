@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 
 /** The repository root (bench/support/../..). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -72,6 +73,27 @@ export function argValue(argv: readonly string[], name: string, dflt: string): s
 /** Monotonic seconds (process.hrtime), for the bench harness only. */
 export function now(): number {
   return Number(process.hrtime.bigint()) / 1e9;
+}
+
+let majorGcSeen = 0;
+let majorGcObserver: PerformanceObserver | null = null;
+
+/**
+ * Major (mark-compact) garbage collections of this process so far, counted from the first call on (a
+ * PerformanceObserver of `gc` entries, started by that call; entries arrive a tick late). Receivers report the
+ * count over their window as `majorGcs`: more than a few a second is one of V8's mark-compact storms
+ * (docs/performance.md).
+ */
+export function majorGcCount(): number {
+  if (majorGcObserver === null) {
+    majorGcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) majorGcSeen++;
+      }
+    });
+    majorGcObserver.observe({ entryTypes: ['gc'] });
+  }
+  return majorGcSeen;
 }
 
 /** CPU time used by this process so far, microseconds (user + system). */

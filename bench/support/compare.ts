@@ -119,7 +119,9 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
           ? { error: errorText(r) }
           : { MBps: round(r.MBps, 1), cpuSendUs: round(r.cpuSendUs, 3), cpuRecvUs: round(r.cpuRecvUs, 3), capacity: capacity(r),
               conns: sc.conns, size: sc.size,
-              ...r.info, ...(reps > 1 ? { runs: (runs.get(impl) ?? []).map((x) => round(x.msgsPerSec)), note: `median of ${reps}` } : {}) };
+              ...r.info, ...(reps > 1 ? { runs: (runs.get(impl) ?? []).map((x) => round(x.msgsPerSec)), note: `median of ${reps}` } : {}),
+              // The receiver's major GCs in each run's window (docs/performance.md: a storm shows as dozens).
+              ...(r.info['majorGcs'] !== undefined ? { majorGcsRuns: (runs.get(impl) ?? [r]).map((x) => x.info['majorGcs'] ?? null) } : {}) };
         if (c.extra['rejected']) c.extra['note'] = `${String(c.extra['note'] ?? '')} REJECTED ${String(c.extra['rejected'])}: ${String(c.extra['firstReject'])}`.trim();
         if (!(r instanceof Error) && base && !(base instanceof Error) && baseline !== 'raw') {
           // The same comparison on CPU cost, which a busy box disturbs less than wall-clock rates (see README).

@@ -16,7 +16,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Server as NetServer } from 'node:net';
-import { REPO_ROOT, cpuMicros, now } from './common.js';
+import { REPO_ROOT, cpuMicros, majorGcCount, now } from './common.js';
 
 /** The implementations a case can run. */
 export type Impl = 'raw' | 'tulipwire' | 'tw-wire' | 'naive' | 'asyncio' | 'uvloop' | 'grpc';
@@ -261,16 +261,17 @@ export function emitEvent(ev: Record<string, unknown>): void {
 }
 
 /**
- * A receiver's end of the window: prints its `result` line (messages, bytes, seconds and CPU µs since `mark`, plus
- * `extra`), destroys its sockets, closes the server and exits shortly after, so the line is flushed.
+ * A receiver's end of the window: prints its `result` line (messages, bytes, seconds, CPU µs and major GCs since
+ * `mark`, plus `extra`), destroys its sockets, closes the server and exits shortly after, so the line is flushed.
  */
 export function finishReceiver(
   server: { close(): unknown }, sockets: Iterable<{ destroy(): unknown }>,
-  mark: readonly [t0: number, msgs0: number, bytes0: number, cpu0: number], msgs: number, bytes: number,
+  mark: readonly [t0: number, msgs0: number, bytes0: number, cpu0: number, gc0: number], msgs: number, bytes: number,
   extra: Record<string, unknown> = {},
 ): void {
-  const [t0, m0, b0, c0] = mark;
-  emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0, ...extra });
+  const [t0, m0, b0, c0, g0] = mark;
+  emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0,
+    majorGcs: majorGcCount() - g0, ...extra });
   for (const s of sockets) s.destroy();
   server.close();
   setTimeout(() => process.exit(0), 50);
