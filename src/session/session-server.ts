@@ -15,7 +15,9 @@
  * - **One copy of each notification per client session**: a tulipwire client names its session on each connection
  *   (SESSION `[sessionId, active]`), and a notification to any connection of that session (a `broadcast` included)
  *   goes to the session's current connection only: the one the client moved to last (make-before-break), after a
- *   `["moved"]` marker on the previous one, so the client keeps their order (docs/sessions.md).
+ *   `["moved"]` marker on the previous one, so the client keeps their order (docs/sessions.md). When the current
+ *   connection ends before the client's activation of its joined successor arrived (a move not finished by
+ *   notAfter), the server hands the session to that successor itself, if it closes later than the old one.
  * - **Graceful drain**: {@link SessionServer.drain} stops accepting, sends each peer a signed GOAWAY, lets in-flight
  *   RPCs finish, then closes the rest; it returns within its timeout (plus a short, fixed close grace).
  *
@@ -181,13 +183,14 @@ class SessionGroup<S extends RpcSecurity> {
   }
 
   /**
-   * The connection the session's notifications go to: the open member the client activated last; when none is
-   * activated (the first connection, before its activation arrives, or every activated one is lost), the oldest open
-   * member, so the target never moves without an activation (and its `moved` marker) while it is open. A member
-   * that was told `["moved"]` is never the target again unless the client activates it again: its client takes
-   * nothing more from it (it orders newer connections' messages as if none could follow, and closes it), so
-   * falling back to it when the current one is lost would deliver out of order, or not at all. Null then, until
-   * another connection of the session joins.
+   * The connection the session's notifications go to: the open member the client activated last, or that the
+   * server handed them to when the current one began to close (a joined standby that outlives it, see
+   * SessionConnection's #handOver); when none is activated (the first connection, before its activation arrives, or
+   * every activated one is lost), the oldest open member, so the target never moves without an activation or a
+   * hand-over (each with its `moved` marker) while it is open. A member that was told `["moved"]` is never the
+   * target again unless the client activates it again: its client takes nothing more from it (it orders newer
+   * connections' messages as if none could follow, and closes it), so falling back to it when the current one is
+   * lost would deliver out of order, or not at all. Null then, until another connection of the session joins.
    */
   target(): SessionConnection<S> | null {
     let best: SessionConnection<S> | null = null;
@@ -207,6 +210,9 @@ interface EarlyNotification {
   readonly options: ConnectionNotifyOptions;
   // Sent by broadcast: the session's other connections got it already, so it is dropped if this one joins them.
   readonly broadcast: boolean;
+  // When it was queued (the server's stamp): a broadcast queued after the session's current connection began to
+  // close did not reach it there, so it is not dropped.
+  readonly stamp: number;
 }
 
 interface ServerHooks<S extends RpcSecurity> {
@@ -215,8 +221,8 @@ interface ServerHooks<S extends RpcSecurity> {
   // connections of one server.
   serverId: Uint8Array;
   groups: Map<string, SessionGroup<S>>;
-  // The next activation stamp (increasing per server).
-  activation(): number;
+  // The next stamp (increasing per server): activations, hand-overs, queued notifications.
+  stamp(): number;
   counter: ConnectionCounter;
   identityOf: (peer: unknown) => string;
   rate: number;
@@ -263,7 +269,10 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   ready = false;
   /** When the client moved its session's notifications to this connection (an increasing stamp; 0: never). */
   activatedAt = 0;
-  /** True once a newer connection of the same client session took over its notifications (`["moved"]` sent). */
+  /**
+   * True once a newer connection of the same client session took over its notifications (`["moved"]` sent): the
+   * client activated it, or this one began to close while it was current and the server handed them over.
+   */
   moved = false;
   readonly #hooks: ServerHooks<S>;
   // The client session this connection belongs to, from `ready` on (kept after the loss, to forward to the session).
@@ -275,6 +284,9 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   #noticeTimer: TimerHandle | null = null;
   #closeTimer: TimerHandle | null = null;
   #lastRefusalReply = -Infinity;
+  // The stamp at which this connection began to close (this side's close, or the client's EOF), or null: from then
+  // on nothing more can be written to the client's reading side, so it hands its session's notifications over.
+  #leavingAt: number | null = null;
 
   /** @internal Made by {@link SessionServer.protocolFactory}. */
   constructor(hooks: ServerHooks<S>, options: SessionProtocolOptions<S>) {
@@ -322,7 +334,7 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
           this.superseded += 1;
         }
       }
-      this.#early.push({ method, params, options, broadcast });
+      this.#early.push({ method, params, options, broadcast, stamp: this.#hooks.stamp() });
       if (this.#early.length > SESSION_QUEUE_SIZE) {
         this.closeFor(new SlowConsumer(`the client sent nothing while ${this.#early.length} notifications waited for its first message`,
           { buffered: this.#early.length, limit: SESSION_QUEUE_SIZE }), true);
@@ -436,13 +448,23 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
     group.members.push(this);
     this.#group = group;
     if (active) this.#activate();
+    // A standby whose hello arrives while the session's current connection is closing (its notAfter came while
+    // this hello was on its way) takes over at once if it outlives that one (#handOver). The broadcasts queued here
+    // since that one began to close reached nobody (it could not send them), so they are not dropped below.
+    let leftAt: number | null = null;
+    const target = group.target();
+    if (!active && target !== null && target !== this && target.#leavingAt !== null) {
+      const at = target.#leavingAt;
+      target.#handOver();
+      if (group.target() !== target) leftAt = at;
+    }
     const early = this.#early;
     this.#early = [];
     for (const e of early) {
       // A broadcast reached every connection: the session's current one got its copy (a tulipwire client names
       // its session on a connection before it opens the next, so that one was there for it). Not after an active
       // hello: its client had no other connection open, so none of them delivered it.
-      if (joined && !active && e.broadcast) continue;
+      if (joined && !active && e.broadcast && (leftAt === null || e.stamp < leftAt)) continue;
       try {
         this.deliver(e.method, e.params, e.options, e.broadcast);
       } catch {
@@ -457,9 +479,15 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
     const group = this.#group;
     if (group === null || group.key === null) return;
     const previous = group.target();
-    this.activatedAt = this.#hooks.activation();
+    this.activatedAt = this.#hooks.stamp();
     this.moved = false; // the client came back to it: current again
     if (previous === null || previous === this) return;
+    this.#takeOver(previous);
+  }
+
+  // `previous` stops being its session's current connection and this one starts: the held latest-wins
+  // notifications (never written) come here, and `previous` gets the "moved" marker after the last one it carried.
+  #takeOver(previous: SessionConnection<S>): void {
     for (const h of previous.takeHeld()) {
       try {
         this.notify(h.method, h.params, { latest: h.key, ...(h.ttl !== undefined ? { ttl: h.ttl } : {}) });
@@ -471,11 +499,57 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
     previous.sendControl(SESSION_KIND.SESSION, ['moved']);
   }
 
+  // This connection ends (this side closes it, the client closed its side, or it is lost) while it is its session's
+  // current one: nothing written here from now on reaches the client. A joined standby of the session that
+  // outlives it (closes later: a make-before-break successor with a renewed certificate, whose activation has not
+  // arrived yet) takes over now, as if the client had activated it: its client delivers what comes there once this
+  // one said "moved" or is gone (docs/sessions.md, point 3), so order and once-only hold. Not one that closes no
+  // later (a probe that found no later server certificate, which its client closes without switching to it), one
+  // already told "moved", or one that is closing too. Without such a successor nothing changes: the held ones are
+  // flushed here (a graceful close), and what is sent meanwhile is lost, as on any lost connection.
+  #handOver(): void {
+    this.#leavingAt ??= this.#hooks.stamp();
+    const group = this.#group;
+    if (group === null || group.key === null || this.moved || group.target() !== this) return;
+    let next: SessionConnection<S> | null = null;
+    for (const m of group.members) {
+      if (m === this || m.isLost || m.moved || m.#leavingAt !== null || m.transport === null || m.transport.isClosing()
+        || !(m.closesAt > this.closesAt)) continue;
+      if (next === null || m.activatedAt > next.activatedAt) next = m;
+    }
+    if (next === null) return;
+    next.activatedAt = this.#hooks.stamp();
+    next.#takeOver(this);
+  }
+
+  /**
+   * Closes as the base does (held latest-wins ones flushed, then close_notify); first, when this is its session's
+   * current connection and a joined standby of the session closes later (a make-before-break successor whose
+   * activation has not arrived), that one takes over the session's notifications and the held ones, and this one
+   * gets `["moved"]` (docs/sessions.md, "Certificate rotation").
+   */
+  override close(): void {
+    // Ahead of the base's flush of the held ones: with a successor they go there instead.
+    if (this.#leavingAt === null && !this.isLost) this.#handOver();
+    super.close();
+  }
+
+  /**
+   * The client closed its side (its own cap at notAfter, …) and reads nothing more here: as in {@link close}, a
+   * joined successor takes over the session's notifications first; then as the base does.
+   */
+  override eofReceived(): boolean | void {
+    if (this.#leavingAt === null && !this.isLost) this.#handOver();
+    return super.eofReceived();
+  }
+
   override connectionLost(exc: Error | null): void {
     this.#noticeTimer?.cancel();
     this.#closeTimer?.cancel();
     this.#noticeTimer = this.#closeTimer = null;
     this.#early = [];
+    // A joined successor that outlives this one takes over (#handOver); otherwise the fallback of target() below.
+    if (!this.isLost) this.#handOver();
     // Held latest-wins notifications never written here go to the session's next connection, if it has one open.
     const held = this.takeHeld();
     super.connectionLost(exc);
@@ -639,7 +713,7 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
   readonly #connections = new Set<SessionConnection<S>>();
   // Client sessions with an open connection, by `identity \n sessionId`.
   readonly #groups = new Map<string, SessionGroup<S>>();
-  #activations = 0;
+  #stamps = 0;
   #listening: ListeningServer | null = null;
   #detachRotator: (() => void) | null = null;
   #draining = false;
@@ -721,7 +795,7 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
       loop: this.loop,
       serverId: this.serverId,
       groups: this.#groups,
-      activation: () => ++this.#activations,
+      stamp: () => ++this.#stamps,
       counter: this.counter,
       identityOf: o.identityOf ?? defaultPeerKey,
       rate: o.rate ?? MESSAGE_RATE,
