@@ -2,8 +2,10 @@
  * `run(main)` (asyncio `asyncio.run` / `Runner`): a fresh loop runs `main` as a Task; on the way out every task
  * still pending is cancelled and awaited, servers and transports still open are closed with a warning (in Node an
  * open socket keeps the process alive; asyncio leaves them to the garbage collector), and the loop is closed. SIGINT/SIGTERM cancel the main task (it may
- * clean up); a second signal exits the process at once.
+ * clean up); a second signal exits the process at once. Until then the process stays open even when nothing but a
+ * signal can wake main, as `asyncio.run()` blocks (see `keepProcessAlive`).
  */
+import { MessageChannel } from 'node:worker_threads';
 import { CancelledError, InvalidStateError } from '../errors.js';
 import type { Clock } from './clock.js';
 import { EventLoop } from './event-loop.js';
@@ -75,6 +77,7 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
+  const release = keepProcessAlive();
   try {
     return await loop.runUntilComplete(task);
   } catch (e) {
@@ -96,9 +99,26 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }
+      release();
       loop.close();
     }
   }
+}
+
+/**
+ * Holds the process open until `run()` is over, as `asyncio.run()` blocks in `select()` until main is done. A loop
+ * whose tasks wait only for a signal (run()'s own SIGINT cancel, or a Future a signal listener sets) arms no Node
+ * timer, and signal listeners keep nothing alive, so Node used to exit at once (code 13 under a top-level await,
+ * else 0) with main still pending and its `finally` never run (test_runners `test_interrupt_wait`). A MessagePort
+ * with a listener is a referenced libuv handle that never fires; the returned function closes it.
+ */
+function keepProcessAlive(): () => void {
+  const { port1, port2 } = new MessageChannel();
+  port1.on('message', () => {});
+  return () => {
+    port1.close();
+    port2.close();
+  };
 }
 
 /** How long `run()` lets aborted transports report `connectionLost` before it closes the loop, seconds. */

@@ -59,9 +59,13 @@ export class Timeout {
     return this.#state === 'expiring' || this.#state === 'expired';
   }
 
-  /** `<Timeout [active] when=…>`. */
+  /**
+   * `<Timeout [active] when=11.235>`: `when` rounded to 3 decimals, as asyncio's `round(self._when, 3)` (a whole
+   * number prints as JavaScript prints it, `11`, where Python prints `11.0`).
+   */
   toString(): string {
-    return `<Timeout [${this.#state}]${this.#state === 'active' ? ` when=${this.#when}` : ''}>`;
+    const when = this.#when === null ? null : Math.round(this.#when * 1000) / 1000;
+    return `<Timeout [${this.#state}]${this.#state === 'active' ? ` when=${when}` : ''}>`;
   }
 
   /** @internal */
