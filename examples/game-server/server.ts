@@ -2,8 +2,9 @@
  * The game server of the example: rooms, `room.join`/`room.leave` RPCs, a fixed-rate tick loop driven by
  * `loop.callLater`, signed player inputs (notifications `input` with a per-player sequence number), the room state
  * broadcast to every player of the room on every tick (latest-wins: a player who stalls gets the newest state when
- * it reads again, never a backlog of stale ones), idle peers dropped by the session heartbeats, and a count of every
- * refused input by its code.
+ * it reads again, never a backlog of stale ones), idle peers dropped by the session heartbeats, a player whose
+ * connection ended keeping its place for a few seconds (it comes back by connecting again with its certificate),
+ * and a count of every refused input by its code.
  *
  * Everything rides on tulipwire's session server (`serveSessions`): mutual TLS pinned to the example's private CA,
  * every message signed and checked (MAC, expiry, replay) before it reaches a handler, players identified by their
@@ -30,6 +31,8 @@ export interface PlayerState {
   readonly y: number;
   /** The highest input sequence number applied so far (the client reconciles its prediction with it). */
   readonly ack: number;
+  /** Present (true) while the player's connection is gone and its place is kept ({@link GameServerOptions.rejoinGrace}). */
+  readonly away?: true;
 }
 
 /** The `state` notification the server broadcasts to every player of a room on every tick. */
@@ -105,8 +108,16 @@ export interface GameServerOptions {
   maxPendingInputs?: number;
   /** Seconds between signed PINGs (both ways). Default 1: dead peers are noticed in seconds, not in 45 s. */
   heartbeatInterval?: number;
-  /** A player silent this long is dropped (PeerTimeout) and leaves its room. Default 3. */
+  /** A player silent this long is dropped (PeerTimeout) and leaves its room (after {@link rejoinGrace}). Default 3. */
   idleTimeout?: number;
+  /**
+   * Seconds a player whose last connection ended without a successor (a lost network, an idle drop, a certificate
+   * that expired before its renewal could move the session) keeps its place: it stays in its room's state, marked
+   * `away`, with its position and `ack`, and gets it back by connecting again with a certificate of the same
+   * identity (its next `room.join` answers `joined: false` and the current state). Then it leaves. `room.leave` and
+   * the server's drain are not waited for. Default 5; 0 leaves at once.
+   */
+  rejoinGrace?: number;
   /** Clock skew allowed on message expiry, seconds. Default 1: a stale input is refused, not applied late. */
   skew?: number;
   /** Called after every tick with its number (for tests and instrumentation). */
@@ -139,15 +150,19 @@ export interface GameServerStats {
   broadcasts: number;
   /** Successful joins that changed something; repeated joins are not counted. */
   joins: number;
-  /** Leaves (by `room.leave` or by disconnecting). */
+  /** Leaves (by `room.leave`, or by disconnecting and not coming back within the rejoin grace). */
   leaves: number;
+  /** Players who came back within the rejoin grace, on a new connection. */
+  rejoins: number;
+  /** Players away now: connection gone, place kept. */
+  away: number;
   /** Connections accepted. */
   connections: number;
   /** Connections ended, by the reason's code (`TW_PEER_TIMEOUT` for an idle peer, `closed` for a clean close). */
   disconnects: Record<string, number>;
   /** Messages the session layer's per-connection limit refused (before the game saw them). */
   sessionRateLimited: number;
-  /** Players online now. */
+  /** Players in a room now (away ones included). */
   online: number;
   /** What the graceful drain reported at {@link GameServer.stop}, else null. */
   drain: DrainResult | null;
@@ -183,6 +198,8 @@ interface Player {
   pending: { seq: number; dx: number; dy: number }[];
   readonly bucket: TokenBucket;
   conn: SessionConnection | null;
+  // While away: the timer that makes it leave at the end of the rejoin grace.
+  awayTimer: TimerHandle | null;
 }
 
 const ROOM_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
@@ -201,10 +218,12 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
   const inputRate = options.inputRate ?? 60;
   const inputBurst = options.inputBurst ?? 10;
   const maxPending = options.maxPendingInputs ?? 16;
+  const rejoinGrace = options.rejoinGrace ?? 5;
+  let stopped = false; // stop() began: away players leave at once
 
   const stats: GameServerStats = {
-    ticks: 0, lateTicks: 0, inputsAccepted: 0, rejected: {}, broadcasts: 0, joins: 0, leaves: 0, connections: 0,
-    disconnects: {}, sessionRateLimited: 0, online: 0, drain: null,
+    ticks: 0, lateTicks: 0, inputsAccepted: 0, rejected: {}, broadcasts: 0, joins: 0, leaves: 0, rejoins: 0, away: 0,
+    connections: 0, disconnects: {}, sessionRateLimited: 0, online: 0, drain: null,
   };
   const reject = (code: string): void => {
     stats.rejected[code] = (stats.rejected[code] ?? 0) + 1;
@@ -236,6 +255,9 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
     onConnection: (c) => {
       stats.connections += 1;
       byEndpoint.set(c.rpc, c);
+      // A player away (its connection gone, its place kept) is back: the same certificate identity connected again.
+      const p = players.get((c.peer as PeerIdentity | null)?.identity ?? '');
+      if (p !== undefined && p.conn === null) comeBack(p, c);
       options.onConnection?.(c);
     },
     onDisconnect: (c, reason) => {
@@ -253,7 +275,7 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
             p.conn = next;
           } else {
             p.conn = null;
-            leaveRoom(p);
+            goAway(p);
           }
         }
       }
@@ -270,7 +292,7 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
     if (p === undefined) {
       p = {
         id: peer.id, identity: peer.identity, room: null, x: worldSize / 2, y: worldSize / 2, lastSeq: 0, ack: 0, pending: [],
-        bucket: new TokenBucket({ rate: inputRate, burst: inputBurst, clock: loop.clock }), conn: null,
+        bucket: new TokenBucket({ rate: inputRate, burst: inputBurst, clock: loop.clock }), conn: null, awayTimer: null,
       };
       players.set(peer.identity, p);
     }
@@ -279,10 +301,45 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
 
   function snapshot(room: string): RoomState {
     const members = [...(rooms.get(room) ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return { room, tick: stats.ticks, players: members.map((p) => ({ id: p.id, x: round(p.x), y: round(p.y), ack: p.ack })) };
+    return {
+      room, tick: stats.ticks,
+      players: members.map((p) => (p.conn === null
+        ? { id: p.id, x: round(p.x), y: round(p.y), ack: p.ack, away: true as const }
+        : { id: p.id, x: round(p.x), y: round(p.y), ack: p.ack })),
+    };
+  }
+
+  // The player's connection ended with no successor: it keeps its place for rejoinGrace seconds, then leaves.
+  function goAway(p: Player): void {
+    if (p.room === null || rejoinGrace <= 0 || stopped) {
+      leaveRoom(p);
+      return;
+    }
+    if (p.awayTimer !== null) return;
+    stats.away += 1;
+    p.awayTimer = loop.callLater(rejoinGrace, () => {
+      p.awayTimer = null;
+      stats.away -= 1;
+      if (p.conn === null) leaveRoom(p);
+    });
+  }
+
+  // An away player connected again (or joined on a connection the game had not tied to it yet): back in its place.
+  function comeBack(p: Player, c: SessionConnection): void {
+    p.conn = c;
+    if (p.awayTimer === null) return;
+    p.awayTimer.cancel();
+    p.awayTimer = null;
+    stats.away -= 1;
+    stats.rejoins += 1;
   }
 
   function leaveRoom(p: Player): boolean {
+    if (p.awayTimer !== null) {
+      p.awayTimer.cancel();
+      p.awayTimer = null;
+      stats.away -= 1;
+    }
     if (p.room === null) return false;
     const members = rooms.get(p.room);
     members?.delete(p);
@@ -302,7 +359,8 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
     if (typeof room !== 'string' || !ROOM_RE.test(room)) throw new BadPayload('room.join takes {room}: 1-32 characters a-z 0-9 -');
     const p = playerOf(ctx);
     // The connection the state goes to: the one this join came on (after a reconnect, the new one).
-    p.conn = byEndpoint.get(ctx.endpoint) ?? p.conn;
+    const on = byEndpoint.get(ctx.endpoint);
+    if (on !== undefined) comeBack(p, on);
     if (p.room === room) return { room, you: p.id, joined: false, state: snapshot(room) } satisfies JoinReply;
     const members = rooms.get(room) ?? new Set<Player>();
     if (members.size >= maxPlayers) {
@@ -406,6 +464,9 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
     async stop(stopOptions = {}) {
       timer?.cancel();
       timer = null;
+      // Nobody comes back to a server that stops: away players leave now, and so does everyone the drain closes.
+      stopped = true;
+      for (const p of players.values()) if (p.awayTimer !== null && p.conn === null) leaveRoom(p);
       stats.drain = await sessions.drain({ timeout: stopOptions.drainTimeout ?? 1 });
       return copy();
     },

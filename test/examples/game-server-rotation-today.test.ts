@@ -164,6 +164,9 @@ async function soak(duration: number, serverLifetime: number | null): Promise<So
       reconnectNotice: CLIENT_LIFETIME / 2,
       heartbeatInterval: 0.5,
       idleTimeout: 5, // a loaded CI machine must not drop a healthy bot: no idle drop is tested here
+      // No rejoin grace: a player dropped with a connection closed at expiry must show as a leave here, so the soak
+      // sees every move the session layer did not finish (the grace would hide them behind a rejoin).
+      rejoinGrace: 0,
       logger: {},
       onConnection: (c) => { if (sampling) count(c, 1); },
       onDisconnect: (c, reason) => {

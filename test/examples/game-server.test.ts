@@ -2,7 +2,9 @@
  * examples/game-server over real mutual TLS on 127.0.0.1: three bots in two rooms receive their room's state on
  * every tick (and only their room's), a repeated join changes nothing, a cheater's tampered, replayed, stale,
  * out-of-room, stale-seq, malformed and flooding inputs are each refused and counted by code, a hung client is
- * dropped by the heartbeats and leaves its room, and a drain stops everything. Then `main()` end to end.
+ * dropped by the heartbeats and leaves its room, and a drain stops everything. A player whose connection ends
+ * keeps its place for the rejoin grace (away, position and ack kept) and gets it back with a new connection of its
+ * certificate, or leaves when the grace is over. Then `main()` end to end.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openSession, sleep } from '../../src/index.js';
@@ -63,7 +65,8 @@ describe('examples/game-server', () => {
   it('rooms, per-room state broadcasts, idempotent join, refused inputs by code, idle drop, drain', async () => {
     await fx.run(async () => {
       const keyring = ring();
-      const server = await startGameServer({ keyring, tls: ca.serverOptions, ...fast, inputBurst: 10 });
+      // No rejoin grace here: a player who disconnects or is dropped leaves at once (the next test keeps places).
+      const server = await startGameServer({ keyring, tls: ca.serverOptions, ...fast, inputBurst: 10, rejoinGrace: 0 });
       servers.push(server);
       const play = (id: string, room: string): Bot => {
         const b = runBot({ port: server.port, keyring, tls: creds[id]!.options, room, ...fast, random: () => 0.75 });
@@ -150,6 +153,58 @@ describe('examples/game-server', () => {
       sessions.splice(0);
       servers.splice(0);
       expect(final.broadcasts).toBeGreaterThanOrEqual(stats.reduce((n, s) => n + s.statesReceived, 0));
+    });
+  }, 40_000);
+
+  it('rejoin grace: a player whose connection ended stays in its room marked away, gets its place back on a new connection, and leaves once the grace is over', async () => {
+    await fx.run(async () => {
+      const keyring = ring();
+      const server = await startGameServer({ keyring, tls: ca.serverOptions, ...fast, rejoinGrace: 1 });
+      servers.push(server);
+      const alice = runBot({ port: server.port, keyring, tls: creds.alice!.options, room: 'red', ...fast, random: () => 0.75 });
+      bots.push(alice);
+      await alice.joined();
+      const open = () => openSession({ port: server.port, keyring, tls: creds.carol!.options, ...fast, logger: {},
+        backoff: { base: 0.05, cap: 0.2 } });
+      const first = open();
+      sessions.push(first);
+      expect(await first.call<JoinReply>('room.join', { room: 'red' })).toMatchObject({ you: 'carol', joined: true });
+      await first.notify('input', { room: 'red', seq: 1, dx: 1, dy: -1 });
+      await until(() => server.room('red')?.players.find((p) => p.id === 'carol')?.ack === 1, 'carol moved');
+      const before = server.room('red')!.players.find((p) => p.id === 'carol')!;
+      expect(before).toEqual({ id: 'carol', x: 51, y: 49, ack: 1 });
+
+      // Her connection ends (no room.leave): she stays in the room, away, where she was.
+      await first.close();
+      await until(() => server.stats().away === 1, 'carol away');
+      const tick = server.stats().ticks;
+      await until(() => (alice.stats.lastState?.tick ?? 0) > tick, 'a state after she went away');
+      expect(alice.stats.lastState!.players.find((p) => p.id === 'carol')).toEqual({ ...before, away: true });
+      expect(server.stats()).toMatchObject({ leaves: 0, rejoins: 0, online: 2 });
+
+      // A new connection with her certificate, within the grace: her place again, position and ack kept.
+      const second = open();
+      sessions.push(second);
+      await second.whenConnected();
+      await until(() => server.stats().rejoins === 1, 'carol back');
+      expect(server.stats()).toMatchObject({ away: 0, leaves: 0, joins: 2 });
+      const again = await second.call<JoinReply>('room.join', { room: 'red' });
+      expect(again).toMatchObject({ you: 'carol', joined: false });
+      expect(again.state.players.find((p) => p.id === 'carol')).toEqual(before);
+      // Her inputs go on from the seq she had reached.
+      await second.notify('input', { room: 'red', seq: 2, dx: 1, dy: 1 });
+      await until(() => server.room('red')?.players.find((p) => p.id === 'carol')?.ack === 2, 'carol moved again');
+      expect(server.room('red')!.players.find((p) => p.id === 'carol')).toEqual({ id: 'carol', x: 52, y: 50, ack: 2 });
+
+      // Gone for longer than the grace: she leaves.
+      await second.close();
+      await until(() => server.stats().away === 1, 'carol away again');
+      await until(() => server.stats().leaves === 1, 'carol gone after the grace', 5);
+      expect(server.stats()).toMatchObject({ away: 0, rejoins: 1, online: 1 });
+      const left = server.stats().ticks;
+      await until(() => server.stats().ticks > left, 'a tick after she left');
+      expect(server.room('red')!.players.map((p) => p.id)).toEqual(['alice']);
+      sessions.splice(0);
     });
   }, 40_000);
 
