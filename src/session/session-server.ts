@@ -188,9 +188,10 @@ class SessionGroup<S extends RpcSecurity> {
    * SessionConnection's #handOver); when none is activated (the first connection, before its activation arrives, or
    * every activated one is lost), the oldest open member, so the target never moves without an activation or a
    * hand-over (each with its `moved` marker) while it is open. A member that was told `["moved"]` is never the
-   * target again unless the client activates it again: its client takes nothing more from it (it orders newer
-   * connections' messages as if none could follow, and closes it), so falling back to it when the current one is
-   * lost would deliver out of order, or not at all. Null then, until another connection of the session joins.
+   * target again unless the client activates it again (not a stale activation, see SessionConnection's #activate):
+   * its client takes nothing more from it (it orders newer connections' messages as if none could follow, and
+   * closes it), so falling back to it when the current one is lost would deliver out of order, or not at all. Null
+   * then, until another connection of the session joins.
    */
   target(): SessionConnection<S> | null {
     let best: SessionConnection<S> | null = null;
@@ -271,7 +272,8 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   activatedAt = 0;
   /**
    * True once a newer connection of the same client session took over its notifications (`["moved"]` sent): the
-   * client activated it, or this one began to close while it was current and the server handed them over.
+   * client activated it, or this one began to close while it was current and the server handed them over; or
+   * its own activation arrived after that of a connection which joined later (stale: ignored).
    */
   moved = false;
   readonly #hooks: ServerHooks<S>;
@@ -305,7 +307,20 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
    */
   get current(): SessionConnection<S> | null {
     if (this.#group === null) return this.isLost ? null : this;
-    return this.#group.target();
+    return SessionConnection.#targetOf(this.#group);
+  }
+
+  // The group's target, after a hand-over from a target whose transport is closing without close() or eofReceived()
+  // having handed over: an abort (SlowConsumer, PeerTimeout, SessionServer.abort) or net's own force close (a socket
+  // error). Nothing can be sent there any more and its connectionLost comes only a few turns later, so its successor
+  // takes over now (#handOver) instead of `notify` failing with TransportClosed and `broadcast` skipping the
+  // session meanwhile. Resolved here, where `current` and `deliver` read the target, so a broadcast counts the
+  // session under its new target (one copy; a hand-over inside deliver would let the successor count again).
+  static #targetOf<T extends RpcSecurity>(group: SessionGroup<T>): SessionConnection<T> | null {
+    const target = group.target();
+    if (target === null || target.#leavingAt !== null || target.transport?.isClosing() !== true) return target;
+    target.#handOver();
+    return group.target();
   }
 
   /**
@@ -342,7 +357,7 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
       return;
     }
     if (this.#group !== null) {
-      const target = this.#group.target();
+      const target = SessionConnection.#targetOf(this.#group);
       // Not on this connection when the client moved away from it, even while it stays open for its calls.
       if (target === null) throw new TransportClosed('the client session has no current connection open');
       if (target !== this) {
@@ -479,6 +494,21 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
     const group = this.#group;
     if (group === null || group.key === null) return;
     const previous = group.target();
+    // Stale: a client activates its connections in the order it opens them (each newer one once, on its own
+    // socket), so an activation read after that of a connection which joined later was overtaken on the way (its
+    // socket was slower); the client has moved past this one already. Taking it would tell the client's newest
+    // connection "moved" and leave the session current on one its client is closing: nothing current until that
+    // newest one ends. Ignored instead (a target that got the session by an activation or a hand-over, activatedAt
+    // > 0, stays), and this one, which gets nothing more, hears "moved" so its client stops waiting for it (it holds
+    // the newer connection's notifications behind it until then).
+    if (previous !== null && previous !== this && previous.activatedAt > 0
+      && group.members.indexOf(previous) > group.members.indexOf(this)) {
+      if (!this.moved) {
+        this.moved = true;
+        this.sendControl(SESSION_KIND.SESSION, ['moved']);
+      }
+      return;
+    }
     this.activatedAt = this.#hooks.stamp();
     this.moved = false; // the client came back to it: current again
     if (previous === null || previous === this) return;
