@@ -3,7 +3,7 @@
  * exists): one P-256 root CA, a server leaf (SAN DNS:localhost, IP:127.0.0.1, EKU serverAuth) and a client leaf
  * (EKU clientAuth), plus a second, unrelated CA for wrong-CA cases. Clients always verify against the root.
  *
- * Nothing is checked in: every process mints its own set once (about 50 ms) and removes it at exit.
+ * Nothing is checked in: every process mints its own set once (about 50 ms), reads it and removes the files at once.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import type { ConnectionOptions, TlsOptions } from 'node:tls';
 
 /** PEM material of one fixture set. */
 export interface TlsFixture {
-  /** The directory the files live in. */
+  /** The directory the files were made in (removed once read). */
   dir: string;
   /** The trusted root, PEM. */
   ca: string;
@@ -42,7 +42,6 @@ function openssl(dir: string, args: string[]): void {
 
 function mint(): TlsFixture {
   const dir = mkdtempSync(join(tmpdir(), 'tulipwire-tls-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   for (const name of ['ca', 'other-ca']) {
     openssl(dir, ['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2',
@@ -66,8 +65,7 @@ function mint(): TlsFixture {
     'subjectAltName=URI:tulip://test/client/1', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid',
   ].join('\n'));
   const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
-  const fx: TlsFixture = {
-    dir,
+  const pem = {
     ca: read('ca.pem'),
     serverKey: read('server.key'),
     serverCert: read('server.pem'),
@@ -76,6 +74,13 @@ function mint(): TlsFixture {
     otherCa: read('other-ca.pem'),
     otherServerKey: read('other-server.key'),
     otherServerCert: read('other-server.pem'),
+  };
+  // Everything is in memory now: the directory (private keys included) goes at once. An exit handler did not run
+  // when vitest ended its workers, and every test run left its keys in /tmp.
+  rmSync(dir, { recursive: true, force: true });
+  const fx: TlsFixture = {
+    dir,
+    ...pem,
     serverOptions(opts = {}) {
       const o: TlsOptions = { key: fx.serverKey, cert: fx.serverCert, minVersion: 'TLSv1.3' };
       if (opts.mtls) Object.assign(o, { ca: [fx.ca], requestCert: true, rejectUnauthorized: true });
