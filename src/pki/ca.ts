@@ -573,8 +573,8 @@ export class PrivateCA {
     } catch (e) {
       throw new CAError(`the key PEM is not an unencrypted private key (${(e as Error).message})`, { cause: e });
     }
-    // Issued at notBefore + backdate, so this is the lifetime that was asked for (a window set by hand shorter than
-    // the backdate: its whole length).
+    // Issued at notBefore + backdate (both rounded up to whole seconds alike), so this is the lifetime that was asked
+    // for, exactly when it was whole seconds (a window set by hand shorter than the backdate: its whole length).
     const asked = leaf.notAfter - leaf.notBefore - CERT_BACKDATE;
     return {
       kind,
@@ -609,8 +609,8 @@ export class PrivateCA {
     const notAfter = options.notAfter ?? now + lifetime;
     if (!(notAfter > notBefore)) throw new CAError('notAfter must be later than notBefore');
     const interNotAfter = this.#s.intermediate.notAfter.getTime() / 1000;
-    // Compared as written into the certificate (whole seconds, floored by createCertificate).
-    if (Math.floor(notAfter) > interNotAfter) {
+    // Compared as written into the certificate (whole seconds, rounded up by createCertificate).
+    if (Math.ceil(notAfter) > interNotAfter) {
       throw new CAError(`the leaf would outlive the issuing intermediate (expires ${new Date(interNotAfter * 1000).toISOString()}): rotate the intermediate`);
     }
     const keyAlgorithm = checkKeyAlgorithm(options.keyAlgorithm ?? this.#s.keyAlgorithm);

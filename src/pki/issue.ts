@@ -248,9 +248,13 @@ export async function createCertificate(spec: CertificateSpec): Promise<x509.X50
     subject: subjectName,
     // The issuer's Name object, not a re-typed string: byte-identical to its subject, for stacks that match names.
     issuer: spec.issuerCert !== undefined ? spec.issuerCert.subjectName : subjectName,
-    // X.509 time has second precision; whole seconds keep notAfter from landing early.
-    notBefore: new Date(Math.floor(spec.notBefore) * 1000),
-    notAfter: new Date(Math.floor(spec.notAfter) * 1000),
+    // X.509 time has second precision: both ends round up to whole seconds, so a certificate never ends before the
+    // time asked for and a window keeps its length (adopt() reads a whole-second lifetime back exactly). notAfter
+    // used to round down: a 1 s certificate issued at x.7 s lived 0.3 s, and a rotator renewing at 2/3 of the
+    // lifetime was past that point at once and re-issued ~7 times a second. A default notBefore is backdated
+    // (CERT_BACKDATE) far more than the second this can add.
+    notBefore: new Date(Math.ceil(spec.notBefore) * 1000),
+    notAfter: new Date(Math.ceil(spec.notAfter) * 1000),
     publicKey: spec.subjectKeys.publicKey,
     signingKey: spec.issuerKeys.privateKey,
     signingAlgorithm: signParams(spec.issuerKeys.algorithm),
