@@ -9,6 +9,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -p python3 -c 'import itsdangerous' >/dev/null 2>&1 || need+=(python3-itsdangerous)
 command -p python3 -c 'import msgpack' >/dev/null 2>&1 || need+=(python3-msgpack)
+# The bench suite's quick-mode test runs the uvloop peer beside asyncio's.
+command -p python3 -c 'import uvloop' >/dev/null 2>&1 || need+=(python3-uvloop)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test: installing ${need[*]} (Debian packages)"
   if [ "$(id -u)" = 0 ]; then
