@@ -10,6 +10,8 @@
  * starved; I/O callbacks enter the ready queue through `callSoon`, which arms the `setImmediate` when the loop is
  * idle. `docs/event-loop-internals.md` maps this onto libuv's phases.
  */
+import { constants as osConstants } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import {
   LOOP_TURN_BUDGET,
   MAXIMUM_SELECT_TIMEOUT,
@@ -81,6 +83,23 @@ function safeString(h: Handle): string {
   }
 }
 
+/** A signal this loop can handle: its name (`'SIGTERM'`) or its number on this platform. */
+export type SignalSpec = NodeJS.Signals | number;
+
+/** The signal's name, checked as asyncio's `_check_signal` checks (TypeError for the type, RangeError for the value). */
+function signalName(sig: unknown): NodeJS.Signals {
+  const table = osConstants.signals as Record<string, number>;
+  if (typeof sig === 'string') {
+    if (Object.hasOwn(table, sig)) return sig as NodeJS.Signals;
+    throw new RangeError(`invalid signal ${JSON.stringify(sig)}`);
+  }
+  if (typeof sig === 'number') {
+    for (const name of Object.keys(table)) if (table[name] === sig) return name as NodeJS.Signals;
+    throw new RangeError(`invalid signal number ${sig}`);
+  }
+  throw new TypeError(`sig must be a signal name or number, not ${typeof sig}`);
+}
+
 /** Awaited by the turn to let microtasks run (one resolved Promise, not a new one per hop). */
 const RESOLVED = Promise.resolve();
 
@@ -143,6 +162,8 @@ export class EventLoop {
   _idleTurn = false;
   /** @internal A read ran the turn in this poll phase (see `_turnFromIo`); cleared in the check phase. */
   _ioTurnRan = false;
+  /** @internal Signal handlers: the process listener of each signal, which queues the handler's callback. */
+  _signals = new Map<NodeJS.Signals, () => void>();
 
   readonly #turnFromImmediate = (): void => {
     this._immediate = null;
@@ -350,6 +371,7 @@ export class EventLoop {
   close(): void {
     if (this._running) throw new InvalidStateError('Cannot close a running event loop');
     if (this._closed) return;
+    for (const sig of [...this._signals.keys()]) this.removeSignalHandler(sig);
     for (const t of this._tasks) {
       if (t._state === PENDING) this.callExceptionHandler({ message: 'Task was destroyed but it is pending!', task: t });
     }
@@ -361,6 +383,58 @@ export class EventLoop {
     this._heap.clear();
     this._deferred.length = 0;
     this.#disarm();
+  }
+
+  // ---- signals ------------------------------------------------------------------------------------------------
+
+  /**
+   * Calls `callback(...args)` on this loop each time the process receives `sig` (asyncio `add_signal_handler`). The
+   * signal only queues the callback (as `callSoon`, which wakes an idle loop), so it runs between other callbacks,
+   * never inside one, and an exception from it goes to the exception handler. `sig` is a name (`'SIGTERM'`) or a
+   * number. A second call for the same signal replaces the first handler. While a handler is set, Node's default
+   * action for the signal (exit, for SIGINT, SIGTERM, SIGHUP) does not happen, and `run()`'s own SIGINT/SIGTERM
+   * cancel of `main` steps aside for it, as asyncio's Runner does when the loop handles SIGINT. `close()` removes
+   * every handler. Unlike asyncio's (Unix only, `NotImplementedError` on Windows' Proactor loop) this works wherever
+   * Node emits the signal, e.g. SIGINT, SIGBREAK and SIGHUP on Windows.
+   * @throws TypeError when `sig` is neither a string nor a number, or `callback` is not a function or is an async
+   *   function (asyncio: "coroutines cannot be used with add_signal_handler()"; start a task from a plain callback);
+   *   RangeError when `sig` is not a signal of this platform; InvalidStateError when it cannot be caught (SIGKILL,
+   *   SIGSTOP) or the loop is not on the main thread (Node delivers signals there only); LoopClosedError when closed.
+   */
+  addSignalHandler<A extends unknown[]>(sig: SignalSpec, callback: (...args: A) => unknown, ...args: A): void {
+    if (typeof callback !== 'function') throw new TypeError('a signal handler must be a function');
+    if (callback.constructor.name === 'AsyncFunction' || callback.constructor.name === 'AsyncGeneratorFunction') {
+      throw new TypeError('coroutines cannot be used with addSignalHandler()');
+    }
+    const name = signalName(sig);
+    if (this._closed) throw new LoopClosedError();
+    if (!isMainThread) throw new InvalidStateError(`signal handlers only work in the main thread (${name} is never delivered to a worker)`);
+    const listener = (): void => {
+      if (!this._closed) this.callSoon(callback, ...args);
+    };
+    const previous = this._signals.get(name);
+    try {
+      process.on(name, listener);
+    } catch (e) {
+      // libuv refuses a signal it cannot catch (EINVAL for SIGKILL and SIGSTOP).
+      throw new InvalidStateError(`${name} cannot be caught`, { cause: e });
+    }
+    if (previous !== undefined) process.off(name, previous);
+    this._signals.set(name, listener);
+  }
+
+  /**
+   * Removes the handler of `sig` (asyncio `remove_signal_handler`); once no listener is left Node's default action
+   * for it is back. Returns true when a handler was removed, false when there was none.
+   * @throws TypeError / RangeError as {@link addSignalHandler} for a `sig` that is not a signal.
+   */
+  removeSignalHandler(sig: SignalSpec): boolean {
+    const name = signalName(sig);
+    const listener = this._signals.get(name);
+    if (listener === undefined) return false;
+    this._signals.delete(name);
+    process.off(name, listener);
+    return true;
   }
 
   // ---- errors, debug, tracing ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ export * from './clock.js';
 export { Handle, TimerHandle } from './events.js';
 export type { ExceptionContext, ExceptionHandler, LoopLogger, TraceRecord, Tracer } from './events.js';
 export { EventLoop } from './event-loop.js';
-export type { EventLoopOptions } from './event-loop.js';
+export type { EventLoopOptions, SignalSpec } from './event-loop.js';
 export { Future, isFuture, wrapPromise } from './futures.js';
 export type { DoneCallback } from './futures.js';
 export { Task, currentTask, allTasks } from './tasks.js';

@@ -23,7 +23,7 @@ export interface RunOptions {
   clock?: Clock;
   /** The loop's logger (default console). */
   logger?: LoopLogger;
-  /** Turn SIGINT/SIGTERM into a cancel of `main` (default true). */
+  /** Turn SIGINT/SIGTERM into a cancel of `main` (default true); a signal the loop has a handler for (`loop.addSignalHandler`) is left to it. */
   handleSignals?: boolean;
   /** Called with the loop before `main` starts (to set an exception handler or a tracer). */
   setup?: (loop: EventLoop) => void;
@@ -61,6 +61,9 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
   // True once the signal's cancel reached the still-pending main task (and so counts in its cancelling()).
   let signalCancelled = false;
   const onSignal = (sig: NodeJS.Signals): void => {
+    // The program handles this signal itself (loop.addSignalHandler): as in asyncio, where the loop's handler
+    // replaces the Runner's SIGINT handler, run() neither cancels main nor exits.
+    if (loop._signals.has(sig)) return;
     if (interrupted !== null || task.done()) {
       // A second signal: the user really wants out.
       process.exit(SIGNAL_EXIT[sig] ?? 1);
