@@ -155,8 +155,14 @@ export interface IssuedCertificate {
   dnsNames: readonly string[];
   /** IP SANs (servers). */
   ipAddresses: readonly string[];
-  /** The lifetime asked for, seconds (notAfter − now at issue time); a renewal asks for the same. */
+  /** The lifetime asked for, seconds (notAfter − now at issue time, before rounding); a renewal asks for the same. */
   lifetime: number;
+  /**
+   * When the CA issued it, epoch seconds (not rounded: the certificate's own times are whole seconds, rounded up).
+   * A rotator counts its renewal point from here. Absent for credentials read back from disk (`adopt`), where it
+   * is taken as `notAfter − lifetime`.
+   */
+  issuedAt?: number;
 }
 
 /** Turns an {@link IssuedCertificate} into the three PEM texts node:tls and `--out DIR` use. */
@@ -633,6 +639,7 @@ export class PrivateCA {
       // What a renewal asks for again: the lifetime from now, or for a window set by hand (an expired or not-yet-valid
       // test certificate) its length, so the renewal is a full-length certificate from now rather than none.
       lifetime: options.notBefore === undefined && notAfter - now > 0 ? notAfter - now : notAfter - notBefore,
+      issuedAt: now,
     };
   }
 

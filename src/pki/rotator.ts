@@ -52,9 +52,13 @@ export interface CertRotatorOptions {
 /** The states of a rotator. */
 export type RotatorState = 'idle' | 'waiting' | 'renewing' | 'stopped';
 
-/** The epoch second `issued` was made at (its notAfter minus the lifetime asked for). */
+/**
+ * The epoch second `issued` was made at: as the CA recorded it, else (credentials read from disk) its notAfter minus
+ * the lifetime asked for. Not notAfter − lifetime always: notAfter is rounded up to a whole second, so that would put
+ * the issue up to a second late and every renewal point with it (a 3 s certificate renewed every 3 s, not every 2).
+ */
 function issuedAt(issued: IssuedCertificate): number {
-  return issued.cert.notAfter - issued.lifetime;
+  return issued.issuedAt ?? issued.cert.notAfter - issued.lifetime;
 }
 
 function describeDuration(seconds: number): string {
