@@ -3,7 +3,9 @@
  *
  * Keys (under `prefix`, default `tulipwire:token:`): `at:<id>` → the access record as JSON with `PX ttl`;
  * `gen:<account>` → the generation, bumped with `INCR` (atomic, never expires); `rt:<id>` → `SET NX PX` for
- * single-use refresh tokens. Every failure to reach Redis rejects with `StoreUnavailable` (fail closed).
+ * single-use refresh tokens; `epoch` → the epoch second the store's state begins (`SET NX`, never expires: a Redis
+ * that comes back empty gets a new one, see {@link RedisTokenStore.stateSince}). Every failure to reach Redis
+ * rejects with `StoreUnavailable` (fail closed).
  */
 import { Redis } from 'ioredis';
 import { StoreUnavailable } from '../errors.js';
@@ -92,6 +94,27 @@ export class RedisTokenStore implements TokenStore {
     checkTtl(ttl);
     const reply = await this.#run((c) => c.set(this.#prefix + 'rt:' + id, '1', 'PX', Math.max(1, Math.ceil(ttl * 1000)), 'NX'));
     return reply === 'OK';
+  }
+
+  /**
+   * {@inheritDoc TokenStore.stateSince} For this store: the value of the `epoch` key, set (`SET NX`, to `now`, by
+   * default this machine's clock) by the first store that finds it missing: at the first use of a fresh Redis, and again after Redis lost
+   * its data (no persistence and a crash or reboot, `FLUSHALL`, a replica promoted empty), which took the key with
+   * it. A Redis restored from an older snapshot brings the old key back and is not detected: see
+   * docs/security-model.md.
+   */
+  async stateSince(now: number = Math.floor(Date.now() / 1000)): Promise<number> {
+    const key = this.#prefix + 'epoch';
+    const raw = await this.#run(async (c) => {
+      const [[setErr], [getErr, value]] = (await c.multi().set(key, String(Math.floor(now)), 'NX').get(key).exec()) as [Error | null, unknown][];
+      if (setErr !== null || getErr !== null) throw setErr ?? getErr;
+      return value;
+    });
+    const since = Number(raw);
+    if (typeof raw !== 'string' || !Number.isSafeInteger(since)) {
+      throw new StoreUnavailable(`redis: the key ${key} holds ${JSON.stringify(raw)}, not an epoch second`);
+    }
+    return since;
   }
 
   /** Quits the client if the store opened it. Later calls reject. */

@@ -164,7 +164,9 @@ export class TokenService {
     const now = this.#clock.epoch();
     const record: AccessRecord = { accountId, generation, roles, scope, issuedAt: now, expiresAt: now + this.accessTtl };
     const key = accessKey(accessToken);
-    await this.store.putAccess(key, record, this.accessTtl + EXPIRED_TOKEN_MEMORY);
+    // The store's state begins before this token is signed (a fresh Redis gets its epoch key now, not at the first
+    // refresh, which would refuse every token signed before it).
+    await Promise.all([this.store.putAccess(key, record, this.accessTtl + EXPIRED_TOKEN_MEMORY), this.store.stateSince?.(Math.floor(now))]);
     const payload: RefreshPayload = {
       account_id: rawId, generation, scope, roles, jti: randomBytes(16).toString('base64url'), access: key,
     };
@@ -196,7 +198,8 @@ export class TokenService {
   /**
    * Exchanges a refresh token for a new pair; the old access token is revoked and the refresh token is used up.
    * @throws BadSignature / BadTimeSignature (tampered, wrong key); TokenExpired; TokenRevoked (generation bumped, or
-   * the token was already used: then every token of the account is revoked); UnknownToken (the account is gone);
+   * the token was already used: then every token of the account is revoked; or it was signed before the store's
+   * state begins, `TokenStore.stateSince`); UnknownToken (the account is gone);
    * BadPayload (validly signed but not a refresh token); StoreUnavailable
    */
   async refresh(refreshToken: string): Promise<TokenPair> {
@@ -210,7 +213,12 @@ export class TokenService {
     }
     checkRefreshPayload(payload);
     const accountId = canonicalId(payload.account_id);
-    const current = await this.store.getGeneration(accountId);
+    const [current, since] = await Promise.all([this.store.getGeneration(accountId), this.store.stateSince?.(Math.floor(this.#clock.epoch()))]);
+    // Signed before the store's memory begins: its generation bump or its use may be what the store lost.
+    if (since !== undefined && signedAt < since) {
+      throw new TokenRevoked(`refresh token signed before the token store's state begins (${new Date(since * 1000).toISOString()}: `
+        + 'the store lost what it knew, a restart or a Redis that came back empty): sign in again');
+    }
     if (payload.generation !== current) throw new TokenRevoked('refresh token revoked: the account\'s token generation was bumped');
     // Single use: the claim lives as long as the token could still verify.
     const remaining = Math.max(1, signedAt + this.refreshTtl - Math.floor(this.#clock.epoch()) + 1);

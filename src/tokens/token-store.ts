@@ -40,6 +40,15 @@ export interface TokenStore {
   bumpGeneration(accountId: string): Promise<number>;
   /** True exactly once per `id` within `ttl` seconds (a NonceStore `reserve`): single-use refresh tokens. */
   claimOnce(id: string, ttl: number): Promise<boolean>;
+  /**
+   * The epoch second from which this store's memory is complete. A store can lose its state (the process holding a
+   * {@link MemoryTokenStore} restarts; a Redis without persistence crashes, reboots or is flushed) and with it every
+   * generation bump and every used refresh-token id, which would make revoked and used refresh tokens good again;
+   * `TokenService` refuses a refresh token signed before this second instead. `now` is the caller's epoch second
+   * (the service's clock, the one its tokens are signed with), for a store that has to start its state now. Optional:
+   * leave it out only for a store whose state cannot be lost.
+   */
+  stateSince?(now: number): Promise<number>;
   /** Releases what the store opened itself. Later calls reject with StoreUnavailable. */
   close(): Promise<void>;
 }
@@ -135,12 +144,20 @@ export class MemoryTokenStore implements TokenStore {
   readonly #access: ExpiringMap<AccessRecord>;
   readonly #claims: ExpiringMap<true>;
   readonly #generations = new Map<string, number>();
+  readonly #since: number;
   #closed = false;
 
   constructor(options: MemoryTokenStoreOptions = {}) {
     const clock = options.clock ?? systemClock;
     this.#access = new ExpiringMap(clock);
     this.#claims = new ExpiringMap(clock);
+    this.#since = Math.floor(clock.epoch());
+  }
+
+  /** {@inheritDoc TokenStore.stateSince} For this store: when it was made (its state dies with the process). */
+  async stateSince(): Promise<number> {
+    this.#check();
+    return this.#since;
   }
 
   /** How many access records are held (expired ones not yet evicted included). */

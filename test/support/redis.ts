@@ -22,6 +22,11 @@ export interface RedisServer {
   port: number;
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and removes its temp dir. Safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * Kills the server (SIGKILL, a crash) and starts a new one on the same port: with no persistence it comes back
+   * empty, as a real Redis without AOF/RDB does after a crash or a reboot.
+   */
+  crashAndRestart(): Promise<void>;
 }
 
 /** A port that was free a moment ago (redis-server cannot listen on port 0 and report it). */
@@ -58,21 +63,34 @@ async function waitForPong(port: number, child: ChildProcess, timeoutMs: number)
   }
 }
 
+function spawnRedis(port: number, dir: string): ChildProcess {
+  const child = spawn('redis-server', [
+    '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
+    '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes',
+    '--loglevel', 'warning', '--logfile', '',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.resume();
+  child.stderr?.resume();
+  return child;
+}
+
+function exitOf(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
 /** Starts a redis-server; retries with another port if the chosen one was taken meanwhile. */
 export async function startRedis(): Promise<RedisServer> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'tulipwire-redis-'));
-    const child = spawn('redis-server', [
-      '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
-      '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes',
-      '--loglevel', 'warning', '--logfile', '',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let child = spawnRedis(port, dir);
     let stderr = '';
-    child.stdout?.resume();
     child.stderr?.on('data', (d) => { stderr += String(d); });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const exited = exitOf(child);
     try {
       await waitForPong(port, child, 10_000);
     } catch (err) {
@@ -88,14 +106,31 @@ export async function startRedis(): Promise<RedisServer> {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill('SIGTERM');
           const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-          await exited;
+          await exitOf(child);
           clearTimeout(timer);
         }
         rmSync(dir, { recursive: true, force: true });
       })();
       return stopped;
     };
-    return { url: `redis://127.0.0.1:${port}`, port, stop };
+    const crashAndRestart = async (): Promise<void> => {
+      child.kill('SIGKILL');
+      await exitOf(child);
+      // The port is free again once the old process is gone; a new one binds it (retried while the kernel lets go).
+      for (let i = 0; ; i++) {
+        child = spawnRedis(port, dir);
+        try {
+          await waitForPong(port, child, 10_000);
+          return;
+        } catch (err) {
+          child.kill('SIGKILL');
+          await exitOf(child);
+          if (i >= 4) throw err;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    };
+    return { url: `redis://127.0.0.1:${port}`, port, stop, crashAndRestart };
   }
   throw lastError instanceof Error ? lastError : new Error('could not start redis-server');
 }
