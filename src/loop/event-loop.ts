@@ -11,6 +11,7 @@
  * idle. `docs/event-loop-internals.md` maps this onto libuv's phases.
  */
 import { constants as osConstants } from 'node:os';
+import { inspect } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import {
   LOOP_TURN_BUDGET,
@@ -98,6 +99,27 @@ function signalName(sig: unknown): NodeJS.Signals {
     throw new RangeError(`invalid signal number ${sig}`);
   }
   throw new TypeError(`sig must be a signal name or number, not ${typeof sig}`);
+}
+
+/**
+ * One context value as the default exception handler prints it (asyncio prints `repr(value)`): its own `toString`
+ * when it has one (handles, futures, tasks, errors), a socket as `<TLSSocket local -> remote>`, anything else as
+ * `util.inspect` two levels deep, cut at 200 characters; never `[object Object]`, and never a throw.
+ */
+function contextValue(v: unknown): string {
+  try {
+    if (v === null || typeof v !== 'object') return typeof v === 'string' ? v : String(v);
+    const text = String(v);
+    if (!text.startsWith('[object ')) return text;
+    const sock = v as { remoteAddress?: unknown; remotePort?: unknown; localAddress?: unknown; localPort?: unknown };
+    if ('remoteAddress' in sock && 'localPort' in sock) {
+      return `<${v.constructor?.name ?? 'Socket'} ${String(sock.localAddress)}:${String(sock.localPort)} -> ${String(sock.remoteAddress)}:${String(sock.remotePort)}>`;
+    }
+    const shown = inspect(v, { depth: 1, breakLength: Infinity, maxArrayLength: 10, maxStringLength: 80 });
+    return shown.length > 200 ? `${shown.slice(0, 199)}…` : shown;
+  } catch {
+    return '<unprintable>';
+  }
 }
 
 /** Awaited by the turn to let microtasks run (one resolved Promise, not a new one per hop). */
@@ -455,7 +477,7 @@ export class EventLoop {
     const lines = [context.message || 'Unhandled exception in event loop'];
     for (const key of Object.keys(context).sort()) {
       if (key === 'message' || key === 'exception' || key === 'sourceTraceback') continue;
-      lines.push(`${key}: ${String(context[key])}`);
+      lines.push(`${key}: ${contextValue(context[key])}`);
     }
     if (context.sourceTraceback !== undefined) lines.push(`created at:\n${context.sourceTraceback}`);
     const exc = context.exception;
@@ -476,8 +498,9 @@ export class EventLoop {
     if (h === null) {
       try {
         this.defaultExceptionHandler(context);
-      } catch {
-        // Nothing left to report to.
+      } catch (e) {
+        // A defaultExceptionHandler overridden (or broken) to throw: the logger is the last resort, as asyncio's.
+        this.#logLastResort('Exception in default exception handler', e);
       }
       return;
     }
@@ -486,9 +509,18 @@ export class EventLoop {
     } catch (e) {
       try {
         this.defaultExceptionHandler({ message: 'Unhandled error in exception handler', exception: e, context });
-      } catch {
-        // Nothing left to report to.
+      } catch (e2) {
+        this.#logLastResort('Exception in default exception handler while handling an unexpected error in custom exception handler', e2);
       }
+    }
+  }
+
+  // asyncio's logger.error(msg, exc_info=True) for a throwing default handler: the message, then the error's stack.
+  #logLastResort(message: string, exc: unknown): void {
+    try {
+      this._logger.error(`${message}\n${exc instanceof Error && exc.stack !== undefined ? exc.stack : String(exc)}`);
+    } catch {
+      // A throwing logger: nothing left to report to.
     }
   }
 

@@ -398,6 +398,11 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     return this.#pending.size;
   }
 
+  /** `<RpcEndpoint in flight N, calls waiting M>`: what an exception report prints for `endpoint`. */
+  toString(): string {
+    return `<RpcEndpoint in flight ${this.#inFlight.size}, calls waiting ${this.pendingCalls}>`;
+  }
+
   /** Requests of the peer running on this side now. */
   get inFlight(): number {
     return this.#running.size;
@@ -902,7 +907,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       try {
         r = registered.fn(params, { security: null, peer: meta.peer, meta, method, endpoint: this });
       } catch (err) {
-        this.#report(`notification handler ${method} failed`, err);
+        this.#report(`notification handler ${method} failed`, err, meta.peer);
         return;
       }
       if (!isThenable(r)) return;
@@ -933,7 +938,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     }
     const task = this.#link.loop.createTask(body, { name: `rpc notify ${method}` });
     task.addDoneCallback(() => {
-      if (!task.cancelled() && task.exception() != null) this.#report(`notification handler ${method} failed`, task.exception());
+      if (!task.cancelled() && task.exception() != null) this.#report(`notification handler ${method} failed`, task.exception(), meta.peer);
     });
   }
 
@@ -1032,13 +1037,15 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       }
       return { ok: false, code: err.code, message: err.message, data: errorFields(err) };
     }
-    if (ctx !== null) this.#report(`RPC handler ${ctx.method} failed`, err);
+    if (ctx !== null) this.#report(`RPC handler ${ctx.method} failed`, err, ctx.peer);
     const message = this.#expose && err instanceof Error ? err.message : 'internal error';
     return { ok: false, code: 'TW_RPC', message, data: null };
   }
 
-  #report(message: string, exception: unknown): void {
-    this.#link.loop.callExceptionHandler({ message, exception, endpoint: this });
+  // A handler's failure names the peer it ran for (its certificate identity), so a log line says whose call failed.
+  #report(message: string, exception: unknown, peer?: unknown): void {
+    const context = peer === undefined ? { message, exception, endpoint: this } : { message, exception, endpoint: this, peer: defaultPeerKey(peer) };
+    this.#link.loop.callExceptionHandler(context);
   }
 
   #currentToken(): string | null {

@@ -1,0 +1,76 @@
+/**
+ * What the default exception handler prints for a failing RPC or notification handler (found by a game developer's
+ * trial: `endpoint: [object Object]`, `socket: [object Object]`, and no word of whose call it was). asyncio prints
+ * `repr()` of each context value; tulipwire now prints a value's own `toString` when it has one, a socket as
+ * `<TLSSocket local -> remote>`, anything else two levels deep, and a handler's report names the peer it ran for.
+ */
+import { connect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { EventLoop } from '../../src/loop/index.js';
+import { sleep } from '../../src/loop/index.js';
+import { Keyring } from '../../src/wire/keyring.js';
+import { memoryRpcPair, until } from '../support/rpc-pair.js';
+
+function keyring(): Keyring {
+  const k = new Keyring();
+  k.add('k1', Buffer.alloc(32, 7));
+  return k;
+}
+
+describe('default exception handler output', () => {
+  it('a failing request and notification handler: the method, the peer, a readable endpoint, the stack', async () => {
+    const printed: string[] = [];
+    const loop = new EventLoop({ logger: { warn: (m) => printed.push(m), error: (m) => printed.push(m) } });
+    await loop.runUntilComplete(async () => {
+      const { s, c, ct } = await memoryRpcPair(loop, keyring());
+      s.handle('join', () => {
+        throw new Error('room is full');
+      });
+      s.onNotify('input', () => {
+        throw new Error('not in a room');
+      });
+      await expect(c.call('join', {})).rejects.toMatchObject({ code: 'TW_RPC', message: 'internal error' });
+      c.notify('input', { dx: 1 });
+      await until(loop, () => printed.length >= 2);
+      ct.close();
+      await sleep(0);
+    });
+    loop.close();
+    expect(printed).toHaveLength(2);
+    expect(printed[0]).toMatch(/^RPC handler join failed\nendpoint: <RpcEndpoint in flight \d+, calls waiting 0>\npeer: anonymous\nError: room is full\n/);
+    expect(printed[1]).toMatch(/^notification handler input failed\nendpoint: <RpcEndpoint .*>\npeer: anonymous\nError: not in a room\n/);
+    for (const p of printed) expect(p).not.toContain('[object ');
+  });
+
+  it('any context value: its own toString, a socket by its addresses, a plain object two levels deep, never a throw', async () => {
+    const printed: string[] = [];
+    const loop = new EventLoop({ logger: { warn: () => {}, error: (m) => printed.push(m) } });
+    const server = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as AddressInfo).port;
+    const sock = connect(port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    try {
+      loop.defaultExceptionHandler({
+        message: 'something failed',
+        socket: sock,
+        data: { room: 7, players: ['ann', 'bob'], nested: { deep: true } },
+        handle: loop.callSoon(() => {}),
+        count: 3,
+        broken: { toString(): string { throw new Error('no'); } },
+      });
+    } finally {
+      sock.destroy();
+      server.close();
+      loop.close();
+    }
+    const lines = printed[0]!.split('\n');
+    expect(lines[0]).toBe('something failed');
+    expect(lines).toContain('broken: <unprintable>');
+    expect(lines).toContain('count: 3');
+    expect(lines).toContain("data: { room: 7, players: [ 'ann', 'bob' ], nested: { deep: true } }");
+    expect(lines.find((l) => l.startsWith('handle: '))).toMatch(/^handle: <Handle /);
+    expect(lines.find((l) => l.startsWith('socket: '))).toMatch(new RegExp(`^socket: <Socket 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${port}>$`));
+  });
+});
