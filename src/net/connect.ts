@@ -97,7 +97,9 @@ declare module '../loop/event-loop.js' {
      * (no second `connectionMade`) and must use the returned transport from now on. Bytes the old transport had
      * read but not delivered go to the TLS layer. On failure the connection is closed, the protocol gets
      * `connectionLost(err)` and the promise rejects with `err`.
-     * @throws TransportError when `transport` is not a plain socket transport of this loop.
+     * @throws TypeError when `sslOptions` is not an object or `transport` is not a socket transport (asyncio's
+     *   start_tls raises TypeError for both, in that order).
+     * @throws TransportError when `transport` belongs to another loop, already uses TLS or is closing.
      * @throws RangeError for a non-positive `sslHandshakeTimeout` or `sslShutdownTimeout` (the transport is untouched).
      */
     startTls(transport: Transport, protocol: AnyProtocol, sslOptions: ClientSslOptions | ServerSslOptions,
@@ -332,9 +334,14 @@ async function createUnixServer(this: EventLoop, factory: ProtocolFactory<AnyPro
 async function startTls(this: EventLoop, transport: Transport, protocol: AnyProtocol,
   sslOptions: ClientSslOptions | ServerSslOptions, options: StartTlsOptions = {}): Promise<Transport> {
   const loop = this;
-  if (!(transport instanceof SocketTransport) || transport.getLoop() !== loop) {
-    throw new TransportError('startTls() needs a socket transport of this loop');
+  // Argument types first, as asyncio's start_tls (TypeError for the context, then for the transport).
+  if (sslOptions === null || typeof sslOptions !== 'object') {
+    throw new TypeError(`sslOptions is expected to be a node:tls options object, got ${String(sslOptions)}`);
   }
+  if (!(transport instanceof SocketTransport)) {
+    throw new TypeError(`transport ${String(transport)} is not supported by startTls()`);
+  }
+  if (transport.getLoop() !== loop) throw new TransportError('startTls() needs a socket transport of this loop');
   if (transport.getExtraInfo('sslObject') !== undefined) throw new TransportError('the transport already uses TLS');
   if (transport.isClosing()) throw new TransportError('the transport is closing');
   checkTimeout('sslHandshakeTimeout', options.sslHandshakeTimeout);

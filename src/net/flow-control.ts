@@ -195,6 +195,19 @@ export abstract class StreamTransportBase implements Transport {
     this._forceClose(null);
   }
 
+  /**
+   * asyncio's transport repr without the fd: `<SocketTransport read=polling write=<idle, bufsize=0>>`; `read=idle`
+   * while paused, `write=<polling, bufsize=N>` while bytes wait; `closing` once closed or aborted, and only
+   * `<SocketTransport closed>` once connectionLost was delivered.
+   */
+  toString(): string {
+    const name = this.constructor.name;
+    if (this.#lost) return `<${name} closed>`;
+    const size = this.getWriteBufferSize();
+    const read = this.#readingPaused || this.#closing ? 'idle' : 'polling';
+    return `<${name}${this.#closing ? ' closing' : ''} read=${read} write=<${size > 0 ? 'polling' : 'idle'}, bufsize=${size}>>`;
+  }
+
   // ------------------------------------------------------------------------------------------------------------
   // ReadTransport
 

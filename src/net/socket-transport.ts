@@ -114,6 +114,12 @@ export class SocketTransport extends StreamTransportBase {
   readonly #onClose = (): void => this.#push(CLOSE);
   readonly #onError = (err: Error): void => {
     this.#error ??= err;
+    // A TLS protocol error on an established connection (a bad record, a failed MAC: ERR_SSL_WRONG_VERSION_NUMBER
+    // for plaintext under the TLS layer) reaches a tls.connect({socket}) wrapper as 'error' alone: node:tls neither
+    // destroys it nor the TCP socket under it, so no 'close' came, the connection stayed open and a pending read
+    // waited forever. asyncio's _fatal_error aborts the transport; so do we (a net.Socket error already destroys).
+    if (!this.#socket.destroyed) this.#socket.destroy();
+    if (this.#raw !== this.#socket && !this.#raw.destroyed) this.#raw.destroy();
   };
 
   /** @internal Use `createConnection`, `createServer` or `startTls`. */

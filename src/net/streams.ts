@@ -65,6 +65,23 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return this.#size;
   }
 
+  /**
+   * asyncio's repr, field for field: `<StreamReader 4 bytes eof limit=123 waiter=<Future pending> exception=Error: x
+   * transport=… paused>`, each part only when it applies (the limit only when it is not the default 64 KiB);
+   * `<StreamReader>` for a fresh reader.
+   */
+  toString(): string {
+    const info = ['StreamReader'];
+    if (this.#size > 0) info.push(`${this.#size} bytes`);
+    if (this.#eof) info.push('eof');
+    if (this.#limit !== STREAM_LIMIT) info.push(`limit=${this.#limit}`);
+    if (this.#waiter !== null) info.push(`waiter=${String(this.#waiter)}`);
+    if (this.#exception !== null) info.push(`exception=${String(this.#exception)}`);
+    if (this.#transport !== null) info.push(`transport=${String(this.#transport)}`);
+    if (this.#paused) info.push('paused');
+    return `<${info.join(' ')}>`;
+  }
+
   /** The error the connection ended with, or null. */
   exception(): Error | null {
     return this.#exception;
