@@ -231,11 +231,17 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /**
    * Marks the Future done with `exception` and schedules its callbacks. If nobody ever reads it, the loop's
-   * exception handler hears "Future exception was never retrieved" once the Future is garbage-collected.
+   * exception handler hears "Future exception was never retrieved" once the Future is garbage-collected. An error
+   * class (`setException(RangeError)`) is instantiated first, as asyncio does.
    * @throws InvalidStateError when it is already done.
    */
   setException(exception: unknown): void {
     if (this._state !== PENDING) throw new InvalidStateError(`${this._stateName()}: ${this}`);
+    // An error class stands for an instance of it, as asyncio's `set_exception(RuntimeError)` (`exception()` and
+    // awaiters get `new RangeError()`, not the constructor).
+    if (typeof exception === 'function' && (exception === Error || exception.prototype instanceof Error)) {
+      exception = new (exception as new () => Error)();
+    }
     this._setExceptionInternal(exception, 'Future exception was never retrieved');
   }
 
