@@ -653,7 +653,9 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
    * Sends notification `method` to the server; waits for a connection if none is up, in the bounded queue and for
    * at most `timeout` seconds (default `RPC_TIMEOUT`; null waits as long as the session lives), then fails with
    * TimeoutError. A notification that could not be written is sent on the next connection; once written it is not
-   * repeated. `ttl` is the message's lifetime, as for {@link RpcLink.notify}. With `latest` (a key, or true: the
+   * repeated. `ttl` is the message's lifetime, as for {@link RpcLink.notify}, counted from this call: one that waited
+   * for a connection is sent with the rest of it, and one whose ttl ran out first fails with TimeoutError, unsent (a
+   * stale game input is never applied late). With `latest` (a key, or true: the
    * method name) it is held latest-wins while the connection's writing is paused (docs/sessions.md, "Backpressure").
    * @throws TypeError (synchronously) when `timeout` is neither null nor a number of seconds (NaN included)
    */
@@ -662,10 +664,19 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     const sendOptions: ConnectionNotifyOptions = {};
     if (options.ttl !== undefined) sendOptions.ttl = options.ttl;
     if (options.latest !== undefined) sendOptions.latest = options.latest;
+    // An explicit ttl counts from this call: a notification that waited for a connection goes out with what is left
+    // of it (a game input queued for 2 s during a reconnect must not arrive as a fresh one), or not at all.
+    const ttl = options.ttl;
+    const expires = ttl === undefined ? null : this.loop.time() + ttl;
     return this.loop.createTask(async () => {
       const deadline = timeout === null ? null : this.loop.time() + timeout;
       for (;;) {
         const link = await this.#acquire(deadline, () => new TimeoutError(`notify ${method} found no connection within ${timeout} s`));
+        if (expires !== null) {
+          const left = expires - this.loop.time();
+          if (left <= 0) throw new TimeoutError(`notify ${method} expired (ttl ${ttl} s) while waiting for a connection: not sent`);
+          sendOptions.ttl = left;
+        }
         try {
           link.notify(method, params, sendOptions);
           if (sendOptions.latest !== undefined) this.#superseded(sendOptions.latest === true ? method : sendOptions.latest, link);
