@@ -99,7 +99,8 @@ declare module '../loop/event-loop.js' {
      * `connectionLost(err)` and the promise rejects with `err`.
      * @throws TypeError when `sslOptions` is not an object or `transport` is not a socket transport (asyncio's
      *   start_tls raises TypeError for both, in that order).
-     * @throws TransportError when `transport` belongs to another loop, already uses TLS or is closing.
+     * @throws TransportError when `transport` belongs to another loop or is closing. A TLS transport gets a second
+     *   TLS layer inside the first (TLS over TLS, as asyncio's start_tls since 3.11).
      * @throws RangeError for a non-positive `sslHandshakeTimeout` or `sslShutdownTimeout` (the transport is untouched).
      */
     startTls(transport: Transport, protocol: AnyProtocol, sslOptions: ClientSslOptions | ServerSslOptions,
@@ -342,12 +343,14 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
     throw new TypeError(`transport ${String(transport)} is not supported by startTls()`);
   }
   if (transport.getLoop() !== loop) throw new TransportError('startTls() needs a socket transport of this loop');
-  if (transport.getExtraInfo('sslObject') !== undefined) throw new TransportError('the transport already uses TLS');
   if (transport.isClosing()) throw new TransportError('the transport is closing');
   checkTimeout('sslHandshakeTimeout', options.sslHandshakeTimeout);
   checkTimeout('sslShutdownTimeout', options.sslShutdownTimeout);
   const owner = transport._owner;
   const unixPath = transport._unixPath;
+  // TLS over TLS (asyncio since 3.11, for HTTPS through an HTTPS proxy): the new layer runs on the old TLS socket
+  // (`raw`), and the TCP socket under both (`bottom`) is what the new transport reports as 'socket' and destroys.
+  const bottom = transport.getExtraInfo('socket') as net.Socket;
   const { socket: raw, unread } = transport._detachSocket();
   if (options.initialData !== undefined && options.initialData.length > 0) unread.unshift(Buffer.from(options.initialData));
   // node:tls reads bytes already buffered on the socket before its first read from the kernel.
@@ -358,7 +361,8 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
   let tlsSocket: tls.TLSSocket | null = null;
   const lost = (err: Error): void => {
     timer?.cancel();
-    killRaw(raw);
+    if (bottom !== raw) raw.destroy();
+    killRaw(bottom);
     tlsSocket?.destroy();
     owner?._detachTransport(transport);
     if (fut.done()) return;
@@ -393,7 +397,7 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
       alreadyMade: true,
       tls: { secureContext: options.serverSide ? undefined : secureContextFor(sslOptions), peerIdentity,
         mapError: (e: Error) => mapAlert(sslOptions, e, side) },
-      rawSocket: raw,
+      rawSocket: bottom,
       unixPath,
       sslShutdownTimeout: options.sslShutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT,
     });
