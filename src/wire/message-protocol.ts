@@ -21,8 +21,8 @@
  * @module
  */
 import {
-  BadData, FrameTooLarge, ReplayCacheFull, ReplayedMessage, StoreUnavailable, TimeoutError, TransportClosed, TransportError,
-  TulipError,
+  BadData, FrameTooLarge, ReplayCacheFull, ReplayedMessage, SignatureExpired, StoreUnavailable, TimeoutError, TransportClosed,
+  TransportError, TulipError,
 } from '../errors.js';
 import { CLOCK_SKEW, MAX_FRAME_SIZE, MAX_REJECTIONS, MESSAGE_TTL, RPC_TIMEOUT } from '../constants.js';
 import { systemClock } from '../loop/clock.js';
@@ -589,7 +589,7 @@ export abstract class MessageProtocol extends ProtocolBase {
       this.#rejectNow(err);
       return;
     }
-    if (err instanceof BadData) this.#decide(err);
+    if (this.#counts(err)) this.#decide(err as BadData);
     this.#queue.push({ meta: null as unknown as MessageMeta, buf: null, start: 0, end: 0, state: 3, err });
   }
 
@@ -630,7 +630,7 @@ export abstract class MessageProtocol extends ProtocolBase {
   // `decided`: already counted by #decide when it was queued.
   #rejectNow(err: RejectionError, decided = false): void {
     if (this.#lost || this.closeReason !== null) return;
-    if (!decided && err instanceof BadData) this.#decide(err);
+    if (!decided && this.#counts(err)) this.#decide(err as BadData);
     this.stats.rejected++;
     try {
       this.messageRejected(err);
@@ -638,7 +638,7 @@ export abstract class MessageProtocol extends ProtocolBase {
       this.#report('messageRejected raised', e);
     }
     // Store failures are not the peer's fault: they fail the message closed but do not count against the peer.
-    const peerFault = err instanceof BadData;
+    const peerFault = this.#counts(err);
     if (peerFault) this.#peerRejections++;
     if (this.#closing) return;
     if (peerFault && (err as BadData).fatal) {
@@ -646,6 +646,17 @@ export abstract class MessageProtocol extends ProtocolBase {
     } else if (this.#peerRejections >= this.maxRejections) {
       this.#closeFor(err, `closing the connection after ${this.#peerRejections} rejected messages; last: ${err.code} ${err.message}`);
     }
+  }
+
+  /**
+   * Whether a rejection counts toward `maxRejections`: the peer's fault (BadData), but for a message that expired on
+   * the way on a connection whose keys are bound to its TLS session. Its MAC verified, so only the peer can have
+   * sent it, and it is late, not forged: a client that stalled (a suspended laptop, a GC pause, a congested link)
+   * and resumes with a kernel buffer of short-lived snapshots has each refused as SignatureExpired, but is not
+   * disconnected for it. Unbound keys count it still (anyone with the shared key could replay old messages).
+   */
+  #counts(err: RejectionError): boolean {
+    return err instanceof BadData && !(this.#bound && err instanceof SignatureExpired);
   }
 
   // Counts a peer-fault rejection when it is decided; the one that will close the connection dooms it (see #decided).

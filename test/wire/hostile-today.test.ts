@@ -261,12 +261,19 @@ describe('attacks that held', () => {
         logger: { warn: (m) => warns.push(m) } });
       const [, good] = await connectGood(port);
       const c = await RawClient.open(port);
+      const cycle = ['TW_BAD_SIGNATURE', 'TW_UNKNOWN_KEY_ID', 'TW_SIGNATURE_EXPIRED', 'TW_BAD_TIME_SIGNATURE', 'TW_BAD_PAYLOAD',
+        'TW_REPLAYED_MESSAGE', 'TW_MALFORMED_ENVELOPE'];
+      // An expired frame with a valid tag on these TLS-bound keys is the peer's own late message: refused, not
+      // counted (late-bound-today.test.ts). The 16th counted bad frame is then bad frame 18, i = 37.
+      let counted = 0;
+      let decidingBad = -1;
+      for (let j = 0; decidingBad < 0; j++) if (cycle[j % 7] !== 'TW_SIGNATURE_EXPIRED' && ++counted === 16) decidingBad = j;
       const frames: Buffer[] = [c.frame({ i: -1 })]; // takes seq 1, so badFrame's replay case is a replay
       const expected: number[] = [-1];
       for (let i = 0; i < 3000; i++) {
         if (i % 2 === 0) {
           frames.push(c.frame({ i }));
-          if (i < 32) expected.push(i); // the 16th bad frame is i = 31
+          if (i < 2 * decidingBad + 1) expected.push(i);
         } else {
           frames.push(badFrame(c, (i - 1) / 2));
         }
@@ -275,10 +282,9 @@ describe('attacks that held', () => {
       await until(() => c.closed);
       const p = protocols.find((q) => q.got.some(([m]) => (m as { i?: number }).i === -1))!;
       expect(p.got.map(([m]) => (m as { i: number }).i)).toEqual(expected);
-      const cycle = ['TW_BAD_SIGNATURE', 'TW_UNKNOWN_KEY_ID', 'TW_SIGNATURE_EXPIRED', 'TW_BAD_TIME_SIGNATURE', 'TW_BAD_PAYLOAD',
-        'TW_REPLAYED_MESSAGE', 'TW_MALFORMED_ENVELOPE'];
-      expect(p.rejected.map((e) => e.code)).toEqual(Array.from({ length: 16 }, (_, k) => cycle[k % 7]));
-      expect(warns).toEqual([expect.stringMatching(/^closing the connection after 16 rejected messages; last: TW_UNKNOWN_KEY_ID /)]);
+      expect(decidingBad).toBe(18);
+      expect(p.rejected.map((e) => e.code)).toEqual(Array.from({ length: decidingBad + 1 }, (_, k) => cycle[k % 7]));
+      expect(warns).toEqual([expect.stringMatching(new RegExp(`^closing the connection after 16 rejected messages; last: ${cycle[decidingBad % 7]} `))]);
       const other = protocols.find((q) => q !== p)!;
       good.sendMessage('still served');
       await until(() => other.got.length === 1);
