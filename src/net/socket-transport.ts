@@ -133,10 +133,15 @@ export class SocketTransport extends StreamTransportBase {
     this.#raw = options.rawSocket ?? socket;
     this.#unixPath = options.unixPath ?? null;
     const raw = this.#raw;
-    this.#peername = this.#unixPath ?? (raw.remoteAddress === undefined ? undefined
-      : { address: raw.remoteAddress, port: raw.remotePort, family: raw.remoteFamily });
-    this.#sockname = this.#unixPath ?? (raw.localAddress === undefined ? undefined
-      : { address: raw.localAddress, port: raw.localPort, family: raw.localFamily });
+    // A Unix socket's path names the listening end only: the connecting end is unbound, so its own address is ''
+    // (asyncio's getsockname() on the client, getpeername() on an accepted connection).
+    const accepted = this.#owner !== null;
+    this.#peername = this.#unixPath !== null ? (accepted ? '' : this.#unixPath)
+      : raw.remoteAddress === undefined ? undefined
+        : { address: raw.remoteAddress, port: raw.remotePort, family: raw.remoteFamily };
+    this.#sockname = this.#unixPath !== null ? (accepted ? this.#unixPath : '')
+      : raw.localAddress === undefined ? undefined
+        : { address: raw.localAddress, port: raw.localPort, family: raw.localFamily };
     if (this.#tls && !socket.destroyed) {
       // Read now: once the socket is destroyed node:tls no longer has the certificates (connectionLost may want them).
       const t = socket as TLSSocket;

@@ -15,7 +15,8 @@
  * (plaintext under the TLS layer) left the socket open and a pending read hanging (node:tls only emits 'error' on a
  * tls.connect({socket}) wrapper; the transport now aborts, as asyncio's _fatal_error); and startTls refused a TLS
  * transport, where asyncio (3.11+) runs a second TLS layer inside the first (HTTPS through an HTTPS proxy): it now
- * does too.
+ * does too. A Unix socket's path was both ends' address; as asyncio, it is now the listening end's only (a client's
+ * sockname and an accepted connection's peername are '', the address of an unbound socket).
  *
  * Where tulipwire deliberately differs the title says so. Skipped: the repr/readline cases test_streams.py shares with
  * streams.test.ts's grouped tests (test_read_exception, test_readline_limit_with_existing_data,
@@ -307,6 +308,25 @@ function rawConnect(port: number): Promise<net.Socket> {
   });
 }
 
+/** CPython's `run_test_server`: answers the first request with a small HTTP response and closes (TCP, TLS or Unix). */
+async function httpServer(opts: { tls?: boolean; path?: string } = {}): Promise<number> {
+  const answer = (s: net.Socket): void => {
+    s.on('error', () => {});
+    s.once('data', () => {
+      s.end('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nTest message');
+    });
+  };
+  const srv = opts.tls === true ? tls.createServer(fx.serverOptions(), answer) : net.createServer(answer);
+  await new Promise<void>((resolve) => {
+    if (opts.path !== undefined) srv.listen(opts.path, resolve);
+    else srv.listen(0, '127.0.0.1', resolve);
+  });
+  cleanups.push(() => new Promise<void>((resolve) => {
+    srv.close(() => resolve());
+  }));
+  return opts.path !== undefined ? 0 : (srv.address() as AddressInfo).port;
+}
+
 describe('test_events.py', () => {
   const lf = useLoop({ real: true });
   let ca: TestCA;
@@ -344,6 +364,108 @@ describe('test_events.py', () => {
       expect(String(tr)).toBe('<SocketTransport closing read=idle write=<idle, bufsize=0>>');
       await waitFor(proto.done, T);
       expect(String(tr)).toBe('<SocketTransport closed>');
+      expect(proto.state).toBe('CLOSED');
+      client.destroy();
+      server.close();
+      await waitFor(server.waitClosed(), T);
+    });
+  });
+
+  it('test_events.EventLoopTestsMixin.test_create_connection: MyProto against an HTTP-like server: its transport, a sockname, bytes, then the server\'s close', async () => {
+    const port = await httpServer();
+    await lf.run(async () => {
+      const [tr, pr] = await lf.loop.createConnection(() => new MyProto(lf.loop), '127.0.0.1', port);
+      expect(pr.transport).toBe(tr);
+      expect(tr.getExtraInfo('sockname')).not.toBeUndefined();
+      await waitFor(pr.done, T);
+      expect(pr.nbytes).toBeGreaterThan(0);
+      expect(pr.state).toBe('CLOSED');
+      tr.close();
+    });
+  });
+
+  it('test_events.EventLoopTestsMixin.test_create_ssl_connection: the same over TLS; check_ssl_extra_info, deliberately different shapes: cipher is node:tls {name, version} (asyncio: a 3-tuple), peercert node\'s certificate object', async () => {
+    const port = await httpServer({ tls: true });
+    await lf.run(async () => {
+      const [tr, pr] = await lf.loop.createConnection(() => new MyProto(lf.loop), '127.0.0.1', port, { ssl: fx.clientOptions() });
+      expect(tr.getExtraInfo('sockname')).not.toBeUndefined();
+      expect(tr.getExtraInfo('peername')).toMatchObject({ address: '127.0.0.1', port });
+      const cipher = tr.getExtraInfo('cipher') as { name: unknown; version: unknown };
+      expect(typeof cipher.name).toBe('string');
+      expect(typeof cipher.version).toBe('string');
+      expect((tr.getExtraInfo('peercert') as { subject: { CN: string } }).subject.CN).toBe('localhost');
+      expect(tr.getExtraInfo('sslObject')).toBeInstanceOf(tls.TLSSocket);
+      await waitFor(pr.done, T);
+      expect(pr.nbytes).toBeGreaterThan(0);
+      tr.close();
+    });
+  });
+
+  it('test_events.EventLoopTestsMixin.test_create_server_ssl: a TLS server gets a client\'s 3 bytes; the client sees the TLS extra info; the server\'s close ends it', async () => {
+    await lf.run(async () => {
+      const proto = new MyProto(lf.loop, false);
+      const server = await lf.loop.createServer(() => proto, '127.0.0.1', 0, { ssl: fx.serverOptions() });
+      const port = portOf(server);
+      const [client, pr] = await lf.loop.createConnection(() => new MyProto(lf.loop, false), '127.0.0.1', port,
+        { ssl: fx.clientOptions() });
+      client.write(Buffer.from('xxx'));
+      await waitFor(proto.connected, T);
+      expect(proto.state).toBe('CONNECTED');
+      await until(() => proto.nbytes > 0);
+      expect(proto.nbytes).toBe(3);
+      expect(client.getExtraInfo('peername')).toMatchObject({ address: '127.0.0.1', port });
+      expect(client.getExtraInfo('cipher')).toBeTruthy();
+      proto.transport!.close();
+      await waitFor(proto.done, T);
+      expect(proto.state).toBe('CLOSED');
+      client.close();
+      await waitFor(pr.done, T);
+      server.close();
+      await waitFor(server.waitClosed(), T);
+    });
+  });
+
+  it('test_events.UnixEventLoopTestsMixin.test_create_unix_connection: MyProto over a Unix socket to an HTTP-like server; peername is the path, sockname \'\' (the client end is unbound; this port found the path there too)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-tenth-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'http.sock');
+    await httpServer({ path });
+    await lf.run(async () => {
+      const [tr, pr] = await lf.loop.createUnixConnection(() => new MyProto(lf.loop), path);
+      expect(pr.transport).toBe(tr);
+      // asyncio checks the sockname is there (not None) unless getsockname() is broken on the platform; on Linux it
+      // is '', the address of an unbound AF_UNIX socket.
+      expect(tr.getExtraInfo('peername')).toBe(path);
+      expect(tr.getExtraInfo('sockname')).toBe('');
+      await waitFor(pr.done, T);
+      expect(pr.nbytes).toBeGreaterThan(0);
+      tr.close();
+    });
+  });
+
+  it('test_events.UnixEventLoopTestsMixin.test_create_unix_server: one socket; a raw client\'s 3 bytes; CONNECTED then CLOSED; the accepted end\'s sockname is the path, its peername \'\'', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-tenth-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'srv.sock');
+    await lf.run(async () => {
+      const proto = new MyProto(lf.loop, false);
+      const server = await lf.loop.createUnixServer(() => proto, path);
+      expect(server.sockets.length).toBe(1);
+      const client = await new Promise<net.Socket>((resolve, reject) => {
+        const c = net.connect(path, () => resolve(c));
+        c.once('error', reject);
+      });
+      client.on('data', () => {});
+      client.write('xxx');
+      await waitFor(proto.connected, T);
+      expect(proto.state).toBe('CONNECTED');
+      await until(() => proto.nbytes > 0);
+      expect(proto.nbytes).toBe(3);
+      // As asyncio's accepted AF_UNIX socket: getsockname() the path, getpeername() '' (the client is unbound).
+      expect(proto.transport!.getExtraInfo('sockname')).toBe(path);
+      expect(proto.transport!.getExtraInfo('peername')).toBe('');
+      proto.transport!.close();
+      await waitFor(proto.done, T);
       expect(proto.state).toBe('CLOSED');
       client.destroy();
       server.close();
