@@ -36,7 +36,7 @@ import { IdempotencyKey } from '../wire/idempotency.js';
 import type { Keyring } from '../wire/keyring.js';
 import type { WireLogger } from '../wire/message-protocol.js';
 import type { NonceStore } from '../wire/nonces.js';
-import { RPC_KIND, RpcRouter, errorFromWire } from '../wire/rpc.js';
+import { RPC_KIND, RpcRouter, checkMessageTtl, errorFromWire } from '../wire/rpc.js';
 import type {
   CallOptions, HandlerOptions, NotifyHandler, RpcHandler, RpcProtocolOptions, RpcSecurity, SecurityContextFactory,
 } from '../wire/rpc.js';
@@ -605,6 +605,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     // The signal cancels the call's Task (below), whether it waits in the queue or for its reply.
     delete callOptions.signal;
     const timeout = checkTimeout(options.timeout);
+    checkMessageTtl(options.ttl);
     const task = this.loop.createTask(async () => {
       // One deadline for the whole call: its waits for a connection and every attempt on one.
       const deadline = timeout === null ? null : this.loop.time() + timeout;
@@ -657,10 +658,12 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
    * for a connection is sent with the rest of it, and one whose ttl ran out first fails with TimeoutError, unsent (a
    * stale game input is never applied late). With `latest` (a key, or true: the
    * method name) it is held latest-wins while the connection's writing is paused (docs/sessions.md, "Backpressure").
-   * @throws TypeError (synchronously) when `timeout` is neither null nor a number of seconds (NaN included)
+   * @throws TypeError (synchronously) when `timeout` is neither null nor a number of seconds (NaN included), or
+   *   `ttl` is not a number; RangeError when `ttl` is negative or infinite
    */
   notify(method: string, params?: unknown, options: SessionNotifyOptions = {}): Task<void> {
     const timeout = checkTimeout(options.timeout);
+    checkMessageTtl(options.ttl);
     const sendOptions: ConnectionNotifyOptions = {};
     if (options.ttl !== undefined) sendOptions.ttl = options.ttl;
     if (options.latest !== undefined) sendOptions.latest = options.latest;

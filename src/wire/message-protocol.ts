@@ -90,7 +90,10 @@ export interface MessageProtocolOptions {
   ttl?: number;
   /** Clock skew allowed when checking times, seconds (default {@link CLOCK_SKEW}). */
   skew?: number;
-  /** Longest lifetime accepted on received messages, seconds (default {@link MAX_MESSAGE_TTL}). */
+  /**
+   * Longest lifetime accepted on received messages, seconds (default {@link MAX_MESSAGE_TTL}); `sendMessage` refuses
+   * a longer `ttl` (RangeError), as a peer with the same setting would refuse the message.
+   */
   maxTtl?: number;
   /** Rejected messages tolerated before the connection is closed (default {@link MAX_REJECTIONS}). */
   maxRejections?: number;
@@ -208,6 +211,7 @@ export abstract class MessageProtocol extends ProtocolBase {
   readonly stats: MessageStats = { sent: 0, received: 0, rejected: 0, duplicates: 0 };
 
   readonly #opts: MessageProtocolOptions;
+  readonly #maxTtl: number;
   readonly #engine: MacEngine;
   readonly #logger: WireLogger;
   readonly #decodeOptions: DecodeOptions | undefined;
@@ -261,6 +265,7 @@ export abstract class MessageProtocol extends ProtocolBase {
     }
     if (options.side !== 'client' && options.side !== 'server') throw new TypeError("side must be 'client' or 'server'");
     this.#opts = options;
+    this.#maxTtl = options.maxTtl ?? MAX_MESSAGE_TTL;
     this.keyring = options.keyring;
     this.side = options.side;
     this.nonceStore = options.nonceStore ?? null;
@@ -330,7 +335,7 @@ export abstract class MessageProtocol extends ProtocolBase {
     this.#sealer = new Sealer({ schedule, engine: this.#engine, clock: this.#clock,
       ...(this.#opts.encode !== undefined ? { encode: this.#opts.encode } : {}) });
     this.#opener = new Opener({ schedule, engine: this.#engine, clock: this.#clock, skew: this.skew,
-      maxTtl: this.#opts.maxTtl ?? MAX_MESSAGE_TTL });
+      maxTtl: this.#maxTtl });
   }
 
   /**
@@ -406,7 +411,7 @@ export abstract class MessageProtocol extends ProtocolBase {
    * it: `sendMessage(m, { nonce: randomNonce() })`.
    * @throws TransportClosed when the connection is not open (before connectionMade, after close or loss); BadPayload when the message cannot
    *   be encoded, or holds what the peer would refuse (a Date, Map, bigint, class instance, NaN, too deep…: see the `encode`
-   *   option and codec.ts `encode`), with nothing sent; RangeError for a bad ttl, kind or nonce, or when the keyring has no signing key.
+   *   option and codec.ts `encode`), with nothing sent; RangeError for a bad ttl (negative, NaN, or over `maxTtl`), kind or nonce, or when the keyring has no signing key.
    */
   sendMessage(message: unknown, options?: SendOptions): number {
     const sealer = this.#sealer;
@@ -414,7 +419,11 @@ export abstract class MessageProtocol extends ProtocolBase {
       throw new TransportClosed('cannot send: the connection is not open');
     }
     const na = options?.notAfter;
-    const seq = sealer.appendValue(message, options?.kind ?? KIND.MESSAGE, options?.ttl ?? this.ttl, options?.nonce,
+    const ttl = options?.ttl ?? this.ttl;
+    // A lifetime the peer would refuse (its maxTtl; this end's is the best guess, the same by default) is refused
+    // here, where it was written, instead of arriving as a counted TW_MALFORMED_ENVELOPE.
+    if (ttl > this.#maxTtl) throw new RangeError(`ttl ${ttl} s is over maxTtl ${this.#maxTtl} s: the peer would refuse the message`);
+    const seq = sealer.appendValue(message, options?.kind ?? KIND.MESSAGE, ttl, options?.nonce,
       na === undefined ? undefined : Math.floor(na * 1000));
     this.stats.sent++;
     if (!this.#flushScheduled) {

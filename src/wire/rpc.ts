@@ -440,7 +440,8 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
    * `TransportClosed` when the connection is or gets lost; `BadPayload` when `params` cannot be encoded.
    * Cancelling the Future (or aborting `signal`) sends a CANCEL, which aborts the handler's `ctx.signal`.
    * @throws TypeError (synchronously, with nothing sent) when `method` is not a string of 1 to
-   *   {@link MAX_METHOD_LENGTH} bytes, or `timeout` is neither null nor a number of seconds (NaN included)
+   *   {@link MAX_METHOD_LENGTH} bytes, or `timeout` is neither null nor a number of seconds (NaN included); TypeError
+   *   or RangeError when `ttl` is not a number of seconds >= 0 ({@link checkMessageTtl})
    */
   call<T = unknown>(method: string, params?: unknown, options: CallOptions = {}): Future<T> {
     checkMethod(method);
@@ -450,6 +451,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     if (timeout !== null && (typeof timeout !== 'number' || Number.isNaN(timeout))) {
       throw new TypeError(`a call timeout is null or a number of seconds, got ${String(timeout)}`);
     }
+    checkMessageTtl(options.ttl);
     const loop = this.#link.loop;
     const future = loop.createFuture<T>();
     if (this.#closed !== null) {
@@ -547,6 +549,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
    */
   notify(method: string, params?: unknown, options: { ttl?: number } = {}): void {
     checkMethod(method);
+    checkMessageTtl(options.ttl);
     if (this.#closed !== null) throw closedError(this.#closed);
     const token = this.#currentToken();
     const payload = token !== null ? [method, params ?? null, { token }] : [method, params ?? null];
@@ -1222,7 +1225,21 @@ function closedError(reason: Error): TulipError {
   return new TransportClosed('the connection closed', { cause: reason });
 }
 
-function wrap(err: unknown): TulipError {
+/**
+ * Checks a message lifetime given to `call`/`notify` at once, so a bad one is a plain TypeError (not a number, NaN
+ * included) or RangeError (negative, infinite) where it was written, instead of an RpcError later.
+ * @throws TypeError / RangeError as above; nothing when `ttl` is undefined (the connection's own ttl).
+ */
+export function checkMessageTtl(ttl: unknown): void {
+  if (ttl === undefined) return;
+  if (typeof ttl !== 'number' || Number.isNaN(ttl)) throw new TypeError(`a ttl is a number of seconds, got ${String(ttl)}`);
+  if (!(ttl >= 0) || !Number.isFinite(ttl)) throw new RangeError(`a ttl is a finite number of seconds >= 0, got ${ttl}`);
+}
+
+function wrap(err: unknown): Error {
+  // A bad argument the send checks (a ttl over maxTtl, a nonce of the wrong size) stays what it is: the caller's
+  // mistake, named plainly, not "the call could not be sent".
+  if (err instanceof RangeError || err instanceof TypeError) return err;
   if (isTransportError(err) && (err as TulipError).code !== 'TW_TRANSPORT_CLOSED') {
     return new TransportClosed('the call could not be sent: the connection is not open', { cause: err });
   }
