@@ -181,6 +181,17 @@ function pinsOf(options: PinnedTlsOptions): string[] {
   return p === undefined ? [] : (typeof p === 'string' ? [p] : [...p]).map(normalizePin);
 }
 
+/**
+ * Plain node:tls options (a user's own `{ ca, cert, key }`, not built by {@link clientTlsOptions}) with tulipwire's
+ * typed handshake errors added: a refused handshake becomes the CertificateError that says why (`NoClientCertificate`
+ * for the server's certificate_required alert, `UnknownIssuer`, `CertificateExpired`, `HostnameMismatch`, …) instead
+ * of OpenSSL's text as a TransportError. Options that already carry a mapping are returned as they are.
+ */
+export function withTlsErrorMapping<T extends object>(options: T, clock: Clock = systemClock): T {
+  if (typeof (options as Partial<PkiTlsHooks>)[kMapTlsError] === 'function') return options;
+  return { ...options, [kMapTlsError]: (err: Error, side: TlsSide, socket?: TLSSocket) => mapTlsError(err, side, socket, { now: clock.epoch() }) };
+}
+
 function hooks(clock: Clock, verifyPeer: (socket: TLSSocket) => Error | null): PkiTlsHooks {
   return {
     [kPeerIdentity]: peerIdentityOf,

@@ -31,7 +31,7 @@ import '../net/connect.js';
 import type { IssuedCertificate } from '../pki/ca.js';
 import type { PeerIdentity } from '../pki/peer-identity.js';
 import type { ClientTlsBuildOptions } from '../pki/tls-options.js';
-import { clientTlsOptions } from '../pki/tls-options.js';
+import { clientTlsOptions, withTlsErrorMapping } from '../pki/tls-options.js';
 import { IdempotencyKey } from '../wire/idempotency.js';
 import type { Keyring } from '../wire/keyring.js';
 import type { WireLogger } from '../wire/message-protocol.js';
@@ -613,7 +613,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
         // An idempotent retry is also bounded by its key's window (epoch seconds, fixed by the first attempt).
         const windowEnd = key?.expiresAt != null ? this.loop.time() + key.expiresAt - this.loop.clock.epoch() : null;
         const byWindow = windowEnd !== null && (deadline === null || windowEnd < deadline);
-        const link = await this.#acquire(byWindow ? windowEnd : deadline, () => new TimeoutError(byWindow
+        const link = await this.#acquire(byWindow ? windowEnd : deadline, () => this.#noConnection(byWindow
           ? `call ${method}: the idempotency window of this operation closed while it waited for a connection`
           : `call ${method} found no connection within ${timeout} s`));
         // What is left of the deadline, to the millisecond (it names the call's TimeoutError).
@@ -674,7 +674,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     return this.loop.createTask(async () => {
       const deadline = timeout === null ? null : this.loop.time() + timeout;
       for (;;) {
-        const link = await this.#acquire(deadline, () => new TimeoutError(`notify ${method} found no connection within ${timeout} s`));
+        const link = await this.#acquire(deadline, () => this.#noConnection(`notify ${method} found no connection within ${timeout} s`));
         if (expires !== null) {
           const left = expires - this.loop.time();
           if (left <= 0) throw new TimeoutError(`notify ${method} expired (ttl ${ttl} s) while waiting for a connection: not sent`);
@@ -902,7 +902,9 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
       return { material: current, ssl: this.#shapedTls.options };
     }
     const tls = typeof o.tls === 'function' ? o.tls() : o.tls;
-    return { material: tls?.cert ?? tls, ssl: tls };
+    // Plain node:tls options get the typed handshake errors too (a forgotten client certificate is
+    // NoClientCertificate, not OpenSSL's text as a TransportError).
+    return { material: tls?.cert ?? tls, ssl: tls === undefined ? undefined : withTlsErrorMapping(tls, this.loop.clock) };
   }
 
   // The newest certificate material, without building options (to compare with a link's).
@@ -1020,6 +1022,14 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   #poke(): void {
     const s = this.#signal;
     if (s !== null && !s.done()) s.setResult(undefined);
+  }
+
+  // The TimeoutError of a call or notification that found no connection: why the last attempt failed (a refused
+  // certificate, a closed port) is its cause and ends its message, so the error says what to fix, not only how long
+  // it waited (a game developer's trial lost 30 s to a bare "found no connection").
+  #noConnection(text: string): TimeoutError {
+    const last = this.#lastError;
+    return last === null ? new TimeoutError(text) : new TimeoutError(`${text}; last connection attempt: ${last.message}`, { cause: last });
   }
 
   // A usable link, waiting in the bounded queue for one; with `until` (loop time), failing with `late()` then.

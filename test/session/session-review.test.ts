@@ -61,7 +61,10 @@ describe('calls while disconnected never hang', () => {
       const keyring = ring();
       const s = open(keyring, await deadPort(keyring)); // retries forever (attempts Infinity)
       const c = s.call('echo', 1, { timeout: 0.3 });
-      expect(await within(c, 3)).toMatchObject({ error: { code: 'TW_TIMEOUT', message: 'call echo found no connection within 0.3 s' } });
+      // The last attempt's failure is the cause and ends the message (the port refuses connections).
+      const r = await within(c, 3) as { error: { code: string; message: string; cause: unknown } };
+      expect(r.error).toMatchObject({ code: 'TW_TIMEOUT', message: expect.stringMatching(/^call echo found no connection within 0\.3 s; last connection attempt: connection refused by /) });
+      expect(r.error.cause).toMatchObject({ code: 'TW_PEER_REJECTED' });
       expect(s.queued).toBe(0);
       expect(s.closed.done()).toBe(false); // the session itself keeps trying
     });
@@ -72,7 +75,7 @@ describe('calls while disconnected never hang', () => {
       const keyring = ring();
       const s = open(keyring, await deadPort(keyring)); // retries forever (attempts Infinity)
       const n = s.notify('input', 1, { timeout: 0.3 });
-      expect(await within(n, 3)).toMatchObject({ error: { code: 'TW_TIMEOUT', message: 'notify input found no connection within 0.3 s' } });
+      expect(await within(n, 3)).toMatchObject({ error: { code: 'TW_TIMEOUT', message: expect.stringMatching(/^notify input found no connection within 0\.3 s; last connection attempt: /) } });
       expect(s.queued).toBe(0);
       expect(s.closed.done()).toBe(false);
     });
