@@ -910,7 +910,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       try {
         r = registered.fn(params, { security: null, peer: meta.peer, meta, method, endpoint: this });
       } catch (err) {
-        this.#report(`notification handler ${method} failed`, err, meta.peer);
+        this.#notifyFailed(method, err, meta.peer);
         return;
       }
       if (!isThenable(r)) return;
@@ -941,8 +941,21 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     }
     const task = this.#link.loop.createTask(body, { name: `rpc notify ${method}` });
     task.addDoneCallback(() => {
-      if (!task.cancelled() && task.exception() != null) this.#report(`notification handler ${method} failed`, task.exception(), meta.peer);
+      if (!task.cancelled() && task.exception() != null) this.#notifyFailed(method, task.exception(), meta.peer);
     });
+  }
+
+  // A notification handler threw. A typed error (any TulipError: `RpcError` with a `remoteCode`, `Forbidden`, …) is
+  // a refusal the handler meant: the peer gets it as an ERROR with no id, as for a missing role, and nothing is
+  // logged (a game rule refusing an input is not a bug, and a stack per refused input flooded the log). Anything
+  // else is a bug in the handler: reported to the exception handler with its stack, the peer told nothing.
+  #notifyFailed(method: string, err: unknown, peer: unknown): void {
+    if (!TulipError.isTulipError(err)) {
+      this.#report(`notification handler ${method} failed`, err, peer);
+      return;
+    }
+    const w = this.#toOutcome(err, null);
+    if (!w.ok) this.#sendError(null, w.code, w.message, w.data);
   }
 
   #refusedNotify(method: string, err: unknown): void {

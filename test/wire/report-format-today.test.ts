@@ -11,6 +11,7 @@ import { EventLoop } from '../../src/loop/index.js';
 import { sleep } from '../../src/loop/index.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { memoryRpcPair, until } from '../support/rpc-pair.js';
+import { RpcError } from '../../src/errors.js';
 
 function keyring(): Keyring {
   const k = new Keyring();
@@ -72,5 +73,37 @@ describe('default exception handler output', () => {
     expect(lines).toContain("data: { room: 7, players: [ 'ann', 'bob' ], nested: { deep: true } }");
     expect(lines.find((l) => l.startsWith('handle: '))).toMatch(/^handle: <Handle /);
     expect(lines.find((l) => l.startsWith('socket: '))).toMatch(new RegExp(`^socket: <Socket 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${port}>$`));
+  });
+});
+
+describe('a notification handler that refuses with a typed error', () => {
+  it('the peer gets the error (no id), nothing is logged; a plain Error is still reported with its stack', async () => {
+    const printed: string[] = [];
+    const loop = new EventLoop({ logger: { warn: (m) => printed.push(m), error: (m) => printed.push(m) } });
+    const unmatched: { code: string; remoteCode?: string; message: string }[] = [];
+    await loop.runUntilComplete(async () => {
+      const { s, c, ct } = await memoryRpcPair(loop, keyring(), {}, {
+        onUnmatchedError: (e) => { unmatched.push(e as unknown as { code: string; remoteCode?: string; message: string }); },
+      });
+      s.onNotify('input', (p: { inRoom: boolean }) => {
+        if (!p.inRoom) throw new RpcError('not in a room', { remoteCode: 'GAME_NOT_IN_ROOM', data: { room: null } });
+      });
+      s.onNotify('buggy', () => {
+        throw new Error('a bug');
+      });
+      for (let i = 0; i < 5; i++) c.notify('input', { inRoom: false });
+      c.notify('input', { inRoom: true });
+      await until(loop, () => unmatched.length >= 5);
+      c.notify('buggy', {});
+      await until(loop, () => printed.length >= 1);
+      await sleep(0.01);
+      ct.close();
+      await sleep(0);
+    });
+    loop.close();
+    expect(unmatched).toHaveLength(5);
+    expect(unmatched[0]).toMatchObject({ code: 'TW_RPC', remoteCode: 'GAME_NOT_IN_ROOM', message: 'not in a room', data: { room: null } });
+    expect(printed).toHaveLength(1);
+    expect(printed[0]).toMatch(/^notification handler buggy failed\n.*\npeer: anonymous\nError: a bug\n/s);
   });
 });
