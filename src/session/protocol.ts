@@ -26,7 +26,7 @@
  * @module
  */
 import { MAX_WRITE_BUFFER } from '../constants.js';
-import { BadPayload, SlowConsumer } from '../errors.js';
+import { BadPayload, PeerTimeout, SlowConsumer } from '../errors.js';
 import type { EventLoop } from '../loop/index.js';
 import type { Transport } from '../net/transports.js';
 import { encode } from '../wire/codec.js';
@@ -274,17 +274,32 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
     this.heartbeat = hb;
     this.#timer = new HeartbeatTimer(hb, loop, {
       sendPing: (id) => this.sendControl(SESSION_KIND.PING, [id]),
-      onTimeout: (err) => this.closeFor(err, true),
+      onTimeout: (err) => this.closeFor(this.#explainSilence(err), true),
     });
     this.#timer.start();
   }
 
+  // Rejections counted when the peer last proved alive: a peer that keeps sending, all of it refused, is not silent.
+  #rejectedAtAlive = 0;
+
+  // A PeerTimeout for a peer whose messages all failed their checks says so: "silent" alone sent a developer with a
+  // wrong shared key looking at the network (a game developer's trial).
+  #explainSilence(err: PeerTimeout): PeerTimeout {
+    const refused = this.stats.rejected - this.#rejectedAtAlive;
+    const last = this.stats.lastRejection;
+    if (refused === 0 || last == null) return err;
+    const hint = last.code === 'TW_BAD_SIGNATURE' || last.code === 'TW_UNKNOWN_KEY_ID' ? ' (the two ends do not share the same keyring?)' : '';
+    return new PeerTimeout(`${err.message}: nothing it sent in that time verified, ${refused} messages refused, the last ${last.code} ${last.message}${hint}`);
+  }
+
   override messageReceived(message: unknown, meta: MessageMeta): void {
+    this.#rejectedAtAlive = this.stats.rejected;
     this.heartbeat?.received();
     super.messageReceived(message, meta);
   }
 
   override duplicateNonce(message: unknown, meta: MessageMeta): boolean {
+    this.#rejectedAtAlive = this.stats.rejected;
     this.heartbeat?.received();
     return super.duplicateNonce(message, meta);
   }

@@ -154,6 +154,8 @@ export interface MessageStats {
   rejected: number;
   /** Messages answered by `duplicateNonce`. */
   duplicates: number;
+  /** The last rejection's error (its `code` says which check failed), or null. */
+  lastRejection?: RejectionError | null;
 }
 
 /** The part of the loop MessageProtocol uses (the transport's `getLoop()`). */
@@ -208,7 +210,7 @@ export abstract class MessageProtocol extends ProtocolBase {
   /** Longest wait for owed replies after the peer ended its stream, seconds (the `eofTimeout` option). */
   readonly eofTimeout: number;
   /** Counters of this connection. */
-  readonly stats: MessageStats = { sent: 0, received: 0, rejected: 0, duplicates: 0 };
+  readonly stats: MessageStats = { sent: 0, received: 0, rejected: 0, duplicates: 0, lastRejection: null };
 
   readonly #opts: MessageProtocolOptions;
   readonly #maxTtl: number;
@@ -641,6 +643,7 @@ export abstract class MessageProtocol extends ProtocolBase {
     if (this.#lost || this.closeReason !== null) return;
     if (!decided && this.#counts(err)) this.#decide(err as BadData);
     this.stats.rejected++;
+    this.stats.lastRejection = err;
     try {
       this.messageRejected(err);
     } catch (e) {
