@@ -134,6 +134,17 @@ export interface SessionOptions<S extends RpcSecurity = RpcSecurity> {
   connector?: SessionConnector;
   /** The task's name. Default `'session <host>:<port>'`. */
   name?: string;
+  /**
+   * Called when the session has a connection again after having none: the first connect (`reconnect` false) and each
+   * reconnect after a loss or a GOAWAY (`connects` counts them, as {@link Session.connects}). Not called for a
+   * make-before-break move to a new connection while the old one still serves. A throw goes to the exception handler.
+   */
+  onConnected?: (info: { connects: number; reconnect: boolean }) => void;
+  /**
+   * Called when the session's connection is lost or the server sent GOAWAY, with why (also {@link Session.lastError});
+   * the session then reconnects with backoff unless it gives up (`closed`). A throw goes to the exception handler.
+   */
+  onDisconnected?: (reason: Error) => void;
 }
 
 /** Options of {@link Session.notify}: a connection's (`ttl`, `latest`), and how long to wait for one. Times are seconds. */
@@ -813,6 +824,8 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
         if (link.isLost || link.goaway !== null) {
           this.#lastError = link.isLost ? (link.ended.result() ?? new SessionClosed('the server closed the connection'))
             : errorFromWire(link.goaway!.code, link.goaway!.message, null);
+          const lost = this.#lastError;
+          this.#hook('onDisconnected', () => this.#options.onDisconnected?.(lost));
           const delay = backoff.next();
           if (delay === null) {
             reason = new SessionClosed(`gave up reconnecting: ${this.#lastError.message}`, { cause: this.#lastError });
@@ -944,9 +957,12 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
 
   #adopt(link: SessionLink<S>): void {
     const previous = this.#current;
+    // A move (make-before-break) replaces a connection that still serves; anything else is a (re)connect.
+    const moved = previous !== null && previous !== link && previous.usable;
     this.#current = link;
     this.#connects += 1;
     link.adopted = true;
+    if (!moved) this.#hook('onConnected', () => this.#options.onConnected?.({ connects: this.#connects, reconnect: this.#connects > 1 }));
     const retired = previous !== null && previous !== link ? previous : null;
     if (retired !== null) {
       retired.retiring = true;
@@ -1022,6 +1038,15 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   #poke(): void {
     const s = this.#signal;
     if (s !== null && !s.done()) s.setResult(undefined);
+  }
+
+  // Runs an application hook; what it throws goes to the loop's exception handler, never into the session's task.
+  #hook(name: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.loop.callExceptionHandler({ message: `the session's ${name} hook threw`, exception: e });
+    }
   }
 
   // The TimeoutError of a call or notification that found no connection: why the last attempt failed (a refused

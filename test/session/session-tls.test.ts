@@ -144,7 +144,9 @@ describe('sessions over mutual TLS', () => {
         onDisconnect: (c) => { byConn.get(c)!.closedAt = fx.loop.clock.epoch(); },
       });
       server.handle('count', (n: number) => { served += 1; return n; });
-      const s = open(keyring, server.port!, { tls: undefined, rotator, tlsBuild: { servername: 'localhost', pin: sx.ca.ca.rootPin } });
+      const hooks: string[] = [];
+      const s = open(keyring, server.port!, { tls: undefined, rotator, tlsBuild: { servername: 'localhost', pin: sx.ca.ca.rootPin },
+        onConnected: (c) => hooks.push(`connected ${c.connects}`), onDisconnected: () => hooks.push('disconnected') });
       await s.whenConnected();
       s.link!.reconnectReceived = ((orig) => function (this: typeof s.link, notice) {
         notices.push(notice.closeAt);
@@ -163,6 +165,8 @@ describe('sessions over mutual TLS', () => {
       expect(conns.length).toBeGreaterThanOrEqual(2);
       expect(conns[1]!.serial).not.toBe(conns[0]!.serial); // back with the renewed certificate
       expect(conns[1]!.serial).toBe(renewed[0]);
+      // The move to the renewed certificate's connection is make-before-break: no disconnect, one connect event.
+      expect(hooks).toEqual(['connected 1']);
       expect(conns[0]!.closedAt).not.toBeNull();
       expect(conns[0]!.closedAt!).toBeLessThanOrEqual(conns[0]!.notAfter + 0.25);
     });
