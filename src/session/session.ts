@@ -541,6 +541,11 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     });
   }
 
+  /** The session's name (the `name` option, default `'session <host>:<port>'`), also its task's name. */
+  get name(): string {
+    return this.task.getName();
+  }
+
   /** True while a connection is up and takes calls. */
   get connected(): boolean {
     return this.#current?.usable ?? false;

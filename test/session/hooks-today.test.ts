@@ -1,7 +1,7 @@
 /**
  * A client session's onConnected / onDisconnected hooks (asked for in a game developer's trial: the only way to see a
  * reconnect was polling `connects`): the first connect, a loss with its reason, the reconnect; a make-before-break
- * move is not a disconnect; a throwing hook goes to the exception handler and the session carries on.
+ * move is not a disconnect; a throwing hook goes to the exception handler and the session carries on. And its `name`.
  */
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../../src/loop/index.js';
@@ -29,6 +29,7 @@ describe('Session hooks', () => {
       });
       await s.whenConnected();
       expect(events).toEqual(['connected 1 false']);
+      expect(s.name).toBe(`session 127.0.0.1:${server.port!}`);
       [...server.connections][0]!.transport!.abort();
       await until(() => events.length === 3);
       expect(events[1]).toMatch(/^disconnected /);
@@ -42,7 +43,8 @@ describe('Session hooks', () => {
       const keyring = sx.ring();
       const server = await sx.serve(keyring);
       server.handle('echo', (p: unknown) => p);
-      const s = sx.open(keyring, server.port!, { onConnected: () => { throw new Error('hook bug'); } });
+      const s = sx.open(keyring, server.port!, { name: 'lobby', onConnected: () => { throw new Error('hook bug'); } });
+      expect(s.name).toBe('lobby');
       expect(await s.call('echo', 1)).toBe(1);
       const records = fx.take();
       expect(records.map((r) => `${r.message}: ${String(r.exception)}`)).toEqual(["the session's onConnected hook threw: Error: hook bug"]);
