@@ -1,12 +1,13 @@
 /**
  * run(main) (asyncio.run / Runner: test_runners), debug mode (slow callbacks, creation tracebacks) and the tracer.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CancelledError, EventLoop, InvalidStateError, VirtualClock, allTasks, run, sleep } from '../../src/index.js';
 import type { EventLoop as Loop, TraceRecord } from '../../src/index.js';
 import { useLoop } from '../support/loop.js';
+import { runSignalled } from '../support/signalled-child.js';
+import type { ChildOutcome } from '../support/signalled-child.js';
 
 describe('run() (test_runners)', () => {
   it('test_asyncio_run_return: returns the result; the loop is closed afterwards', async () => {
@@ -96,25 +97,7 @@ describe('run() (test_runners)', () => {
   });
 
   const fixture = fileURLToPath(new URL('./fixtures/run-signal.ts', import.meta.url));
-  function child(mode: string, signals: number): Promise<{ out: string; code: number | null; signal: NodeJS.Signals | null }> {
-    return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', fixture, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let sent = 0;
-      p.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        // Signal once main is waiting (again).
-        const ready = out.split('ready').length - 1;
-        if (ready > sent && sent < signals) {
-          sent++;
-          p.kill('SIGINT');
-        }
-      });
-      p.on('error', reject);
-      p.on('exit', (code, signal) => resolve({ out, code, signal }));
-      setTimeout(() => p.kill('SIGKILL'), 20_000).unref();
-    });
-  }
+  const child = (mode: string, signals: number): Promise<ChildOutcome> => runSignalled(fixture, mode, 'SIGINT', signals);
 
   it('SIGINT cancels the main task, which may clean up; run() then throws CancelledError("SIGINT")', async () => {
     const r = await child('cooperative', 1);

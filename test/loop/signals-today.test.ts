@@ -4,12 +4,13 @@
  * mocked `signal` module). In this process only SIGWINCH is sent (its default action is to do nothing, so a
  * signal arriving after a handler is gone cannot end the test runner); SIGINT and SIGTERM run in a child process.
  */
-import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { EventLoop, sleep } from '../../src/index.js';
+import { runSignalled } from '../support/signalled-child.js';
+import type { ChildOutcome } from '../support/signalled-child.js';
 
 const SIG = 'SIGWINCH';
 
@@ -166,24 +167,7 @@ describe('addSignalHandler (test_unix_events SelectorEventLoopSignalTests)', () 
 
 describe('signals that end a process, in a child process', () => {
   const fixture = fileURLToPath(new URL('./fixtures/signal-handler.ts', import.meta.url));
-  function child(mode: string, signal: NodeJS.Signals, times: number): Promise<{ out: string; code: number | null; signal: NodeJS.Signals | null }> {
-    return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', fixture, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let sent = 0;
-      p.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const ready = out.split('ready').length - 1;
-        if (ready > sent && sent < times) {
-          sent++;
-          p.kill(signal);
-        }
-      });
-      p.on('error', reject);
-      p.on('exit', (code, sig) => resolve({ out, code, signal: sig }));
-      setTimeout(() => p.kill('SIGKILL'), 20_000).unref();
-    });
-  }
+  const child = (mode: string, signal: NodeJS.Signals, times: number): Promise<ChildOutcome> => runSignalled(fixture, mode, signal, times);
 
   it('under run(), a SIGINT the program handles goes to its handler, twice, not to run()\'s cancel or exit', async () => {
     const r = await child('run-handled', 'SIGINT', 2);
