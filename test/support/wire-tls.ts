@@ -1,7 +1,9 @@
 /**
- * What the MessageProtocol tests over real TLS share: a protocol that records everything it receives, and a TLS
- * server of them on 127.0.0.1 (port 0) registered for the test file's cleanup.
+ * What the MessageProtocol tests over real TLS share: a protocol that records everything it receives, a TLS
+ * server of them on 127.0.0.1 (port 0) registered for the test file's cleanup, and the file's CA and cleanup
+ * ({@link useWireTls}).
  */
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { sleep } from '../../src/loop/index.js';
 import type { EventLoop } from '../../src/loop/index.js';
 import '../../src/net/index.js';
@@ -10,6 +12,9 @@ import type { PkiServerTlsOptions } from '../../src/pki/index.js';
 import { MessageProtocol } from '../../src/wire/message-protocol.js';
 import type { MessageProtocolOptions, RejectionError } from '../../src/wire/message-protocol.js';
 import type { MessageMeta } from '../../src/wire/signing.js';
+import { makeTestCA } from './ca.js';
+import type { TestCA } from './ca.js';
+import type { LoopFixture } from './loop.js';
 
 /** A MessageProtocol that records the raw chunks, the verified messages, the rejections and the loss it sees. */
 export class Recorder extends MessageProtocol {
@@ -69,4 +74,42 @@ export async function closeServers(servers: readonly Server[]): Promise<void> {
     await s.waitClosed();
   }
   await sleep(0.01);
+}
+
+/** What {@link useWireTls} gives a test file. */
+export interface WireTls {
+  /** The file's test CA (set in beforeAll). */
+  readonly ca: TestCA;
+  /** Servers to close (and whose connections to abort) after each test. */
+  readonly servers: Server[];
+  /** Client protocols to abort after each test. */
+  readonly clients: { abort(): void }[];
+}
+
+/**
+ * The per-file set-up of the MessageProtocol/RPC tests over real mutual TLS: a test CA made once per file, and the
+ * servers and client protocols a test pushes closed after it while the loop still runs (before useLoop's afterEach
+ * closes the loop).
+ */
+export function useWireTls(fx: LoopFixture): WireTls {
+  let ca: TestCA | undefined;
+  const servers: Server[] = [];
+  const clients: { abort(): void }[] = [];
+  beforeAll(async () => { ca = await makeTestCA(); }, 60_000);
+  afterAll(async () => { await ca?.cleanup(); });
+  afterEach(async () => {
+    const cs = clients.splice(0);
+    const ss = servers.splice(0);
+    await fx.loop.runUntilComplete(async () => {
+      for (const c of cs) c.abort();
+      await closeServers(ss);
+    });
+  });
+  return {
+    get ca(): TestCA {
+      return ca!;
+    },
+    servers,
+    clients,
+  };
 }

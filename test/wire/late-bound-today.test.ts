@@ -6,32 +6,17 @@
  * not forged. With unbound keys (anyone holding the shared key could write it) it counts as before.
  * The sender here runs on a clock 60 s behind, so every message it signs arrives expired.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/loop/clock.js';
 import { sleep } from '../../src/loop/index.js';
 import '../../src/net/index.js';
-import type { Server } from '../../src/net/index.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import type { MessageProtocolOptions } from '../../src/wire/message-protocol.js';
-import { makeTestCA } from '../support/ca.js';
-import type { TestCA } from '../support/ca.js';
 import { useLoop } from '../support/loop.js';
-import { closeServers, Recorder, serveRecorders } from '../support/wire-tls.js';
+import { Recorder, serveRecorders, useWireTls } from '../support/wire-tls.js';
 
 const fx = useLoop({ real: true });
-let ca: TestCA;
-const servers: Server[] = [];
-const clients: Recorder[] = [];
-beforeAll(async () => { ca = await makeTestCA(); }, 60_000);
-afterAll(async () => { await ca?.cleanup(); });
-afterEach(async () => {
-  const cs = clients.splice(0);
-  const ss = servers.splice(0);
-  await fx.loop.runUntilComplete(async () => {
-    for (const c of cs) c.abort();
-    await closeServers(ss);
-  });
-});
+const wx = useWireTls(fx);
 
 function ring(): Keyring {
   const k = new Keyring();
@@ -40,12 +25,12 @@ function ring(): Keyring {
 }
 
 async function run(bindToTls: boolean) {
-  const { port, protocols } = await serveRecorders(fx.loop, ca.serverOptions, servers, { keyring: ring(), bindToTls, maxRejections: 16, skew: 1 });
+  const { port, protocols } = await serveRecorders(fx.loop, wx.ca.serverOptions, wx.servers, { keyring: ring(), bindToTls, maxRejections: 16, skew: 1 });
   const behind = new VirtualClock({ epochStart: Date.now() / 1000 - 60 });
   const options: Partial<MessageProtocolOptions> = { bindToTls, clock: behind };
   const [, late] = await fx.loop.createConnection(() => new Recorder({ keyring: ring(), side: 'client', logger: {}, ...options }),
-    '127.0.0.1', port, { ssl: ca.clientOptions });
-  clients.push(late);
+    '127.0.0.1', port, { ssl: wx.ca.clientOptions });
+  wx.clients.push(late);
   for (let i = 0; i < 40; i++) late.sendMessage({ snapshot: i }, { ttl: 0.5 });
   const end = fx.loop.time() + 5;
   while (fx.loop.time() < end && (protocols[0] === undefined || (protocols[0].rejected.length < 40 && protocols[0].lost.length === 0))) await sleep(0.01);

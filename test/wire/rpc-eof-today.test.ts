@@ -5,13 +5,11 @@
  * 127.0.0.1, port 0. Before the fix the server flushed what was already answered and closed at once: every reply of
  * an asynchronous handler was lost (the client's calls failed with TW_TRANSPORT_CLOSED).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
-import { closeServers, portOf } from '../support/wire-tls.js';
-import { makeTestCA } from '../support/ca.js';
-import type { TestCA } from '../support/ca.js';
+import { portOf, useWireTls } from '../support/wire-tls.js';
 import '../../src/net/index.js';
-import type { Server, Transport } from '../../src/net/index.js';
+import type { Transport } from '../../src/net/index.js';
 import { sleep } from '../../src/loop/index.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { MemoryNonceStore } from '../../src/wire/nonces.js';
@@ -20,21 +18,8 @@ import type { RpcProtocolOptions } from '../../src/wire/rpc.js';
 import { EOF_TIMEOUT } from '../../src/wire/message-protocol.js';
 
 const fx = useLoop({ real: true });
-let ca: TestCA;
+const wx = useWireTls(fx);
 const SECRET = Buffer.alloc(32, 0x3c);
-const servers: Server[] = [];
-const clients: RpcProtocol[] = [];
-
-beforeAll(async () => { ca = await makeTestCA(); }, 60_000);
-afterAll(async () => { await ca?.cleanup(); });
-afterEach(async () => {
-  const cs = clients.splice(0);
-  const ss = servers.splice(0);
-  await fx.loop.runUntilComplete(async () => {
-    for (const c of cs) c.abort();
-    await closeServers(ss);
-  });
-});
 
 function ring(): Keyring {
   const k = new Keyring();
@@ -58,15 +43,15 @@ async function serve(router: RpcRouter, options: Partial<RpcProtocolOptions> = {
     const p = new Served({ keyring, side: 'server', logger: {}, router, ...options });
     protocols.push(p);
     return p;
-  }, '127.0.0.1', 0, { ssl: ca.serverOptions });
-  servers.push(server);
+  }, '127.0.0.1', 0, { ssl: wx.ca.serverOptions });
+  wx.servers.push(server);
   return { port: portOf(server), protocols };
 }
 
 async function connect(port: number): Promise<[Transport, Served]> {
   const [t, p] = await fx.loop.createConnection(() => new Served({ keyring: ring(), side: 'client', logger: {} }),
-    '127.0.0.1', port, { ssl: ca.clientOptions });
-  clients.push(p);
+    '127.0.0.1', port, { ssl: wx.ca.clientOptions });
+  wx.clients.push(p);
   return [t, p];
 }
 
