@@ -16,6 +16,12 @@ import type { SessionConnection, SessionServer } from '../../src/session/session
 const fx = useLoop({ real: true });
 const sx = useMtlsSessions(fx, 0x33);
 const { ring, serve, open, rotators } = sx;
+/**
+ * The renewed certificates live a minute: only the first certificate's expiry is under test. With the first one's
+ * lifetime a second renewal could land inside a test's loop (notAfter rounds up to a whole second) and start another
+ * make-before-break handshake that the teardown then cuts, which the server rightly reports as a failed handshake.
+ */
+const RENEWED = { lifetime: 60 };
 
 describe('sessions over mutual TLS', () => {
   it('calls with the certificate identity; server-pushed messages; RTT; close_notify on cancel', async () => {
@@ -124,8 +130,8 @@ describe('sessions over mutual TLS', () => {
       const keyring = ring();
       const lifetime = 4;
       const initial = await sx.ca.ca.issueClient({ identity: 'player/7', lifetime });
-      const rotator = new CertRotator({ loop: fx.loop, initial, renew: (c) => sx.ca.ca.renew(c) });
-      // The certificates each renewal brought (the loop below can outlast a second renewal: notAfter rounds up).
+      const rotator = new CertRotator({ loop: fx.loop, initial, renew: (c) => sx.ca.ca.renew(c, RENEWED) });
+      // The certificates each renewal brought.
       const renewed: string[] = [];
       rotator.subscribe((issued) => renewed.push(issued.cert.serial));
       rotators.push(rotator);
@@ -176,7 +182,7 @@ describe('sessions over mutual TLS', () => {
     await fx.run(async () => {
       const keyring = ring();
       const initial = await sx.ca.ca.issueClient({ identity: 'player/9', lifetime: 4 });
-      const rotator = new CertRotator({ loop: fx.loop, initial, renew: (c) => sx.ca.ca.renew(c) });
+      const rotator = new CertRotator({ loop: fx.loop, initial, renew: (c) => sx.ca.ca.renew(c, RENEWED) });
       rotators.push(rotator);
       rotator.start();
       const conns: { reason: Error | null; closedAt: number | null }[] = [];
@@ -213,7 +219,7 @@ describe('sessions over mutual TLS', () => {
       const keyring = ring();
       const first = await sx.ca.issueServer({ lifetime: 4 });
       // The notice comes at 1 s (3 s before notAfter); the server renews only at 2.4 s.
-      const rotator = new CertRotator({ loop: fx.loop, initial: first.issued, renew: (c) => sx.ca.ca.renew(c), renewAtFraction: 0.6 });
+      const rotator = new CertRotator({ loop: fx.loop, initial: first.issued, renew: (c) => sx.ca.ca.renew(c, RENEWED), renewAtFraction: 0.6 });
       rotators.push(rotator);
       rotator.start();
       const conns: { reason: Error | null; closedAt: number | null }[] = [];
@@ -318,7 +324,7 @@ describe('sessions over mutual TLS', () => {
     await fx.run(async () => {
       const keyring = ring();
       const first = await sx.ca.issueServer({ lifetime: 4 });
-      const rotator = new CertRotator({ loop: fx.loop, initial: first.issued, renew: (c) => sx.ca.ca.renew(c) });
+      const rotator = new CertRotator({ loop: fx.loop, initial: first.issued, renew: (c) => sx.ca.ca.renew(c, RENEWED) });
       const renewed: string[] = [];
       rotator.subscribe((issued) => renewed.push(issued.cert.serial));
       rotators.push(rotator);
