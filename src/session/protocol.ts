@@ -368,12 +368,19 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
 
   /**
    * Ends the connection for `reason` (kept as {@link endReason}): `abort` drops it at once (a dead peer),
-   * otherwise the messages sent so far are flushed and TLS close_notify is sent.
+   * otherwise the peer's requests still running here (not idempotent) are answered with TW_TRANSPORT_CLOSED naming
+   * `reason` and cancelled (RpcEndpoint.interruptRunning), the messages sent so far are flushed and TLS
+   * close_notify is sent.
    */
   closeFor(reason: Error, abort = false): void {
     if (this.endReason === null) this.endReason = reason;
-    if (abort) this.abort();
-    else this.close();
+    if (abort) {
+      this.abort();
+      return;
+    }
+    // The peer's calls still running here are answered with the reason before the close (RpcEndpoint.interruptRunning).
+    this.rpc?.interruptRunning(reason.message);
+    this.close();
   }
 
   /** A RECONNECT notice arrived. Default: ignored (servers never get one). */

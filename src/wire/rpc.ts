@@ -284,6 +284,9 @@ interface InFlight {
   readonly idempotent: boolean;
   task: Task<unknown> | null;
   cancelled: boolean;
+  // The peer's request id, and whether its reply went out already (interruptRunning answers before the task ends).
+  readonly id: number;
+  answered: boolean;
 }
 
 /** The handler's `ctx.signal`: its AbortController is made on first use, aborted already if the flight was. */
@@ -605,6 +608,29 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     }
   }
 
+  /**
+   * For a side about to close the connection on purpose (a drain timeout, a server closing, a certificate's
+   * notAfter): answers every running request of the peer that is not idempotent now with TW_TRANSPORT_CLOSED and
+   * `why`, aborts its `ctx.signal` and cancels its task, so the peer's caller learns why its call ended (it may or may
+   * not have had its effect, as for any lost connection) instead of reading a bare "the connection closed". Idempotent
+   * requests run on: their outcome is cached for the retry on another connection. Call it before closing (the replies
+   * must go out ahead of the close); nothing happens once the endpoint is closed. Returns how many were answered.
+   */
+  interruptRunning(why: string): number {
+    if (this.#closed !== null) return 0;
+    let answered = 0;
+    for (const f of this.#running) {
+      if (f.idempotent || f.answered || f.cancelled) continue;
+      f.answered = true;
+      answered += 1;
+      const err = new TransportClosed(`the peer closed the connection while this call ran (${why}); its handler was cancelled`);
+      this.#sendError(f.id, err.code, err.message, null);
+      abortFlight(f, err);
+      f.task?.cancel('the connection is closing');
+    }
+    return answered;
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // Serving requests
 
@@ -776,7 +802,8 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       this.#refuse(id, cached, new TooManyInFlight(`${this.#running.size} requests are already running on this connection (maxInFlight ${this.#maxInFlight})`));
       return;
     }
-    const flight: InFlight = { controller: null, aborted: false, reason: undefined, idempotent: cached !== null, task: null, cancelled: false };
+    const flight: InFlight = { controller: null, aborted: false, reason: undefined, idempotent: cached !== null, task: null,
+      cancelled: false, id, answered: false };
     const factory = this.#security;
     let ctx: RpcContext<S> | null = null;   // set once the checks passed and the handler is about to run
     let body: () => Promise<unknown>;
@@ -829,6 +856,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       this.#running.delete(flight);
       if (this.#inFlight.get(id) === flight) this.#inFlight.delete(id);
       try {
+        if (flight.answered) return; // interruptRunning answered it already
         if (task.cancelled()) this.#settle(id, method, flight, cached, ctx, CANCELLED, null);
         else if (task.exception() == null) this.#settle(id, method, flight, cached, ctx, OK, task.result());
         else this.#settle(id, method, flight, cached, ctx, FAILED, task.exception());

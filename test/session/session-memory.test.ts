@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
 import { createMemoryPair } from '../../src/net/memory-transport.js';
-import { TransportError } from '../../src/errors.js';
 import { sleep, waitFor } from '../../src/loop/index.js';
+import { isCancelledError, TransportError } from '../../src/errors.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { MemoryNonceStore } from '../../src/wire/nonces.js';
 import { RpcRouter } from '../../src/wire/rpc.js';
@@ -367,7 +367,17 @@ describe('server limits and drain over memory pairs', () => {
       const net = network();
       net.server = server(ring);
       let started = 0;
-      net.server.handle('forever', async () => { started += 1; await sleep(60); return 'late'; });
+      let cancelled = 0;
+      net.server.handle('forever', async () => {
+        started += 1;
+        try {
+          await sleep(60);
+        } catch (err) {
+          if (isCancelledError(err)) cancelled += 1;
+          throw err;
+        }
+        return 'late';
+      });
       const s = session(ring, net.connector);
       await s.whenConnected();
       const c = s.call('forever', null, { timeout: null });
@@ -376,7 +386,10 @@ describe('server limits and drain over memory pairs', () => {
       const result = await net.server.drain({ timeout: 0.2 });
       expect(fx.loop.time() - t0).toBeLessThan(5); // far below the handler's 60 s, with room for a loaded machine
       expect(result.closedAtTimeout).toBe(1);
-      await expect(c).rejects.toMatchObject({ code: 'TW_TRANSPORT_CLOSED' });
+      // The server answered the running call before the cut: the caller reads why, and the handler was cancelled.
+      await expect(c).rejects.toMatchObject({ code: 'TW_TRANSPORT_CLOSED', remote: true,
+        message: 'the peer closed the connection while this call ran (drain timeout of 0.2 s reached with calls in flight); its handler was cancelled' });
+      expect(cancelled).toBe(1);
       await s.close();
     });
   });
