@@ -23,10 +23,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { exampleFlags } from '../shared/args.js';
 import {
-  CertRotator, Keyring, PrivateCA, RpcProtocol, TulipError, clientTlsOptions, getRunningLoop, openSession, run,
-  serveSessions, serverTlsOptions, sleep,
+  CertRotator, Keyring, PrivateCA, RpcProtocol, TulipError, clientTlsOptions, getRunningLoop, isPeerIdentity, openSession,
+  peerIdentity, run, serveSessions, serverTlsOptions, sleep,
 } from '../../src/index.js';
-import type { DrainResult, PeerIdentity, SessionConnection, SessionLink, Task } from '../../src/index.js';
+import type { DrainResult, SessionConnection, SessionLink, Task } from '../../src/index.js';
 
 /** Options of {@link main}. Times are seconds. */
 export interface RotationExampleOptions {
@@ -138,7 +138,7 @@ export async function main(options: RotationExampleOptions = {}): Promise<Rotati
         idleTimeout: 2,
         logger: {},
         onConnection: (c) => {
-          const peer = c.peer as PeerIdentity;
+          const peer = peerIdentity(c.peer);
           if (!clientSerials.includes(peer.serial)) clientSerials.push(peer.serial);
           // Probe connections are recorded too; `connections` keeps those that carried the stream (`msg`).
           const rec: ConnectionRecord = { clientSerial: peer.serial, openedAt: since(loop.clock.epoch()), closedAt: null, closesAt: since(c.closesAt), reason: null };
@@ -183,14 +183,14 @@ export async function main(options: RotationExampleOptions = {}): Promise<Rotati
           log(`RECONNECT notice: the server closes this connection at +${since(link.notice.closeAt).toFixed(1)} s`);
         }
         if (current !== link && current !== null) {
-          const peer = current.peer as PeerIdentity;
+          const peer = peerIdentity(current.peer);
           log(`session now on a new connection: client ${short(clientRotator.current.cert.serial)}, server ${short(peer.serial)}`);
           seeServer(peer.serial, 'session');
           link = current;
           links.push(current);
         }
       };
-      seeServer((session.peer as PeerIdentity).serial, 'session');
+      seeServer(peerIdentity(session.peer).serial, 'session');
 
       // The probe: a fresh connection twice a second, with the newest client certificate.
       const probeSerials: string[] = [];
@@ -202,7 +202,7 @@ export async function main(options: RotationExampleOptions = {}): Promise<Rotati
             { ssl: clientTlsOptions(clientRotator.current, { servername: 'localhost', pin }) });
           try {
             await proto.call('ping', null, { timeout: 2 });
-            const serial = (proto.peer as PeerIdentity).serial;
+            const serial = peerIdentity(proto.peer).serial;
             probes += 1;
             if (!probeSerials.includes(serial)) probeSerials.push(serial);
             seeServer(serial, 'probe');
@@ -228,8 +228,8 @@ export async function main(options: RotationExampleOptions = {}): Promise<Rotati
           try {
             const v = await session.call<number>('msg', n, { idempotent: true, timeout: 10 });
             if (v === n) answered += 1;
-            const peer = session.link?.peer as PeerIdentity | undefined;
-            if (peer !== undefined && peer.serial !== serverRotator.current.cert.serial) olderServerCert += 1;
+            const peer = session.link?.peer;
+            if (isPeerIdentity(peer) && peer.serial !== serverRotator.current.cert.serial) olderServerCert += 1;
           } catch (err) {
             const code = TulipError.isTulipError(err) ? err.code : String(err);
             errors[code] = (errors[code] ?? 0) + 1;

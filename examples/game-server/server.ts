@@ -14,10 +14,10 @@
  */
 import type { TlsOptions } from 'node:tls';
 import {
-  BadPayload, RateLimited, RpcError, TokenBucket, getRunningLoop, serveSessions,
+  BadPayload, RateLimited, RpcError, TokenBucket, getRunningLoop, isPeerIdentity, serveSessions,
 } from '../../src/index.js';
 import type {
-  DrainResult, EventLoop, Keyring, NotifyContext, PeerIdentity, RpcContext, ServerCertificateSource, SessionConnection,
+  DrainResult, EventLoop, Keyring, NotifyContext, RpcContext, ServerCertificateSource, SessionConnection,
   SessionServer, TimerHandle, WireLogger,
 } from '../../src/index.js';
 
@@ -256,7 +256,7 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
       stats.connections += 1;
       byEndpoint.set(c.rpc, c);
       // A player away (its connection gone, its place kept) is back: the same certificate identity connected again.
-      const p = players.get((c.peer as PeerIdentity | null)?.identity ?? '');
+      const p = players.get(isPeerIdentity(c.peer) ? c.peer.identity ?? '' : '');
       if (p !== undefined && p.conn === null) comeBack(p, c);
       options.onConnection?.(c);
     },
@@ -284,7 +284,7 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
   });
 
   function playerOf(ctx: RpcContext | NotifyContext): Player {
-    const peer = ctx.peer as PeerIdentity | null;
+    const peer = isPeerIdentity(ctx.peer) ? ctx.peer : null;
     if (peer === null || peer.identity === null || peer.kind !== 'player' || peer.id === null) {
       throw new RpcError('only player certificates (tulip://<ca>/player/<id>) may play', { remoteCode: 'GAME_NOT_A_PLAYER' });
     }
@@ -390,7 +390,7 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
       reject(INPUT_REJECTION.BAD_INPUT);
       return;
     }
-    const p = players.get((ctx.peer as PeerIdentity | null)?.identity ?? '');
+    const p = players.get(isPeerIdentity(ctx.peer) ? ctx.peer.identity ?? '' : '');
     if (p === undefined || p.room !== input.room) {
       reject(INPUT_REJECTION.NOT_IN_ROOM);
       return;

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import {
   EventLoop, Keyring, PrivateCA, ProtocolBase, RpcProtocol, RpcRouter, TaskGroup, URLSafeTimedSerializer, VirtualClock,
-  clientTlsOptions, getRunningLoop, isCancelledError, run, serverTlsOptions, sleep, timeout,
+  clientTlsOptions, getRunningLoop, isCancelledError, peerIdentity, run, serverTlsOptions, sleep, timeout,
 } from '../../src/index.js';
 import type { Transport } from '../../src/index.js';
 
@@ -83,7 +83,7 @@ async function signedRpcOverMtls(print: (line: string) => void): Promise<void> {
     class Echo extends ProtocolBase {
       override connectionMade(transport: Transport): void {
         super.connectionMade(transport);
-        const peer = transport.getExtraInfo('peerIdentity') as { identity: string };
+        const peer = peerIdentity(transport.getExtraInfo('peerIdentity'));   // checked, no cast
         print(`echo server: connection from ${peer.identity}`);
       }
       override dataReceived(data: Buffer): void {

@@ -5,6 +5,7 @@
 import { X509Certificate as NodeX509Certificate } from 'node:crypto';
 import type { X509Certificate } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { Forbidden } from '../errors.js';
 import { normalizeSerial, parseIdentityUri } from './issue.js';
 
 /** Who is on the other end of a verified mTLS connection. Times are epoch seconds, hex is lowercase. */
@@ -97,6 +98,38 @@ export function identityOfCertificate(cert: X509Certificate): PeerIdentity {
  * handshake on both sides.
  */
 export function identityOfPeerCertificate(cert: PeerCertificate): PeerIdentity {
+  const made = buildIdentity(cert);
+  MADE.add(made);
+  return made;
+}
+
+// The identities made from certificates here: isPeerIdentity tells them from look-alike objects.
+const MADE = new WeakSet<object>();
+
+/**
+ * True when `value` is a {@link PeerIdentity} this module built from a certificate (a handshake hook's, or
+ * {@link identityOfCertificate}'s): an object of the same shape made elsewhere is not one. The guard for
+ * `ctx.peer`, `connection.peer` and `transport.getExtraInfo('peerIdentity')`, which are typed `unknown` because a
+ * plain-TCP or in-memory connection has some other peer (or none).
+ */
+export function isPeerIdentity(value: unknown): value is PeerIdentity {
+  return typeof value === 'object' && value !== null && MADE.has(value);
+}
+
+/**
+ * The verified certificate identity of a peer (`ctx.peer` in a handler, `connection.peer`, `session.peer`),
+ * without a cast: `server.handle('move', (p, ctx) => world.move(peerIdentity(ctx.peer).identity, p))`.
+ * @throws Forbidden (TW_FORBIDDEN; thrown in a handler it refuses the call with that code) when the peer is not a
+ *   verified certificate's identity: no client certificate, a connection without TLS, or an object made elsewhere
+ */
+export function peerIdentity(peer: unknown): PeerIdentity {
+  if (isPeerIdentity(peer)) return peer;
+  throw new Forbidden(peer === null || peer === undefined
+    ? 'the peer presented no verified certificate'
+    : 'the peer is not a verified certificate identity');
+}
+
+function buildIdentity(cert: PeerCertificate): PeerIdentity {
   const san = parseSubjectAltName(cert.subjectaltname);
   const identityUri = san.uri.find((u) => parseIdentityUri(u) !== null) ?? null;
   const parsed = identityUri !== null ? parseIdentityUri(identityUri) : null;
