@@ -12,6 +12,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { inspect } from 'node:util';
+import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import {
   LOOP_TURN_BUDGET,
@@ -125,6 +126,8 @@ function contextValue(v: unknown): string {
 /** Awaited by the turn to let microtasks run (one resolved Promise, not a new one per hop). */
 const RESOLVED = Promise.resolve();
 
+const eventLoopUtilization = performance.eventLoopUtilization;
+
 const consoleLogger: LoopLogger = {
   warn: (m) => console.warn(m),
   error: (m) => console.error(m),
@@ -182,8 +185,8 @@ export class EventLoop {
    * polled) before jumping; cleared when a callback runs. Only a loop idle across that turn jumps.
    */
   _idleTurn = false;
-  /** @internal A read ran the turn in this poll phase (see `_turnFromIo`); cleared in the check phase. */
-  _ioTurnRan = false;
+  /** @internal libuv's idle time (ms) when a read last ran the turn itself (see `_turnFromIo`). */
+  _ioIdle = -1;
   /** @internal Signal handlers: the process listener of each signal, which queues the handler's callback. */
   _signals = new Map<NodeJS.Signals, () => void>();
 
@@ -197,9 +200,6 @@ export class EventLoop {
     this.#startTurn();
   };
   readonly #turnBound = (): void => this.#turn();
-  readonly #ioPhaseOver = (): void => {
-    this._ioTurnRan = false;
-  };
   readonly #clockChanged = (): void => {
     if (!this._inTurn && this._running && this._immediate === null) this._armImmediate();
   };
@@ -553,17 +553,21 @@ export class EventLoop {
 
   /**
    * @internal Called by a transport from a Node I/O callback right after it `callSoon`ed the event's work: when that
-   * armed the loop's wake-up, the turn runs now, in libuv's poll phase, instead of in the check phase after it. Only
-   * the first such read of a poll phase does so; the reads after it (other sockets, or more records of the same
-   * read) wait for the check phase and share one turn there, as before.
+   * armed the loop's wake-up and libuv *waited* for I/O since the last turn a read ran this way, the turn runs now,
+   * in libuv's poll phase, instead of in the check phase after it. Reads that follow without a wait in between (the
+   * other sockets of the same epoll batch, further TLS records of the same read, or every read of a loop too busy to
+   * wait) queue as before and share one turn in the check phase. Whether libuv waited is its idle-time counter
+   * (`performance.eventLoopUtilization().idle`, ~40 ns to read), which grows only while the poll phase blocks: no
+   * `setImmediate` has to mark the end of each poll phase (that marker cost a check-phase callback per read).
    */
   _turnFromIo(): void {
     const im = this._immediate;
-    if (im === null || this._inTurn || !this._running || this._ioTurnRan) return;
+    if (im === null || this._inTurn || !this._running) return;
+    const idle = eventLoopUtilization().idle;
+    if (idle === this._ioIdle) return;
+    this._ioIdle = idle;
     clearImmediate(im);
     this._immediate = null;
-    this._ioTurnRan = true;
-    setImmediate(this.#ioPhaseOver);
     this.#startTurn();
   }
 
