@@ -126,7 +126,7 @@ function contextValue(v: unknown): string {
 /** Awaited by the turn to let microtasks run (one resolved Promise, not a new one per hop). */
 const RESOLVED = Promise.resolve();
 
-/** Node's timing milestones: its `idleTime` getter reads libuv's idle-time counter directly (see `_turnFromIo`). */
+/** Node's timing milestones: its `idleTime` getter reads libuv's idle-time counter directly (see `_callSoonFromIo`). */
 const nodeTiming = performance.nodeTiming;
 
 const consoleLogger: LoopLogger = {
@@ -186,7 +186,7 @@ export class EventLoop {
    * polled) before jumping; cleared when a callback runs. Only a loop idle across that turn jumps.
    */
   _idleTurn = false;
-  /** @internal libuv's idle time (ms) when a read last ran the turn itself (see `_turnFromIo`). */
+  /** @internal libuv's idle time (ms) when a read last ran the turn itself (see `_callSoonFromIo`). */
   _ioIdle = -1;
   /** @internal Signal handlers: the process listener of each signal, which queues the handler's callback. */
   _signals = new Map<NodeJS.Signals, () => void>();
@@ -553,22 +553,31 @@ export class EventLoop {
   // ---- the libuv bridge ---------------------------------------------------------------------------------------
 
   /**
-   * @internal Called by a transport from a Node I/O callback right after it `callSoon`ed the event's work: when that
-   * armed the loop's wake-up and libuv *waited* for I/O since the last turn a read ran this way, the turn runs now,
-   * in libuv's poll phase, instead of in the check phase after it. Reads that follow without a wait in between (the
-   * other sockets of the same epoll batch, further TLS records of the same read, or every read of a loop too busy to
-   * wait) queue as before and share one turn in the check phase. Whether libuv waited is its idle-time counter
+   * @internal `callSoon(callback)` for a transport's read, from its Node I/O callback. When libuv *waited* for I/O
+   * since the last turn a read ran this way, the turn runs now, in libuv's poll phase, instead of in the check phase
+   * after it (no `setImmediate` is armed for it). Reads that follow without a wait in between (the other sockets of
+   * the same epoll batch, further TLS records of the same read, or every read of a loop too busy to wait) queue as
+   * a `callSoon` does and share one turn in the check phase. Whether libuv waited is its idle-time counter
    * (`performance.nodeTiming.idleTime`, ~50 ns to read), which grows only while the poll phase blocks: no
    * `setImmediate` has to mark the end of each poll phase (that marker cost a check-phase callback per read).
+   * @throws LoopClosedError when the loop is closed.
    */
-  _turnFromIo(): void {
-    const im = this._immediate;
-    if (im === null || this._inTurn || !this._running) return;
+  _callSoonFromIo(callback: () => void): void {
+    if (this._closed) throw new LoopClosedError();
+    const h = new Handle(callback as (...a: unknown[]) => unknown, 0, undefined, undefined, this);
+    if (this._debug) h._sourceTraceback = captureStack(3);
+    this._ready[this._readyN++] = h;
+    if (this._inTurn || !this._running) return;
     const idle = nodeTiming.idleTime;
-    if (idle === this._ioIdle) return;
+    if (idle === this._ioIdle) {
+      if (this._immediate === null) this._armImmediate();
+      return;
+    }
     this._ioIdle = idle;
-    clearImmediate(im);
-    this._immediate = null;
+    if (this._immediate !== null) {
+      clearImmediate(this._immediate);
+      this._immediate = null;
+    }
     this.#startTurn();
   }
 

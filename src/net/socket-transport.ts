@@ -107,8 +107,8 @@ export class SocketTransport extends StreamTransportBase {
     }
   };
   readonly #onData = (chunk: Buffer): void => {
-    this.#push(chunk);
-    this._loop._turnFromIo();
+    this.#inbox.push(chunk);
+    this.#schedule(true);
   };
   readonly #onEnd = (): void => this.#push(END);
   readonly #onClose = (): void => this.#push(CLOSE);
@@ -329,10 +329,15 @@ export class SocketTransport extends StreamTransportBase {
     this.#schedule();
   }
 
-  #schedule(): void {
+  /** Queues the inbox's drain (once); `fromRead` lets a read that woke a waiting loop run the turn at once. */
+  #schedule(fromRead = false): void {
     if (this.#inboxScheduled) return;
     this.#inboxScheduled = true;
-    if (!post(this._loop, this.#drainCb)) {
+    const loop = this._loop;
+    if (!loop.isClosed()) {
+      if (fromRead) loop._callSoonFromIo(this.#drainCb);
+      else loop.callSoon(this.#drainCb);
+    } else {
       // The loop is closed: nobody can drive the protocol any more, so free the socket.
       this.#inboxScheduled = false;
       this.#inbox = [];
