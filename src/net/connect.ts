@@ -78,18 +78,27 @@ declare module '../loop/event-loop.js' {
      */
     createConnection<P extends AnyProtocol>(factory: ProtocolFactory<P>, host: string, port: number,
       options?: CreateConnectionOptions): Promise<[Transport, P]>;
-    /** As {@link createConnection}, over a Unix socket at `path`. */
+    /**
+     * As {@link createConnection}, over a Unix socket at `path`.
+     * @throws TypeError when `path` is not a string; RangeError when it is empty (before any connect).
+     */
     createUnixConnection<P extends AnyProtocol>(factory: ProtocolFactory<P>, path: string,
       options?: Omit<CreateConnectionOptions, 'localAddr'>): Promise<[Transport, P]>;
     /**
      * Listens on `host:port` (`host` null/undefined: every interface; an array: each of them, on one port; `port`
-     * 0: a free port, read it from `server.sockets[0].address()`). Each connection gets a protocol from `factory`.
+     * 0: a free port, read it from `server.sockets[0].address()`; a host given twice is bound once). Each
+     * connection gets a protocol from `factory`.
      * @throws TransportError when listening fails.
      * @throws RangeError for a port outside 0-65535, a non-positive timeout, or `sslHandshakeTimeout` without `ssl`.
      */
     createServer(factory: ProtocolFactory<AnyProtocol>, host: string | readonly string[] | null | undefined,
       port: number, options?: CreateServerOptions): Promise<Server>;
-    /** As {@link createServer}, on a Unix socket at `path` (its socket file is removed by `close()`, unless replaced since). */
+    /**
+     * As {@link createServer}, on a Unix socket at `path` (its socket file is removed by `close()`, unless replaced
+     * since). A socket file already at `path` that refuses connections (left by a crashed process) is removed first,
+     * as asyncio does; one with a live server on it is kept and the listen fails (asyncio would unlink it).
+     * @throws TypeError when `path` is not a string; RangeError when it is empty.
+     */
     createUnixServer(factory: ProtocolFactory<AnyProtocol>, path: string,
       options?: Omit<CreateServerOptions, 'reusePort'>): Promise<Server>;
     /**
@@ -298,7 +307,14 @@ async function createConnection<P extends AnyProtocol>(this: EventLoop, factory:
 
 async function createUnixConnection<P extends AnyProtocol>(this: EventLoop, factory: ProtocolFactory<P>, path: string,
   options: CreateConnectionOptions = {}): Promise<[Transport, P]> {
+  checkPath(path);
   return await connectStream(this, factory, { net: { path }, label: path, host: undefined, unixPath: path }, options);
+}
+
+/** A Unix socket path is a non-empty string (asyncio: ValueError 'path was not specified, and no sock specified'). */
+function checkPath(path: unknown): void {
+  if (typeof path !== 'string') throw new TypeError(`path was not specified: a Unix socket path is a string, got ${String(path)}`);
+  if (path === '') throw new RangeError('path was not specified: a Unix socket path cannot be empty');
 }
 
 function serverOptions(options: CreateServerOptions): CreateServerOptions {
@@ -318,7 +334,8 @@ async function createServer(this: EventLoop, factory: ProtocolFactory<AnyProtoco
   host: string | readonly string[] | null | undefined, port: number, options: CreateServerOptions = {}): Promise<Server> {
   checkPort(port);
   const o = serverOptions(options);
-  const hosts = host === null || host === undefined ? [undefined] : typeof host === 'string' ? [host] : [...host];
+  // Each distinct host once, in the given order (asyncio binds the set of addresses it resolved).
+  const hosts = host === null || host === undefined ? [undefined] : typeof host === 'string' ? [host] : [...new Set(host)];
   const server = new Server(this, factory, { kind: 'tcp', hosts, port }, o, makeNetServer(o));
   if (o.startServing !== false) await server.startServing();
   return server;
@@ -326,6 +343,7 @@ async function createServer(this: EventLoop, factory: ProtocolFactory<AnyProtoco
 
 async function createUnixServer(this: EventLoop, factory: ProtocolFactory<AnyProtocol>, path: string,
   options: CreateServerOptions = {}): Promise<Server> {
+  checkPath(path);
   const o = serverOptions(options);
   const server = new Server(this, factory, { kind: 'unix', path }, o, makeNetServer(o));
   if (o.startServing !== false) await server.startServing();

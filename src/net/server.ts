@@ -12,6 +12,7 @@
  * @module
  */
 import { renameSync, statSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
@@ -226,6 +227,37 @@ export class Server implements TransportOwner {
   }
 
   /**
+   * asyncio's create_unix_server removes a socket file left at the path (by a crashed process) before binding. This
+   * removes it only when nothing accepts on it: a connect to it is refused. A live server keeps its path (asyncio
+   * would unlink it from under that server, which then silently stops getting connections), and the listen fails
+   * with EADDRINUSE; so does a path that is not a socket, as in asyncio. Abstract names have no file.
+   */
+  async #removeStaleSocket(path: string): Promise<void> {
+    if (path.startsWith('\0')) return;
+    try {
+      if (!statSync(path).isSocket()) return;
+    } catch {
+      return; // nothing there (or nothing we may look at: the listen reports it)
+    }
+    const refused = this.#loop.createFuture<boolean>();
+    const probe = connect({ path });
+    const settle = (v: boolean): void => {
+      probe.destroy();
+      post(this.#loop, () => {
+        if (!refused.done()) refused.setResult(v);
+      });
+    };
+    probe.once('connect', () => settle(false));
+    probe.once('error', (err: NodeJS.ErrnoException) => settle(err.code === 'ECONNREFUSED'));
+    if (!(await refused)) return;
+    try {
+      unlinkSync(path);
+    } catch {
+      // Gone already, or not ours to remove: the listen reports what is left.
+    }
+  }
+
+  /**
    * Starts accepting (binds and listens). Idempotent.
    * @throws TransportError when a listen fails (address in use, …); nothing is left listening then.
    * @throws TransportClosed after `close()`.
@@ -237,6 +269,7 @@ export class Server implements TransportOwner {
     const targets = spec.kind === 'unix' ? [undefined] : spec.hosts;
     const servers: NetServer[] = [];
     try {
+      if (spec.kind === 'unix') await this.#removeStaleSocket(spec.path);
       let port = spec.kind === 'tcp' ? spec.port : 0;
       for (const host of targets) {
         const srv = this.#createNetServer();
