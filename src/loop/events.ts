@@ -145,9 +145,13 @@ export class Handle {
     return cb.name || '<anonymous>';
   }
 
-  /** `<Handle name>`, or `<Handle cancelled>` once cancelled (the callback is dropped then), as asyncio's repr. */
+  /**
+   * `<Handle name>`, or `<Handle cancelled>` once cancelled (the callback is dropped then), as asyncio's repr. In
+   * debug mode, as asyncio's, it ends with where the handle was made: `<Handle name created at file.ts:12>`.
+   */
   toString(): string {
-    return `<${this.constructor.name} ${this._reprInfo()}>`;
+    const src = this._sourceTraceback;
+    return `<${this.constructor.name} ${this._reprInfo()}${src === undefined ? '' : createdAt(src)}>`;
   }
 
   /** @internal What toString shows inside the brackets. */
@@ -188,4 +192,13 @@ export class TimerHandle extends Handle {
       if (this._scheduled) this._loop._timerHandleCancelled(this);
     }
   }
+}
+
+/** ` created at file:line` from the first frame of a captured stack (a `file://` URL shown as its path), or ''. */
+function createdAt(stack: string): string {
+  for (const line of stack.split('\n')) {
+    const m = /([^\s()]+):(\d+):\d+\)?\s*$/.exec(line);
+    if (m !== null) return ` created at ${m[1]!.replace(/^file:\/\//, '')}:${m[2]}`;
+  }
+  return '';
 }

@@ -5,6 +5,8 @@
  * - test_tasks.py: BaseTaskTests.test_task_class, GenericTaskTests.test_future_subclass
  * - test_events.py: GetEventLoopTestsMixin.test_get_event_loop_returns_running_loop (its get_running_loop half)
  * - test_base_events.py: BaseEventLoopTests.test_create_task
+ * - test_events.py: HandleTests.test_handle_repr_debug, TimerTests.test_timer_repr_debug (asyncio also shows the
+ *   callback's own `at file:line`; JavaScript functions do not carry their source position)
  *
  * Where tulipwire or JavaScript differs, the title says so. Skipped, with the reason: the rest of the unported
  * test_tasks / test_futures / test_pep492 / test_runners / test_futures2 names are about things tulipwire or
@@ -121,5 +123,31 @@ describe('test_base_events.py', () => {
     expect(plain).toBeInstanceOf(Task);
     expect(plain).not.toBeInstanceOf(MyTask);
     await fx.loop.runUntilComplete(plain);
+  });
+});
+
+describe('test_events.py HandleTests / TimerTests (debug repr)', () => {
+  it('test_events.HandleTests.test_handle_repr_debug and TimerTests.test_timer_repr_debug: in debug mode the repr ends with where the handle was made, cancelled or not', () => {
+    const loop = new EventLoop({ debug: true, clock: new VirtualClock() });
+    try {
+      function noop(): void {}
+      const here = /cpython-fourteenth-today\.test\.ts:(\d+)/;
+      const h = loop.callSoon(noop); const line = Number(new Error().stack!.match(here)![1]);
+      expect(String(h)).toBe(`<Handle noop created at ${import.meta.filename}:${line}>`);
+      h.cancel();
+      expect(String(h)).toBe(`<Handle cancelled created at ${import.meta.filename}:${line}>`);
+
+      const th = loop.callLater(10, noop); const tline = Number(new Error().stack!.match(here)![1]);
+      expect(String(th)).toBe(`<TimerHandle when=10 noop created at ${import.meta.filename}:${tline}>`);
+      th.cancel();
+      expect(String(th)).toBe(`<TimerHandle cancelled when=10 created at ${import.meta.filename}:${tline}>`);
+
+      // Without debug mode nothing is captured, so nothing is shown (asyncio's test_handle_repr).
+      const quiet = new EventLoop({ clock: new VirtualClock() });
+      expect(String(quiet.callSoon(noop))).toBe('<Handle noop>');
+      quiet.close();
+    } finally {
+      loop.close();
+    }
   });
 });

@@ -117,12 +117,12 @@ describe('test_base_events.py', () => {
     }
     loop.callSoon(stopLoopCb, loop);
     await loop.runForever();
-    expect(fx.warnings.at(-1)).toMatch(/^Executing <Handle stopLoopCb> took \d+\.\d{3} seconds$/);
+    expect(fx.warnings.at(-1)).toMatch(/^Executing <Handle stopLoopCb created at [^>]+> took \d+\.\d{3} seconds$/);
     const task = loop.createTask(async function stopLoopCoro() {
       loop.stop();
     });
     await loop.runForever();
-    expect(fx.warnings.at(-1)).toMatch(new RegExp(`^Executing <Handle ${task.getName()}\\.start> took \\d+\\.\\d{3} seconds$`));
+    expect(fx.warnings.at(-1)).toMatch(new RegExp(`^Executing <Handle ${task.getName()}\\.start( created at [^>]+)?> took \\d+\\.\\d{3} seconds$`));
     expect(task.done()).toBe(true);
   });
 

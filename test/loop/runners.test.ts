@@ -136,7 +136,7 @@ describe('debug mode', () => {
     fx.loop.callSoon(() => fx.loop.stop());
     await fx.loop.runForever();
     expect(fx.warnings.length).toBe(1);
-    const took = /^Executing <Handle busy> took (\d+\.\d{3}) seconds$/.exec(fx.warnings[0]!);
+    const took = /^Executing <Handle busy created at [^>]*runners\.test\.ts:\d+> took (\d+\.\d{3}) seconds$/.exec(fx.warnings[0]!);
     expect(took, fx.warnings[0]).not.toBeNull();
     expect(Number(took![1])).toBeGreaterThanOrEqual(0.02); // no upper bound: a loaded machine may preempt it
   });
@@ -155,7 +155,7 @@ describe('debug mode', () => {
       );
       await t;
     });
-    expect(fx.warnings.some((w) => /^Executing <Handle slowpoke\.step> took/.test(w))).toBe(true);
+    expect(fx.warnings.some((w) => /^Executing <Handle slowpoke\.step( created at [^>]+)?> took/.test(w))).toBe(true);
   });
 
   it('test_base_events test_default_exc_handler_callback (debug): the context carries the creation traceback', async () => {
