@@ -248,7 +248,7 @@ export class Server implements TransportOwner {
       });
     };
     probe.once('connect', () => settle(false));
-    probe.once('error', (err: NodeJS.ErrnoException) => settle(err.code === 'ECONNREFUSED'));
+    probe.on('error', (err: NodeJS.ErrnoException) => settle(err.code === 'ECONNREFUSED'));
     if (!(await refused)) return;
     try {
       unlinkSync(path);
