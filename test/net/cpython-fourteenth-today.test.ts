@@ -29,22 +29,19 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ProtocolBase, StreamReader, StreamReaderProtocol, StreamTransportBase, StreamWriter, TransportError,
   openConnection, sleep, waitFor,
 } from '../../src/index.js';
 import type { AnyProtocol, EventLoop, StreamTransportBaseOptions } from '../../src/index.js';
+import { useCleanups } from '../support/cleanups.js';
 import { useLoop } from '../support/loop.js';
 import { tlsFixture } from '../support/tls-fixture.js';
 
 const fx = tlsFixture();
 const T = 10;
-const cleanups: (() => void | Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = useCleanups();
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'tw-fourteenth-'));

@@ -34,7 +34,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CertificateError, HostnameMismatch, StreamReader, StreamReaderProtocol, TimeoutError,
   TransportError, gather, openConnection, sleep, startServer, waitFor,
@@ -42,16 +42,13 @@ import {
 import type { BufferedProtocol, ClientConnectedCallback, EventLoop, Future, Protocol, Server, StreamWriter, Transport } from '../../src/index.js';
 import { makeTestCA } from '../support/ca.js';
 import type { TestCA } from '../support/ca.js';
+import { useCleanups } from '../support/cleanups.js';
 import { useLoop } from '../support/loop.js';
 import { tlsFixture } from '../support/tls-fixture.js';
 
 const fx = tlsFixture();
 const T = 10;
-const cleanups: (() => void | Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = useCleanups();
 
 function portOf(server: Server): number {
   return (server.sockets[0]!.address() as AddressInfo).port;
