@@ -264,7 +264,7 @@ describe('attacks that held', () => {
       const cycle = ['TW_BAD_SIGNATURE', 'TW_UNKNOWN_KEY_ID', 'TW_SIGNATURE_EXPIRED', 'TW_BAD_TIME_SIGNATURE', 'TW_BAD_PAYLOAD',
         'TW_REPLAYED_MESSAGE', 'TW_MALFORMED_ENVELOPE'];
       // An expired frame with a valid tag on these TLS-bound keys is the peer's own late message: refused, not
-      // counted (late-bound-today.test.ts). The 16th counted bad frame is then bad frame 18, i = 37.
+      // counted (late-messages.test.ts). The 16th counted bad frame is then bad frame 18, i = 37.
       let counted = 0;
       let decidingBad = -1;
       for (let j = 0; decidingBad < 0; j++) if (cycle[j % 7] !== 'TW_SIGNATURE_EXPIRED' && ++counted === 16) decidingBad = j;
