@@ -16,7 +16,8 @@ import { connect } from 'node:net';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
-import { HandshakeTimeout, PeerRejected, TransportError } from '../errors.js';
+import { HandshakeTimeout, isCancelledError, PeerRejected, TransportError } from '../errors.js';
+import { shield } from '../loop/index.js';
 import type { EventLoop, Future, Task, TimerHandle } from '../loop/index.js';
 import type { AnyProtocol, ProtocolFactory } from './protocols.js';
 import { post } from './flow-control.js';
@@ -187,6 +188,8 @@ export class Server implements TransportOwner {
   // The Unix socket file this server created (device and inode), so close() removes only its own file.
   #unixFile: { dev: number; ino: number } | null = null;
   #serveForever: Future<void> | null = null;
+  // Set while a startServing() call listens (a second call waits for it instead of listening again).
+  #starting: Future<void> | null = null;
   readonly #createNetServer: () => NetServer;
 
   /** @internal Use `loop.createServer` or `loop.createUnixServer`. */
@@ -258,13 +261,31 @@ export class Server implements TransportOwner {
   }
 
   /**
-   * Starts accepting (binds and listens). Idempotent.
+   * Starts accepting (binds and listens). Idempotent: a call made while another is still listening waits for that
+   * one (asyncio's `_start_serving` is synchronous, so it never listens twice). A `close()` made meanwhile wins: the
+   * listeners are closed as soon as they are up and the server stays closed. Cancelling the awaiting Task throws
+   * `CancelledError` (never wrapped) and closes whatever this call had opened; a concurrent caller then listens
+   * itself.
    * @throws TransportError when a listen fails (address in use, …); nothing is left listening then.
    * @throws TransportClosed after `close()`.
    */
   async startServing(): Promise<void> {
+    // Awaited through shield(): cancelling this caller must not cancel the other call's listen.
+    while (this.#starting !== null) await shield(this.#starting);
     if (this.#serving) return;
     if (this.#closed) throw new TransportError('server is closed');
+    const starting = this.#loop.createFuture<void>();
+    this.#starting = starting;
+    try {
+      await this.#listenAll();
+    } finally {
+      this.#starting = null;
+      // Only a signal: whoever waited looks at the state again (and listens itself if this call was cancelled).
+      starting.setResult(undefined);
+    }
+  }
+
+  async #listenAll(): Promise<void> {
     const spec = this.#spec;
     const targets = spec.kind === 'unix' ? [undefined] : spec.hosts;
     const servers: NetServer[] = [];
@@ -306,18 +327,27 @@ export class Server implements TransportOwner {
         if (spec.kind === 'tcp' && port === 0 && a !== null && typeof a === 'object') port = a.port;
       }
     } catch (err) {
-      for (const s of servers) s.close();
+      for (const s of servers) closeNetServer(s);
+      if (isCancelledError(err)) throw err;
       const where = spec.kind === 'unix' ? spec.path : `${spec.hosts.join(',') || '*'}:${spec.port}`;
       throw new TransportError(`cannot listen on ${where}: ${(err as Error).message}`, { cause: err });
     }
+    let unixFile: { dev: number; ino: number } | null = null;
     if (spec.kind === 'unix') {
       try {
         const st = statSync(spec.path);
-        this.#unixFile = { dev: st.dev, ino: st.ino };
+        unixFile = { dev: st.dev, ino: st.ino };
       } catch {
-        this.#unixFile = null; // already removed by someone else
+        unixFile = null; // already removed by someone else
       }
     }
+    if (this.#closed) {
+      // close() ran while we listened: it had nothing to close yet, so these listeners are closed here.
+      if (spec.kind === 'unix') closeUnix(servers, spec.path, unixFile);
+      else for (const s of servers) s.close();
+      return;
+    }
+    this.#unixFile = unixFile;
     this.#netServers = servers;
     this.#serving = true;
     this.#loop._open.add(this);
@@ -600,6 +630,15 @@ function closeUnix(servers: NetServer[], path: string, own: { dev: number; ino: 
 function leftBeforeTls(raw: Socket, err: Error): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return raw.bytesRead === 0 && (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED');
+}
+
+/**
+ * Closes a listener, also one whose `listen()` is still in flight (Node's `close()` is then a no-op and the listen
+ * would complete afterwards, leaving a listener nobody closes).
+ */
+function closeNetServer(srv: NetServer): void {
+  if (srv.listening) srv.close();
+  else srv.once('listening', () => srv.close());
 }
 
 function noop(): void {}
