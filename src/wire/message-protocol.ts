@@ -97,7 +97,11 @@ export interface MessageProtocolOptions {
   maxTtl?: number;
   /** Rejected messages tolerated before the connection is closed (default {@link MAX_REJECTIONS}). */
   maxRejections?: number;
-  /** Largest frame accepted, bytes (default {@link MAX_FRAME_SIZE}). */
+  /**
+   * Largest frame accepted, bytes (default {@link MAX_FRAME_SIZE}). Also the largest this end sends, as its best guess
+   * of the peer's (the same by default): `sendMessage` refuses a message whose frame would exceed it (BadPayload),
+   * which the peer would refuse fatally, closing the connection.
+   */
   maxFrameSize?: number;
   /**
    * After the peer ended its stream, the longest wait for the replies still being computed (see
@@ -334,7 +338,7 @@ export abstract class MessageProtocol extends ProtocolBase {
     }
     this.#bound = binding !== null;
     const schedule = new KeySchedule({ keyring: this.keyring, side: this.side, engine: this.#engine, binding });
-    this.#sealer = new Sealer({ schedule, engine: this.#engine, clock: this.#clock,
+    this.#sealer = new Sealer({ schedule, engine: this.#engine, clock: this.#clock, maxFrameSize: this.#decoder.maxFrameSize,
       ...(this.#opts.encode !== undefined ? { encode: this.#opts.encode } : {}) });
     this.#opener = new Opener({ schedule, engine: this.#engine, clock: this.#clock, skew: this.skew,
       maxTtl: this.#maxTtl });
@@ -413,7 +417,7 @@ export abstract class MessageProtocol extends ProtocolBase {
    * it: `sendMessage(m, { nonce: randomNonce() })`.
    * @throws TransportClosed when the connection is not open (before connectionMade, after close or loss); BadPayload when the message cannot
    *   be encoded, or holds what the peer would refuse (a Date, Map, bigint, class instance, NaN, too deep…: see the `encode`
-   *   option and codec.ts `encode`), with nothing sent; RangeError for a bad ttl (negative, NaN, or over `maxTtl`), kind or nonce, or when the keyring has no signing key.
+   *   option and codec.ts `encode`; a frame over `maxFrameSize`), with nothing sent; RangeError for a bad ttl (negative, NaN, or over `maxTtl`), kind or nonce, or when the keyring has no signing key.
    */
   sendMessage(message: unknown, options?: SendOptions): number {
     const sealer = this.#sealer;

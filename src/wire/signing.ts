@@ -16,8 +16,9 @@
  * @module
  */
 import { randomFillSync } from 'node:crypto';
-import { BadSignature, BadTimeSignature, MalformedEnvelope, ReplayedMessage, SignatureExpired, UnknownKeyId } from '../errors.js';
+import { BadPayload, BadSignature, BadTimeSignature, MalformedEnvelope, ReplayedMessage, SignatureExpired, UnknownKeyId } from '../errors.js';
 import type { BadData } from '../errors.js';
+import { MAX_FRAME_SIZE } from '../constants.js';
 import type { Clock } from '../loop/clock.js';
 import { FRAME_HEADER_SIZE } from './frames.js';
 import { ENCODE_UNSUPPORTED, MAX_DEPTH, MAX_NODES, encode, encodeInto } from './codec.js';
@@ -331,6 +332,13 @@ export interface SealerOptions {
    * default decode options accepts; see `EncodeOptions` in codec.ts).
    */
   encode?: EncodeOptions;
+  /**
+   * Largest frame body this sealer writes, bytes (default {@link MAX_FRAME_SIZE}, 1 MiB): the peer's `maxFrameSize`,
+   * or this end's as the best guess of it. A receiver refuses a longer frame from its length alone, and fatally (it
+   * closes the connection, taking every other message and call on it along), so a message that would make one is
+   * refused here instead (BadPayload), with nothing appended.
+   */
+  maxFrameSize?: number;
 }
 
 /**
@@ -364,6 +372,8 @@ export class Sealer {
   private readonly encodeOptions: EncodeOptions | undefined;
   // False when encodeOptions are stricter than the limits the fast encoder (encodeInto) holds values to.
   private readonly fastEncode: boolean;
+  // Largest frame body written, bytes (the maxFrameSize option).
+  private readonly maxBody: number;
 
   /** Creates an empty sealer; sequence numbers start at 1. */
   constructor(o: SealerOptions) {
@@ -377,6 +387,7 @@ export class Sealer {
     this.view = new DataView(EMPTY.buffer, EMPTY.byteOffset, 0);
     this.encodeOptions = o.encode;
     this.fastEncode = (o.encode?.maxDepth ?? MAX_DEPTH) >= MAX_DEPTH && (o.encode?.maxNodes ?? MAX_NODES) >= MAX_NODES;
+    this.maxBody = o.maxFrameSize ?? MAX_FRAME_SIZE;
   }
 
   /** Messages appended and not yet flushed. */
@@ -398,13 +409,15 @@ export class Sealer {
    * message's sequence number.
    * "now" is read from the clock once per batch (at its first message), so all messages of one loop iteration
    * carry the same issuedAt.
-   * @throws RangeError when the keyring has no signing key, `ttl` is negative, or `kind`/`nonce` are invalid.
+   * @throws BadPayload when the frame would exceed `maxFrameSize` (nothing is appended); RangeError when the keyring
+   *   has no signing key, `ttl` is negative, or `kind`/`nonce` are invalid.
    */
   append(payload: Uint8Array, kind: number, ttl: number, nonce?: Uint8Array, notAfterMs?: number): number {
     checkSendArgs(kind, ttl, nonce);
     const key = this.keyFor();
     const head = FRAME_HEADER_SIZE + HEADER_FIXED_SIZE + key.entry.kidBytes.length;
     const plen = payload.length;
+    if (head - FRAME_HEADER_SIZE + plen + TAG_SIZE > this.maxBody) this.tooLarge(head - FRAME_HEADER_SIZE + plen + TAG_SIZE);
     if (this.pos + head + plen + TAG_SIZE > this.slab.length) this.newSlab(head + plen + TAG_SIZE);
     const b = this.slab;
     const o = this.pos + head;
@@ -417,8 +430,8 @@ export class Sealer {
    * Like {@link append}, but encodes `value` itself: straight into the batch buffer when it is plain data (the bytes
    * msgpackr would write, without an intermediate buffer), else with `encode` (codec.ts) and the sealer's
    * `encode` options. Nothing is appended when it throws.
-   * @throws BadPayload when the value cannot be encoded, or a receiver would refuse it (see `encode`); RangeError as
-   *   {@link append}.
+   * @throws BadPayload when the value cannot be encoded, or a receiver would refuse it (see `encode`; a frame over
+   *   `maxFrameSize` too); RangeError as {@link append}.
    */
   appendValue(value: unknown, kind: number, ttl: number, nonce?: Uint8Array, notAfterMs?: number): number {
     checkSendArgs(kind, ttl, nonce);
@@ -429,7 +442,13 @@ export class Sealer {
     const p = this.pos + head;
     const end = this.fastEncode ? encodeInto(value, this.slab, p, this.slab.length - TAG_SIZE) : ENCODE_UNSUPPORTED;
     if (end < 0) return this.append(encode(value, this.encodeOptions), kind, ttl, nonce, notAfterMs);
+    if (end - this.pos - FRAME_HEADER_SIZE + TAG_SIZE > this.maxBody) this.tooLarge(end - this.pos - FRAME_HEADER_SIZE + TAG_SIZE);
     return this.commit(key, kind, ttl, nonce, end - p, notAfterMs);
+  }
+
+  // A frame the peer would refuse from its length alone (and close the connection for): refused before it is written.
+  private tooLarge(bodyLen: number): never {
+    throw new BadPayload(`cannot send the message: its frame of ${bodyLen} bytes exceeds maxFrameSize ${this.maxBody}`);
   }
 
   // Writes the frame length and the header in front of the `plen` payload bytes already at pos + head, and records
