@@ -276,14 +276,22 @@ export abstract class StreamTransportBase implements Transport {
 
   /** Writes every chunk of `list` (all flushed in this iteration's one write); obeys the high-water mark. */
   writelines(list: Iterable<Uint8Array>): void {
-    for (const data of list) {
+    // As asyncio: the EOF check first (even for an empty list), then every chunk checked before any is queued, so a
+    // bad chunk leaves nothing behind (asyncio builds its memoryviews before extending the buffer).
+    if (this.#eofRequested) throw new TransportClosed('cannot call writelines() after writeEof()');
+    const chunks = Array.isArray(list) ? (list as readonly Uint8Array[]) : [...list];
+    for (const data of chunks) {
       if (!(data instanceof Uint8Array)) throw new TypeError('writelines() expects Uint8Array chunks');
-      if (this.#eofRequested) throw new TransportClosed('cannot call writelines() after writeEof()');
-      if (this.#closing) return;
+    }
+    if (this.#closing) return;
+    let added = 0;
+    for (const data of chunks) {
       if (data.length === 0) continue;
       this.#chunks.push(data);
-      this.#corked += data.length;
+      added += data.length;
     }
+    if (added === 0) return;
+    this.#corked += added;
     this.#scheduleFlush();
     this.#maybePauseProtocol();
   }
