@@ -45,7 +45,8 @@ import type { NonceStore } from './stores.js';
 export const MAX_MESSAGE_TTL = 300;
 /**
  * Inbound messages allowed to wait for an asynchronous nonce store before the protocol pauses reading (and resumes
- * once half of them are delivered), so a flood cannot grow the queue without bound while Redis is slow.
+ * once half of them are delivered), so a flood cannot grow the queue without bound while Redis is slow. Rejections
+ * queued among them (to be reported in arrival order) count too.
  */
 export const MAX_PENDING_RESERVATIONS = 4096;
 
@@ -538,10 +539,7 @@ export abstract class MessageProtocol extends ProtocolBase {
     }
     const item: Pending = { meta, buf, start, end, state: 0, err: null };
     this.#queue.push(item);
-    if (this.#queue.length > MAX_PENDING_RESERVATIONS && !this.#readingPaused && this.transport !== null) {
-      this.#readingPaused = true;
-      this.transport.pauseReading();
-    }
+    this.#boundQueue();
     // The nonce must be remembered as long as the message could still be accepted: until expiresAt + skew.
     const ttl = Math.max(0.001, meta.expiresAt + this.skew - this.#clock.epoch());
     let p: Promise<boolean>;
@@ -565,6 +563,16 @@ export abstract class MessageProtocol extends ProtocolBase {
         this.#scheduleDrain();
       },
     );
+  }
+
+  // Pauses reading while more than MAX_PENDING_RESERVATIONS items wait behind a reservation: verified messages and
+  // the rejections queued among them alike (TW_SIGNATURE_EXPIRED on TLS-bound keys is not counted towards
+  // maxRejections, so without this a peer could queue those without end while the store is slow).
+  #boundQueue(): void {
+    if (this.#queue.length > MAX_PENDING_RESERVATIONS && !this.#readingPaused && this.transport !== null) {
+      this.#readingPaused = true;
+      this.transport.pauseReading();
+    }
   }
 
   #scheduleDrain(): void {
@@ -606,6 +614,7 @@ export abstract class MessageProtocol extends ProtocolBase {
     }
     if (this.#counts(err)) this.#decide(err as BadData);
     this.#queue.push({ meta: null as unknown as MessageMeta, buf: null, start: 0, end: 0, state: 3, err });
+    this.#boundQueue();
   }
 
   #deliver(meta: MessageMeta, buf: Buffer, start: number, end: number, duplicate: boolean): void {
