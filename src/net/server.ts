@@ -53,7 +53,10 @@ export class TlsAcceptor {
     } catch (err) {
       throw new TransportError(`invalid TLS server options: ${(err as Error).message}`, { cause: err });
     }
-    this.tlsServer.on('secureConnection', (s: tls.TLSSocket) => this.#settle(null, s));
+    this.tlsServer.on('secureConnection', (s: tls.TLSSocket) => {
+      enableHalfOpen(s);
+      this.#settle(null, s);
+    });
     this.tlsServer.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
       // With TLS 1.3 a rejected client certificate surfaces as a plain reset; the reason is on the socket.
       const reason = (s as { authorizationError?: unknown }).authorizationError;
@@ -71,7 +74,9 @@ export class TlsAcceptor {
   /**
    * Starts the server-side handshake on `raw`; `done` runs once, from a Node callback. The TLS socket inherits
    * `allowHalfOpen` from `raw`, which is turned off for the handshake (a peer's EOF then ends it at once instead of
-   * leaving it for the handshake timeout); {@link enableHalfOpen} turns it back on once a transport owns the socket.
+   * leaving it for the handshake timeout); it is turned back on ({@link enableHalfOpen}) the moment the handshake
+   * is done, in node:tls's own callback: a TLS 1.3 client may half-close right behind its Finished, and node:tls
+   * acts on that EOF before the loop makes a transport (with half-open off it ended and destroyed the socket).
    */
   accept(raw: Socket, done: (err: Error | null, socket: tls.TLSSocket) => void): void {
     raw.allowHalfOpen = false;

@@ -159,6 +159,9 @@ export class SocketTransport extends StreamTransportBase {
     socket.on('close', this.#onClose);
     socket.on('data', this.#onData);
     if (this.#raw !== socket) this.#raw.on('error', noop);
+    // node:tls reads (and emits 'end' for) a peer's EOF that came right behind its handshake before any transport
+    // listens: a TLS 1.3 client that half-closes at once. The EOF still reaches the protocol, after connectionMade.
+    if (socket.readableEnded) this.#inbox.push(END);
     if (this.#inbox.length > 0) this.#schedule();
     if (socket.destroyed) this.#push(CLOSE);
   }
