@@ -103,7 +103,7 @@ describe('test_events.py', () => {
   const lf = useLoop({ real: true });
   let ca: TestCA;
   beforeAll(async () => {
-    ca = await makeTestCA({ name: 'cpython-tenth.test' });
+    ca = await makeTestCA({ name: 'cpython-test-events.test' });
   }, 60_000);
   afterAll(async () => {
     await ca.cleanup();
@@ -198,7 +198,7 @@ describe('test_events.py', () => {
   });
 
   it('test_events.UnixEventLoopTestsMixin.test_create_unix_connection: MyProto over a Unix socket to an HTTP-like server; peername is the path, sockname \'\' (the client end is unbound; this port found the path there too)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-tenth-'));
+    const dir = mkdtempSync(join(tmpdir(), 'tw-events-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const path = join(dir, 'http.sock');
     await httpServer({ path });
@@ -216,7 +216,7 @@ describe('test_events.py', () => {
   });
 
   it('test_events.UnixEventLoopTestsMixin.test_create_unix_server: one socket; a raw client\'s 3 bytes; CONNECTED then CLOSED; the accepted end\'s sockname is the path, its peername \'\'', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-tenth-'));
+    const dir = mkdtempSync(join(tmpdir(), 'tw-events-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const path = join(dir, 'srv.sock');
     await lf.run(async () => {
@@ -358,7 +358,7 @@ describe('test_events.py', () => {
   });
 
   it('test_events.UnixEventLoopTestsMixin.test_create_unix_server_ssl_verified: TLS over a Unix socket, verified against serverHostname localhost', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-tenth-'));
+    const dir = mkdtempSync(join(tmpdir(), 'tw-events-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const path = join(dir, 'sock');
     await lf.run(async () => {

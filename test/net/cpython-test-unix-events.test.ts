@@ -27,7 +27,7 @@ const T = 10;
 const cleanups = useCleanups();
 
 function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tw-fourteenth-'));
+  const dir = mkdtempSync(join(tmpdir(), 'tw-unix-events-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
