@@ -661,6 +661,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       if (found === null) {
         // The nonce store remembers the nonce but this process has no outcome: ask the processes sharing it, if any.
         if (this.#outcomes !== null) {
+          if (this.#overBudget(id)) return true;
           this.#awaitShared(this.#outcomes, id, method, key, meta);
           return true;
         }
@@ -680,6 +681,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     if (begun.status === 'done') {
       this.#sendOutcome(id, begun.value);
     } else if (begun.status === 'pending') {
+      if (this.#overBudget(id)) return;
       this.#waiting++;
       begun.wait((outcome) => {
         this.#waiting--;
@@ -716,6 +718,18 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
         },
       });
     }
+  }
+
+  // A copy that would wait for its first attempt's outcome holds a waiter (and, with an outcome store, a poll) until
+  // then: it counts towards maxInFlight like a running request, so a peer re-sending one slow request cannot grow
+  // the waiters without bound. Beyond the budget it is answered TW_TOO_MANY_IN_FLIGHT (never cached: a later retry
+  // gets the outcome). True when refused.
+  #overBudget(id: number): boolean {
+    const busy = this.#running.size + this.#waiting;
+    if (busy < this.#maxInFlight) return false;
+    this.#sendOutcome(id, this.#toOutcome(new TooManyInFlight(
+      `${busy} requests are already running or waiting on this connection (maxInFlight ${this.#maxInFlight})`), null));
+    return true;
   }
 
   // Runs a shared-store write; a failure is reported (the retry elsewhere will be refused: fail closed).
@@ -798,8 +812,9 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       this.#refuse(id, cached, new MethodNotFound(`no handler for method ${JSON.stringify(method)}`, { method }));
       return;
     }
-    if (this.#running.size >= this.#maxInFlight) {
-      this.#refuse(id, cached, new TooManyInFlight(`${this.#running.size} requests are already running on this connection (maxInFlight ${this.#maxInFlight})`));
+    if (this.#running.size + this.#waiting >= this.#maxInFlight) {
+      this.#refuse(id, cached, new TooManyInFlight(
+        `${this.#running.size + this.#waiting} requests are already running or waiting on this connection (maxInFlight ${this.#maxInFlight})`));
       return;
     }
     const flight: InFlight = { controller: null, aborted: false, reason: undefined, idempotent: cached !== null, task: null,
