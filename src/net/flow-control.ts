@@ -566,10 +566,18 @@ export abstract class StreamTransportBase implements Transport {
         off += n;
         p.bufferUpdated(n);
         if (this.#closing) return;
-        if (this.#readingPaused && off < data.length) {
-          // The protocol paused mid-chunk: hold the rest, in front of anything else held.
-          this.#pending.unshift(data.subarray(off));
-          return;
+        if (off < data.length) {
+          if (this.#readingPaused) {
+            // The protocol paused mid-chunk: hold the rest, in front of anything else held.
+            this.#pending.unshift(data.subarray(off));
+            return;
+          }
+          if (this._protocol !== p) {
+            // setProtocol() in bufferUpdated: the rest of the chunk is the new protocol's (asyncio reads one buffer
+            // per recv_into, so a switch applies from the next byte on).
+            this.#deliver(data.subarray(off));
+            return;
+          }
         }
       }
     } catch (err) {
