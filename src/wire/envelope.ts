@@ -120,6 +120,11 @@ function readU53View(v: DataView, o: number): number {
   return hi * 0x100000000 + v.getUint32(o + 4, false);
 }
 
+// The u64 at `o` as 0x and 16 hex digits: how an error message shows a field beyond 2^53-1 (no exact double for it).
+function u64Hex(b: Uint8Array, o: number): string {
+  return `0x${Buffer.from(b.buffer, b.byteOffset + o, 8).toString('hex')}`;
+}
+
 /** Writes `v` (0..2^53-1) as u64 big-endian at `o`. */
 export function writeU53(b: Uint8Array, o: number, v: number): void {
   const hi = Math.floor(v / 0x100000000);
@@ -174,13 +179,18 @@ export function parseHeader(buf: Uint8Array, start: number, end: number, out?: E
   const h = start + 4 + k;
   const payloadStart = h + 40;
   const tagStart = end - TAG_SIZE;
-  if (tagStart - payloadStart < 1) throw new MalformedEnvelope(`envelope of ${len} bytes has no payload`);
+  if (tagStart - payloadStart < 1) {
+    throw new MalformedEnvelope(`envelope of ${len} bytes has no payload: kid length ${k} needs at least ${HEADER_FIXED_SIZE + k + 1 + TAG_SIZE}`);
+  }
   const seq = view !== undefined ? readU53View(view, h) : readU53(buf, h);
   const issuedAtMs = view !== undefined ? readU53View(view, h + 8) : readU53(buf, h + 8);
   const expiresAtMs = view !== undefined ? readU53View(view, h + 16) : readU53(buf, h + 16);
-  if (seq < 1) throw new MalformedEnvelope('seq is outside 1..2^53-1');
-  if (issuedAtMs < 0 || expiresAtMs < 0) throw new MalformedEnvelope('timestamp beyond 2^53-1 ms');
-  if (expiresAtMs < issuedAtMs) throw new MalformedEnvelope('expiresAt is before issuedAt');
+  if (seq < 1) throw new MalformedEnvelope(`seq is outside 1..2^53-1: got ${seq === 0 ? '0' : u64Hex(buf, h)}`);
+  if (issuedAtMs < 0) throw new MalformedEnvelope(`timestamp beyond 2^53-1 ms: issuedAt ${u64Hex(buf, h + 8)}`);
+  if (expiresAtMs < 0) throw new MalformedEnvelope(`timestamp beyond 2^53-1 ms: expiresAt ${u64Hex(buf, h + 16)}`);
+  if (expiresAtMs < issuedAtMs) {
+    throw new MalformedEnvelope(`expiresAt is before issuedAt: expiresAt ${expiresAtMs} ms, issuedAt ${issuedAtMs} ms`);
+  }
   const o = out ?? ({} as EnvelopeHeader);
   o.kind = kind;
   o.flags = flags;
