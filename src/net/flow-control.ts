@@ -111,6 +111,10 @@ export abstract class StreamTransportBase implements Transport {
   #pending: Buffer[] = [];
   #pendingEof = false;
   #drainScheduled = false;
+  // The chunk #deliverBuffered is copying into a BufferedProtocol's buffers and how much of it the protocol has
+  // (null outside that loop): a startTls made from bufferUpdated hands the rest over (see _detach).
+  #bufData: Buffer | null = null;
+  #bufOff = 0;
 
   readonly #flushCb = (): void => this.#flush();
   readonly #drainCb = (): void => this.#drainPending();
@@ -470,6 +474,10 @@ export abstract class StreamTransportBase implements Transport {
   _detach(): { unread: Buffer[] } {
     this.#flush();
     const unread = this.#pending;
+    // Called from bufferUpdated: the rest of the chunk being delivered comes before everything held.
+    const cur = this.#bufData;
+    if (cur !== null && this.#bufOff < cur.length) unread.unshift(cur.subarray(this.#bufOff));
+    this.#bufData = null;
     this.#pending = [];
     this.#pendingEof = false;
     this.#closing = true;
@@ -555,6 +563,7 @@ export abstract class StreamTransportBase implements Transport {
 
   #deliverBuffered(p: BufferedProtocol, data: Buffer): void {
     let off = 0;
+    this.#bufData = data;
     try {
       while (off < data.length) {
         const buf = p.getBuffer(data.length - off);
@@ -564,6 +573,7 @@ export abstract class StreamTransportBase implements Transport {
         const n = Math.min(buf.length, data.length - off);
         buf.set(data.subarray(off, off + n));
         off += n;
+        this.#bufOff = off;
         p.bufferUpdated(n);
         if (this.#closing) return;
         if (off < data.length) {
@@ -582,6 +592,8 @@ export abstract class StreamTransportBase implements Transport {
       }
     } catch (err) {
       this._fatalError(err, 'Fatal error: protocol.getBuffer() / bufferUpdated() call failed.');
+    } finally {
+      if (this.#bufData === data) this.#bufData = null;
     }
   }
 
