@@ -141,7 +141,8 @@ export interface SendOptions {
   nonce?: Uint8Array;
   /**
    * Latest expiry, epoch seconds: the message's `expiresAt` is capped there (an idempotent retry passes its first
-   * attempt's, so the retry never outlives the nonce the peer remembers).
+   * attempt's, so the retry never outlives the nonce the peer remembers). One before now is a RangeError (the
+   * message would arrive expired), with nothing sent.
    */
   notAfter?: number;
 }

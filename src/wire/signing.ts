@@ -410,7 +410,7 @@ export class Sealer {
    * "now" is read from the clock once per batch (at its first message), so all messages of one loop iteration
    * carry the same issuedAt.
    * @throws BadPayload when the frame would exceed `maxFrameSize` (nothing is appended); RangeError when the keyring
-   *   has no signing key, `ttl` is negative, or `kind`/`nonce` are invalid.
+   *   has no signing key, `ttl` is negative, `kind`/`nonce` are invalid, or `notAfterMs` is before the issue time.
    */
   append(payload: Uint8Array, kind: number, ttl: number, nonce?: Uint8Array, notAfterMs?: number): number {
     checkSendArgs(kind, ttl, nonce);
@@ -462,7 +462,13 @@ export class Sealer {
     const issued = this.nowMs;
     let expires = issued + Math.round(ttl * 1000);
     // An idempotent retry must not outlive its first attempt (whose nonce the peer remembers until then).
-    if (notAfterMs !== undefined && expires > notAfterMs) expires = notAfterMs;
+    if (notAfterMs !== undefined && expires > notAfterMs) {
+      // Before the issue time it would be an envelope the peer refuses as malformed (expiresAt < issuedAt).
+      if (notAfterMs < issued) {
+        throw new RangeError(`notAfter ${notAfterMs / 1000} s is before the message is issued at ${issued / 1000} s: it would arrive expired`);
+      }
+      expires = notAfterMs;
+    }
     if (expires > MAX_U53) throw new RangeError(`ttl too large: ${ttl}`);
     this.lastExpiresMs = expires;
     const seq = this.seq + 1;
