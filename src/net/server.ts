@@ -272,7 +272,7 @@ export class Server implements TransportOwner {
    * `CancelledError` (never wrapped) and closes whatever this call had opened; a concurrent caller then listens
    * itself.
    * @throws TransportError when a listen fails (address in use, …); nothing is left listening then.
-   * @throws TransportClosed after `close()`.
+   * @throws TransportError after `close()` ("server is closed").
    */
   async startServing(): Promise<void> {
     // Awaited through shield(): cancelling this caller must not cancel the other call's listen.
