@@ -1063,18 +1063,24 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     this.#sendError(id, outcome.code, outcome.message, outcome.data);
   }
 
-  #sendError(id: number | null, code: string, message: string, data: unknown): void {
+  #sendError(id: number | null, code: string, message: string, data: unknown, fallback = false): void {
     if (this.#closed !== null) return;
     try {
       this.#link.send([id, code, message, data ?? null], { kind: RPC_KIND.ERROR });
     } catch (err) {
       if (this.#closed !== null || isTransportError(err)) return;
-      if (data !== null) {
+      if (data !== null && data !== undefined) {
         // The data could not be encoded: send the error without it.
-        this.#sendError(id, code, message, null);
+        this.#sendError(id, code, message, null, fallback);
         return;
       }
       this.#report(`the error reply to request ${String(id)} could not be sent`, err);
+      // Still answered (exactly one reply per request), with what can be sent: a message too large for the frame
+      // would otherwise leave the caller waiting for its timeout.
+      if (!fallback) {
+        const why = TulipError.isTulipError(err) && err.code === 'TW_BAD_PAYLOAD' ? `: ${err.message}` : '';
+        this.#sendError(id, 'TW_BAD_PAYLOAD', `the error reply (${code}) could not be encoded${why}`, null, true);
+      }
     }
   }
 

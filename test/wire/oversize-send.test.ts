@@ -13,6 +13,7 @@ import '../../src/net/index.js';
 import { sleep } from '../../src/loop/index.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { RpcProtocol, RpcRouter } from '../../src/wire/rpc.js';
+import { RpcError } from '../../src/errors.js';
 import type { RpcProtocolOptions } from '../../src/wire/rpc.js';
 import { HEADER_FIXED_SIZE } from '../../src/wire/envelope.js';
 import { TAG_SIZE } from '../../src/wire/mac.js';
@@ -130,6 +131,27 @@ describe('a message too large for maxFrameSize is refused at send time', () => {
       const records = fx.take();
       expect(records.some((r) => /could not be sent/.test(String(r.message)))).toBe(true);
       expect(server[0]!.lost).toEqual([]);
+    });
+  });
+});
+
+describe('an error reply too large for the frame', () => {
+  it('a handler error whose message does not fit: the caller gets TW_BAD_PAYLOAD at once, not its timeout', async () => {
+    await fx.run(async () => {
+      const router = new RpcRouter();
+      router.handle('fail', () => { throw new RpcError('x'.repeat(LIMIT), { remoteCode: 'APP_HUGE' }); });
+      const { server, client } = await rpcPair(router);
+      // The timeout only bounds the test: the reply comes at once.
+      const err = await client.call('fail', null, { timeout: 3 }).then(() => null,
+        (e: { code?: string; remote?: boolean; message?: string }) => e);
+      expect(err?.code).toBe('TW_BAD_PAYLOAD');
+      expect(err?.remote).toBe(true);
+      expect(err?.message).toMatch(/error reply .*could not be encoded/);
+      expect(await client.call('fail2', null).catch((e: { code?: string }) => e.code)).toBe('TW_METHOD_NOT_FOUND');
+      expect(client.lost).toEqual([]);
+      expect(server[0]!.closeReason).toBeNull();
+      const records = fx.take();
+      expect(records.some((r) => /could not be sent/.test(String(r.message)))).toBe(true);
     });
   });
 });
