@@ -390,7 +390,7 @@ export abstract class MessageProtocol extends ProtocolBase {
   override eofReceived(): boolean | void {
     const partial = this.#decoder.buffered;
     if (partial > 0 && !this.#closing) {
-      this.#logger.warn?.(`the peer ended the stream inside a frame: ${partial} bytes of an incomplete frame dropped`,
+      this.#log('warn', `the peer ended the stream inside a frame: ${partial} bytes of an incomplete frame dropped`,
         { side: this.side, peer: this.#peer, buffered: partial });
     }
     this.#decoder.reset();
@@ -475,7 +475,7 @@ export abstract class MessageProtocol extends ProtocolBase {
    * Counting toward `maxRejections` and closing happen whether or not this is overridden.
    */
   messageRejected(error: RejectionError): void {
-    this.#logger.info?.(`rejected a message: ${error.code} ${error.message}`, { code: error.code, side: this.side, peer: this.#peer });
+    this.#log('info', `rejected a message: ${error.code} ${error.message}`, { code: error.code, side: this.side, peer: this.#peer });
   }
 
   /**
@@ -714,8 +714,17 @@ export abstract class MessageProtocol extends ProtocolBase {
 
   #closeFor(err: TulipError, text: string, extra?: Record<string, unknown>): void {
     this.closeReason = err;
-    this.#logger.warn?.(text, { code: err.code, side: this.side, peer: this.#peer, rejections: this.#peerRejections, ...extra });
+    this.#log('warn', text, { code: err.code, side: this.side, peer: this.#peer, rejections: this.#peerRejections, ...extra });
     this.close();
+  }
+
+  // The logger is user code: one that throws is reported, and never keeps this end from doing what it logs (closing).
+  #log(level: 'warn' | 'info', text: string, fields: Record<string, unknown>): void {
+    try {
+      this.#logger[level]?.(text, fields);
+    } catch (e) {
+      this.#report(`the logger's ${level} raised`, e);
+    }
   }
 
   #report(message: string, exception: unknown): void {
@@ -723,7 +732,11 @@ export abstract class MessageProtocol extends ProtocolBase {
     if (loop !== null && typeof loop.callExceptionHandler === 'function') {
       loop.callExceptionHandler({ message, exception, protocol: this, transport: this.transport });
     } else {
-      this.#logger.warn?.(message, { exception });
+      try {
+        this.#logger.warn?.(message, { exception });
+      } catch {
+        // Nowhere left to report it: the logger itself failed.
+      }
     }
   }
 }
