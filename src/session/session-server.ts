@@ -26,8 +26,8 @@
 import { randomBytes } from 'node:crypto';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import {
-  CLOSE_GRACE, DRAIN_GRACE, DRAIN_TIMEOUT, MAX_CONNECTIONS_PER_IDENTITY, MESSAGE_BURST, MESSAGE_RATE, RECONNECT_NOTICE,
-  SESSION_QUEUE_SIZE,
+  CLOSE_GRACE, DRAIN_GRACE, DRAIN_TIMEOUT, IDEMPOTENCY_CACHE_MAX_ENTRIES, MAX_CONNECTIONS_PER_IDENTITY, MESSAGE_BURST,
+  MESSAGE_RATE, RECONNECT_NOTICE, SESSION_QUEUE_SIZE,
 } from '../constants.js';
 import {
   BadPayload, RateLimited, SessionClosed, SlowConsumer, TooManyConnections, TransportClosed, TransportError,
@@ -216,8 +216,38 @@ interface EarlyNotification {
   readonly stamp: number;
 }
 
+/**
+ * Idempotent requests the rate limit refused. The refusal comes after the nonce store reserved the request's nonce
+ * and before RPC filed it, so a retry with the same IdempotencyKey arrives as a duplicate that RPC, finding no
+ * outcome, would refuse as a replay (TW_REPLAYED_MESSAGE) although nothing ran. Remembered here instead: such a
+ * retry is served as a first attempt, once (the entry goes as it is let through, and from then on RPC's cache has
+ * it). Kept until the nonce expires, and bounded: one forgotten early is refused as a replay, never run twice.
+ */
+class RefusedRequests {
+  // key → epoch second after which the nonce is forgotten anyway; Map order is insertion order.
+  readonly #entries = new Map<string, number>();
+
+  add(key: string, until: number, now: number): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, until);
+    for (const [k, u] of this.#entries) {
+      if (this.#entries.size > IDEMPOTENCY_CACHE_MAX_ENTRIES || u <= now) this.#entries.delete(k);
+      else break;
+    }
+  }
+
+  // True (and forgotten) when `key` was refused and its nonce has not expired.
+  take(key: string, now: number): boolean {
+    const until = this.#entries.get(key);
+    if (until === undefined) return false;
+    this.#entries.delete(key);
+    return until > now;
+  }
+}
+
 interface ServerHooks<S extends RpcSecurity> {
   loop: EventLoop;
+  refused: RefusedRequests;
   // Random per server, told to clients in SESSION ["joined", serverId]: a client orders notifications only across
   // connections of one server.
   serverId: Uint8Array;
@@ -393,7 +423,7 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   override messageReceived(message: unknown, meta: MessageMeta): void {
     // An older client's first message is anything but a SESSION hello: its connection is a session of its own.
     if (!this.ready && this.admitted && meta.kind !== SESSION_KIND.SESSION) this.#becomeReady(null);
-    if (this.#limited(message, meta)) {
+    if (this.#limited(message, meta, true)) {
       this.heartbeat?.received();
       return;
     }
@@ -402,11 +432,25 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
 
   override duplicateNonce(message: unknown, meta: MessageMeta): boolean {
     if (!this.ready && this.admitted) this.#becomeReady(null);
-    if (this.#limited(message, meta)) {
+    if (this.#limited(message, meta, false)) {
       this.heartbeat?.received();
       return true;
     }
+    // A retry of an idempotent request the rate limit refused: it never ran, so it runs now, as a first attempt.
+    const refusedKey = this.#refusedKey(message, meta);
+    if (refusedKey !== null && this.#hooks.refused.take(refusedKey, this.#hooks.loop.clock.epoch())) {
+      super.messageReceived(message, meta);
+      return true;
+    }
     return super.duplicateNonce(message, meta);
+  }
+
+  // The key of an idempotent REQUEST in RefusedRequests (identity, key id, method, nonce), or null for anything else.
+  #refusedKey(message: unknown, meta: MessageMeta): string | null {
+    if (meta.kind !== RPC_KIND.REQUEST || !Array.isArray(message) || typeof message[1] !== 'string') return null;
+    const o = message[3] as { idempotent?: unknown } | null | undefined;
+    if (typeof o !== 'object' || o === null || o.idempotent !== true) return null;
+    return `${this.identity}\n${meta.kid}\n${message[1]}\n${Buffer.from(meta.nonce).toString('hex')}`;
   }
 
   /**
@@ -637,8 +681,9 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   }
 
   // Rate limit: REQUEST, NOTIFY and application messages take a token; control, replies and CANCEL never do (a
-  // limited peer must still be able to answer pings and receive its replies).
-  #limited(message: unknown, meta: MessageMeta): boolean {
+  // limited peer must still be able to answer pings and receive its replies). `first`: the message's nonce was new
+  // (not a duplicate, which another copy may have run).
+  #limited(message: unknown, meta: MessageMeta, first: boolean): boolean {
     const kind = meta.kind;
     // SESSION too: a dropped activation would leave the session's notifications on the connection it leaves.
     if (this.#bucket === null || kind === RPC_KIND.RESPONSE || kind === RPC_KIND.ERROR || kind === RPC_KIND.CANCEL
@@ -651,6 +696,10 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
     if (kind === RPC_KIND.REQUEST && Array.isArray(message) && typeof message[0] === 'number') {
       // Every refused request is answered, so no call waits for a reply that never comes.
       this.sendControl(RPC_KIND.ERROR, [message[0], err.code, err.message, { retryAfter: wait }]);
+      // Its nonce is spent, but it never ran: a retry with the same idempotency key may run it (RefusedRequests). Not
+      // for a duplicate: an earlier copy may have run (here or in another process sharing the nonce store).
+      const key = first ? this.#refusedKey(message, meta) : null;
+      if (key !== null) this.#hooks.refused.add(key, meta.expiresAt + this.skew, this.#hooks.loop.clock.epoch());
     } else {
       const now = this.#hooks.loop.time();
       if (now - this.#lastRefusalReply >= REFUSAL_REPLY_INTERVAL) {
@@ -743,6 +792,8 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
   readonly #connections = new Set<SessionConnection<S>>();
   // Client sessions with an open connection, by `identity \n sessionId`.
   readonly #groups = new Map<string, SessionGroup<S>>();
+  // Shared by every connection: a retry may come on the client's next connection.
+  readonly #refused = new RefusedRequests();
   #stamps = 0;
   #listening: ListeningServer | null = null;
   #detachRotator: (() => void) | null = null;
@@ -823,6 +874,7 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
     const o = this.#options;
     const hooks: ServerHooks<S> = {
       loop: this.loop,
+      refused: this.#refused,
       serverId: this.serverId,
       groups: this.#groups,
       stamp: () => ++this.#stamps,
