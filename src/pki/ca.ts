@@ -32,7 +32,7 @@ import { tryWithDirLock, withDirLock, writeCertDir, writeFileAtomic } from './fi
 import type { CertificateInfo, KeyAlgorithm, KeyPair, Purpose } from './issue.js';
 import {
   EKU as EKU_OIDS, certificateInfo, checkCAName, checkKeyAlgorithm, createCertificate, encryptPrivateKeyPem,
-  generateKeyPair, identityUri, importPrivateKeyPem, parseIdentityUri, privateKeyToPem, splitPemCertificates, spkiPin,
+  generateKeyPair, identityUri, importPrivateKeyPem, parseIdentityUri, privateKeyToPem, sanIpText, splitPemCertificates, spkiPin,
 } from './issue.js';
 
 /** File names inside a CA directory. */
@@ -120,7 +120,7 @@ export interface IssueServerOptions extends ValidityOptions {
    * refused with CAError.
    */
   dnsNames?: readonly string[];
-  /** IP addresses the server answers on (SAN iPAddress): IPv4 or IPv6, else CAError. */
+  /** IP addresses the server answers on (SAN iPAddress): IPv4 or IPv6 (an embedded IPv4 part allowed), else CAError; a scoped `%zone` address is CAError too. */
   ipAddresses?: readonly string[];
   /** Subject CN, stored exactly as given (not read as RFC 4514 text). Default the first DNS name, else the first IP. */
   commonName?: string;
@@ -471,9 +471,7 @@ export class PrivateCA {
     const ipAddresses = [...(options.ipAddresses ?? [])];
     if (dnsNames.length === 0 && ipAddresses.length === 0) throw new CAError('a server certificate needs at least one DNS name or IP address');
     for (const d of dnsNames) checkDnsName(d);
-    for (const ip of ipAddresses) {
-      if (isIP(ip) === 0) throw new CAError(`${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
-    }
+    for (const ip of ipAddresses) sanIpText(ip); // CAError for a non-address or a scoped (%zone) one
     const commonName = options.commonName ?? dnsNames[0] ?? ipAddresses[0]!;
     const identity = identityUri(this.#s.name, 'server', commonName.replace(/[^A-Za-z0-9._~-]/g, '-'));
     return this.#issue('server', commonName, identity, dnsNames, ipAddresses, options);

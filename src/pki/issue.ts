@@ -10,6 +10,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { X509Certificate, createHash, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
+import { isIP } from 'node:net';
 import { CAError } from '../errors.js';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -216,6 +217,23 @@ function literalNameValue(value: string): x509.JsonAttributeObject {
   return x509.Name.isPrintableString(value) ? { printableString: value } : { utf8String: value };
 }
 
+/**
+ * An IP address in the spelling @peculiar/x509's encoder reads correctly. Its IPv6 parser knows only hex groups: an
+ * embedded IPv4 part (`::ffff:127.0.0.1`, `64:ff9b::192.0.2.33`) became other bytes (`::ffff:0:127`), and a zone
+ * (`fe80::1%eth0`) was cut off silently. IPv6 goes through the WHATWG URL parser, which writes the same 16 bytes as
+ * hex groups (`::ffff:7f00:1`); a zone cannot be in a certificate and is refused.
+ * @throws CAError for text that is not an IPv4 or IPv6 address, or a scoped IPv6 address
+ */
+export function sanIpText(ip: string): string {
+  const family = typeof ip === 'string' ? isIP(ip) : 0;
+  if (family === 4) return ip;
+  if (family !== 6) throw new CAError(`${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
+  if (ip.includes('%')) {
+    throw new CAError(`${JSON.stringify(ip)} is a scoped IPv6 address: a certificate holds the address alone (no %zone), give ${JSON.stringify(ip.slice(0, ip.indexOf('%')))}`);
+  }
+  return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+}
+
 /** Mints one certificate from a {@link CertificateSpec}. */
 export async function createCertificate(spec: CertificateSpec): Promise<x509.X509Certificate> {
   const isCA = spec.kind === 'root' || spec.kind === 'intermediate';
@@ -236,7 +254,7 @@ export async function createCertificate(spec: CertificateSpec): Promise<x509.X50
   }
   const names: x509.JsonGeneralName[] = [
     ...(spec.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
-    ...(spec.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+    ...(spec.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value: sanIpText(value) })),
     ...(spec.uris ?? []).map((value) => ({ type: 'url' as const, value })),
   ];
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
