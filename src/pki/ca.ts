@@ -116,8 +116,8 @@ export interface AdoptOptions {
 export interface IssueServerOptions extends ValidityOptions {
   /**
    * DNS names the server answers to (SAN dNSName): letters, digits, `-` and `_` in dot-separated labels of 1-63
-   * characters, at most 253 in all, `*.` first for a wildcard; anything else (a name no hostname check can match) is
-   * refused with CAError.
+   * characters, at most 253 in all, `*.` first for a wildcard over two labels or more (`*.svc.internal`, not
+   * `*.internal`); anything else (a name no hostname check can match) is refused with CAError.
    */
   dnsNames?: readonly string[];
   /** IP addresses the server answers on (SAN iPAddress): IPv4 or IPv6 (an embedded IPv4 part allowed), else CAError; a scoped `%zone` address is CAError too. */
@@ -188,8 +188,15 @@ function checkDnsName(name: string): void {
   if (typeof name !== 'string') throw new CAError(`${String(name)} is not a DNS name (a string is required)`);
   const bare = name.startsWith('*.') ? name.slice(2) : name;
   const trimmed = bare.endsWith('.') ? bare.slice(0, -1) : bare;
-  if (trimmed.length === 0 || trimmed.length > 253 || !trimmed.split('.').every((l) => DNS_LABEL.test(l))) {
+  const labels = trimmed.split('.');
+  if (trimmed.length === 0 || trimmed.length > 253 || !labels.every((l) => DNS_LABEL.test(l))) {
     throw new CAError(`${JSON.stringify(name)} is not a DNS name (letters, digits and '-' in dot-separated labels, '*.' first for a wildcard)`);
+  }
+  // OpenSSL (X509_check_host) and node's checkServerIdentity both refuse a wildcard over a single label (`*.tld`):
+  // such a SAN would fail every handshake as HostnameMismatch.
+  if (name !== bare && labels.length < 2) {
+    throw new CAError(`${JSON.stringify(name)} is a wildcard over a single label, which no TLS client matches: give the names`
+      + ` themselves, or a wildcard under a domain of two labels or more (*.svc.${trimmed})`);
   }
 }
 
