@@ -181,6 +181,9 @@ interface CAState {
   intermediateKeys: KeyPair;
 }
 
+// The longest server id segment of an identity URI: a whole DNS name (253 characters).
+const SERVER_ID_MAX = 253;
+
 // A DNS name a TLS client can match: LDH labels (and `_`, which container service names use) of 1-63 characters, at most 253 in all, optionally `*.` first (a
 // wildcard for one label). Anything else would be a SAN no hostname check ever matches.
 const DNS_LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
@@ -480,7 +483,8 @@ export class PrivateCA {
     for (const d of dnsNames) checkDnsName(d);
     for (const ip of ipAddresses) sanIpText(ip); // CAError for a non-address or a scoped (%zone) one
     const commonName = options.commonName ?? dnsNames[0] ?? ipAddresses[0]!;
-    const identity = identityUri(this.#s.name, 'server', commonName.replace(/[^A-Za-z0-9._~-]/g, '-'));
+    // Up to 253 characters, as the DNS name it is usually made from (a client id segment stops at 128).
+    const identity = identityUri(this.#s.name, 'server', commonName.replace(/[^A-Za-z0-9._~-]/g, '-'), SERVER_ID_MAX);
     return this.#issue('server', commonName, identity, dnsNames, ipAddresses, options);
   }
 

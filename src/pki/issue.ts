@@ -37,7 +37,8 @@ export type Purpose = keyof typeof EKU;
 export const IDENTITY_SCHEME = 'tulip';
 
 const NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
-const SEGMENT_RE = /^[A-Za-z0-9._~-]{1,128}$/;
+const SEGMENT_RE = /^[A-Za-z0-9._~-]+$/;
+const SEGMENT_MAX = 128;
 
 /** A WebCrypto key pair plus the algorithm it belongs to. */
 export interface KeyPair {
@@ -146,10 +147,16 @@ export function checkCAName(name: string): string {
   return name;
 }
 
-/** Builds `tulip://<caName>/<kind>/<id>`. @throws CAError when `kind` or `id` has characters outside `A-Za-z0-9._~-`. */
-export function identityUri(caName: string, kind: string, id: string): string {
-  for (const [what, v] of [['kind', kind], ['id', id]] as const) {
-    if (!SEGMENT_RE.test(v)) throw new CAError(`identity ${what} ${JSON.stringify(v)} must be 1-128 characters of A-Za-z0-9._~-`);
+/**
+ * Builds `tulip://<caName>/<kind>/<id>`.
+ * @param maxIdLength the longest `id` accepted: 128 by default; a server's id is its DNS name, up to 253
+ * @throws CAError when `kind` (1-128) or `id` (1-`maxIdLength`) is empty, too long, or has characters outside `A-Za-z0-9._~-`.
+ */
+export function identityUri(caName: string, kind: string, id: string, maxIdLength = SEGMENT_MAX): string {
+  for (const [what, v, max] of [['kind', kind, SEGMENT_MAX], ['id', id, maxIdLength]] as const) {
+    if (typeof v !== 'string' || !SEGMENT_RE.test(v) || v.length > max) {
+      throw new CAError(`identity ${what} ${JSON.stringify(v)} must be 1-${max} characters of A-Za-z0-9._~-`);
+    }
   }
   return `${IDENTITY_SCHEME}://${caName}/${kind}/${id}`;
 }
