@@ -71,6 +71,18 @@ export class Backoff {
     if (this.exhausted) return null;
     const window = backoffWindow(this.#attempt, this.base, this.cap);
     this.#attempt += 1;
+    return this.#draw(window);
+  }
+
+  /**
+   * A delay in the current window, seconds, counting no retry: the wait before the first try of a sequence (after a
+   * lost connection), which is not a retry, so it never gives up and leaves all `attempts` to the tries that fail.
+   */
+  delay(): number {
+    return this.#draw(backoffWindow(this.#attempt, this.base, this.cap));
+  }
+
+  #draw(window: number): number {
     let r = this.#random();
     // Guard against a random source that returns 1 or garbage: the delay stays inside the window.
     if (!(r >= 0)) r = 0;

@@ -831,12 +831,11 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
             : errorFromWire(link.goaway!.code, link.goaway!.message, null);
           const lost = this.#lastError;
           this.#hook('onDisconnected', () => this.#options.onDisconnected?.(lost));
-          const delay = backoff.next();
-          if (delay === null) {
-            reason = new SessionClosed(`gave up reconnecting: ${this.#lastError.message}`, { cause: this.#lastError });
-            return;
-          }
-          await sleep(delay, undefined, this.loop);
+          // The session was connected until now: the reconnect is the first try of a new sequence, not a retry, so
+          // it never gives up here and `attempts + 1` failed connects in a row follow before it does.
+          backoff.reset();
+          failures = 0;
+          await sleep(backoff.delay(), undefined, this.loop);
         }
       }
     } finally {
