@@ -16,6 +16,15 @@ import type { SaltOption, SignerClass } from './serializer.js';
 import { Signer } from './signer.js';
 import type { SecretKeys, SignerOptions } from './signer.js';
 
+/** The last epoch second Python's `datetime` can hold (9999-12-31T23:59:59Z). */
+const MAX_DATETIME_EPOCH = 253402300799n;
+
+function bigIntOf(bytes: Uint8Array): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
 /** Options of {@link TimestampSigner}. */
 export interface TimestampSignerOptions extends SignerOptions {
   /** Where the time comes from (`epoch()`, floored to whole seconds). Default the system clock. */
@@ -103,14 +112,27 @@ export class TimestampSigner extends Signer {
       throw new BadTimeSignature('timestamp missing', { payload: result });
     }
     const value = result.subarray(0, at);
+    let tsBytes: Buffer | null = null;
+    try {
+      tsBytes = base64Decode(result.subarray(at + this.sep.length));
+    } catch {
+      tsBytes = null;
+    }
     let ts: number | null = null;
     try {
-      ts = bytesToInt(base64Decode(result.subarray(at + this.sep.length)));
+      ts = tsBytes === null ? null : bytesToInt(tsBytes);
     } catch {
       ts = null;
     }
-    // dateSigned comes from the token itself here: unauthenticated, for debugging only.
-    if (sigError !== null) throw new BadTimeSignature(sigError.message, { payload: value, dateSigned: ts });
+    if (sigError !== null) {
+      // itsdangerous makes a datetime of the (unverified) timestamp for date_signed; one a date cannot hold (year
+      // 10000 on, any of the 8 bytes bytes_to_int reads) is "Malformed timestamp" there, not the signature error.
+      if (tsBytes !== null && tsBytes.length <= 8 && bigIntOf(tsBytes) > MAX_DATETIME_EPOCH) {
+        throw new BadTimeSignature('Malformed timestamp', { payload: value });
+      }
+      // dateSigned comes from the token itself here: unauthenticated, for debugging only.
+      throw new BadTimeSignature(sigError.message, { payload: value, dateSigned: ts });
+    }
     if (ts === null) throw new BadTimeSignature('Malformed timestamp', { payload: value });
     if (maxAge !== null && maxAge !== undefined) {
       const age = this.getTimestamp() - ts;
