@@ -503,11 +503,14 @@ const byCode = new Map<string, typeof TulipError>(ERROR_CLASSES.map((c) => [c.co
  * Builds the error a peer's error reply names: a known `TW_` code becomes its class (with `remote = true`), any
  * other code an {@link RpcError} carrying `remoteCode` and `data`. A handler that throws IncompleteReadError,
  * LimitOverrunError or FrameTooLarge is answered with its code, but as their constructors need extra arguments the
- * caller's rebuild here falls back to RpcError (that `remoteCode`, the plain fields in `data`).
+ * caller's rebuild here falls back to RpcError (that `remoteCode`, the plain fields in `data`). `TW_CANCELLED` is
+ * never rebuilt as a CancelledError: the peer cancelled its handler, not the caller's Task, and a CancelledError
+ * would cancel that Task (a TaskGroup would then finish as if nothing had failed); it is an RpcError with
+ * `remoteCode` `TW_CANCELLED`.
  */
 export function errorFromCode(code: string, message: string, data?: unknown): TulipError {
   const cls = byCode.get(code);
-  if (cls !== undefined && cls !== RpcError && cls.length <= 2) {
+  if (cls !== undefined && cls !== RpcError && cls !== CancelledError && cls.length <= 2) {
     const err = new cls(message);
     err.remote = true;
     return err;

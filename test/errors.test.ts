@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as api from '../src/index.js';
-import { ERROR_CLASSES, ErrorGroup, TulipError, errorFromCode, isCancelledError, CancelledError, RpcError } from '../src/index.js';
+import { ERROR_CLASSES, ErrorGroup, TulipError, errorFromCode, isCancelledError, CancelledError, RpcError, TimeoutError } from '../src/index.js';
 
 /** The class-name → code rule of docs/errors.md: TW_ + SCREAMING_SNAKE, no `Error` suffix, acronyms one word. */
 function expectedCode(name: string): string {
@@ -78,10 +78,14 @@ describe('error table', () => {
   });
 
   it('maps wire codes back to classes', () => {
-    const e = errorFromCode('TW_CANCELLED', 'peer cancelled');
-    expect(isCancelledError(e)).toBe(true);
-    expect(e).toBeInstanceOf(CancelledError);
+    const e = errorFromCode('TW_TIMEOUT', 'peer timed out');
+    expect(e).toBeInstanceOf(TimeoutError);
     expect(e.remote).toBe(true);
+    // A peer's TW_CANCELLED is never a CancelledError: it would cancel the caller's Task (test/wire/remote-cancel).
+    const c = errorFromCode('TW_CANCELLED', 'peer cancelled');
+    expect(isCancelledError(c)).toBe(false);
+    expect(c).not.toBeInstanceOf(CancelledError);
+    expect(c).toMatchObject({ code: 'TW_RPC', remoteCode: 'TW_CANCELLED', remote: true });
     const r = errorFromCode('GAME_ROOM_FULL', 'room is full', { room: 3 });
     expect(r).toBeInstanceOf(RpcError);
     expect((r as RpcError).remoteCode).toBe('GAME_ROOM_FULL');

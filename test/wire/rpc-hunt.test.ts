@@ -182,7 +182,7 @@ describe('bug hunt', () => {
       const call = c.call('slow');
       await until(() => s.rpc!.inFlight === 1);
       c.sendMessage([1], { kind: KIND.CANCEL });
-      await expect(call).rejects.toMatchObject({ code: 'TW_CANCELLED', remote: true });
+      await expect(call).rejects.toMatchObject({ code: 'TW_RPC', remoteCode: 'TW_CANCELLED', remote: true });
       expect(s.rejected).toEqual([]);
     });
   });

@@ -162,7 +162,7 @@ describe('RpcProtocol over a memory pair', () => {
       let later: Future<string> | null = null;
       s.handle('later', () => (later = fx.loop.createFuture<string>()));
       await expect(c.call('boom')).rejects.toMatchObject({ code: 'TW_BAD_PAYLOAD', remote: true });
-      await expect(c.call('cancel-me')).rejects.toMatchObject({ code: 'TW_CANCELLED', remote: true });
+      await expect(c.call('cancel-me')).rejects.toMatchObject({ code: 'TW_RPC', remoteCode: 'TW_CANCELLED', remote: true });
       const first = c.call('later');
       await until(() => later !== null);
       expect(s.rpc!.inFlight).toBe(1); // in flight while its Future is pending
