@@ -799,6 +799,8 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
   #detachRotator: (() => void) | null = null;
   #draining = false;
   #closed = false;
+  // True from the first listen() on (false again if its bind failed): a server listens once.
+  #listenStarted = false;
   #port: number | null = null;
 
   constructor(options: SessionServerOptions<S>) {
@@ -915,19 +917,37 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
   }
 
   /**
-   * Listens on `host:port` with the `tls` options (src/net's `loop.createServer`).
-   * @throws TransportError when the server is closed, has no `tls` options, or src/net is not loaded
+   * Listens on `host:port` with the `tls` options (src/net's `loop.createServer`). Once: a server listens on one
+   * address for its life.
+   * @throws TransportError when the server is closed or draining (also when {@link close} or {@link drain} came while
+   *   this was binding: the listener is closed again), listens already (or a listen() is in progress), has no `tls`
+   *   options, or src/net is not loaded
    */
   async listen(): Promise<this> {
-    if (this.#closed) throw new TransportError('the session server is closed');
+    if (this.#closed || this.#draining) throw new TransportError('the session server is closed');
+    if (this.#listenStarted) throw new TransportError('the session server listens already (listen() was called before)');
     const o = this.#options;
     if (o.tls === undefined) throw new TransportError('serveSessions needs `tls` (pki serverTlsOptions): sessions are mutual TLS');
-    const server: ListeningServer = await this.loop.createServer(this.protocolFactory(), o.host ?? '127.0.0.1', o.port ?? 0, {
-      ssl: o.tls,
-      ...(o.handshakeTimeout !== undefined ? { sslHandshakeTimeout: o.handshakeTimeout } : {}),
-      ...(o.shutdownTimeout !== undefined ? { sslShutdownTimeout: o.shutdownTimeout } : {}),
-      ...(o.backlog !== undefined ? { backlog: o.backlog } : {}),
-    });
+    this.#listenStarted = true;
+    let server: ListeningServer;
+    try {
+      server = await this.loop.createServer(this.protocolFactory(), o.host ?? '127.0.0.1', o.port ?? 0, {
+        ssl: o.tls,
+        ...(o.handshakeTimeout !== undefined ? { sslHandshakeTimeout: o.handshakeTimeout } : {}),
+        ...(o.shutdownTimeout !== undefined ? { sslShutdownTimeout: o.shutdownTimeout } : {}),
+        ...(o.backlog !== undefined ? { backlog: o.backlog } : {}),
+      });
+    } catch (err) {
+      this.#listenStarted = false; // nothing listens: a later listen() may try again (e.g. the port was taken)
+      throw err;
+    }
+    // close() or drain() ran while the address was being bound: they found no listener to stop, so stop it here
+    // (it would otherwise serve after close(), and leak, since nothing else ever closes it).
+    if (this.#closed || this.#draining) {
+      server.close();
+      await server.waitClosed();
+      throw new TransportError('the session server was closed while listen() was binding its address');
+    }
     this.#listening = server;
     const sock = server.sockets[0] as { address?(): unknown } | undefined;
     const addr = sock?.address?.() as { port?: number } | undefined;
