@@ -220,6 +220,14 @@ export class TokenService {
         + 'the store lost what it knew, a restart or a Redis that came back empty): sign in again');
     }
     if (payload.generation !== current) throw new TokenRevoked('refresh token revoked: the account\'s token generation was bumped');
+    // The account is looked up before the token is used up: a lookup that fails (a database timeout) must leave the
+    // token good for the client's retry, which would otherwise come back as a reused token and revoke the family.
+    let roles = payload.roles;
+    if (this.#loadAccount !== null) {
+      const account = await this.#loadAccount(accountId);
+      if (account === null) throw new UnknownToken(`account ${accountId} no longer exists`);
+      roles = uniq(account.roles ?? []);
+    }
     // Single use: the claim lives as long as the token could still verify.
     const remaining = Math.max(1, signedAt + this.refreshTtl - Math.floor(this.#clock.epoch()) + 1);
     if (!(await this.store.claimOnce(payload.jti, remaining))) {
@@ -227,12 +235,6 @@ export class TokenService {
       throw new TokenRevoked('refresh token already used: every token of the account is revoked');
     }
     await this.store.deleteAccess(payload.access);
-    let roles = payload.roles;
-    if (this.#loadAccount !== null) {
-      const account = await this.#loadAccount(accountId);
-      if (account === null) throw new UnknownToken(`account ${accountId} no longer exists`);
-      roles = uniq(account.roles ?? []);
-    }
     const scope = payload.scope.filter((r) => roles.includes(r));
     return this.#mint(payload.account_id, accountId, current, roles, scope);
   }
