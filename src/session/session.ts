@@ -517,6 +517,8 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   #linkOrder = 0;
   // Links that may hold messages for ordering, oldest first (a lost one stays until it released them).
   readonly #orderedLinks = new Set<SessionLink<S>>();
+  // Connections whose end onDisconnected has reported (once each).
+  readonly #reportedGone = new WeakSet<SessionLink<S>>();
 
   /** @internal Use {@link openSession}. */
   constructor(options: SessionOptions<S>) {
@@ -781,6 +783,8 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
             link = serving;
           } else {
             failures += 1;
+            // A make-before-break attempt failed while the connection it was to replace ended: that is a disconnect.
+            if (serving !== null && !serving.usable) this.#disconnected(serving);
             const delay = backoff.next();
             if (delay === null && serving !== null && serving.usable) {
               // Every make-before-break attempt failed, but the old connection still serves: stay on it until it
@@ -790,6 +794,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
                 this.#signal = signal;
                 await signal;
               }
+              this.#disconnected(serving);
               backoff.reset();
               failures = 0;
               continue;
@@ -827,10 +832,8 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
           await signal;
         }
         if (link.isLost || link.goaway !== null) {
-          this.#lastError = link.isLost ? (link.ended.result() ?? new SessionClosed('the server closed the connection'))
-            : errorFromWire(link.goaway!.code, link.goaway!.message, null);
-          const lost = this.#lastError;
-          this.#hook('onDisconnected', () => this.#options.onDisconnected?.(lost));
+          this.#lastError = this.#whyGone(link);
+          this.#disconnected(link, this.#lastError);
           // The session was connected until now: the reconnect is the first try of a new sequence, not a retry, so
           // it never gives up here and `attempts + 1` failed connects in a row follow before it does.
           backoff.reset();
@@ -959,10 +962,29 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     link.ended.addDoneCallback(() => h.cancel());
   }
 
+  // Why `link` ended or is ending: its loss, the server's GOAWAY, or this side's close.
+  #whyGone(link: SessionLink<S>): Error {
+    if (link.isLost && link.ended.done() && !link.ended.cancelled()) {
+      return link.ended.result() ?? new SessionClosed('the server closed the connection');
+    }
+    if (link.goaway !== null) return errorFromWire(link.goaway.code, link.goaway.message, null);
+    return link.whyEnded() ?? new SessionClosed('the connection is closing');
+  }
+
+  // The session's connection `link` was lost, got GOAWAY or is closing: onDisconnected, once per connection, also
+  // when the task learns of it while it was opening the next one (a make-before-break connect in flight).
+  #disconnected(link: SessionLink<S>, reason: Error = this.#whyGone(link)): void {
+    if (this.#reportedGone.has(link)) return;
+    this.#reportedGone.add(link);
+    this.#hook('onDisconnected', () => this.#options.onDisconnected?.(reason));
+  }
+
   #adopt(link: SessionLink<S>): void {
     const previous = this.#current;
     // A move (make-before-break) replaces a connection that still serves; anything else is a (re)connect.
     const moved = previous !== null && previous !== link && previous.usable;
+    // The connection replaced had ended while this one was being opened: its disconnect comes before this connect.
+    if (!moved && previous !== null && previous !== link) this.#disconnected(previous);
     this.#current = link;
     this.#connects += 1;
     link.adopted = true;
