@@ -1013,7 +1013,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
 
   #onResponse(message: unknown): void {
     if (!Array.isArray(message) || message.length !== 2 || !isId(message[0])) {
-      this.#link.reject(new BadPayload('a RESPONSE payload must be [id, result]'));
+      this.#malformedReply(message, 'a RESPONSE payload must be [id, result]');
       return;
     }
     const entry = this.#pending.get(message[0]);
@@ -1027,7 +1027,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
   #onError(message: unknown): void {
     if (!Array.isArray(message) || message.length !== 4 || !(message[0] === null || isId(message[0]))
       || typeof message[1] !== 'string' || typeof message[2] !== 'string') {
-      this.#link.reject(new BadPayload('an ERROR payload must be [id | nil, code, message, data]'));
+      this.#malformedReply(message, 'an ERROR payload must be [id | nil, code, message, data]');
       return;
     }
     const err = errorFromWire(message[1], message[2], message[3]);
@@ -1041,6 +1041,19 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     this.#pending.delete(message[0]);
     if (entry.future.done()) return;
     entry.future.setException(err);
+  }
+
+  // A reply of the wrong shape is refused (counted like any malformed message). When its id can still be read and
+  // names a pending call, that call is answered with the refusal at once: the reply came, so waiting for the
+  // timeout would only hide the peer's bug. The call fails first, as the refusal may close the connection.
+  #malformedReply(message: unknown, why: string): void {
+    const id = Array.isArray(message) && message.length > 0 && isId(message[0]) ? message[0] : null;
+    const entry = id === null ? undefined : this.#pending.get(id);
+    if (entry !== undefined) {
+      this.#pending.delete(id!);
+      if (!entry.future.done()) entry.future.setException(new BadPayload(`the reply to call ${entry.method} is malformed: ${why}`));
+    }
+    this.#link.reject(new BadPayload(why));
   }
 
   #sendOutcome(id: number, outcome: RpcOutcome): void {
