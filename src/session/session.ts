@@ -943,7 +943,16 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     if (link.serverCertificateNotice) return true;
     // Reconnecting with the same certificate would get the same notice at once: wait for a renewal (the rotator
     // pokes; a `tls` function is asked again every heartbeat interval), or for the close at notAfter.
-    return this.#currentMaterial() !== link.material;
+    let material: unknown;
+    try {
+      material = this.#currentMaterial();
+    } catch (err) {
+      // The user's certificate source failed (files being replaced, a store down): no renewal yet, asked again at
+      // the next recheck; the connection keeps serving. Kept as lastError, as a failed attempt's would be.
+      this.#lastError = asError(err);
+      return false;
+    }
+    return material !== link.material;
   }
 
   // After a make-before-break try that was no better: the next one at half the time left (at least 0.25 s).
