@@ -889,11 +889,11 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
       connections: () => this.#connections,
       added: (c) => {
         this.#connections.add(c);
-        o.onConnection?.(c);
+        this.#hook('onConnection', c, () => o.onConnection?.(c));
       },
       removed: (c, reason) => {
         this.#connections.delete(c);
-        o.onDisconnect?.(c, reason);
+        this.#hook('onDisconnect', c, () => o.onDisconnect?.(c, reason));
       },
     };
     const protoOptions: SessionProtocolOptions<S> = {
@@ -1004,6 +1004,16 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
     this.#closed = true;
     this.#stopListening();
     for (const c of this.#connections) c.closeFor(new SessionClosed('the session server aborted'), true);
+  }
+
+  // Runs an application hook; what it throws goes to the loop's exception handler, never into the connection's
+  // callbacks (a throw from connectionMade would abort the connection: a buggy metrics hook would drop every client).
+  #hook(name: string, connection: SessionConnection<S>, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.loop.callExceptionHandler({ message: `the session server's ${name} hook threw`, exception: e, protocol: connection });
+    }
   }
 
   #stopListening(): void {
