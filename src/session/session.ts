@@ -1167,9 +1167,13 @@ function checkTimeout(timeout: number | null | undefined): number | null {
   return t;
 }
 
-/** A call that failed because its connection was lost (or not open): safe to repeat when idempotent. */
+/**
+ * A call that failed because its connection was lost (or not open): safe to repeat when idempotent. Only this
+ * side's own error: a TW_TRANSPORT_CLOSED *reply* (`remote`, a handler threw it) is the call's cached outcome, which
+ * a copy sent again on the same healthy connection would only get again, in a loop.
+ */
 function isConnectionLoss(err: unknown): boolean {
-  return TulipError.isTulipError(err) && err.code === 'TW_TRANSPORT_CLOSED';
+  return TulipError.isTulipError(err) && err.code === 'TW_TRANSPORT_CLOSED' && err.remote !== true;
 }
 
 function asError(err: unknown): Error {
