@@ -432,11 +432,23 @@ class MessageStream implements AsyncIterable<SessionMessage> {
   push(m: SessionMessage, from: SessionLink<any>): void {
     if (this.#ended) return;
     this.#items.push(m);
-    this.#waiters.shift()?.setResult(undefined);
+    this.#wakeOne();
     if (this.#items.length >= this.#max && from.transport !== null && !from.isLost && !this.#paused.has(from)) {
       // Backpressure instead of an unbounded buffer: stop reading until the consumer catches up.
       this.#paused.add(from);
       from.transport.pauseReading();
+    }
+  }
+
+  // Wakes one waiting consumer. A waiter whose task was cancelled is done at once but leaves the list only when that
+  // task runs again: skipped (setResult would throw, and the consumers still waiting would sleep through the message).
+  #wakeOne(): void {
+    while (this.#waiters.length > 0) {
+      const w = this.#waiters.shift()!;
+      if (!w.done()) {
+        w.setResult(undefined);
+        return;
+      }
     }
   }
 
@@ -467,6 +479,12 @@ class MessageStream implements AsyncIterable<SessionMessage> {
           this.#waiters.push(w);
           try {
             await w;
+          } catch (err) {
+            // Cancelled, perhaps after a message woke it: that wake-up goes to the next consumer (asyncio.Queue.get).
+            const i = this.#waiters.indexOf(w);
+            if (i >= 0) this.#waiters.splice(i, 1);
+            if (this.#items.length > 0) this.#wakeOne();
+            throw err;
           } finally {
             const i = this.#waiters.indexOf(w);
             if (i >= 0) this.#waiters.splice(i, 1);
