@@ -107,7 +107,10 @@ export abstract class StreamTransportBase implements Transport {
   #lostReason: Error | null = null;
 
   // Read side. Bytes that arrived while paused wait in #pending (in order); an EOF behind them waits in #pendingEof.
+  // #readingPaused is the effective state: the user's pauseReading() (#userPaused) or any library hold (#holds).
   #readingPaused = false;
+  #userPaused = false;
+  #holds: Set<object> | null = null;
   #pending: Buffer[] = [];
   #pendingEof = false;
   #drainScheduled = false;
@@ -222,15 +225,47 @@ export abstract class StreamTransportBase implements Transport {
 
   /** Stops delivering data and stops reading from the wire (TCP pushes back on the sender). Idempotent. */
   pauseReading(): void {
-    if (this.#closing || this.#readingPaused) return;
-    this.#readingPaused = true;
-    this._backendPauseReading();
+    if (this.#closing || this.#userPaused) return;
+    this.#userPaused = true;
+    this.#applyReading();
   }
 
-  /** Resumes after {@link pauseReading}: held bytes are delivered first, in order, in a later callback. Idempotent. */
+  /**
+   * Resumes after {@link pauseReading}: held bytes are delivered first, in order, in a later callback. Idempotent.
+   * It lifts only this pause: while a layer of the library holds reading paused (a MessageProtocol waiting for its
+   * nonce store), reading resumes when that layer lets go.
+   */
   resumeReading(): void {
-    if (this.#closing || !this.#readingPaused) return;
-    this.#readingPaused = false;
+    if (this.#closing || !this.#userPaused) return;
+    this.#userPaused = false;
+    this.#applyReading();
+  }
+
+  /**
+   * @internal Holds reading paused on behalf of `owner` (a protocol layer of the library), apart from the user's
+   * {@link pauseReading}: reading runs only while neither is in force, so neither undoes the other. Idempotent.
+   */
+  _holdReading(owner: object): void {
+    if (this.#closing) return;
+    (this.#holds ??= new Set()).add(owner);
+    this.#applyReading();
+  }
+
+  /** @internal Lets go of `owner`'s {@link _holdReading}. Idempotent. */
+  _releaseReading(owner: object): void {
+    if (this.#holds === null || !this.#holds.delete(owner)) return;
+    if (this.#holds.size === 0) this.#holds = null;
+    if (!this.#closing) this.#applyReading();
+  }
+
+  #applyReading(): void {
+    const paused = this.#userPaused || this.#holds !== null;
+    if (paused === this.#readingPaused) return;
+    this.#readingPaused = paused;
+    if (paused) {
+      this._backendPauseReading();
+      return;
+    }
     if (this.#pending.length > 0 || this.#pendingEof) this.#scheduleDrain();
     this._backendResumeReading();
   }

@@ -75,7 +75,7 @@ export interface BaseTransport {
 
 /** The reading half (asyncio `ReadTransport`). */
 export interface ReadTransport extends BaseTransport {
-  /** True unless reading is paused by {@link pauseReading} (false once closing). */
+  /** True unless reading is paused (by {@link pauseReading}, or held by a layer of the library; false once closing). */
   isReading(): boolean;
   /**
    * Stops reading from the socket: no `dataReceived` until {@link resumeReading}. The kernel's receive buffer
@@ -84,6 +84,13 @@ export interface ReadTransport extends BaseTransport {
   pauseReading(): void;
   /** Starts reading again after {@link pauseReading}. Idempotent. */
   resumeReading(): void;
+  /**
+   * @internal Holds reading paused for a layer of the library (`owner`), apart from the user's pauseReading:
+   * reading runs only while neither is in force. Optional: a transport without it is paused with pauseReading.
+   */
+  _holdReading?(owner: object): void;
+  /** @internal Lets go of `owner`'s hold. */
+  _releaseReading?(owner: object): void;
 }
 
 /** The writing half (asyncio `WriteTransport`). */

@@ -572,7 +572,10 @@ export abstract class MessageProtocol extends ProtocolBase {
   #boundQueue(): void {
     if (this.#queue.length > MAX_PENDING_RESERVATIONS && !this.#readingPaused && this.transport !== null) {
       this.#readingPaused = true;
-      this.transport.pauseReading();
+      // A hold of its own, not pauseReading(): the user's pause (application backpressure) must survive the drain.
+      const t = this.transport;
+      if (t._holdReading !== undefined) t._holdReading(this);
+      else t.pauseReading();
     }
   }
 
@@ -604,7 +607,9 @@ export abstract class MessageProtocol extends ProtocolBase {
     }
     if (this.#readingPaused && q.length <= MAX_PENDING_RESERVATIONS / 2 && !this.#lost) {
       this.#readingPaused = false;
-      this.transport?.resumeReading();
+      const t = this.transport;
+      if (t?._releaseReading !== undefined) t._releaseReading(this);
+      else t?.resumeReading();
     }
   }
 
