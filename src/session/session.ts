@@ -1151,15 +1151,20 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
   async #shutdown(reason: SessionClosed | null): Promise<void> {
     const links = this.#beginShutdown(reason);
     const timeout = this.#options.shutdownTimeout ?? SSL_SHUTDOWN_TIMEOUT;
+    // A cancel that comes during the wait (the session gave up, then close() or a TaskGroup cancelled the task) cuts
+    // it short like the timeout does, and is then raised: the task ends cancelled, never swallowed.
+    let cancelled: unknown = null;
     if (links.some((l) => !l.isLost)) {
       try {
         await waitFor(gather(...links.map((l) => l.ended)), timeout);
       } catch (e) {
-        if (!(e instanceof TimeoutError) && !isCancelledError(e)) throw e;
+        if (isCancelledError(e)) cancelled = e;
+        else if (!(e instanceof TimeoutError)) throw e;
       }
       for (const l of links) if (!l.isLost) l.abort();
     }
     if (!this.closed.done()) this.closed.setResult(reason);
+    if (cancelled !== null) throw cancelled;
   }
 }
 
