@@ -653,8 +653,11 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       this.#run(req.id, method, params, meta, token, null);
       return true;
     }
-    // The method is part of the key: a key reused for another method never gets the first method's outcome.
-    const key = IdempotencyCache.key(`${meta.kid}/${this.#peerKey(meta.peer)}/${method}`, meta.nonce);
+    // The method is part of the key: a key reused for another method never gets the first method's outcome. The
+    // kid and the peer carry their lengths, so no two (kid, peer, method) tuples join to the same text ('/' may
+    // appear in any of them: peer "player" calling "42/charge" is not peer "player/42" calling "charge").
+    const peer = this.#peerKey(meta.peer);
+    const key = IdempotencyCache.key(`${meta.kid.length}:${meta.kid}/${peer.length}:${peer}/${method}`, meta.nonce);
     // A copy of a request abandoned before anything ran (refused, cancelled) is evaluated afresh, as a first attempt.
     if (duplicate && !this.#cache.wasAbandoned(key)) {
       const found = this.#cache.lookup(key);
