@@ -93,6 +93,22 @@ export interface ReadTransport extends BaseTransport {
   _releaseReading?(owner: object): void;
 }
 
+/**
+ * @internal Holds `t`'s reading paused for `owner`, a layer of the library ({@link ReadTransport._holdReading}), or
+ * pauses it where the transport has no holds. Each layer holds and releases its own, so no layer's release (and no
+ * user's `resumeReading`) lifts another's pause.
+ */
+export function holdReading(t: ReadTransport, owner: object): void {
+  if (t._holdReading !== undefined) t._holdReading(owner);
+  else t.pauseReading();
+}
+
+/** @internal Lets go of `owner`'s {@link holdReading} (resumes, where the transport has no holds). */
+export function releaseReading(t: ReadTransport, owner: object): void {
+  if (t._releaseReading !== undefined) t._releaseReading(owner);
+  else t.resumeReading();
+}
+
 /** The writing half (asyncio `WriteTransport`). */
 export interface WriteTransport extends BaseTransport {
   /**

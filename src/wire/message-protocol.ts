@@ -28,6 +28,7 @@ import { CLOCK_SKEW, MAX_FRAME_SIZE, MAX_REJECTIONS, MESSAGE_TTL, RPC_TIMEOUT } 
 import { systemClock } from '../loop/clock.js';
 import type { Clock } from '../loop/clock.js';
 import { ProtocolBase } from '../net/protocols.js';
+import { holdReading, releaseReading } from '../net/transports.js';
 import type { Transport } from '../net/transports.js';
 import { BINARY_VIEW_THRESHOLD, decode, decodeWithView } from './codec.js';
 import type { DecodeOptions, EncodeOptions } from './codec.js';
@@ -573,9 +574,7 @@ export abstract class MessageProtocol extends ProtocolBase {
     if (this.#queue.length > MAX_PENDING_RESERVATIONS && !this.#readingPaused && this.transport !== null) {
       this.#readingPaused = true;
       // A hold of its own, not pauseReading(): the user's pause (application backpressure) must survive the drain.
-      const t = this.transport;
-      if (t._holdReading !== undefined) t._holdReading(this);
-      else t.pauseReading();
+      holdReading(this.transport, this);
     }
   }
 
@@ -607,9 +606,7 @@ export abstract class MessageProtocol extends ProtocolBase {
     }
     if (this.#readingPaused && q.length <= MAX_PENDING_RESERVATIONS / 2 && !this.#lost) {
       this.#readingPaused = false;
-      const t = this.transport;
-      if (t?._releaseReading !== undefined) t._releaseReading(this);
-      else t?.resumeReading();
+      if (this.transport !== null) releaseReading(this.transport, this);
     }
   }
 
