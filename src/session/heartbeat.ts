@@ -3,7 +3,7 @@
  * loop timer at a time ({@link HeartbeatTimer}).
  *
  * Each side sends a signed PING `{id}` every `interval` seconds and answers each PING with a PONG echoing the id.
- * Any message from the peer (not only a PONG) proves it alive; a peer silent for longer than `idleTimeout` is
+ * Any message from the peer (not only a PONG) proves it alive; a peer silent for `idleTimeout` or longer is
  * dropped with PeerTimeout. Round-trip time is measured on our own clock (the PING's send time is kept locally,
  * never trusted from the peer) and smoothed as TCP does (RFC 6298 §2: SRTT and RTTVAR with gains 1/8 and 1/4).
  */
