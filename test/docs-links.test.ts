@@ -1,14 +1,16 @@
 /**
  * The documentation's references stay true: every relative link in every tracked *.md file points at a file or
  * directory that exists and, with a `#fragment`, at a heading of the target (GitHub's anchor rule), and every file
- * path a document names (`test/wire/remote-cancel.test.ts`, `src/constants.ts`) exists. Test files get renamed; a
- * doc that cites the old name sends the reader nowhere.
+ * path a document names (`test/wire/remote-cancel.test.ts`, `src/constants.ts`) exists, and so does every error
+ * code a document names (`TW_…`). Test files get renamed and codes change; a doc that cites the old name sends the
+ * reader nowhere.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import * as api from '../src/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -97,6 +99,34 @@ export function missingRepoPaths(dir: string): BrokenLink[] {
   return missing;
 }
 
+/**
+ * Every error code a tracked Markdown file names (`TW_…`) that no exported error class has, and every table row
+ * `| \`TW_X\` | \`Class\` |` whose class is not the one with that code. `TW_CODE` (the placeholder of the CLI's
+ * message format) and the bench's `TW_BENCH_…` environment variables are not codes.
+ */
+export function wrongErrorCodes(dir: string): BrokenLink[] {
+  const classOf = new Map<string, string>();
+  for (const [name, v] of Object.entries(api)) {
+    const code = typeof v === 'function' ? (v as { code?: unknown }).code : undefined;
+    if (typeof code === 'string') classOf.set(code, name);
+  }
+  const wrong: BrokenLink[] = [];
+  for (const file of markdownFiles(dir)) {
+    const text = readFileSync(join(dir, file), 'utf8');
+    for (const m of text.matchAll(/\b(TW_[A-Z_]*[A-Z])\b/g)) {
+      const code = m[1]!;
+      if (code === 'TW_CODE' || code.startsWith('TW_BENCH_') || classOf.has(code)) continue;
+      wrong.push({ file, link: code, why: 'no error class has this code' });
+    }
+    for (const m of text.matchAll(/^\| `(TW_[A-Z_]+)` \| `(\w+)` \|/gm)) {
+      if (classOf.has(m[1]!) && classOf.get(m[1]!) !== m[2]) {
+        wrong.push({ file, link: `${m[1]} | ${m[2]}`, why: `the class with code ${m[1]} is ${classOf.get(m[1]!)}` });
+      }
+    }
+  }
+  return wrong;
+}
+
 describe('documentation links', () => {
   it('the anchor rule is GitHub\'s', () => {
     const a = anchors('# Error codes\n## 6. Verification\n## How a turn sits in libuv\'s phases\n## A `code` span\n'
@@ -111,5 +141,9 @@ describe('documentation links', () => {
 
   it('every file a document names (test files, sources, benches) exists', () => {
     expect(missingRepoPaths(root)).toEqual([]);
+  });
+
+  it('every error code a document names exists, and every code | class row pairs them right', () => {
+    expect(wrongErrorCodes(root)).toEqual([]);
   });
 });
