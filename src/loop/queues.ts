@@ -242,28 +242,38 @@ export class PriorityQueue<T> extends Queue<T> {
     a.push(item);
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (this.#compare(item, a[p]!) >= 0) break;
+      if (!(this.#compare(item, a[p]!) < 0)) break; // heapq's `newitem < parent`
       a[i] = a[p]!;
       i = p;
     }
     a[i] = item;
   }
 
-  /** @internal */
+  /**
+   * @internal `heapq.heappop`, step for step (Lib/heapq.py `_siftup`), so items that compare equal come out in
+   * asyncio's order: the smaller child moves up (the right one on a tie) down to a leaf, where the last item goes,
+   * then that item sifts up (`_siftdown`). A textbook sift-down that stops early pops ties in another order.
+   */
   protected override _get(): T {
     const a = this._queue;
     const top = a[0]!;
     const last = a.pop()!;
     const n = a.length;
     if (n > 0) {
+      const cmp = this.#compare;
       let i = 0;
-      for (;;) {
-        let c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && this.#compare(a[c + 1]!, a[c]!) < 0) c++;
-        if (this.#compare(a[c]!, last) >= 0) break;
+      let c = 1;
+      while (c < n) {
+        if (c + 1 < n && !(cmp(a[c]!, a[c + 1]!) < 0)) c++;
         a[i] = a[c]!;
         i = c;
+        c = 2 * i + 1;
+      }
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (!(cmp(last, a[p]!) < 0)) break;
+        a[i] = a[p]!;
+        i = p;
       }
       a[i] = last;
     }
