@@ -26,6 +26,7 @@ import {
 import type { EventLoop, Future, Task } from '../loop/index.js';
 import { gather, getRunningLoop, sleep, waitFor } from '../loop/index.js';
 import type { Transport } from '../net/transports.js';
+import { holdReading, releaseReading } from '../net/transports.js';
 // Installs loop.createConnection/createServer (src/net extends EventLoop by declaration merging).
 import '../net/connect.js';
 import type { IssuedCertificate } from '../pki/ca.js';
@@ -235,6 +236,9 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
   // deliver some: released in order once it said "moved" or was lost (Session.#releaseOrdered).
   readonly #ordered: OrderedMessage[] = [];
   #pausedForOrder = false;
+  // The owner of the order hold on this link's reading: not the link itself, which as a MessageProtocol holds
+  // reading as `this` while messages wait for a slow nonce store (one hold must not release the other).
+  readonly #orderHold = {};
   #capTimer: { cancel(): void } | null = null;
 
   /** @internal Made by the session for each attempt. */
@@ -337,7 +341,7 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
     if (this.#ordered.length === 0 || this.#hooks.blocked(this)) return;
     if (this.#pausedForOrder) {
       this.#pausedForOrder = false;
-      if (!this.isLost) this.transport?.resumeReading();
+      if (!this.isLost && this.transport !== null) releaseReading(this.transport, this.#orderHold);
     }
     for (const m of this.#ordered.splice(0)) {
       if (m.app) this.#hooks.push({ method: null, params: m.message, meta: m.meta }, this);
@@ -353,9 +357,10 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
   #hold(m: OrderedMessage): void {
     this.#ordered.push(m);
     if (this.#ordered.length >= this.#hooks.maxHeld && !this.#pausedForOrder && this.transport !== null && !this.isLost) {
-      // Bounded like the message stream: stop reading until the older link is done.
+      // Bounded like the message stream: stop reading until the older link is done. A hold of its own (not
+      // pauseReading): the stream's backpressure and the user's pause come and go apart from it.
       this.#pausedForOrder = true;
-      this.transport.pauseReading();
+      holdReading(this.transport, this.#orderHold);
     }
   }
 
@@ -434,9 +439,10 @@ class MessageStream implements AsyncIterable<SessionMessage> {
     this.#items.push(m);
     this.#wakeOne();
     if (this.#items.length >= this.#max && from.transport !== null && !from.isLost && !this.#paused.has(from)) {
-      // Backpressure instead of an unbounded buffer: stop reading until the consumer catches up.
+      // Backpressure instead of an unbounded buffer: stop reading until the consumer catches up. A hold of the
+      // stream's own (not pauseReading): the link's order hold and the user's pause come and go apart from it.
       this.#paused.add(from);
-      from.transport.pauseReading();
+      holdReading(from.transport, this);
     }
   }
 
@@ -461,7 +467,7 @@ class MessageStream implements AsyncIterable<SessionMessage> {
     const m = this.#items.shift();
     if (this.#paused.size > 0 && this.#items.length <= this.#max / 2) {
       for (const link of this.#paused) {
-        if (!link.isLost) link.transport?.resumeReading();
+        if (!link.isLost && link.transport !== null) releaseReading(link.transport, this);
       }
       this.#paused.clear();
     }
