@@ -127,6 +127,18 @@ export function wrongErrorCodes(dir: string): BrokenLink[] {
   return wrong;
 }
 
+/** Every `npm run <script>` a tracked Markdown file names that package.json has no script for. */
+export function missingScripts(dir: string): BrokenLink[] {
+  const scripts = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {};
+  const missing: BrokenLink[] = [];
+  for (const file of markdownFiles(dir)) {
+    for (const m of readFileSync(join(dir, file), 'utf8').matchAll(/\bnpm run ([\w:-]+)/g)) {
+      if (!(m[1]! in scripts)) missing.push({ file, link: `npm run ${m[1]}`, why: 'no such script in package.json' });
+    }
+  }
+  return missing;
+}
+
 describe('documentation links', () => {
   it('the anchor rule is GitHub\'s', () => {
     const a = anchors('# Error codes\n## 6. Verification\n## How a turn sits in libuv\'s phases\n## A `code` span\n'
@@ -141,6 +153,10 @@ describe('documentation links', () => {
 
   it('every file a document names (test files, sources, benches) exists', () => {
     expect(missingRepoPaths(root)).toEqual([]);
+  });
+
+  it('every npm script a document runs exists', () => {
+    expect(missingScripts(root)).toEqual([]);
   });
 
   it('every error code a document names exists, and every code | class row pairs them right', () => {
