@@ -30,7 +30,6 @@ import { holdReading, releaseReading } from '../net/transports.js';
 // Installs loop.createConnection/createServer (src/net extends EventLoop by declaration merging).
 import '../net/connect.js';
 import type { IssuedCertificate } from '../pki/ca.js';
-import type { PeerIdentity } from '../pki/peer-identity.js';
 import type { ClientTlsBuildOptions } from '../pki/tls-options.js';
 import { clientTlsOptions, withTlsErrorMapping } from '../pki/tls-options.js';
 import { IdempotencyKey } from '../wire/idempotency.js';
@@ -584,9 +583,13 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     return this.#lastRtt;
   }
 
-  /** The server's verified certificate identity on the current connection, or null (not connected, or no TLS). */
-  get peer(): PeerIdentity | null {
-    return (this.#current?.peer as PeerIdentity | null | undefined) ?? null;
+  /**
+   * The server's peer on the current connection, or null when not connected: with the `src/pki` TLS options its
+   * verified certificate identity; over plain TCP, a memory pair or a custom connector something else, or null.
+   * Typed `unknown`, as every peer field: narrow it with `peerIdentity()` (throws Forbidden) or `isPeerIdentity()`.
+   */
+  get peer(): unknown {
+    return this.#current?.peer ?? null;
   }
 
   /** The connection calls go to now, or null (for inspection; user code calls through the session). */
