@@ -969,7 +969,7 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     // while a try finds no later certificate (bounded: a handful of handshakes per notice).
     if (link.serverCertificateNotice) return true;
     // Reconnecting with the same certificate would get the same notice at once: wait for a renewal (the rotator
-    // pokes; a `tls` function is asked again every heartbeat interval), or for the close at notAfter.
+    // pokes; a `tls` function is asked again every min(1 s, heartbeat interval)), or for the close at notAfter.
     let material: unknown;
     try {
       material = this.#currentMaterial();
