@@ -11,7 +11,7 @@ import type { EventLoop } from './event-loop.js';
 import type { TimerHandle } from './events.js';
 import { CANCELLED, FINISHED, Future, PENDING, wrapPromise } from './futures.js';
 import { getRunningLoop } from './state.js';
-import type { TaskFunction } from './tasks.js';
+import type { Task, TaskFunction } from './tasks.js';
 import { Queue } from './queues.js';
 import { timeout } from './timeouts.js';
 
@@ -174,6 +174,9 @@ export function gather<A extends Awaitable<unknown>[]>(...args: [...A] | [...A, 
     if (fut === undefined) {
       fut = ensureFuture(arg, loop);
       loop ??= fut._loop;
+      // A Task made here for a function: the caller cannot reach it, so close() does not report it pending
+      // (asyncio's gather sets `_log_destroy_pending = False`).
+      if (typeof arg === 'function') (fut as Task<unknown>)._logDestroyPending = false;
       nfuts++;
       if (typeof arg !== 'function') argToFut.set(arg, fut);
       if (fut._state !== PENDING) doneFuts.push(fut);

@@ -388,7 +388,8 @@ export class EventLoop {
 
   /**
    * Closes the loop: drops scheduled callbacks and timers. Tasks still pending are reported through the exception
-   * handler ("Task was destroyed but it is pending!"). Idempotent.
+   * handler ("Task was destroyed but it is pending!"), except the Tasks `gather()` made for functions it was given
+   * (asyncio's `_log_destroy_pending = False`). Idempotent.
    * @throws InvalidStateError when the loop is running.
    */
   close(): void {
@@ -396,7 +397,7 @@ export class EventLoop {
     if (this._closed) return;
     for (const sig of [...this._signals.keys()]) this.removeSignalHandler(sig);
     for (const t of this._tasks) {
-      if (t._state === PENDING) this.callExceptionHandler({ message: 'Task was destroyed but it is pending!', task: t });
+      if (t._state === PENDING && t._logDestroyPending) this.callExceptionHandler({ message: 'Task was destroyed but it is pending!', task: t });
     }
     this._closed = true;
     this._tasks.clear();

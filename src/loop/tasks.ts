@@ -57,6 +57,11 @@ export class Task<T = unknown> extends Future<T> {
    * context becomes a real suspension again.
    */
   _foreign = false;
+  /**
+   * @internal False for the Tasks made on the caller's behalf (by `gather()` for a function): `close()` does not
+   * report them pending, as asyncio's `_log_destroy_pending = False`. On the prototype (true), so an ordinary Task pays nothing for it.
+   */
+  declare _logDestroyPending: boolean;
   /** @internal */ _signal: AbortSignal | null = null;
   /** @internal */ _onAbort: (() => void) | null = null;
 
@@ -484,6 +489,8 @@ export class Task<T = unknown> extends Future<T> {
     }
   }
 }
+
+Task.prototype._logDestroyPending = true;
 
 /** @internal An older registration of a task (see `Task._stale`). */
 interface StaleReaction {
