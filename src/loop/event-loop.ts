@@ -367,8 +367,17 @@ export class EventLoop {
     } else if (typeof future !== 'function' && (future === null || typeof future !== 'object' || typeof (future as PromiseLike<T>).then !== 'function')) {
       throw new TypeError('A Future, a function or a Promise is required');
     }
-    const fut: Future<T> =
-      future instanceof Future ? future : typeof future === 'function' ? this.createTask(future as TaskFunction<T>) : wrapPromise(future, this);
+    let fut: Future<T>;
+    if (future instanceof Future) {
+      fut = future;
+    } else if (typeof future === 'function') {
+      const task = this.createTask(future as TaskFunction<T>);
+      // Stopped before it is done, this throws; close() need not report the task too (asyncio's run_until_complete).
+      task._logDestroyPending = false;
+      fut = task;
+    } else {
+      fut = wrapPromise(future, this);
+    }
     const stopWhenDone = (): void => this.stop();
     fut.addDoneCallback(stopWhenDone);
     try {
@@ -388,8 +397,8 @@ export class EventLoop {
 
   /**
    * Closes the loop: drops scheduled callbacks and timers. Tasks still pending are reported through the exception
-   * handler ("Task was destroyed but it is pending!"), except the Tasks `gather()` made for functions it was given
-   * (asyncio's `_log_destroy_pending = False`). Idempotent.
+   * handler ("Task was destroyed but it is pending!"), except the Tasks `gather()` and `runUntilComplete()` made for
+   * functions they were given (asyncio's `_log_destroy_pending = False`). Idempotent.
    * @throws InvalidStateError when the loop is running.
    */
   close(): void {

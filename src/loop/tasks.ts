@@ -58,8 +58,8 @@ export class Task<T = unknown> extends Future<T> {
    */
   _foreign = false;
   /**
-   * @internal False for the Tasks made on the caller's behalf (by `gather()` for a function): `close()` does not
-   * report them pending, as asyncio's `_log_destroy_pending = False`. On the prototype (true), so an ordinary Task pays nothing for it.
+   * @internal False for the Tasks made on the caller's behalf (by `gather()` or `runUntilComplete()` for a
+   * function): `close()` does not report them pending, as asyncio's `_log_destroy_pending = False`. On the prototype (true), so an ordinary Task pays nothing for it.
    */
   declare _logDestroyPending: boolean;
   /** @internal */ _signal: AbortSignal | null = null;

@@ -18,7 +18,7 @@
  *   loop.close()                                                       -> []
  */
 import { describe, expect, it } from 'vitest';
-import { EventLoop, VirtualClock, gather, sleep } from '../../src/index.js';
+import { EventLoop, InvalidStateError, VirtualClock, gather, sleep } from '../../src/index.js';
 import type { ExceptionContext, Task } from '../../src/index.js';
 
 function newLoop(): { loop: EventLoop; reports: ExceptionContext[] } {
@@ -55,5 +55,24 @@ describe('Task was destroyed but it is pending: the Tasks asyncio makes for the 
     loop.close();
     expect(reports.map((r) => (r.task as Task<unknown>).getName()).sort()).toEqual(['child', 'main']);
     expect(child).not.toBeNull();
+  });
+
+  it('runUntilComplete(fn) stopped before the task is done: InvalidStateError, and close() reports nothing for that task', async () => {
+    const { loop, reports } = newLoop();
+    loop.callLater(0.01, () => loop.stop());
+    await expect(loop.runUntilComplete(async () => {
+      await sleep(10);
+    })).rejects.toThrow(InvalidStateError);
+    loop.close();
+    expect(reports).toEqual([]);
+  });
+
+  it('runUntilComplete(task) stopped early: the caller\'s own Task is still reported', async () => {
+    const { loop, reports } = newLoop();
+    const t = loop.createTask(() => sleep(10), { name: 'mine' });
+    loop.callLater(0.01, () => loop.stop());
+    await expect(loop.runUntilComplete(t)).rejects.toThrow(InvalidStateError);
+    loop.close();
+    expect(reports.map((r) => r.task)).toEqual([t]);
   });
 });
