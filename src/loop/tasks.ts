@@ -366,14 +366,18 @@ export class Task<T = unknown> extends Future<T> {
 
   /**
    * @internal The CancelledError a pending cancel request throws into the task as it wakes from `fut` (asyncio's
-   * `__step`): the awaited Future's own CancelledError when it was cancelled (a second `cancel('b')` after the one
-   * that cancelled the Future with 'a' does not replace 'a'), else a new one. Either way `fut`'s exception counts as
-   * retrieved, as asyncio's `__wakeup` reads it with `result()`.
+   * `__step`: `if not isinstance(exc, CancelledError): exc = self._make_cancelled_error()`): the CancelledError the
+   * awaited Future ended with, when it was cancelled or failed with one (a second `cancel('b')` after the one that
+   * cancelled the Future, or a gather's children, with 'a' does not replace 'a'), else a new one. Either way `fut`'s
+   * exception counts as retrieved, as asyncio's `__wakeup` reads it with `result()`.
    */
   _pendingCancelError(fut: Future<any>): CancelledError {
     const s = fut._state;
     if (s === CANCELLED) return fut._makeCancelledError();
-    if (s === ERRORED) fut._markRetrieved();
+    if (s === ERRORED) {
+      fut._markRetrieved();
+      if (isCancelledError(fut._exception)) return fut._exception;
+    }
     return this._makeCancelError();
   }
 
