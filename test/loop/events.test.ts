@@ -170,7 +170,10 @@ describe('run, stop, close', () => {
     });
     await expect(p).rejects.toBeInstanceOf(InvalidStateError);
     fx.loop.close();
-    expect(fx.take().map((r) => r.message)).toEqual(['Task was destroyed but it is pending!']);
+    // The task runUntilComplete made for the function is not reported as destroyed pending: asyncio's
+    // run_until_complete turns that report off for the task it creates (base_events.py, new_task). A Task passed in
+    // is still reported (test/loop/cpython-destroy-pending-quiet.test.ts).
+    expect(fx.take().map((r) => r.message)).toEqual([]);
   });
 
   it('test_events.test_run_until_complete_nesting: runUntilComplete inside a running loop fails', async () => {
