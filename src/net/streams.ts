@@ -328,6 +328,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
     try {
       await w;
     } finally {
+      // Only our own waiter: asyncio's `finally: self._waiter = None` also drops a waiter another read set while
+      // this one was being woken, and that read then never wakes (a deliberate difference; see
+      // test/net/streamreader-differential.test.ts).
       if (this.#waiter === w) this.#waiter = null;
     }
   }
