@@ -790,11 +790,12 @@ export class Opener {
         reject(pre!);
         continue;
       }
+      const h = this.hdrs[k]!;
       if (this.results[k] !== 1) {
-        reject(new BadSignature('message signature does not match'));
+        // The kid is a known one (an unknown kid was refused in add): printable, and safe to log.
+        reject(new BadSignature(`message signature does not match for kid ${printableKid(buf, h.kidStart, h.kidLen)}, seq ${h.seq}`));
         continue;
       }
-      const h = this.hdrs[k]!;
       if (h.issuedAtMs > nowMs + skewMs) {
         reject(new BadTimeSignature(
           `issued ${((h.issuedAtMs - nowMs) / 1000).toFixed(3)} s in the future, allowance ${skewMs / 1000} s`,

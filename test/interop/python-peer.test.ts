@@ -292,7 +292,7 @@ describe('an independent Python implementation of docs/wire-format.md', () => {
         expect(codes(d)).toEqual(Array(16).fill('TW_BAD_SIGNATURE'));
         // E: a frame length over maxFrameSize is fatal (both closes logged with their reason)
         expect(s.warnings).toEqual([
-          'closing the connection after 16 rejected messages; last: TW_BAD_SIGNATURE message signature does not match',
+          'closing the connection after 16 rejected messages; last: TW_BAD_SIGNATURE message signature does not match for kid k1, seq 18',
           'closing the connection: TW_FRAME_TOO_LARGE frame of 1048577 bytes exceeds maxFrameSize 1048576',
         ]);
         // F: still served

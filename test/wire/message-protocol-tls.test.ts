@@ -203,7 +203,7 @@ describe('MessageProtocol over mTLS', () => {
       await until(() => client.lost.length === 1 && server.lost.length === 1);
       expect(server.rejected.map((e) => e.code)).toEqual(['TW_BAD_SIGNATURE', 'TW_BAD_SIGNATURE', 'TW_BAD_SIGNATURE']);
       expect(server.closeReason?.code).toBe('TW_BAD_SIGNATURE');
-      expect(warns).toEqual(['closing the connection after 3 rejected messages; last: TW_BAD_SIGNATURE message signature does not match']);
+      expect(warns).toEqual(['closing the connection after 3 rejected messages; last: TW_BAD_SIGNATURE message signature does not match for kid k1, seq 111']);
       expect(() => client.sendMessage('too late')).toThrow(expect.objectContaining({ code: 'TW_TRANSPORT_CLOSED' }));
     });
   });

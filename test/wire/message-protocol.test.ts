@@ -234,7 +234,7 @@ describe('MessageProtocol (memory transport)', () => {
       expect(server.got.map(([m]) => m)).toEqual([{ n: 2 }]);
       expect(server.closeReason?.code).toBe('TW_BAD_SIGNATURE');
       expect(warns).toHaveLength(1);
-      expect(warns[0]![0]).toBe('closing the connection after 3 rejected messages; last: TW_BAD_SIGNATURE message signature does not match');
+      expect(warns[0]![0]).toBe('closing the connection after 3 rejected messages; last: TW_BAD_SIGNATURE message signature does not match for kid k1, seq 4');
       expect(warns[0]![1]).toMatchObject({ code: 'TW_BAD_SIGNATURE', side: 'server', rejections: 3 });
       expect(raw.lost).toEqual([null]);
     });
