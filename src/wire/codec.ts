@@ -259,6 +259,7 @@ export function decodeWithView(buf: Buffer, view: DataView, options: DecodeOptio
  */
 export function decodeGeneral(bytes: Uint8Array, options?: DecodeOptions, start = 0, end = bytes.length): unknown {
   if (end <= start) throw new BadPayload('empty payload');
+  scanValues(bytes, start, end, options);
   let value: unknown;
   const len = end - start;
   try {
@@ -289,6 +290,134 @@ export function decodeGeneral(bytes: Uint8Array, options?: DecodeOptions, start 
 
 const objectProto = Object.prototype;
 
+// Stack of the scan below: items left in each open container (a map's keys and values both count), and whether
+// it is a map. Module-level and reused: scanning allocates nothing once they have grown to the deepest nesting seen.
+const scanLeft: number[] = [];
+const scanIsMap: boolean[] = [];
+
+/**
+ * The general path's check of every value in `b[p..end)` as the bytes hold it, before msgpackr builds anything:
+ * what msgpackr builds loses the values a repeated map key replaced (the last value wins), and those must still be
+ * refused and counted like any other (docs/wire-format.md §5): the reserved byte `c1`, NaN and ±Infinity, 64-bit
+ * integers beyond ±2^53 (unless allowBigInt), extensions (but the timestamp with allowDate, msgpackr's undefined
+ * with allowUndefined), containers beyond maxDepth, more than maxNodes values, the str keys `__proto__` and
+ * `constructor`. Other map keys are skipped (not counted, and left to msgpackr and checkShape). At msgpackr's record extension (0x72), whose
+ * maps the bytes do not show, it stops and leaves the rest to checkShape. Truncated input is left to msgpackr.
+ */
+function scanValues(b: Uint8Array, p: number, end: number, options: DecodeOptions | undefined): void {
+  const maxDepth = options?.maxDepth ?? MAX_DEPTH;
+  const maxNodes = options?.maxNodes ?? MAX_NODES;
+  const allowBigInt = options?.allowBigInt === true;
+  let sp = 0;
+  let keyFrom = -1; // while >= 0: inside a map key, opened at stack level keyFrom
+  let nodes = 0;
+  for (;;) {
+    if (p >= end) return;
+    const inKey = keyFrom >= 0 || (sp > 0 && scanIsMap[sp - 1]! && (scanLeft[sp - 1]! & 1) === 0);
+    if (!inKey && ++nodes > maxNodes) throw new BadPayload(`payload has more than ${maxNodes} values (maxNodes)`);
+    const t = b[p++]!;
+    let n = -1; // > -1: a container of n items
+    let isMap = false;
+    if (t < 0x80 || t >= 0xe0) { /* fixint */ } else if (t < 0x90) { n = (t & 0x0f) * 2; isMap = true; } else if (t < 0xa0) n = t & 0x0f;
+    else if (t < 0xc0) p = scanStr(b, p, end, t - 0xa0, inKey && keyFrom < 0);
+    else {
+      switch (t) {
+        case 0xc0: case 0xc2: case 0xc3: break;
+        case 0xc4: if (p + 1 > end) return; p += 1 + b[p]!; break;
+        case 0xc5: if (p + 2 > end) return; p += 2 + ((b[p]! << 8) | b[p + 1]!); break;
+        case 0xc6: if (p + 4 > end) return; p += 4 + readU32(b, p); break;
+        case 0xd9: if (p + 1 > end) return; p = scanStr(b, p + 1, end, b[p]!, inKey && keyFrom < 0); break;
+        case 0xda: if (p + 2 > end) return; p = scanStr(b, p + 2, end, (b[p]! << 8) | b[p + 1]!, inKey && keyFrom < 0); break;
+        case 0xdb: if (p + 4 > end) return; p = scanStr(b, p + 4, end, readU32(b, p), inKey && keyFrom < 0); break;
+        case 0xca: {
+          if (p + 4 > end) return;
+          // exponent all ones: NaN or an infinity
+          if (!inKey && (b[p]! & 0x7f) === 0x7f && (b[p + 1]! & 0x80) !== 0) throw new BadPayload('payload holds a non-finite number');
+          p += 4;
+          break;
+        }
+        case 0xcb: {
+          if (p + 8 > end) return;
+          if (!inKey && (b[p]! & 0x7f) === 0x7f && (b[p + 1]! & 0xf0) === 0xf0) throw new BadPayload('payload holds a non-finite number');
+          p += 8;
+          break;
+        }
+        case 0xcc: case 0xd0: p += 1; break;
+        case 0xcd: case 0xd1: p += 2; break;
+        case 0xce: case 0xd2: p += 4; break;
+        case 0xcf: case 0xd3: {
+          if (p + 8 > end) return;
+          if (!inKey && !allowBigInt) {
+            const hi = readU32(b, p);
+            const lo = readU32(b, p + 4);
+            // above 2^53 (uint64, or a non-negative int64), or an int64 below -2^53 (0xffe00000_00000000)
+            const over = t === 0xcf || hi < 0x80000000 ? hi > 0x200000 || (hi === 0x200000 && lo !== 0) : hi < 0xffe00000;
+            if (over) throw new BadPayload('payload holds a 64-bit integer beyond 2^53 (bigint not allowed)');
+          }
+          p += 8;
+          break;
+        }
+        case 0xdc: if (p + 2 > end) return; n = (b[p]! << 8) | b[p + 1]!; p += 2; break;
+        case 0xdd: if (p + 4 > end) return; n = readU32(b, p); p += 4; break;
+        case 0xde: if (p + 2 > end) return; n = ((b[p]! << 8) | b[p + 1]!) * 2; isMap = true; p += 2; break;
+        case 0xdf: if (p + 4 > end) return; n = readU32(b, p) * 2; isMap = true; p += 4; break;
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+        case 0xc7: case 0xc8: case 0xc9: {
+          let len: number;
+          if (t <= 0xd8 && t >= 0xd4) len = 1 << (t - 0xd4);
+          else {
+            const w = t === 0xc7 ? 1 : t === 0xc8 ? 2 : 4;
+            if (p + w > end) return;
+            len = w === 1 ? b[p]! : w === 2 ? (b[p]! << 8) | b[p + 1]! : readU32(b, p);
+            p += w;
+          }
+          if (p + 1 > end) return;
+          const type = b[p]!;
+          if (type === 0x72) return; // records: checkShape decides on the maps they stand for
+          if (!inKey && !((type === 0xff && options?.allowDate === true) || (type === 0 && options?.allowUndefined === true))) {
+            throw new BadPayload(`payload holds a msgpack extension (type ${type > 0x7f ? type - 0x100 : type})`);
+          }
+          p += 1 + len;
+          break;
+        }
+        default: // 0xc1
+          throw new BadPayload('payload holds the reserved msgpack byte c1');
+      }
+    }
+    if (n > 0) {
+      if (!inKey && sp + 1 > maxDepth) throw new BadPayload(`payload nests deeper than ${maxDepth} (maxDepth)`);
+      if (inKey && keyFrom < 0) keyFrom = sp;
+      scanLeft[sp] = n;
+      scanIsMap[sp] = isMap;
+      sp++;
+      continue;
+    }
+    if (n === 0 && !inKey && sp + 1 > maxDepth) throw new BadPayload(`payload nests deeper than ${maxDepth} (maxDepth)`);
+    // one item done: close every container it completes
+    for (;;) {
+      if (sp === 0) return;
+      if (--scanLeft[sp - 1]! > 0) break;
+      sp--;
+      if (keyFrom === sp) keyFrom = -1;
+    }
+  }
+}
+
+// Skips the str of `len` bytes at `p`; when it is a map key, refuses `__proto__` and `constructor`.
+function scanStr(b: Uint8Array, p: number, end: number, len: number, isKey: boolean): number {
+  if (isKey && (len === 9 || len === 11) && p + len <= end) {
+    const k = len === 9 ? PROTO_BYTES : CONSTRUCTOR_BYTES;
+    let i = 0;
+    while (i < len && b[p + i] === k[i]) i++;
+    if (i === len) throw forbiddenKey(len === 9 ? '__proto__' : 'constructor');
+  }
+  return p + len;
+}
+
+function readU32(b: Uint8Array, p: number): number {
+  return ((b[p]! << 24) >>> 0) + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+}
+
 /** The keys a payload may not hold: `__proto__` (prototype pollution) and `constructor`. */
 function isForbiddenKey(k: string): boolean {
   return k === '__proto__' || k === 'constructor';
@@ -302,6 +431,7 @@ function forbiddenKey(k: string): BadPayload {
 // `__proto_`, so decodeGeneral then asks checkRenamedProto which of the two the peer sent.
 let sawProtoLike = false;
 const PROTO_BYTES = Buffer.from('__proto__', 'latin1');
+const CONSTRUCTOR_BYTES = Buffer.from('constructor', 'latin1');
 
 /**
  * Refuses the payload `bytes[start..end)` when one of its maps has the key `__proto__`, which msgpackr's object

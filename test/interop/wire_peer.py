@@ -245,8 +245,9 @@ def decode_payload(payload, max_depth=MAX_DEPTH, max_values=MAX_VALUES, allow_bi
     if len(payload) == 0:
         raise bad("empty payload")
     try:
+        # maps as their (key, value) pairs, so that a value a repeated key replaces is still checked and counted
         value = msgpack.unpackb(payload, raw=False, strict_map_key=False, use_list=True,
-                                timestamp=0)
+                                timestamp=0, object_pairs_hook=_Pairs)
     except msgpack.ExtraData:
         raise bad("trailing bytes after the value")
     except Exception as e:  # invalid or truncated msgpack, invalid UTF-8, unhashable keys, ...
@@ -260,36 +261,40 @@ def decode_payload(payload, max_depth=MAX_DEPTH, max_values=MAX_VALUES, allow_bi
         if count > max_values:
             raise bad("more than %d values" % max_values)
         if v is None or isinstance(v, bool) or isinstance(v, str) or isinstance(v, bytes):
-            return
+            return v
         if isinstance(v, int):
             if not allow_big_ints and abs(v) > 2 ** 53:
                 raise bad("integer beyond 2^53")
-            return
+            return v
         if isinstance(v, float):
             if not math.isfinite(v):
                 raise bad("NaN or infinity")
-            return
-        if isinstance(v, list):
+            return v
+        if isinstance(v, _Pairs):
+            # §5: every value of the payload is checked and counted, also one a repeated key replaces (the last
+            # value wins in the map built from them)
             if depth + 1 > max_depth:
                 raise bad("more than %d levels of nested containers" % max_depth)
-            for x in v:
-                walk(x, depth + 1)
-            return
-        if isinstance(v, dict):
-            if depth + 1 > max_depth:
-                raise bad("more than %d levels of nested containers" % max_depth)
-            for k, x in v.items():
+            out = {}
+            for k, x in v:
                 if not isinstance(k, str):
                     raise bad("a map key is not a string")
                 if k in ("__proto__", "constructor"):
                     raise bad("forbidden key " + k)
-                walk(x, depth + 1)
-            return
+                out[k] = walk(x, depth + 1)
+            return out
+        if isinstance(v, list):
+            if depth + 1 > max_depth:
+                raise bad("more than %d levels of nested containers" % max_depth)
+            return [walk(x, depth + 1) for x in v]
         # msgpack.ExtType, msgpack.Timestamp (ext -1), anything else
         raise bad("extension type or unsupported value: " + type(v).__name__)
 
-    walk(value, 0)
-    return value
+    return walk(value, 0)
+
+
+class _Pairs(list):
+    """A msgpack map as decode_payload first sees it: the list of its (key, value) pairs, repeats included."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
