@@ -301,7 +301,8 @@ const scanIsMap: boolean[] = [];
  * refused and counted like any other (docs/wire-format.md §5): the reserved byte `c1`, NaN and ±Infinity, 64-bit
  * integers beyond ±2^53 (unless allowBigInt), extensions (but the timestamp with allowDate, msgpackr's undefined
  * with allowUndefined), containers beyond maxDepth, more than maxNodes values, the str keys `__proto__` and
- * `constructor`. Other map keys are skipped (not counted, and left to msgpackr and checkShape). At msgpackr's record extension (0x72), whose
+ * `constructor`, and map keys that are extensions other than msgpackr's undefined (type 0). Other map keys are skipped
+ * (not counted, and left to msgpackr and checkShape). At msgpackr's record extension (0x72), whose
  * maps the bytes do not show, it stops and leaves the rest to checkShape. Truncated input is left to msgpackr.
  */
 function scanValues(b: Uint8Array, p: number, end: number, options: DecodeOptions | undefined): void {
@@ -374,7 +375,13 @@ function scanValues(b: Uint8Array, p: number, end: number, options: DecodeOption
           if (p + 1 > end) return;
           const type = b[p]!;
           if (type === 0x72) return; // records: checkShape decides on the maps they stand for
-          if (!inKey && !((type === 0xff && options?.allowDate === true) || (type === 0 && options?.allowUndefined === true))) {
+          if (inKey) {
+            // a key: only msgpackr's undefined (type 0) is admitted (it becomes "undefined"); msgpackr would turn
+            // its BigInt extension (0x42) into the key's decimal string
+            if (keyFrom < 0 && type !== 0) {
+              throw new BadPayload(`payload holds a map key of msgpack extension type ${type > 0x7f ? type - 0x100 : type}`);
+            }
+          } else if (!((type === 0xff && options?.allowDate === true) || (type === 0 && options?.allowUndefined === true))) {
             throw new BadPayload(`payload holds a msgpack extension (type ${type > 0x7f ? type - 0x100 : type})`);
           }
           p += 1 + len;

@@ -56,3 +56,17 @@ describe('§5: a value that a repeated map key replaces is still checked and cou
     expect(decode(hex('82a161a2c3a9a16101'))).toEqual({ a: 1 }); // a non-ASCII str replaced: general path
   });
 });
+
+describe('§5: map keys that are extensions', () => {
+  // docs/wire-format.md §5: tulipwire's receiver "refuses bin, array and map keys and extension keys other than
+  // msgpackr's undefined (type 0, which becomes "undefined")". msgpackr turned its BigInt extension (0x42) key
+  // into a decimal string key.
+  it('refuses a key of extension type 0x42 (msgpackr BigInt): TW_BAD_PAYLOAD', () => {
+    expect(code(() => decode(hex('81d4420001')))).toBe('TW_BAD_PAYLOAD');
+    expect(code(() => decode(hex('91de0001d4420001')))).toBe('TW_BAD_PAYLOAD');
+  });
+
+  it('still accepts the undefined extension (type 0) as a key', () => {
+    expect(decode(hex('81d4000001'))).toEqual({ undefined: 1 });
+  });
+});
