@@ -33,7 +33,7 @@ export const PACKR_OPTIONS = Object.freeze({
 
 /** The Unpackr options, frozen: decode peer data without trusting it. */
 export const UNPACKR_OPTIONS = Object.freeze({
-  // Stated although records are decoded regardless (hard-wired in msgpackr): the shape check catches their output.
+  // Stated although msgpackr reads records regardless (hard-wired): the byte scan refuses them before it runs.
   useRecords: false,
   // Maps become plain objects (what applications expect). msgpackr never applies a `__proto__` key: it renames it
   // to `__proto_`, which the shape check then tells apart from a real `__proto_` key (see checkRenamedProto).
@@ -374,7 +374,9 @@ function scanValues(b: Uint8Array, p: number, end: number, options: DecodeOption
           }
           if (p + 1 > end) return;
           const type = b[p]!;
-          if (type === 0x72) return; // records: checkShape decides on the maps they stand for
+          // msgpackr's records: refused like any extension. Its decoder reads them whatever the options say, and a
+          // record whose keys repeat hides the values it replaces from every check made on the decoded maps.
+          if (type === 0x72) throw new BadPayload('payload holds a msgpackr record (extension type 0x72); send plain maps');
           if (inKey) {
             // a key: only msgpackr's undefined (type 0) is admitted (it becomes "undefined"); msgpackr would turn
             // its BigInt extension (0x42) into the key's decimal string
