@@ -3,12 +3,13 @@
  * server of them on 127.0.0.1 (port 0) registered for the test file's cleanup, and the file's CA and cleanup
  * ({@link useWireTls}).
  */
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { sleep } from '../../src/loop/index.js';
 import type { EventLoop } from '../../src/loop/index.js';
 import '../../src/net/index.js';
 import type { Server } from '../../src/net/index.js';
 import type { PkiServerTlsOptions } from '../../src/pki/index.js';
+import { Keyring } from '../../src/wire/keyring.js';
 import { MessageProtocol } from '../../src/wire/message-protocol.js';
 import type { MessageProtocolOptions, RejectionError } from '../../src/wire/message-protocol.js';
 import type { MessageMeta } from '../../src/wire/signing.js';
@@ -112,4 +113,21 @@ export function useWireTls(fx: LoopFixture): WireTls {
     servers,
     clients,
   };
+}
+
+/** A keyring holding the one key `k1` with `secret` (each test file picks its own secret). */
+export function oneKeyRing(secret: Buffer): Keyring {
+  const k = new Keyring();
+  k.add('k1', secret);
+  return k;
+}
+
+/**
+ * Polls every 2 ms of `loop` time, for at most `seconds`, until `pred` holds; then asserts it, so a condition that
+ * never came fails the test at this line.
+ */
+export async function untilOn(loop: EventLoop, pred: () => boolean, seconds = 5): Promise<void> {
+  const end = loop.time() + seconds;
+  while (!pred() && loop.time() < end) await sleep(0.002);
+  expect(pred()).toBe(true);
 }

@@ -8,9 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
-import { Recorder, serveRecorders, useWireTls } from '../support/wire-tls.js';
+import { Recorder, serveRecorders, useWireTls, untilOn } from '../support/wire-tls.js';
 import '../../src/net/index.js';
-import { sleep } from '../../src/loop/index.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { MemoryNonceStore } from '../../src/wire/nonces.js';
 
@@ -18,11 +17,7 @@ const fx = useLoop({ real: true });
 const wx = useWireTls(fx);
 const SECRET = Buffer.alloc(32, 0x19);
 
-async function until(pred: () => boolean, seconds = 5): Promise<void> {
-  const end = fx.loop.time() + seconds;
-  while (!pred() && fx.loop.time() < end) await sleep(0.002);
-  expect(pred()).toBe(true);
-}
+const until = (pred: () => boolean, seconds = 5): Promise<void> => untilOn(fx.loop, pred, seconds);
 
 describe('a logger that throws', () => {
   it('at maxRejections behind a nonce store: the connection still closes for its reason; the logger error is reported', async () => {

@@ -10,9 +10,8 @@
 import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
-import { serveRecorders, useWireTls } from '../support/wire-tls.js';
+import { serveRecorders, useWireTls, untilOn, oneKeyRing } from '../support/wire-tls.js';
 import '../../src/net/index.js';
-import { sleep } from '../../src/loop/index.js';
 import { Keyring, TLS_EXPORTER_LABEL, TLS_EXPORTER_LENGTH, deriveDirectionKey } from '../../src/wire/keyring.js';
 import { MAX_PENDING_RESERVATIONS } from '../../src/wire/message-protocol.js';
 import { MemoryNonceStore } from '../../src/wire/nonces.js';
@@ -25,17 +24,9 @@ const fx = useLoop({ real: true });
 const wx = useWireTls(fx);
 const SECRET = Buffer.alloc(32, 0x2b);
 
-function ring(): Keyring {
-  const k = new Keyring();
-  k.add('k1', SECRET);
-  return k;
-}
+const ring = (): Keyring => oneKeyRing(SECRET);
 
-async function until(pred: () => boolean, seconds = 5): Promise<void> {
-  const end = fx.loop.time() + seconds;
-  while (!pred() && fx.loop.time() < end) await sleep(0.002);
-  expect(pred()).toBe(true);
-}
+const until = (pred: () => boolean, seconds = 5): Promise<void> => untilOn(fx.loop, pred, seconds);
 
 describe('the queue behind a slow nonce store is bounded', () => {
   it('a flood of expired (uncounted) messages behind a reservation pauses reading; all are reported, in order, once the store answers', async () => {

@@ -11,13 +11,12 @@ import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
-import { closeServers, serveRecorders } from '../support/wire-tls.js';
+import { closeServers, serveRecorders, untilOn, oneKeyRing } from '../support/wire-tls.js';
 import type { Recorder } from '../support/wire-tls.js';
 import { makeTestCA } from '../support/ca.js';
 import type { TestCA } from '../support/ca.js';
 import '../../src/net/index.js';
 import type { Server } from '../../src/net/index.js';
-import { sleep } from '../../src/loop/index.js';
 import type { MessageProtocolOptions } from '../../src/wire/message-protocol.js';
 import { Keyring, TLS_EXPORTER_LABEL, TLS_EXPORTER_LENGTH, deriveDirectionKey } from '../../src/wire/keyring.js';
 import { sealEnvelope } from '../../src/wire/signing.js';
@@ -42,17 +41,9 @@ afterEach(async () => {
   });
 });
 
-function ring(): Keyring {
-  const k = new Keyring();
-  k.add('k1', SECRET);
-  return k;
-}
+const ring = (): Keyring => oneKeyRing(SECRET);
 
-async function until(pred: () => boolean, seconds = 5): Promise<void> {
-  const end = fx.loop.time() + seconds;
-  while (!pred() && fx.loop.time() < end) await sleep(0.002);
-  expect(pred()).toBe(true);
-}
+const until = (pred: () => boolean, seconds = 5): Promise<void> => untilOn(fx.loop, pred, seconds);
 
 /** A raw TLS client that seals its own c2s frames (bound to its TLS session, as the server expects by default). */
 async function rawClient(port: number): Promise<{ sock: TLSSocket; closed: () => boolean; frame: (n: number, good: boolean) => Buffer }> {

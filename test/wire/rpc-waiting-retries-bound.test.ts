@@ -8,10 +8,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
-import { portOf, useWireTls } from '../support/wire-tls.js';
+import { portOf, useWireTls, untilOn, oneKeyRing } from '../support/wire-tls.js';
 import '../../src/net/index.js';
 import type { Future } from '../../src/loop/index.js';
-import { sleep } from '../../src/loop/index.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { IdempotencyKey } from '../../src/wire/idempotency.js';
 import { RpcProtocol, RpcRouter } from '../../src/wire/rpc.js';
@@ -21,17 +20,9 @@ const wx = useWireTls(fx);
 const SECRET = Buffer.alloc(32, 0x71);
 const MAX_IN_FLIGHT = 3;
 
-function ring(): Keyring {
-  const k = new Keyring();
-  k.add('k1', SECRET);
-  return k;
-}
+const ring = (): Keyring => oneKeyRing(SECRET);
 
-async function until(pred: () => boolean, seconds = 5): Promise<void> {
-  const end = fx.loop.time() + seconds;
-  while (!pred() && fx.loop.time() < end) await sleep(0.002);
-  expect(pred()).toBe(true);
-}
+const until = (pred: () => boolean, seconds = 5): Promise<void> => untilOn(fx.loop, pred, seconds);
 
 function codeOf(f: Future<unknown>): string | undefined {
   return f.done() && !f.cancelled() && f.exception() !== null ? (f.exception() as { code?: string }).code : undefined;

@@ -8,26 +8,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useLoop } from '../support/loop.js';
-import { Recorder, serveRecorders, useWireTls } from '../support/wire-tls.js';
+import { Recorder, serveRecorders, useWireTls, untilOn, oneKeyRing } from '../support/wire-tls.js';
 import '../../src/net/index.js';
-import { sleep } from '../../src/loop/index.js';
 import { Keyring } from '../../src/wire/keyring.js';
 
 const fx = useLoop({ real: true });
 const wx = useWireTls(fx);
 const SECRET = Buffer.alloc(32, 0x44);
 
-function ring(): Keyring {
-  const k = new Keyring();
-  k.add('k1', SECRET);
-  return k;
-}
+const ring = (): Keyring => oneKeyRing(SECRET);
 
-async function until(pred: () => boolean, seconds = 5): Promise<void> {
-  const end = fx.loop.time() + seconds;
-  while (!pred() && fx.loop.time() < end) await sleep(0.002);
-  expect(pred()).toBe(true);
-}
+const until = (pred: () => boolean, seconds = 5): Promise<void> => untilOn(fx.loop, pred, seconds);
 
 describe('sendMessage with a notAfter in the past', () => {
   it('throws RangeError naming both times, sends nothing; the peer rejects nothing and the next message is seq 1', async () => {
