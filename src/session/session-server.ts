@@ -43,7 +43,7 @@ import { MemoryNonceStore } from '../wire/nonces.js';
 import type { IdempotencyCache } from '../wire/idempotency.js';
 import { RPC_KIND, RpcRouter, defaultPeerKey } from '../wire/rpc.js';
 import type {
-  CallOptions, HandlerOptions, NotifyHandler, RpcHandler, RpcOutcome, RpcProtocolOptions, RpcSecurity,
+  CallOptions, HandlerOptions, NotifyHandler, RpcHandler, RpcOutcome, RpcSecurity,
   SecurityContextFactory,
 } from '../wire/rpc.js';
 import type { Keyring } from '../wire/keyring.js';

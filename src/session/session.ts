@@ -38,7 +38,7 @@ import type { WireLogger } from '../wire/message-protocol.js';
 import type { NonceStore } from '../wire/nonces.js';
 import { RPC_KIND, RpcRouter, checkMessageTtl, errorFromWire } from '../wire/rpc.js';
 import type {
-  CallOptions, HandlerOptions, NotifyHandler, RpcHandler, RpcProtocolOptions, RpcSecurity, SecurityContextFactory,
+  CallOptions, HandlerOptions, NotifyHandler, RpcHandler, RpcSecurity, SecurityContextFactory,
 } from '../wire/rpc.js';
 import type { MessageMeta } from '../wire/signing.js';
 import { Backoff } from './backoff.js';

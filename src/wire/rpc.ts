@@ -30,7 +30,6 @@ import type { Clock, EventLoop, Future, Task, TimerHandle } from '../loop/index.
 import { getRunningLoop } from '../loop/index.js';
 import { KIND } from './envelope.js';
 import { MessageProtocol } from './message-protocol.js';
-import type { MessageProtocolOptions } from './message-protocol.js';
 import type { MessageMeta } from './signing.js';
 import type { Transport } from '../net/transports.js';
 import { IdempotencyCache, IdempotencyKey } from './idempotency.js';

@@ -649,8 +649,6 @@ export type AcceptSink = (meta: MessageMeta, buf: Buffer, payloadStart: number, 
 /** Receives the error of a rejected frame. */
 export type RejectSink = (error: BadData) => void;
 
-const OK = 0;
-
 function printableKid(buf: Uint8Array, start: number, len: number): string {
   const s = Buffer.from(buf.subarray(start, start + len));
   return /^[\x20-\x7e]*$/.test(s.toString('latin1')) ? s.toString('latin1') : `0x${s.toString('hex')}`;

@@ -15,7 +15,7 @@
  * The libuv queue is read from `socket._handle.writeQueueSize`, a Node internal (checked to be a number, so a
  * Node that drops it fails here rather than passing quietly).
  */
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { sleep, waitFor } from '../../src/index.js';
 import type { EventLoop, Future, Transport } from '../../src/index.js';

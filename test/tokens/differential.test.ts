@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { VirtualClock } from '../../src/loop/clock.js';
 import {
-  RedisTokenStore, Serializer, Signer, TimedSerializer, TimestampSigner, TokenService, URLSafeSerializer, URLSafeTimedSerializer,
+  RedisTokenStore, Serializer, Signer, TokenService, URLSafeSerializer, URLSafeTimedSerializer,
   pythonJsonLoads,
 } from '../../src/tokens/index.js';
 import { itsdangerousBatch } from '../support/itsdangerous-py.js';

@@ -4,11 +4,11 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  Serializer, Signer, TimedSerializer, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer,
+  Signer,
 } from '../../src/tokens/index.js';
 import { itsdangerousBatch } from '../support/itsdangerous-py.js';
 import { buildLocal, loadLocal as load } from '../support/itsdangerous-local.js';
-import type { PyOp, PyResult, PySpec } from '../support/itsdangerous-py.js';
+import type { PyOp, PySpec } from '../support/itsdangerous-py.js';
 
 const T0 = 1_764_580_000;
 

@@ -10,7 +10,7 @@ import { createMemoryPair } from '../../src/net/memory-transport.js';
 import { Keyring } from '../../src/wire/keyring.js';
 import { MemoryNonceStore } from '../../src/wire/nonces.js';
 import { IdempotencyKey } from '../../src/wire/idempotency.js';
-import { RpcProtocol, RpcRouter } from '../../src/wire/rpc.js';
+import { RpcProtocol } from '../../src/wire/rpc.js';
 import type { RpcProtocolOptions } from '../../src/wire/rpc.js';
 import { sleep } from '../../src/loop/index.js';
 import type { TulipError } from '../../src/errors.js';
