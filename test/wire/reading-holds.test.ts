@@ -73,15 +73,15 @@ async function setUp(): Promise<{ server: Pauser; rawT: ReturnType<typeof create
 
 const N = MAX_PENDING_RESERVATIONS + 100;
 const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+/** Frames 1..N in one chunk: more than MAX_PENDING_RESERVATIONS behind the gated store, so the hold comes. */
+const flood = (): Buffer => Buffer.concat(range(1, N).map(frame));
 
 describe("MessageProtocol's own pause never undoes the user's", () => {
   it('the user pauses while the store hold is in force: reading stays paused after the drain, until the user resumes', async () => {
     await fx.run(async () => {
       const { server, rawT, serverT, open, inner } = await setUp();
       server.pauseAt = 1;
-      const frames: Buffer[] = [];
-      for (let i = 1; i <= N; i++) frames.push(frame(i));
-      rawT.write(Buffer.concat(frames));
+      rawT.write(flood());
       await until(() => !serverT.isReading());
       open();
       // Everything already read is delivered (it was queued before the pause), then reading stays paused.
@@ -102,9 +102,7 @@ describe("MessageProtocol's own pause never undoes the user's", () => {
   it('the user paused first: the hold comes and goes, and reading is still paused until the user resumes', async () => {
     await fx.run(async () => {
       const { server, rawT, serverT, open, inner } = await setUp();
-      const frames: Buffer[] = [];
-      for (let i = 1; i <= N; i++) frames.push(frame(i));
-      rawT.write(Buffer.concat(frames));
+      rawT.write(flood());
       // The chunk is read; the user pauses from dataReceived's iteration on (nothing more will be read).
       await until(() => !serverT.isReading());
       serverT.pauseReading();
@@ -125,9 +123,7 @@ describe("MessageProtocol's own pause never undoes the user's", () => {
   it("the user's resumeReading does not lift the store hold: reading resumes once the queue drains", async () => {
     await fx.run(async () => {
       const { server, rawT, serverT, open, inner } = await setUp();
-      const frames: Buffer[] = [];
-      for (let i = 1; i <= N; i++) frames.push(frame(i));
-      rawT.write(Buffer.concat(frames));
+      rawT.write(flood());
       await until(() => !serverT.isReading());
       serverT.resumeReading(); // not the user's pause: no effect
       expect(serverT.isReading()).toBe(false);
