@@ -4,8 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readFileSync } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { link, lstat, mkdir, open, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CAError } from '../errors.js';
 
@@ -264,10 +264,17 @@ async function prepareTemp(tmp: string, data: string | Uint8Array, mode: number)
  * that reads between the renames sees a key that does not match the certificate, which {@link readCertDir} callers
  * skip (createSecureContext refuses the pair), and the final rename brings a consistent set. Afterwards it removes
  * this function's own temp files (`.<file>.<hex>.tmp`) older than 10 minutes, left by a write that was killed.
+ *
+ * A failure (a write cut short, a rename refused) leaves the directory as it was: no temp file stays, a file already
+ * renamed into place is put back to its previous content (kept as a hard link until the last rename) or removed when
+ * there was none, and a directory this call created is removed again. Only a kill part way can leave temps, which a
+ * later call removes once they are old.
+ * @throws CAError wrapping the fs error.
  */
 export async function writeCertDir(dir: string, material: TlsMaterial): Promise<void> {
+  let made: string | undefined;
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    made = await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
     throw new CAError(`could not create the certificate directory ${dir}: ${(e as Error).message}`, { cause: e });
   }
@@ -278,20 +285,60 @@ export async function writeCertDir(dir: string, material: TlsMaterial): Promise<
     [CERT_DIR_FILES.key, material.key, 0o600],
     [CERT_DIR_FILES.cert, material.cert, 0o644],
   ];
-  const temps: [string, string][] = [];
+  const temp = (name: string) => join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+  // Every temp file and old-content link this call made (removed on the way out), and the files renamed so far with
+  // the link holding each one's old content (null: there was no such file), in order.
+  const ours: string[] = [];
+  const renamed: [final: string, old: string | null][] = [];
   try {
+    const staged: [string, string][] = [];
     for (const [name, data, mode] of parts) {
-      const tmp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+      const tmp = temp(name);
+      ours.push(tmp); // before the open: a write that fails after creating the file leaves it behind otherwise
       await prepareTemp(tmp, data, mode);
-      temps.push([tmp, join(dir, name)]);
+      staged.push([tmp, join(dir, name)]);
     }
-    for (const [tmp, final] of temps) await rename(tmp, final);
+    // Keep the present files' content reachable, so a failed rename can put back the ones renamed before it.
+    const olds: (string | null)[] = [];
+    for (const [, final] of staged) {
+      const old = temp(basename(final));
+      try {
+        await link(final, old);
+        ours.push(old);
+        olds.push(old);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        olds.push(null);
+      }
+    }
+    for (const [i, [tmp, final]] of staged.entries()) {
+      await rename(tmp, final);
+      renamed.push([final, olds[i]!]);
+    }
   } catch (e) {
-    for (const [tmp] of temps) await unlink(tmp).catch(() => undefined);
+    for (const [final, old] of renamed.reverse()) {
+      await (old === null ? unlink(final) : rename(old, final)).catch(() => undefined);
+    }
+    for (const path of ours) await unlink(path).catch(() => undefined);
+    if (made !== undefined) await removeMadeDirs(dir, made);
     throw new CAError(`could not write the certificate directory ${dir}: ${(e as Error).message}`, { cause: e });
   }
+  for (const path of ours) await unlink(path).catch(() => undefined);
   // Temps an interrupted write left (a kill between prepare and rename): only old ones, as there is no lock here.
   await removeTemps(dir, CERT_DIR_TEMP, STALE_CERT_DIR_TEMP_AGE);
+}
+
+// Removes the directories `mkdir(dir, {recursive: true})` created (`made` is the first of them), deepest first, each
+// only while empty: something another process put there meanwhile stays.
+async function removeMadeDirs(dir: string, made: string): Promise<void> {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
+    if (d === resolve(made) || dirname(d) === d) return;
+  }
 }
 
 /**
