@@ -875,8 +875,12 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       try {
         if (flight.answered) return; // interruptRunning answered it already
         if (task.cancelled()) this.#settle(id, method, flight, cached, ctx, CANCELLED, null);
-        else if (task.exception() == null) this.#settle(id, method, flight, cached, ctx, OK, task.result());
-        else this.#settle(id, method, flight, cached, ctx, FAILED, task.exception());
+        else {
+          // Read through result(): a handler may throw anything, `null` and `undefined` included, and exception()
+          // returns null both for "no exception" and for `throw null` (which then had no reply at all).
+          const ended = outcomeOf(task);
+          this.#settle(id, method, flight, cached, ctx, ended.failed ? FAILED : OK, ended.value);
+        }
       } finally {
         // After the reply was batched: a link waiting for the peer's EOF may now flush it and close.
         this.#link.settled?.();
@@ -986,7 +990,9 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     }
     const task = this.#link.loop.createTask(body, { name: `rpc notify ${method}` });
     task.addDoneCallback(() => {
-      if (!task.cancelled() && task.exception() != null) this.#notifyFailed(method, task.exception(), meta.peer);
+      if (task.cancelled()) return;
+      const ended = outcomeOf(task);
+      if (ended.failed) this.#notifyFailed(method, ended.value, meta.peer);
     });
   }
 
@@ -1249,6 +1255,16 @@ function registration<H>(fn: H, options: HandlerOptions): RegisteredHandler<H> {
 function isAsyncFunction(fn: unknown): boolean {
   const tag = Object.prototype.toString.call(fn);
   return tag === '[object AsyncFunction]' || tag === '[object AsyncGeneratorFunction]';
+}
+
+// How a finished, not cancelled, Task ended: its result, or what it threw (whatever that is: `null` and `undefined`
+// too, which `exception()` cannot tell from "no exception").
+function outcomeOf(task: Task<unknown>): { failed: boolean; value: unknown } {
+  try {
+    return { failed: false, value: task.result() };
+  } catch (err) {
+    return { failed: true, value: err };
+  }
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
