@@ -7,6 +7,12 @@
 import type { Clock } from '../loop/clock.js';
 import { systemClock } from '../loop/clock.js';
 
+// Tokens a request may fall short by and still be let through. The refill is `elapsed * rate` on float seconds,
+// which can land ~1e-16 tokens short of a whole one: a message arriving exactly when its token is due (paced at the
+// rate, or retried exactly `retryAfter` after a refusal, as the RateLimited reply says) was refused again with a
+// retryAfter of ~1e-17 s. A millionth of a message is far below anything a rate limit means.
+const TOKEN_EPSILON = 1e-6;
+
 /** Options of {@link TokenBucket}. */
 export interface TokenBucketOptions {
   /** Tokens added per second (the sustained message rate). */
@@ -60,12 +66,15 @@ export class TokenBucket {
   /**
    * Takes `n` tokens if the bucket holds them. Returns 0 when they were taken; otherwise takes nothing and returns
    * the seconds until `n` tokens will be there (what a RateLimited reply carries as `retryAfter`). A request larger
-   * than `burst` can never succeed and returns Infinity.
+   * than `burst` can never succeed and returns Infinity. Waiting the seconds returned and calling again succeeds
+   * (a request short of its tokens by float rounding only, under a millionth of a token, is let through).
+   * @throws RangeError when `n` is negative or not a number (it would add tokens)
    */
   take(n = 1): number {
+    if (!(n >= 0)) throw new RangeError(`tokens to take must be a number >= 0, got ${n}`);
     this.#refill();
-    if (this.#tokens >= n) {
-      this.#tokens -= n;
+    if (this.#tokens >= n - TOKEN_EPSILON) {
+      this.#tokens = Math.max(0, this.#tokens - n);
       return 0;
     }
     if (n > this.burst) return Infinity;
