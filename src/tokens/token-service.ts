@@ -156,10 +156,12 @@ export class TokenService {
     const roles = uniq(account.roles ?? []);
     const scope = options.scope === undefined ? roles : uniq(options.scope).filter((r) => roles.includes(r));
     const generation = await this.store.getGeneration(accountId);
-    return this.#mint(account.id, accountId, generation, roles, scope);
+    return (await this.#mint(account.id, accountId, generation, roles, scope)).pair;
   }
 
-  async #mint(rawId: AccountId, accountId: string, generation: number, roles: string[], scope: string[]): Promise<TokenPair> {
+  // Stores the access record of a new pair (the one store write a pair needs) and signs the pair; resolves with the
+  // pair and the store key of its access token (for refresh to remove it again when the claim is refused).
+  async #mint(rawId: AccountId, accountId: string, generation: number, roles: string[], scope: string[]): Promise<{ pair: TokenPair; key: string }> {
     const accessToken = randomBytes(32).toString('base64url');
     const now = this.#clock.epoch();
     const record: AccessRecord = { accountId, generation, roles, scope, issuedAt: now, expiresAt: now + this.accessTtl };
@@ -170,13 +172,14 @@ export class TokenService {
     const payload: RefreshPayload = {
       account_id: rawId, generation, scope, roles, jti: randomBytes(16).toString('base64url'), access: key,
     };
-    return {
+    const pair: TokenPair = {
       accessToken,
       refreshToken: this.#serializer.dumps(payload),
       tokenType: 'Bearer',
       expiresIn: this.accessTtl,
       refreshExpiresIn: this.refreshTtl,
     };
+    return { pair, key };
   }
 
   /**
@@ -197,6 +200,10 @@ export class TokenService {
 
   /**
    * Exchanges a refresh token for a new pair; the old access token is revoked and the refresh token is used up.
+   * The token is spent only by the last store step, so a refresh that rejects with StoreUnavailable (or a failing
+   * `loadAccount`) can be retried with the same token; the old access token may already be revoked then. One case
+   * stays ambiguous: a claim that reached the store but whose reply was lost spent the token, and the retry is
+   * refused as a reuse.
    * @throws BadSignature / BadTimeSignature (tampered, wrong key); TokenExpired; TokenRevoked (generation bumped, or
    * the token was already used: then every token of the account is revoked; or it was signed before the store's
    * state begins, `TokenStore.stateSince`); UnknownToken (the account is gone);
@@ -228,15 +235,29 @@ export class TokenService {
       if (account === null) throw new UnknownToken(`account ${accountId} no longer exists`);
       roles = uniq(account.roles ?? []);
     }
+    // The claim that spends the token is the last store step: every write that can fail (storing the new access
+    // record, removing the old one) comes first, so a refresh that fails on the store leaves the refresh token good
+    // for the client's retry. Claiming first and failing after left the client with no new pair and a spent token,
+    // whose retry then looked like a reuse and revoked the family. A failure before the claim leaves at most an
+    // access record no one holds the token of (it expires with its TTL).
+    const scope = payload.scope.filter((r) => roles.includes(r));
+    const { pair, key } = await this.#mint(payload.account_id, accountId, current, roles, scope);
+    await this.store.deleteAccess(payload.access);
     // Single use: the claim lives as long as the token could still verify.
     const remaining = Math.max(1, signedAt + this.refreshTtl - Math.floor(this.#clock.epoch()) + 1);
-    if (!(await this.store.claimOnce(payload.jti, remaining))) {
+    let claimed: boolean;
+    try {
+      claimed = await this.store.claimOnce(payload.jti, remaining);
+    } catch (err) {
+      await this.store.deleteAccess(key).catch(() => false);
+      throw err;
+    }
+    if (!claimed) {
+      await this.store.deleteAccess(key).catch(() => false); // the bump below revokes it too, should this fail
       if (this.#reuseDetection) await this.store.bumpGeneration(accountId);
       throw new TokenRevoked('refresh token already used: every token of the account is revoked');
     }
-    await this.store.deleteAccess(payload.access);
-    const scope = payload.scope.filter((r) => roles.includes(r));
-    return this.#mint(payload.account_id, accountId, current, roles, scope);
+    return pair;
   }
 
   /** Revokes one access token; true when it was known. */
