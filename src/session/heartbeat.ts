@@ -170,6 +170,16 @@ export class Heartbeat {
   }
 }
 
+/**
+ * A timeout verdict reached more than this long after the idle deadline (seconds) means the loop itself was stalled
+ * (a long synchronous callback, a GC pause, a suspended process): the peer's messages of that time may still sit
+ * unread in the socket, since a stalled loop runs its due timers before it reads again. Normal timer lateness under
+ * load is a few milliseconds.
+ */
+const STALL_SLACK = 0.05;
+/** After such a late verdict, the peer is checked again this much later (seconds), once its waiting bytes were read. */
+const STALL_RECHECK = 0.05;
+
 /** The part of an event loop the heartbeat driver needs (structural, so this module does not import the loop). */
 export interface HeartbeatScheduler {
   /** The loop's monotonic time, seconds. */
@@ -190,6 +200,12 @@ export interface HeartbeatTimerOptions {
  * Drives a {@link Heartbeat} with one loop timer at a time. Messages from the peer only move a timestamp; the timer
  * fires at the old deadline, finds nothing due and re-arms for the new one, so a busy connection arms at most one
  * timer per `interval` instead of one per message.
+ *
+ * A timeout found late (the loop was stalled past the idle deadline: a long tick, a GC pause, a suspended VM) is
+ * not acted on at once: the peer kept talking meanwhile, but its messages are still in the socket, unread, because
+ * the stalled loop runs the timers now due before it reads. The peer is checked again a moment later, after that
+ * read, and dropped then only if it is still silent (once per deadline: a dead peer is dropped at most ~0.05 s
+ * later). Without this one stall longer than `idleTimeout` dropped every peer of a game server at once.
  */
 export class HeartbeatTimer {
   /** The state machine being driven. */
@@ -198,6 +214,8 @@ export class HeartbeatTimer {
   readonly #options: HeartbeatTimerOptions;
   #handle: { cancel(): void } | null = null;
   #stopped = true;
+  // The idle deadline whose late timeout verdict was put off once already (see the class doc), or null.
+  #recheckedFor: number | null = null;
 
   constructor(heartbeat: Heartbeat, scheduler: HeartbeatScheduler, options: HeartbeatTimerOptions) {
     this.heartbeat = heartbeat;
@@ -209,6 +227,7 @@ export class HeartbeatTimer {
   start(): void {
     this.stop();
     this.#stopped = false;
+    this.#recheckedFor = null;
     this.heartbeat.start();
     this.#arm();
   }
@@ -234,6 +253,13 @@ export class HeartbeatTimer {
     if (this.#stopped) return;
     const action = this.heartbeat.poll();
     if (action === 'timeout') {
+      const now = this.#scheduler.time();
+      const deadline = this.heartbeat.idleDeadline();
+      if (now - deadline > STALL_SLACK && this.#recheckedFor !== deadline) {
+        this.#recheckedFor = deadline;
+        this.#handle = this.#scheduler.callAt(now + STALL_RECHECK, () => this.#fire());
+        return;
+      }
       const err = this.heartbeat.timeoutError();
       this.stop();
       this.#options.onTimeout(err);
