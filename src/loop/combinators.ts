@@ -6,7 +6,7 @@
  * "Awaitables" here are tulipwire Futures and Tasks, async functions (wrapped in a Task, like a coroutine passed to
  * `ensure_future`) and native Promises (wrapped with `wrapPromise`; cancelling the wrapper cannot stop them).
  */
-import { InvalidStateError, TimeoutError } from '../errors.js';
+import { InvalidStateError, TimeoutError, isCancelledError } from '../errors.js';
 import type { EventLoop } from './event-loop.js';
 import type { TimerHandle } from './events.js';
 import { CANCELLED, FINISHED, Future, PENDING, wrapPromise } from './futures.js';
@@ -310,7 +310,9 @@ export async function waitFor<T>(aw: Awaitable<T>, timeoutSeconds: number | null
     try {
       return fut.result();
     } catch (e) {
-      if ((fut._state as number) === CANCELLED) throw new TimeoutError(undefined, { cause: e });
+      // Whatever ends with a CancelledError after our cancel timed out, also a Future that is finished with one
+      // rather than cancelled (a gather(), whose cancel cancels its children): asyncio's `except CancelledError`.
+      if (isCancelledError(e)) throw new TimeoutError(undefined, { cause: e });
       throw e;
     }
   }
