@@ -166,6 +166,10 @@ export function runBot(options: BotOptions): Bot {
             stats.joins += 1;
             const reply = await session.call<JoinReply>('room.join', { room: options.room }, { timeout: 2 });
             stats.id = reply.you;
+            // Back in a place the server kept (joined false: a reconnect, or this bot restarted within the rejoin
+            // grace): go on above the seq it applied last, which a restarted bot would otherwise reuse (refused as
+            // stale). A fresh join starts the sequence over, so the seq kept here is fine.
+            if (!reply.joined) seq = Math.max(seq, reply.state.players.find((p) => p.id === reply.you)?.ack ?? 0);
             if (!joinedFuture.done()) joinedFuture.setResult(reply);
           }
           seq += 1;

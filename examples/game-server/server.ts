@@ -51,7 +51,11 @@ export interface JoinReply {
   readonly room: string;
   /** The caller's id. */
   readonly you: string;
-  /** False when the caller already was in that room (join is idempotent: nothing changed). */
+  /**
+   * False when the caller already was in that room (join is idempotent: nothing changed; within the rejoin grace
+   * too): its inputs go on above its `ack` in {@link state}. True for a fresh join, which starts its input sequence
+   * over (seq from 1).
+   */
   readonly joined: boolean;
   /** The room's state now (players sorted by id), so the client can render before the first tick. */
   readonly state: RoomState;
@@ -120,7 +124,7 @@ export interface GameServerOptions {
   rejoinGrace?: number;
   /** Clock skew allowed on message expiry, seconds. Default 1: a stale input is refused, not applied late. */
   skew?: number;
-  /** Called after every tick with its number (for tests and instrumentation). */
+  /** Called after every tick with its number (for tests and instrumentation); a throw goes to the loop's exception handler and the ticks go on. */
   onTick?: (tick: number) => void;
   /** Called with each connection the session server let in, after the game counted it (tests, instrumentation). */
   onConnection?: (connection: SessionConnection) => void;
@@ -370,6 +374,11 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
     rooms.set(room, members);
     members.add(p);
     p.room = room;
+    // A fresh join starts the player's input sequence over: a client that restarted (a new process with the same
+    // certificate) numbers from 1 again, and the record of its identity outlives its connections. Kept, every
+    // input it sent was refused as stale until its seq passed the old one (minutes of not moving).
+    p.lastSeq = 0;
+    p.ack = 0;
     stats.joins += 1;
     stats.online = [...players.values()].filter((q) => q.room !== null).length;
     return { room, you: p.id, joined: true, state: snapshot(room) } satisfies JoinReply;
@@ -442,9 +451,11 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
         }
       }
     }
-    options.onTick?.(stats.ticks);
     nextAt += period;
+    // The next tick is armed before the hook runs: a hook that throws (the loop's exception handler gets it) must
+    // not end the tick loop, which stopped every room for good.
     timer = loop.callLater(Math.max(0, nextAt - loop.time()), tick);
+    options.onTick?.(stats.ticks);
   };
   timer = loop.callLater(period, tick);
 
