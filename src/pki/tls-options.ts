@@ -12,7 +12,7 @@ import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { ConnectionOptions, DetailedPeerCertificate, PeerCertificate, SecureVersion, TLSSocket, TlsOptions } from 'node:tls';
 import { checkServerIdentity as nodeCheckServerIdentity, createSecureContext } from 'node:tls';
-import { CAError, HostnameMismatch, PinMismatch } from '../errors.js';
+import { CAError, CertificateExpired, CertificateNotYetValid, HostnameMismatch, PinMismatch } from '../errors.js';
 import type { Clock } from '../loop/clock.js';
 import { systemClock } from '../loop/clock.js';
 import type { IssuedCertificate } from './ca.js';
@@ -200,9 +200,33 @@ function hooks(clock: Clock, verifyPeer: (socket: TLSSocket) => Error | null): P
   };
 }
 
-// Server side: node exposes only the client's leaf, so the pin is enforced by the trust list itself (cut down to
-// the pinned roots in caList); nothing is left to check after the handshake.
-const serverVerifyPeer = (): null => null;
+/**
+ * The server's check after the handshake. Node exposes only the client's leaf there, so the pin is enforced by the
+ * trust list itself (cut down to the pinned roots in caList). What is left is a resumed session: it skips the
+ * certificate checks and brings back the client certificate of the original handshake, so a client whose
+ * certificate expired since (let lapse, which is how a client is dropped) resumed with its ticket, which the
+ * ticket lifetime (capped at the *server* certificate's life) does not stop. Such a session is refused unless the
+ * client certificate is within its validity at `clock`'s now. A full handshake was checked by OpenSSL just now.
+ */
+function serverVerifyPeer(clock: Clock): (socket: TLSSocket) => Error | null {
+  return (socket) => {
+    if (!socket.isSessionReused()) return null;
+    const cert = socket.getPeerCertificate(false);
+    if (cert === null || cert.valid_to === undefined) return null; // no client certificate: node refused it already
+    const now = clock.epoch();
+    const notBefore = Date.parse(cert.valid_from) / 1000;
+    const notAfter = Date.parse(cert.valid_to) / 1000;
+    const who = `the client's certificate (serial ${cert.serialNumber.toLowerCase()}, valid ${cert.valid_from} – ${cert.valid_to})`;
+    if (!(now <= notAfter)) {
+      return new CertificateExpired(`${who} expired ${(now - notAfter).toFixed(1)} s ago; the client resumed a TLS session made`
+        + ' before that, and a resumed session does not bring an expired certificate back (CERT_HAS_EXPIRED)');
+    }
+    if (!(now >= notBefore)) {
+      return new CertificateNotYetValid(`${who} is not valid yet, in a resumed TLS session (CERT_NOT_YET_VALID)`);
+    }
+    return null;
+  };
+}
 
 function leafNotAfter(certPem: string): number {
   const first = splitPemCertificates(certPem)[0];
@@ -213,7 +237,8 @@ function leafNotAfter(certPem: string): number {
 /**
  * Server options for mTLS: `requestCert` + `rejectUnauthorized`, `ca` = the CA root only (never the system roots),
  * `cert` = leaf + intermediate, TLS 1.3 minimum, session tickets capped at the certificate's remaining life, and the
- * three hooks. Pass the whole object to `server.setSecureContext()` on rotation (leaving `ca` out would silently
+ * three hooks (whose `verifyPeer` refuses a resumed session whose client certificate has expired since, as
+ * `CertificateExpired`). Pass the whole object to `server.setSecureContext()` on rotation (leaving `ca` out would silently
  * fall back to the public roots: Node resets every field it is not given), or use {@link reloadServer}.
  * @throws CAError when the pin is malformed or the cert PEM is empty; PinMismatch when no trusted root matches the pin.
  */
@@ -230,7 +255,7 @@ export function serverTlsOptions(source: TlsSource, options: ServerTlsBuildOptio
     rejectUnauthorized: true,
     minVersion: options.minVersion ?? 'TLSv1.3',
     sessionTimeout: Math.max(1, Math.min(options.sessionTimeout ?? 300, remaining)),
-    ...hooks(clock, serverVerifyPeer),
+    ...hooks(clock, serverVerifyPeer(clock)),
   };
 }
 
