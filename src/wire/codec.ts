@@ -224,6 +224,14 @@ function hint(v: object): string {
   return '';
 }
 
+// A Buffer over the same memory (no copy). msgpackr builds `bin` values of the class of its input: from a plain
+// Uint8Array of more than 139 bytes (the scratch copy below is a Buffer) they came out as bare Uint8Arrays, which
+// the shape check refuses as msgpackr's typed-array extension, so a valid payload was refused or accepted depending
+// on the class and size of the array it was passed in, and the fast path (Buffers only) was skipped.
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /**
  * Decodes the msgpack bytes `bytes[start..end)` (default: all of them) and checks the result's shape.
  * @throws BadPayload for anything msgpackr rejects (truncated, trailing bytes, bad types, stack overflow), with the
@@ -231,6 +239,7 @@ function hint(v: object): string {
  */
 export function decode(bytes: Uint8Array, options?: DecodeOptions, start = 0, end = bytes.length): unknown {
   if (end <= start) throw new BadPayload('empty payload');
+  if (!Buffer.isBuffer(bytes)) bytes = asBuffer(bytes);
   const maxDepth = options?.maxDepth ?? MAX_DEPTH;
   if (maxDepth <= FAST_MAX_DEPTH && Buffer.isBuffer(bytes)) {
     const v = decodeFast(bytes, start, end, maxDepth, options?.maxNodes ?? MAX_NODES, options?.binaryViewThreshold ?? Infinity);
@@ -259,6 +268,7 @@ export function decodeWithView(buf: Buffer, view: DataView, options: DecodeOptio
  */
 export function decodeGeneral(bytes: Uint8Array, options?: DecodeOptions, start = 0, end = bytes.length): unknown {
   if (end <= start) throw new BadPayload('empty payload');
+  if (!Buffer.isBuffer(bytes)) bytes = asBuffer(bytes);
   scanValues(bytes, start, end, options);
   let value: unknown;
   const len = end - start;
