@@ -56,6 +56,20 @@ export function parseLifetime(text: string): number {
   return n;
 }
 
+/**
+ * Parses a renewal fraction: a decimal (`0.75`, `.5`) or `a/b` (`2/3`, the form `--help` shows the default in),
+ * strictly between 0 and 1.
+ * @throws UsageError for anything else, naming the value.
+ */
+export function parseFraction(text: string): number {
+  const m = /^\s*(?:(\d*\.?\d+)|(\d+)\s*\/\s*(\d+))\s*$/.exec(text);
+  const f = m === null ? NaN : m[1] !== undefined ? Number(m[1]) : Number(m[2]) / Number(m[3]);
+  if (!(f > 0 && f < 1)) {
+    throw new UsageError(`--fraction ${JSON.stringify(text)}: give a fraction between 0 and 1, as a decimal (0.75) or a/b (2/3)`);
+  }
+  return f;
+}
+
 function formatDuration(seconds: number): string {
   const a = Math.abs(seconds);
   if (a < 120) return `${a.toFixed(0)} s`;
@@ -330,13 +344,12 @@ function buildProgram(): Command {
     .option('--lifetime <duration>', 'new lifetime (default: the one the certificate was issued with)')
     .option('--watch', 'stay running and renew before expiry (the built-in "cron job"); renews an expired certificate too')
     .option('--allow-expired', 'renew the certificate even when it has already expired (refused otherwise: letting it lapse is how a client is dropped)')
-    .addOption(new Option('--fraction <f>', 'with --watch, renew at this fraction of the lifetime').default(String(RENEW_AT_FRACTION), '2/3'))
+    .addOption(new Option('--fraction <f>', 'with --watch, renew at this fraction of the lifetime: 0.75 or 3/4').default(String(RENEW_AT_FRACTION), '2/3'))
     .addOption(passOpt())
     .addOption(keyModeOpt())
     .action(async (o: CommonOpts & { out: string; lifetime?: string; watch?: boolean; allowExpired?: boolean; fraction: string }) => {
       const lifetime = o.lifetime !== undefined ? parseLifetime(o.lifetime) : undefined;
-      const fraction = Number(o.fraction);
-      if (!(fraction > 0 && fraction < 1)) throw new UsageError('--fraction must be between 0 and 1');
+      const fraction = parseFraction(o.fraction);
       const c = await loadCA(o);
       // A watcher is a standing decision to keep this certificate alive (stop it to drop the client): it renews one
       // that expired while the machine was off. A one-shot renewal of a lapsed certificate needs --allow-expired.
