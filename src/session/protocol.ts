@@ -273,7 +273,10 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
       ...(this.#idle !== undefined ? { idleTimeout: this.#idle } : {}) });
     this.heartbeat = hb;
     this.#timer = new HeartbeatTimer(hb, loop, {
-      sendPing: (id) => this.sendControl(SESSION_KIND.PING, [id]),
+      sendPing: (id) => {
+        this.sendControl(SESSION_KIND.PING, [id]);
+        this.heartbeatTick();
+      },
       onTimeout: (err) => this.closeFor(this.#explainSilence(err), true),
     });
     this.#timer.start();
@@ -382,6 +385,14 @@ export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> e
     this.rpc?.interruptRunning(reason.message);
     this.close();
   }
+
+  /**
+   * Runs once per heartbeat interval, right after each PING is sent (so only while the heartbeat runs). The loop's
+   * timers run on monotonic time, but a certificate's notAfter is wall time: after a step of the wall clock (an NTP
+   * correction, a VM resumed from a pause) a timer armed for a notAfter fires late, so the subclasses re-check their
+   * wall-clock deadlines here. Default: nothing.
+   */
+  heartbeatTick(): void {}
 
   /** A RECONNECT notice arrived. Default: ignored (servers never get one). */
   reconnectReceived(_notice: ReconnectNotice, _meta: MessageMeta): void {}

@@ -315,6 +315,8 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
   #bucket: TokenBucket | null = null;
   #noticeTimer: TimerHandle | null = null;
   #closeTimer: TimerHandle | null = null;
+  // Why the connection closes at closesAt ("the client certificate expires at …"), once the cap is scheduled.
+  #capReason = '';
   #lastRefusalReply = -Infinity;
   // The stamp at which this connection began to close (this side's close, or the client's EOF), or null: from then
   // on nothing more can be written to the client's reading side, so it hands its session's notifications over.
@@ -742,16 +744,34 @@ export class SessionConnection<S extends RpcSecurity = RpcSecurity> extends Sess
     const loop = this.#hooks.loop;
     const delay = closeAt - loop.clock.epoch();
     const noticeDelay = Math.max(0, delay - this.#hooks.reconnectNotice);
-    const reason = `${which} expires at ${new Date(closeAt * 1000).toISOString()}`;
-    this.#noticeTimer = loop.callLater(noticeDelay, () => {
-      this.#noticeTimer = null;
-      this.noticeSent = true;
-      this.sendControl(SESSION_KIND.RECONNECT, [closeAt, reason]);
-    });
-    this.#closeTimer = loop.callLater(Math.max(0, delay), () => {
-      this.#closeTimer = null;
-      this.closeFor(new SessionClosed(`connection closed at certificate expiry: ${reason}`));
-    });
+    this.#capReason = `${which} expires at ${new Date(closeAt * 1000).toISOString()}`;
+    this.#noticeTimer = loop.callLater(noticeDelay, () => this.#sendNotice());
+    this.#closeTimer = loop.callLater(Math.max(0, delay), () => this.#closeAtCap());
+  }
+
+  #sendNotice(): void {
+    this.#noticeTimer?.cancel();
+    this.#noticeTimer = null;
+    this.noticeSent = true;
+    this.sendControl(SESSION_KIND.RECONNECT, [this.closesAt, this.#capReason]);
+  }
+
+  #closeAtCap(): void {
+    this.#closeTimer?.cancel();
+    this.#closeTimer = null;
+    this.closeFor(new SessionClosed(`connection closed at certificate expiry: ${this.#capReason}`));
+  }
+
+  /**
+   * Re-checks the certificate cap on the wall clock once per heartbeat: the notice and the close are loop timers
+   * (monotonic time), which a forward step of the wall clock leaves late, so a connection outlived its certificate
+   * by the size of the step. Sends the notice, or closes, now when their wall-clock time has come.
+   */
+  override heartbeatTick(): void {
+    if (this.isLost || this.endReason !== null) return;
+    const now = this.#hooks.loop.clock.epoch();
+    if (this.#noticeTimer !== null && now >= this.closesAt - this.#hooks.reconnectNotice) this.#sendNotice();
+    if (this.#closeTimer !== null && now >= this.closesAt) this.#closeAtCap();
   }
 }
 

@@ -290,10 +290,23 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
     // A certificate already past its notAfter (the TLS check counts whole seconds) is the other end's to refuse: its
     // TLS does, and its cap closes at once; closing here too would only race it and hide its typed reason.
     if (Number.isFinite(capAt) && capAt > loop.clock.epoch()) {
-      this.#capTimer = loop.callLater(capAt - loop.clock.epoch(), () => {
-        this.#capTimer = null;
-        this.closeFor(new SessionClosed(`connection closed at certificate expiry (${new Date(capAt * 1000).toISOString()})`));
-      });
+      this.#capTimer = loop.callLater(capAt - loop.clock.epoch(), () => this.#closeAtCap());
+    }
+  }
+
+  #closeAtCap(): void {
+    this.#capTimer?.cancel();
+    this.#capTimer = null;
+    this.closeFor(new SessionClosed(`connection closed at certificate expiry (${new Date(this.closesAt * 1000).toISOString()})`));
+  }
+
+  /**
+   * Re-checks the certificate cap on the wall clock once per heartbeat: the cap is a loop timer (monotonic time),
+   * which a forward step of the wall clock leaves late, so the connection outlived the certificate by the step.
+   */
+  override heartbeatTick(): void {
+    if (this.#capTimer !== null && !this.isLost && this.endReason === null && this.#hooks.loop.clock.epoch() >= this.closesAt) {
+      this.#closeAtCap();
     }
   }
 
