@@ -274,7 +274,7 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
         // A player whose newer connection (a reconnect) already took over keeps its place; so does one whose session
         // moved to a successor connection (make-before-break): its state now goes there.
         if (p.conn === c) {
-          const next = c.current;
+          const next = c.current ?? otherConnectionOf(p);
           if (next !== null && next !== c) {
             p.conn = next;
           } else {
@@ -286,6 +286,17 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
       options.onDisconnect?.(c, reason);
     },
   });
+
+  // Another open connection of the player's certificate (a second session: another tab or device), where its state
+  // goes once the one it joined on last ends; null when it has none (it is away then).
+  function otherConnectionOf(p: Player): SessionConnection | null {
+    for (const o of sessions.connections) {
+      if (o.isLost || o.goawayAt !== null || !isPeerIdentity(o.peer) || o.peer.identity !== p.identity) continue;
+      const target = o.current;
+      if (target !== null) return target;
+    }
+    return null;
+  }
 
   function playerOf(ctx: RpcContext | NotifyContext): Player {
     const peer = isPeerIdentity(ctx.peer) ? ctx.peer : null;
