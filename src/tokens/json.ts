@@ -8,6 +8,7 @@
  * functions, symbols, `NaN`/`Infinity`, Dates, Maps, typed arrays, class instances, cycles, lone surrogates) is a
  * `TypeError`, as Python's encoder refuses what it cannot represent.
  */
+import { randomBytes } from 'node:crypto';
 
 /** How a {@link pythonJsonDumps} call formats its text. */
 export interface PythonJsonOptions {
@@ -136,11 +137,62 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Parses JSON bytes or text as Python's `json.loads` would for standard JSON (bytes must be valid UTF-8; a leading
- * byte-order mark is refused, as itsdangerous refuses it). Python also accepts `NaN`/`Infinity`, which JavaScript's
- * parser refuses; such payloads fail here.
+ * byte-order mark is refused, as itsdangerous refuses it). An integer literal beyond ±(2^53 − 1) loads as a
+ * `bigint` with its exact value, as Python reads it as an exact `int` (and as {@link pythonJsonDumps} writes a
+ * `bigint`): `JSON.parse` alone would round it to another integer silently, so a Python-signed id 1234567890123456789
+ * would have come out as 1234567890123456768. Every other number is a `number`, as `JSON.parse` gives it. Python
+ * also accepts `NaN`/`Infinity`, which JavaScript's parser refuses; such payloads fail here.
  * @throws SyntaxError or TypeError on invalid input (the serializers wrap it in BadPayload)
  */
 export function pythonJsonLoads(payload: string | Uint8Array): unknown {
   const text = typeof payload === 'string' ? payload : strictUtf8.decode(payload);
-  return JSON.parse(text);
+  // 16 digits in a row are needed for an integer beyond 2^53 − 1 (9007199254740991, 16 digits): without any, the
+  // plain parse is exact, and the scan below costs nothing.
+  if (!/\d{16}/.test(text)) return JSON.parse(text);
+  const spans = unsafeIntegers(text);
+  if (spans.length === 0) return JSON.parse(text);
+  // Each such literal becomes a string holding a marker no payload can contain (random per call), which the reviver
+  // turns into a bigint. A string is valid where a number is, and also as an object key, where a number is not: a
+  // marker found as a key was a number there, which JSON refuses.
+  const marker = `\u0000tulipwire-bigint-${randomBytes(8).toString('hex')}:`;
+  let rewritten = '';
+  let at = 0;
+  for (const [start, end] of spans) {
+    rewritten += `${text.slice(at, start)}${JSON.stringify(marker + text.slice(start, end))}`;
+    at = end;
+  }
+  rewritten += text.slice(at);
+  return JSON.parse(rewritten, (key, value: unknown) => {
+    if (key.startsWith(marker)) throw new SyntaxError(`a number cannot be an object key in JSON (${key.slice(marker.length)})`);
+    return typeof value === 'string' && value.startsWith(marker) ? BigInt(value.slice(marker.length)) : value;
+  });
+}
+
+// JSON's number grammar at one position (sticky): integer part without leading zeros, optional fraction and exponent.
+const NUMBER_AT = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+// The [start, end) spans of the integer literals (no fraction, no exponent) outside strings whose value is beyond
+// ±(2^53 − 1). Text that is not JSON may give any spans: the parse of the rewritten text refuses it all the same.
+function unsafeIntegers(text: string): [number, number][] {
+  const spans: [number, number][] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string, escapes included.
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+      continue;
+    }
+    if (c !== 0x2d && (c < 0x30 || c > 0x39)) continue;
+    NUMBER_AT.lastIndex = i;
+    const m = NUMBER_AT.exec(text);
+    if (m === null) continue;
+    const end = i + m[0].length;
+    if (m[1] === undefined && m[2] === undefined && m[0].replace('-', '').length >= 16) {
+      const v = BigInt(m[0]);
+      if (v > MAX_SAFE || -v > MAX_SAFE) spans.push([i, end]);
+    }
+    i = end - 1;
+  }
+  return spans;
 }

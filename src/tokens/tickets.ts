@@ -87,6 +87,9 @@ export class AuthTickets {
     const data = this.#serializer.loads(ticket) as unknown;
     if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new BadPayload('not an auth ticket');
     const { user_id: userId, expires_at: expiresAt } = data as Record<string, unknown>;
+    // An integer beyond 2^53 − 1 (a Python service's 64-bit id) loads as a bigint: refused, never rounded to a number
+    // that would name another user.
+    if (typeof userId === 'bigint') throw new BadPayload(`not an auth ticket tulipwire can read: user_id ${userId} is beyond 2^53 - 1 (use a string id)`);
     if ((typeof userId !== 'string' && typeof userId !== 'number') || typeof expiresAt !== 'number') {
       throw new BadPayload('not an auth ticket: user_id and expires_at are required');
     }
