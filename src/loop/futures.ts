@@ -277,12 +277,15 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /**
    * Promise-style chaining (so `await fut` works). Inside a Task, awaiting a pending Future suspends the task's
-   * atomic step. Returns a new Future for the value `onFulfilled`/`onRejected` return.
+   * atomic step. Returns a new Future for the value `onFulfilled`/`onRejected` return. A call with only one of the
+   * two callbacks (`fut.then(cb)`, and `catch`/`finally`) is never the task's suspension: V8's `await` always
+   * passes both resolving functions, so such a call is code registering a reaction, and the task goes on running.
    */
   then<R1 = T, R2 = never>(
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
   ): Future<R1 | R2> {
+    if (typeof onFulfilled !== 'function' || typeof onRejected !== 'function') return this._thenPlain(onFulfilled, onRejected);
     const derived = new Future<R1 | R2>(this._loop);
     if (this._state === PENDING || this._forceYield) {
       if (rt.foreign !== 0) {
@@ -306,6 +309,26 @@ export class Future<T = unknown> implements PromiseLike<T> {
         }
       }
     }
+    this._react(derived, onFulfilled, onRejected);
+    return derived;
+  }
+
+  /** @internal `then()` as a plain reaction, never a task's suspension (`catch`, `finally`, library code). */
+  _thenPlain<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
+  ): Future<R1 | R2> {
+    const derived = new Future<R1 | R2>(this._loop);
+    this._react(derived, onFulfilled, onRejected);
+    return derived;
+  }
+
+  /** @internal Registers a Promise-style reaction that settles `derived`. */
+  _react<R1, R2>(
+    derived: Future<R1 | R2>,
+    onFulfilled: ((value: T) => R1 | PromiseLike<R1>) | null | undefined,
+    onRejected: ((reason: any) => R2 | PromiseLike<R2>) | null | undefined,
+  ): void {
     if (this._state === PENDING) {
       const thenReaction = (f: Future<T>): void => settleDerived(f, derived, onFulfilled, onRejected);
       (thenReaction as { _tulipThen?: boolean })._tulipThen = true;
@@ -317,18 +340,17 @@ export class Future<T = unknown> implements PromiseLike<T> {
       // `await done_future` does not yield either).
       queueMicrotask(() => settleDerived(this, derived, onFulfilled, onRejected));
     }
-    return derived;
   }
 
-  /** Promise-style `catch`. */
+  /** Promise-style `catch` (a reaction, never the calling task's suspension). */
   catch<R = never>(onRejected?: ((reason: any) => R | PromiseLike<R>) | null): Future<T | R> {
-    return this.then(undefined, onRejected);
+    return this._thenPlain(undefined, onRejected);
   }
 
-  /** Promise-style `finally`. */
+  /** Promise-style `finally` (a reaction, never the calling task's suspension). */
   finally(onFinally?: (() => void) | null): Future<T> {
-    if (typeof onFinally !== 'function') return this.then();
-    return this.then(
+    if (typeof onFinally !== 'function') return this._thenPlain();
+    return this._thenPlain(
       (v) => {
         onFinally();
         return v;
@@ -521,14 +543,15 @@ function chain<T>(target: Future<T>, source: PromiseLike<T>): void {
     target.setException(new TypeError('a Future cannot resolve to itself'));
     return;
   }
-  source.then(
-    (v) => {
-      if (target._state === PENDING) target.setResult(v);
-    },
-    (e) => {
-      if (target._state === PENDING) target.setException(e);
-    },
-  );
+  const onValue = (v: T): void => {
+    if (target._state === PENDING) target.setResult(v);
+  };
+  const onError = (e: unknown): void => {
+    if (target._state === PENDING) target.setException(e);
+  };
+  // A reaction returned a Future: following it is no task's await.
+  if (source instanceof Future) source._thenPlain(onValue, onError);
+  else source.then(onValue, onError);
 }
 
 /** True when `value` is a tulipwire {@link Future} (Tasks included). */

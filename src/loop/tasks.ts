@@ -396,7 +396,14 @@ export class Task<T = unknown> extends Future<T> {
     this._clearForeign();
     if (this._state !== PENDING) return;
     this._futWaiter = null;
-    this._regFut = null;
+    if (this._regFut !== null) {
+      // The body ended after registering this: it was an explicit `fut.then(a, b)`, not an await. It stays a plain
+      // reaction, run when its Future is done (`_wakeupFrom` finds it among the stale ones).
+      (this._stale ??= []).push({ fut: this._regFut, onF: this._resF, onR: this._resR, derived: this._resD! });
+      this._regFut = null;
+      this._resF = this._resR = null;
+      this._resD = null;
+    }
     this._loop._tasks.delete(this as Task<unknown>);
     this._detachSignal();
     if (ok) {
