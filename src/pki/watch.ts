@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { FSWatcher } from 'node:fs';
-import { watch } from 'node:fs';
+import { existsSync, statSync, watch } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { CAError } from '../errors.js';
 import type { TlsMaterial } from './files.js';
 import { readCertDir } from './files.js';
@@ -39,7 +40,8 @@ function digest(m: TlsMaterial): string {
 /**
  * Watches a certificate directory and calls `onChange(material)` whenever `key.pem`, `cert.pem` or `ca.pem` change to a
  * new, usable set (the key matches the leaf), also when they change through a swapped symlink (`..data` in a
- * Kubernetes secret volume). Between the renames of one update the set can be inconsistent for a
+ * Kubernetes secret volume), and when `dir` itself is replaced (removed and made again, or a symlink switched to
+ * another directory: the parent directory is watched for its name). Between the renames of one update the set can be inconsistent for a
  * moment; such reads are skipped and the last rename delivers the new set. Feed `onChange` to {@link reloadServer}.
  * @throws CAError when the directory cannot be watched.
  */
@@ -79,19 +81,65 @@ export function watchCertDir(dir: string, onChange: (material: TlsMaterial) => v
 
   check(); // the starting content is the baseline, not a change
   started = true;
-  let watcher: FSWatcher;
-  try {
-    // Every event re-reads the set, whatever file it names: a directory updated by swapping a symlink (Kubernetes
-    // secret and configMap volumes: `cert.pem -> ..data/cert.pem`, then `..data` renamed over) changes all three
-    // files without an event naming any of them. Events that change nothing (temp files) cost three small reads
-    // and a digest, and deliver nothing.
-    watcher = watch(dir, { persistent: false }, () => {
+  // Every event re-reads the set, whatever file it names: a directory updated by swapping a symlink (Kubernetes
+  // secret and configMap volumes: `cert.pem -> ..data/cert.pem`, then `..data` renamed over) changes all three
+  // files without an event naming any of them. Events that change nothing (temp files) cost three small reads
+  // and a digest, and deliver nothing.
+  let watcher: FSWatcher | null = null;
+  let watchedIno: number | null = null;
+  const onWatchError = (e: Error) => options.onError?.(new CAError(`watching ${dir} failed: ${e.message}`, { cause: e }));
+  // (Re)watches the directory `dir` names now. fs.watch follows the inode: a directory removed and made again, or a
+  // symlink `dir` switched to another directory, leaves a watch on the old one that never fires again, so the
+  // parent's watch below calls this when the entry changes. Throws when `dir` cannot be watched.
+  const arm = (): void => {
+    let ino: number | null;
+    try {
+      ino = statSync(dir).ino;
+    } catch {
+      ino = null; // gone for now: the parent's watch sees it come back
+    }
+    if (ino === watchedIno && (watcher !== null || ino === null)) return;
+    watcher?.close();
+    watcher = null;
+    watchedIno = ino;
+    if (ino === null) return;
+    const w = watch(dir, { persistent: false }, () => {
       check();
     });
+    w.on('error', (e) => {
+      // The directory went away under the watch: the parent's watch takes over.
+      if (w === watcher) {
+        w.close();
+        watcher = null;
+        watchedIno = null;
+      }
+      if (existsSync(dir)) onWatchError(e);
+    });
+    watcher = w;
+  };
+  try {
+    arm();
+    if (watcher === null) throw new Error('no such directory');
   } catch (e) {
     throw new CAError(`cannot watch ${dir}: ${(e as Error).message}`, { cause: e });
   }
-  watcher.on('error', (e) => options.onError?.(new CAError(`watching ${dir} failed: ${e.message}`, { cause: e })));
+  const name = basename(dir);
+  let parentWatcher: FSWatcher | null = null;
+  try {
+    parentWatcher = watch(dirname(dir), { persistent: false }, (_event, entry) => {
+      if (closed || (entry !== null && entry !== name)) return;
+      try {
+        arm();
+      } catch (e) {
+        onWatchError(e as Error);
+        return;
+      }
+      check();
+    });
+    parentWatcher.on('error', onWatchError);
+  } catch {
+    // An unreadable parent: changes inside the directory are still seen, a replaced directory is not.
+  }
   return {
     get current() {
       return current;
@@ -99,7 +147,8 @@ export function watchCertDir(dir: string, onChange: (material: TlsMaterial) => v
     check,
     close() {
       closed = true;
-      watcher.close();
+      watcher?.close();
+      parentWatcher?.close();
     },
   };
 }
