@@ -4,8 +4,9 @@
  * A call that finds no usable connection takes a waiter (a loop Future) and awaits it; the session wakes every
  * waiter once a connection is established, and each woken call checks again (the connection may already be gone).
  * The queue is bounded: a waiter beyond `maxSize` is refused at once with SessionClosed, and closing the queue
- * fails every waiter with the close reason, so nothing waits without bound. A waiter cancelled by its Task leaves
- * the queue through its done callback and frees its slot.
+ * fails every waiter with the close reason, so nothing waits without bound. A waiter that is done (cancelled by its
+ * Task, failed by its call's timeout) frees its slot at once: it leaves the queue through its done callback, and
+ * until that runs (the loop runs done callbacks in a later iteration) it is neither counted nor woken.
  */
 
 import { SessionClosed } from '../errors.js';
@@ -40,9 +41,15 @@ export class WaitQueue<W extends Waiter> {
     this.#create = create;
   }
 
-  /** Waiters held now. */
+  /** Waiters held now (not counting those already done). */
   get size(): number {
+    this.#purge();
     return this.#waiters.size;
+  }
+
+  // Forgets the waiters already done, whose done callback has not run yet.
+  #purge(): void {
+    for (const w of this.#waiters) if (w.done()) this.#waiters.delete(w);
   }
 
   /** The error the queue was closed with, or null while open. */
@@ -56,6 +63,7 @@ export class WaitQueue<W extends Waiter> {
    */
   wait(): W {
     if (this.#closedWith !== null) throw this.#closedWith;
+    if (this.#waiters.size >= this.maxSize) this.#purge();
     if (this.#waiters.size >= this.maxSize) {
       throw new SessionClosed(`session call queue is full (${this.maxSize} calls waiting for a connection)`);
     }
