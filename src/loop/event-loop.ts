@@ -954,6 +954,7 @@ export class EventLoop {
             this.#tDirty = true;
           } else {
             // stage 3: back from the follow-up hop.
+            rt.task?._endOfStep();
             rt.task = null;
             this.#tDirty = false;
           }
@@ -995,6 +996,7 @@ export class EventLoop {
             return this.#hop();
           }
         } else {
+          rt.task?._endOfStep();
           rt.task = null;
         }
         this.#tStage = 0;

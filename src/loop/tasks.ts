@@ -112,10 +112,23 @@ export class Task<T = unknown> extends Future<T> {
     this._numCancelsRequested++;
     const w = this._futWaiter;
     // Leave _futWaiter set: it may be a Task that catches and ignores the cancel, so we may cancel it again later.
-    if (w !== null && w.cancel(msg)) return true;
+    // While the loop still holds this task's step (rt.task), its registration may be an explicit `fut.then(a, b)`
+    // of a body that is still running, not its await: wait for the step's await (`_suspendOn`, or `_endOfStep`).
+    if (w !== null && !(rt.task === (this as Task<unknown>) && w === this._regFut) && w.cancel(msg)) return true;
     this._mustCancel = true;
     this._cancelMessage = msg;
     return true;
+  }
+
+  /**
+   * @internal The loop is done with this task's step (its follow-up hop ran): the registration it holds is its
+   * await, so a cancel requested while that was not known yet (see `cancel`) cancels it now.
+   */
+  _endOfStep(): void {
+    if (this._mustCancel && this._state === PENDING && !this._stepping) {
+      const w = this._regFut;
+      if (w !== null && w === this._futWaiter && w.cancel(this._cancelMessage)) this._mustCancel = false;
+    }
   }
 
   /** How many cancellation requests are pending (asyncio 3.11 `cancelling()`). */
