@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readFileSync } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CAError } from '../errors.js';
@@ -266,7 +266,7 @@ async function prepareTemp(tmp: string, data: string | Uint8Array, mode: number)
  * this function's own temp files (`.<file>.<hex>.tmp`) older than 10 minutes, left by a write that was killed.
  *
  * A failure (a write cut short, a rename refused) leaves the directory as it was: no temp file stays, a file already
- * renamed into place is put back to its previous content (kept as a hard link until the last rename) or removed when
+ * renamed into place is put back to its previous content (kept as a hard link, or a copy, until the last rename) or removed when
  * there was none, and a directory this call created is removed again. Only a kill part way can leave temps, which a
  * later call removes once they are old.
  * @throws CAError wrapping the fs error.
@@ -298,12 +298,16 @@ export async function writeCertDir(dir: string, material: TlsMaterial): Promise<
       await prepareTemp(tmp, data, mode);
       staged.push([tmp, join(dir, name)]);
     }
-    // Keep the present files' content reachable, so a failed rename can put back the ones renamed before it.
+    // Keep the present files' content reachable, so a failed rename can put back the ones renamed before it: a hard
+    // link, or a copy (same mode) on a file system without hard links (FAT, some network mounts).
     const olds: (string | null)[] = [];
     for (const [, final] of staged) {
       const old = temp(basename(final));
       try {
-        await link(final, old);
+        await link(final, old).catch(async (e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT') throw e;
+          await copyFile(final, old, fsConstants.COPYFILE_EXCL);
+        });
         ours.push(old);
         olds.push(old);
       } catch (e) {
