@@ -286,6 +286,12 @@ interface InFlight {
   // The peer's request id, and whether its reply went out already (interruptRunning answers before the task ends).
   readonly id: number;
   answered: boolean;
+  // Set when the handler's promise fulfilled (its value in `value`). A cancel (CANCEL, a closing connection) that
+  // lands as the body returns makes the Task end cancelled although the handler finished its work: the reply and
+  // the cached outcome are then its result, never TW_CANCELLED (which would let a retry run an idempotent request
+  // a second time).
+  returned: boolean;
+  value: unknown;
 }
 
 /** The handler's `ctx.signal`: its AbortController is made on first use, aborted already if the flight was. */
@@ -820,7 +826,7 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       return;
     }
     const flight: InFlight = { controller: null, aborted: false, reason: undefined, idempotent: cached !== null, task: null,
-      cancelled: false, id, answered: false };
+      cancelled: false, id, answered: false, returned: false, value: undefined };
     const factory = this.#security;
     let ctx: RpcContext<S> | null = null;   // set once the checks passed and the handler is about to run
     let body: () => Promise<unknown>;
@@ -840,7 +846,13 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
         return;
       }
       const pending = r;
-      body = async () => await pending;  // a library Future awaited in the Task is a cancellation point, as before
+      body = async () => {
+        // A library Future awaited in the Task is a cancellation point, as before.
+        const v = await pending;
+        flight.returned = true;
+        flight.value = v;
+        return v;
+      };
     } else {
       // One Task per request: the security context, the role checks and the handler run in it, so the handler sees
       // `currentTask()`, its awaits on library Futures are cancellation points, and the loop keeps order and time.
@@ -861,7 +873,10 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
           }
         }
         ctx = new ServerCallContext<S>(security, meta.peer, meta, method, cached !== null, this, flight);
-        return await registered.fn(params, ctx);
+        const v = await registered.fn(params, ctx);
+        flight.returned = true;
+        flight.value = v;
+        return v;
       };
     }
     // A retry of the same id replaces the older entry for CANCEL purposes; the older one still answers.
@@ -874,8 +889,13 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
       if (this.#inFlight.get(id) === flight) this.#inFlight.delete(id);
       try {
         if (flight.answered) return; // interruptRunning answered it already
-        if (task.cancelled()) this.#settle(id, method, flight, cached, ctx, CANCELLED, null);
-        else {
+        if (task.cancelled()) {
+          // The handler may have finished anyway (a cancel requested while it awaited a native promise lands only
+          // as the body returns): then it is answered, and cached, with its result (rule 3: "or the result, if the
+          // handler finished anyway").
+          if (flight.returned) this.#settle(id, method, flight, cached, ctx, OK, flight.value);
+          else this.#settle(id, method, flight, cached, ctx, CANCELLED, null);
+        } else {
           // Read through result(): a handler may throw anything, `null` and `undefined` included, and exception()
           // returns null both for "no exception" and for `throw null` (which then had no reply at all).
           const ended = outcomeOf(task);
