@@ -59,10 +59,11 @@ export class SecurityContext {
   /** Which credentials the context was built from (`['certificate', 'token']` when combined). */
   readonly sources: readonly CredentialKind[];
 
+  /** @throws TypeError when the account's roles or `granted` is a string rather than a list of role names. */
   constructor(init: SecurityContextInit) {
     this.account = init.account;
-    this.roles = Object.freeze(new Set(init.account?.roles ?? [])) as ReadonlySet<string>;
-    this.granted = Object.freeze(new Set(init.granted ?? this.roles)) as ReadonlySet<string>;
+    this.roles = Object.freeze(new Set(roleList(init.account?.roles ?? []))) as ReadonlySet<string>;
+    this.granted = Object.freeze(new Set(init.granted === undefined ? this.roles : roleList(init.granted))) as ReadonlySet<string>;
     this.sources = Object.freeze([...(init.sources ?? [])]);
   }
 
@@ -142,4 +143,10 @@ export class SecurityContext {
     if (this.account === null) return 'SecurityContext(anonymous)';
     return `SecurityContext(account=${this.account.id}, roles=[${this.effectiveRoles.join(',')}])`;
   }
+}
+
+// A string is an iterable of strings too: roles 'admin' would be the roles 'a', 'd', 'm', 'i', 'n'.
+function roleList(roles: Iterable<string>): Iterable<string> {
+  if (typeof roles === 'string') throw new TypeError(`roles must be a list of role names, not one string (${JSON.stringify(roles)}: write [${JSON.stringify(roles)}])`);
+  return roles;
 }

@@ -288,6 +288,8 @@ export function canonicalId(id: AccountId): string {
 }
 
 function uniq(roles: Iterable<string>): string[] {
+  // A string is an iterable of strings too: 'admin' would be the roles 'a', 'd', 'm', 'i', 'n'.
+  if (typeof roles === 'string') throw new TypeError(`roles must be a list of role names, not one string (${JSON.stringify(roles)}: write [${JSON.stringify(roles)}])`);
   const out = new Set<string>();
   for (const r of roles) {
     if (typeof r !== 'string') throw new TypeError('roles must be strings');
