@@ -96,6 +96,19 @@ export interface HeldNotification {
   readonly ttl: number | undefined;
 }
 
+/**
+ * @internal Checks the heartbeat and write-buffer options once, where a session or a session server is made (the
+ * protocols are made per connection: a bad value found there only refused every connection, with a misleading
+ * error on the peer's side).
+ * @throws RangeError naming the option
+ */
+export function checkSessionProtocolOptions(o: { heartbeatInterval?: number; idleTimeout?: number; maxWriteBuffer?: number }): void {
+  for (const name of ['heartbeatInterval', 'idleTimeout', 'maxWriteBuffer'] as const) {
+    const v = o[name];
+    if (v !== undefined && !(v > 0)) throw new RangeError(`${name} must be a positive number${name === 'maxWriteBuffer' ? ' of bytes' : ' of seconds'}, got ${v}`);
+  }
+}
+
 /** The shared base of the client ({@link SessionLink}) and server ({@link SessionConnection}) session protocols; not used directly. */
 export abstract class SessionProtocolBase<S extends RpcSecurity = RpcSecurity> extends RpcProtocol<S> {
   /** The heartbeat state (RTT, silence), from `connectionMade` on. */

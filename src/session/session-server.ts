@@ -51,7 +51,7 @@ import type { MessageMeta } from '../wire/signing.js';
 import type { WireLogger } from '../wire/message-protocol.js';
 import type { Future } from '../loop/index.js';
 import { ConnectionCounter, TokenBucket } from './rate-limit.js';
-import { SESSION_KIND, SessionProtocolBase } from './protocol.js';
+import { SESSION_KIND, SessionProtocolBase, checkSessionProtocolOptions } from './protocol.js';
 import type { ConnectionNotifyOptions, SessionProtocolOptions } from './protocol.js';
 
 /** The part of src/net's `Server` a session server uses. */
@@ -823,9 +823,19 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
   #listenStarted = false;
   #port: number | null = null;
 
+  /**
+   * @throws RangeError when `heartbeatInterval`, `idleTimeout`, `maxWriteBuffer`, `rate` or `burst` is not a positive
+   *   number, `reconnectNotice` is negative or not a number, or `maxConnectionsPerIdentity` < 1 (checked here, not
+   *   when the first client connects)
+   */
   constructor(options: SessionServerOptions<S>) {
+    checkSessionProtocolOptions(options);
+    const notice = options.reconnectNotice;
+    if (notice !== undefined && !(notice >= 0)) throw new RangeError(`reconnectNotice must be a number of seconds >= 0, got ${notice}`);
     this.#options = options;
     this.loop = options.loop ?? getRunningLoop();
+    // The same check each connection's bucket makes, once here.
+    void new TokenBucket({ rate: options.rate ?? MESSAGE_RATE, burst: options.burst ?? MESSAGE_BURST, clock: this.loop.clock });
     this.router = options.router ?? new RpcRouter<S>();
     this.nonceStore = options.nonceStore ?? new MemoryNonceStore({ clock: this.loop.clock });
     this.counter = new ConnectionCounter(options.maxConnectionsPerIdentity ?? MAX_CONNECTIONS_PER_IDENTITY);
@@ -1068,7 +1078,7 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
 /**
  * Starts a session server: `new SessionServer(options).listen()`. Read the port from `server.port`; stop it with
  * `drain({timeout})` (graceful) or `close()`.
- * @throws TransportError when `tls` is missing or the address cannot be bound
+ * @throws TransportError when `tls` is missing or the address cannot be bound; RangeError for a bad option (see the constructor)
  */
 export async function serveSessions<S extends RpcSecurity = RpcSecurity>(options: SessionServerOptions<S>): Promise<SessionServer<S>> {
   return new SessionServer<S>(options).listen();

@@ -43,7 +43,7 @@ import type {
 import type { MessageMeta } from '../wire/signing.js';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
-import { SESSION_KIND, SessionProtocolBase } from './protocol.js';
+import { SESSION_KIND, SessionProtocolBase, checkSessionProtocolOptions } from './protocol.js';
 import type {
   ConnectionNotifyOptions, GoawayNotice, HeldNotification, ReconnectNotice, SessionProtocolOptions,
 } from './protocol.js';
@@ -561,6 +561,11 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     if (options.tls === undefined && options.rotator === undefined && options.connector === undefined) {
       throw new TypeError('openSession needs `tls` or `rotator` (sessions are mutual TLS), or a `connector`');
     }
+    // Checked here, not in the task or per connection (where a bad value only made every attempt fail).
+    checkSessionProtocolOptions(options);
+    void new Backoff(options.backoff);
+    const buffered = options.maxBufferedMessages;
+    if (buffered !== undefined && !(buffered >= 1)) throw new RangeError(`maxBufferedMessages must be >= 1, got ${buffered}`);
     this.#options = options;
     this.loop = options.loop ?? getRunningLoop();
     this.router = options.router ?? new RpcRouter<S>();
@@ -1193,7 +1198,8 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
 /**
  * Opens a long-lived session to a session server (see the module doc): returns at once; the session connects in
  * its task. Await `session.whenConnected()` to wait for the first connection, or just call: calls wait for it.
- * @throws TypeError when neither `tls`, `rotator` nor `connector` is given
+ * @throws TypeError when neither `tls`, `rotator` nor `connector` is given; RangeError when `heartbeatInterval`,
+ *   `idleTimeout` or `maxWriteBuffer` is not a positive number, `maxBufferedMessages` < 1, or `backoff` is invalid
  */
 export function openSession<S extends RpcSecurity = RpcSecurity>(options: SessionOptions<S>): Session<S> {
   return new Session<S>(options);
