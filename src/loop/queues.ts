@@ -235,14 +235,23 @@ export class PriorityQueue<T> extends Queue<T> {
     this.#compare = options.compare ?? (defaultCompare as Compare<T>);
   }
 
-  /** @internal */
+  /**
+   * @internal heapq's `heappush`. Every comparison happens before the heap changes, so a `compare` that throws
+   * leaves the queue as it was (the put fails and nothing is stored).
+   */
   protected override _put(item: T): void {
     const a = this._queue;
+    const cmp = this.#compare;
     let i = a.length;
+    let j = i;
+    while (j > 0) {
+      const p = (j - 1) >> 1;
+      if (!(cmp(item, a[p]!) < 0)) break; // heapq's `newitem < parent`
+      j = p;
+    }
     a.push(item);
-    while (i > 0) {
+    while (i > j) {
       const p = (i - 1) >> 1;
-      if (!(this.#compare(item, a[p]!) < 0)) break; // heapq's `newitem < parent`
       a[i] = a[p]!;
       i = p;
     }
@@ -250,33 +259,42 @@ export class PriorityQueue<T> extends Queue<T> {
   }
 
   /**
-   * @internal `heapq.heappop`, step for step (Lib/heapq.py `_siftup`), so items that compare equal come out in
-   * asyncio's order: the smaller child moves up (the right one on a tie) down to a leaf, where the last item goes,
-   * then that item sifts up (`_siftdown`). A textbook sift-down that stops early pops ties in another order.
+   * @internal `heapq.heappop` (Lib/heapq.py `_siftup`), the same moves and comparisons, so items that compare equal
+   * come out in asyncio's order: the smaller child moves up (the right one on a tie) down to a leaf, where the last
+   * item goes, then that item sifts up (`_siftdown`). A textbook sift-down that stops early pops ties in another
+   * order. The comparisons all come before the moves, so a `compare` that throws leaves the queue unchanged.
    */
   protected override _get(): T {
     const a = this._queue;
     const top = a[0]!;
-    const last = a.pop()!;
-    const n = a.length;
-    if (n > 0) {
-      const cmp = this.#compare;
-      let i = 0;
-      let c = 1;
-      while (c < n) {
-        if (c + 1 < n && !(cmp(a[c]!, a[c + 1]!) < 0)) c++;
-        a[i] = a[c]!;
-        i = c;
-        c = 2 * i + 1;
-      }
-      while (i > 0) {
-        const p = (i - 1) >> 1;
-        if (!(cmp(last, a[p]!) < 0)) break;
-        a[i] = a[p]!;
-        i = p;
-      }
-      a[i] = last;
+    const n = a.length - 1; // the heap's size once `top` is out
+    if (n === 0) {
+      a.pop();
+      return top;
     }
+    const last = a[n]!;
+    const cmp = this.#compare;
+    // Every comparison comes first, on the heap as it is, so a `compare` that throws leaves the queue unchanged.
+    // The smaller child (the right one on a tie) moves up at each level down to a leaf: find that leaf.
+    let leaf = 0;
+    for (let c = 1; c < n; c = 2 * leaf + 1) {
+      if (c + 1 < n && !(cmp(a[c]!, a[c + 1]!) < 0)) c++;
+      leaf = c;
+    }
+    // Where `last` comes to rest sifting up from the leaf: past every node of the path whose item (which has moved
+    // up one level by then) it is smaller than.
+    let target = leaf;
+    while (target > 0 && cmp(last, a[target]!) < 0) target = (target - 1) >> 1;
+    // Now move: each node on the root-to-target path takes its child's item on that path, and `last` goes at target.
+    a.pop();
+    const t1 = target + 1; // 1-based, so its bits below the leading one spell the path from the root
+    let prev = 0;
+    for (let b = 31 - Math.clz32(t1) - 1; b >= 0; b--) {
+      const node = (t1 >>> b) - 1;
+      a[prev] = a[node]!;
+      prev = node;
+    }
+    a[target] = last;
     return top;
   }
 
