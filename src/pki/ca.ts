@@ -117,7 +117,8 @@ export interface IssueServerOptions extends ValidityOptions {
   /**
    * DNS names the server answers to (SAN dNSName): letters, digits, `-` and `_` in dot-separated labels of 1-63
    * characters, at most 253 in all, `*.` first for a wildcard over two labels or more (`*.svc.internal`, not
-   * `*.internal`); anything else (a name no hostname check can match) is refused with CAError.
+   * `*.internal`); anything else (a name no hostname check can match, an IP address among them: give it in
+   * `ipAddresses`) is refused with CAError.
    */
   dnsNames?: readonly string[];
   /** IP addresses the server answers on (SAN iPAddress): IPv4 or IPv6 (an embedded IPv4 part allowed), else CAError; a scoped `%zone` address is CAError too. */
@@ -189,6 +190,12 @@ const SERVER_ID_MAX = 253;
 const DNS_LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
 function checkDnsName(name: string): void {
   if (typeof name !== 'string') throw new CAError(`${String(name)} is not a DNS name (a string is required)`);
+  // node's checkServerIdentity matches a host that is an IP address against IP SANs only: `DNS:127.0.0.1` would
+  // fail every handshake to 127.0.0.1 as HostnameMismatch.
+  if (isIP(name) !== 0) {
+    throw new CAError(`${JSON.stringify(name)} is an IP address, not a DNS name: a client connecting to it checks IP SANs only,`
+      + ' so give it as an IP address (ipAddresses; CLI: --ip)');
+  }
   const bare = name.startsWith('*.') ? name.slice(2) : name;
   const trimmed = bare.endsWith('.') ? bare.slice(0, -1) : bare;
   const labels = trimmed.split('.');
