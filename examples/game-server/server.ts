@@ -210,7 +210,7 @@ const ROOM_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /**
  * Starts a game server (see the module doc) and resolves once it listens.
- * @throws TransportError when the address cannot be bound
+ * @throws TransportError when the address cannot be bound; RangeError for a rate, size or time out of range (before listening)
  */
 export async function startGameServer(options: GameServerOptions): Promise<GameServer> {
   const loop = options.loop ?? getRunningLoop();
@@ -223,6 +223,17 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
   const inputBurst = options.inputBurst ?? 10;
   const maxPending = options.maxPendingInputs ?? 16;
   const rejoinGrace = options.rejoinGrace ?? 5;
+  // Checked before listening: a bad number found later failed every join (the token bucket) or the tick loop.
+  const check = (name: string, v: number, ok: boolean): void => {
+    if (!ok) throw new RangeError(`startGameServer: ${name} out of range, got ${v}`);
+  };
+  check('tickRate', tickRate, tickRate > 0 && Number.isFinite(tickRate));
+  check('worldSize', worldSize, worldSize > 0 && Number.isFinite(worldSize));
+  check('step', step, step >= 0 && Number.isFinite(step));
+  check('maxPlayersPerRoom', maxPlayers, maxPlayers >= 1);
+  check('maxPendingInputs', maxPending, maxPending >= 1);
+  check('rejoinGrace', rejoinGrace, rejoinGrace >= 0);
+  void new TokenBucket({ rate: inputRate, burst: inputBurst, clock: loop.clock }); // RangeError for a bad inputRate/inputBurst
   let stopped = false; // stop() began: away players leave at once
 
   const stats: GameServerStats = {
