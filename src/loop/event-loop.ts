@@ -810,7 +810,8 @@ export class EventLoop {
         else if (wait > MAXIMUM_SELECT_TIMEOUT) wait = MAXIMUM_SELECT_TIMEOUT;
       }
       if (wait !== 0) {
-        if (wait !== null && clock.autojump && clock.jumpTo !== undefined) {
+        // A deadline at Infinity never comes (`sleep(Infinity)`): nothing to jump to, wait for I/O as with no timer.
+        if (wait !== null && clock.autojump && clock.jumpTo !== undefined && top!._when !== Infinity) {
           if (!this._idleTurn) {
             // Idle only if still idle after libuv's next turn: promise work still in the microtask queue (an
             // async store, a foreign promise resolved by a callback) may be about to callSoon.
