@@ -824,9 +824,9 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
   #port: number | null = null;
 
   /**
-   * @throws RangeError when `heartbeatInterval`, `idleTimeout`, `maxWriteBuffer`, `rate` or `burst` is not a positive
-   *   number, `reconnectNotice` is negative or not a number, or `maxConnectionsPerIdentity` < 1 (checked here, not
-   *   when the first client connects)
+   * @throws RangeError when `heartbeatInterval`, `idleTimeout`, `maxWriteBuffer` or `rate` is not a positive number,
+   *   `burst` < 1, `reconnectNotice` is negative or not a number, or `maxConnectionsPerIdentity` < 1 (checked here,
+   *   not when the first client connects)
    */
   constructor(options: SessionServerOptions<S>) {
     checkSessionProtocolOptions(options);
@@ -836,6 +836,8 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
     this.loop = options.loop ?? getRunningLoop();
     // The same check each connection's bucket makes, once here.
     void new TokenBucket({ rate: options.rate ?? MESSAGE_RATE, burst: options.burst ?? MESSAGE_BURST, clock: this.loop.clock });
+    // Each message takes one token: a bucket smaller than one refuses every message, with retryAfter Infinity.
+    if (options.burst !== undefined && !(options.burst >= 1)) throw new RangeError(`burst must be >= 1 message, got ${options.burst}`);
     this.router = options.router ?? new RpcRouter<S>();
     this.nonceStore = options.nonceStore ?? new MemoryNonceStore({ clock: this.loop.clock });
     this.counter = new ConnectionCounter(options.maxConnectionsPerIdentity ?? MAX_CONNECTIONS_PER_IDENTITY);

@@ -28,6 +28,7 @@ describe('session options are checked up front', () => {
     ['maxWriteBuffer', { maxWriteBuffer: 0 }],
     ['rate', { rate: 0 }],
     ['burst', { burst: -5 }],
+    ['burst', { burst: 0.5 }], // each message takes a whole token: it would refuse them all
     ['reconnectNotice', { reconnectNotice: -1 }],
     ['reconnectNotice', { reconnectNotice: Number.NaN }],
   ])('a session server with a bad %s throws RangeError when made', async (_name, bad) => {
