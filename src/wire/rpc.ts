@@ -1137,11 +1137,14 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
   // Turns what a handler threw into the error reply sent (and cached).
   #toOutcome(err: unknown, ctx: RpcContext<S> | null): RpcOutcome {
     if (TulipError.isTulipError(err)) {
+      // The receiver refuses an ERROR whose code or message is not a str, and counts it against this side (16 and
+      // it closes the connection): a handler in JavaScript may throw `new RpcError(text, {remoteCode: 404})` or
+      // set a message that is no string. They are sent (and cached, and shared) as their string form ("404").
       if (err instanceof RpcError || err.code === 'TW_RPC') {
         const r = err as RpcError;
-        return { ok: false, code: r.remoteCode ?? 'TW_RPC', message: r.message, data: r.data ?? null };
+        return { ok: false, code: asText(r.remoteCode ?? 'TW_RPC'), message: asText(r.message), data: r.data ?? null };
       }
-      return { ok: false, code: err.code, message: err.message, data: errorFields(err) };
+      return { ok: false, code: asText(err.code), message: asText(err.message), data: errorFields(err) };
     }
     if (ctx !== null) this.#report(`RPC handler ${ctx.method} failed`, err, ctx.peer);
     const message = this.#expose && err instanceof Error ? err.message : 'internal error';
@@ -1275,6 +1278,11 @@ function registration<H>(fn: H, options: HandlerOptions): RegisteredHandler<H> {
 function isAsyncFunction(fn: unknown): boolean {
   const tag = Object.prototype.toString.call(fn);
   return tag === '[object AsyncFunction]' || tag === '[object AsyncGeneratorFunction]';
+}
+
+// A code or message as the str an ERROR payload must carry.
+function asText(v: unknown): string {
+  return typeof v === 'string' ? v : String(v);
 }
 
 // How a finished, not cancelled, Task ended: its result, or what it threw (whatever that is: `null` and `undefined`
