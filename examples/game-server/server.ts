@@ -233,6 +233,7 @@ export async function startGameServer(options: GameServerOptions): Promise<GameS
   check('maxPlayersPerRoom', maxPlayers, maxPlayers >= 1);
   check('maxPendingInputs', maxPending, maxPending >= 1);
   check('rejoinGrace', rejoinGrace, rejoinGrace >= 0);
+  check('inputBurst', inputBurst, inputBurst >= 1); // each input takes a whole token
   void new TokenBucket({ rate: inputRate, burst: inputBurst, clock: loop.clock }); // RangeError for a bad inputRate/inputBurst
   let stopped = false; // stop() began: away players leave at once
 

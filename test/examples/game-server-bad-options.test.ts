@@ -24,6 +24,7 @@ describe('examples/game-server: bad options', () => {
     ['tickRate NaN', { tickRate: Number.NaN }],
     ['inputRate 0', { inputRate: 0 }],
     ['inputBurst -1', { inputBurst: -1 }],
+    ['inputBurst 0.5 (every input refused)', { inputBurst: 0.5 }],
     ['maxPlayersPerRoom 0', { maxPlayersPerRoom: 0 }],
     ['maxPendingInputs 0', { maxPendingInputs: 0 }],
     ['worldSize -1', { worldSize: -1 }],
