@@ -994,9 +994,12 @@ export class SessionServer<S extends RpcSecurity = RpcSecurity> {
    * Drains the server: stops accepting, sends every connection a signed GOAWAY, lets the RPCs in flight finish
    * (clients close their side once their calls are answered), and at `timeout` closes what is left (close_notify,
    * then abort after a short fixed grace). Resolves once every connection is gone; never much later than `timeout`.
+   * @throws RangeError when `timeout` is negative or not a number (before anything is stopped; Infinity waits for
+   *   every call)
    */
   async drain(options: DrainOptions = {}): Promise<DrainResult> {
     const timeout = options.timeout ?? DRAIN_TIMEOUT;
+    if (!(timeout >= 0)) throw new RangeError(`drain timeout must be a number of seconds >= 0, got ${timeout}`);
     const loop = this.loop;
     this.#draining = true;
     this.#stopListening();
