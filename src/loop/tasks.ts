@@ -478,20 +478,33 @@ export class Task<T = unknown> extends Future<T> {
         y = wrapPromise(y as PromiseLike<unknown>, this._loop);
       } else {
         const err = new TypeError(`Task got bad yield: ${String(y)}`);
-        this._loop._callSoon1(() => this._genStep(true, err), undefined);
+        this._loop._callSoon1(() => this._genThrow(err), undefined);
         return;
       }
     }
     const fut = y as Future<unknown>;
     if (fut._loop !== this._loop || fut === (this as Future<unknown>)) {
       const err = badAwaitError(this, fut);
-      this._loop._callSoon1(() => this._genStep(true, err), undefined);
+      this._loop._callSoon1(() => this._genThrow(err), undefined);
       return;
     }
     this._futWaiter = fut;
     if (fut._state !== PENDING) this._loop._callSoonStep(this, fut);
     else fut._addCallback(this);
     if (this._mustCancel && fut.cancel(this._cancelMessage)) this._mustCancel = false;
+  }
+
+  /**
+   * @internal Throws `err` (a bad yield's error) into the generator, or the CancelledError of a cancel requested
+   * meanwhile: asyncio's `__step` replaces its RuntimeError with the cancel (`if self._must_cancel: …`).
+   */
+  _genThrow(err: unknown): void {
+    if (this._mustCancel) {
+      this._mustCancel = false;
+      this._genStep(true, this._makeCancelError());
+    } else {
+      this._genStep(true, err);
+    }
   }
 
   /** @internal */
