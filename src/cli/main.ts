@@ -106,9 +106,23 @@ interface CommonOpts {
   allowInsecureKeyMode?: boolean;
 }
 
+/**
+ * Set once stdout failed (EPIPE: its reader went away, `tulipwire … | head -1`): later output is dropped. Without an
+ * 'error' listener node raises the failed write as an unhandled 'error' event, and the CLI died with a stack trace
+ * after its work was done (a `renew --watch` at its next renewal).
+ */
+let stdoutBroken = false;
+
 function out(line: string): void {
-  process.stdout.write(`${line}\n`);
+  if (!stdoutBroken) process.stdout.write(`${line}\n`);
 }
+
+// The 'error' listeners main() installs on stdout and stderr: a closed pipe ends the output, not the command
+// (stderr's reason line is lost with it, the exit code still tells).
+const onStdoutError = (): void => {
+  stdoutBroken = true;
+};
+const onStderrError = (): void => undefined;
 
 async function loadCA(o: CommonOpts): Promise<PrivateCA> {
   return PrivateCA.load({ dir: o.dir, passphrase: readPassphrase(o.passphraseFile), allowInsecureKeyMode: o.allowInsecureKeyMode === true });
@@ -418,6 +432,10 @@ async function watchRenewals(o: CommonOpts, current: IssuedCertificate, dir: str
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   interruptedBy = null;
+  stdoutBroken = false;
+  // Kept after the run: a failed write is reported asynchronously, often after main() returned.
+  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
+  if (!process.stderr.listeners('error').includes(onStderrError)) process.stderr.on('error', onStderrError);
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interruptedBy !== null) process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
     interruptedBy = signal;

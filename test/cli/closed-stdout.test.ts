@@ -1,0 +1,58 @@
+/**
+ * A CLI whose reader goes away (`tulipwire ca issue … | head -1`, a log pipe that died under `renew --watch`): the
+ * next write to stdout fails with EPIPE, and node raised it as an unhandled 'error' event, so the CLI died with a
+ * stack trace (`Error: write EPIPE … Unhandled 'error' event`) after the work was done, and a `renew --watch`
+ * would die at its next renewal. Now output to a closed stdout is dropped: the command ends as it would have,
+ * with its own exit code and no stack trace.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI_NODE_ARGS, runCli } from '../support/cli.js';
+
+let work: string;
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'tulipwire-closed-stdout-'));
+  expect(runCli(['ca', 'init', '--dir', 'ca', '--name', 'pipe.example'], work).code).toBe(0);
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Runs the CLI with a stdout pipe whose reading end is closed at once; resolves with the exit code and stderr. */
+function runWithClosedStdout(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...CLI_NODE_ARGS, ...args], {
+      cwd: work, env: { ...process.env, TULIPWIRE_CA_PASSPHRASE: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy(); // the reader is gone before the CLI writes its first line
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+describe('stdout closed by its reader', () => {
+  it('issue server: the certificate is written, exit 0, no stack trace', async () => {
+    const r = await runWithClosedStdout(['ca', 'issue', 'server', '--dir', 'ca', '--dns', 'localhost', '--out', 'srv']);
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled|at /);
+    expect(r.code).toBe(0);
+    expect(existsSync(join(work, 'srv', 'cert.pem'))).toBe(true);
+  });
+
+  it('inspect: exit 0, no stack trace', async () => {
+    const r = await runWithClosedStdout(['ca', 'inspect', '--dir', 'ca', join('ca', 'root.pem')]);
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled|at /);
+    expect(r.code).toBe(0);
+  });
+
+  it('a failing command keeps its exit code and its one-line reason on stderr', async () => {
+    const r = await runWithClosedStdout(['ca', 'issue', 'client', '--dir', 'nowhere', '--id', 'x', '--out', 'o']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^tulipwire: no CA in nowhere.*\[TW_CA_NOT_FOUND\]\n$/);
+  });
+});
