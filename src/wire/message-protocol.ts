@@ -58,6 +58,12 @@ export const MAX_PENDING_RESERVATIONS = 4096;
  */
 export const EOF_TIMEOUT = RPC_TIMEOUT;
 
+/**
+ * Seconds a nonce is remembered beyond the last instant its message is accepted (`expiresAt + skew`, included): one
+ * millisecond, the unit of the envelope's times, so a replay at that very instant still finds the nonce.
+ */
+const NONCE_MARGIN = 0.001;
+
 /** Smallest frame body (bytes) worth waiting one chunk for, to MAC it together with the next frame. */
 const PAIR_MIN = 4096;
 
@@ -542,8 +548,10 @@ export abstract class MessageProtocol extends ProtocolBase {
     const item: Pending = { meta, buf, start, end, state: 0, err: null };
     this.#queue.push(item);
     this.#boundQueue();
-    // The nonce must be remembered as long as the message could still be accepted: until expiresAt + skew.
-    const ttl = Math.max(0.001, meta.expiresAt + this.skew - this.#clock.epoch());
+    // The nonce must be remembered as long as the message could still be accepted: through expiresAt + skew, that
+    // instant included (the time check accepts now == expiresAt + skew, and a store forgets an entry at its expiry),
+    // so one millisecond (the wire's time unit) more.
+    const ttl = Math.max(0, meta.expiresAt + this.skew - this.#clock.epoch()) + NONCE_MARGIN;
     let p: Promise<boolean>;
     try {
       p = store.reserve(meta.nonce, ttl);
