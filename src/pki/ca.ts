@@ -233,6 +233,16 @@ function parseNodeCert(pem: string, what: string): X509Certificate {
   }
 }
 
+// A CA certificate's lifetime in seconds, when given: > 0 (0, a negative number or NaN would make a certificate
+// expired when written, or one whose notAfter is no time at all, which rotateIntermediate would move in over the
+// working intermediate). Infinity is allowed where the root caps the value (the intermediate's).
+function checkCALifetime(name: string, value: number | undefined, cappedByRoot: boolean): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !(value > 0) || (!cappedByRoot && !Number.isFinite(value))) {
+    throw new CAError(`${name} must be positive seconds${cappedByRoot ? '' : ' (finite)'}, got ${String(value)}`);
+  }
+}
+
 // Suffix of a staged intermediate file (rotateIntermediate).
 const NEXT = '.next';
 
@@ -338,8 +348,8 @@ export class PrivateCA {
    * by it (pathLen 0). Keys are PKCS#8 PEM, mode 0600, written atomically; the root key is encrypted when a
    * `passphrase` is given. Takes ~20 ms.
    * Holds the directory's lock file (`.tulipwire.lock`) while it writes.
-   * @throws CAError when `dir` already holds a CA, the name or algorithm is invalid, another running process holds
-   *   the directory's lock, or a file cannot be written.
+   * @throws CAError when `dir` already holds a CA, the name or algorithm is invalid, a lifetime is not positive,
+   *   another running process holds the directory's lock, or a file cannot be written.
    */
   static async init(options: PrivateCAInitOptions): Promise<PrivateCA> {
     const { dir } = options;
@@ -348,6 +358,8 @@ export class PrivateCA {
     const clock = options.clock ?? systemClock;
     if (existsSync(join(dir, CA_FILES.meta))) throw new CAError(`${dir} already holds a CA (${CA_FILES.meta} exists)`);
     if (options.passphrase !== undefined && options.passphrase.length === 0) throw new CAError('the root key passphrase is empty');
+    checkCALifetime('rootLifetime', options.rootLifetime, false);
+    checkCALifetime('intermediateLifetime', options.intermediateLifetime, true);
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (e) {
@@ -663,10 +675,11 @@ export class PrivateCA {
    * Replaces the issuing intermediate with a new one signed by the root (new key, new lifetime). Leaves issued by
    * the old one stay valid (peers trust the root), and move over as they renew. Crash-safe: the new key and
    * certificate are staged as `*.next` files and moved in key first, holding the directory's lock file.
-   * @throws CAError when the root key is not loaded (offline, or encrypted and no passphrase given), another running
-   *   process holds the directory's lock, or the new files cannot be moved in.
+   * @throws CAError when the lifetime is not positive, the root key is not loaded (offline, or encrypted and no
+   *   passphrase given), another running process holds the directory's lock, or the new files cannot be moved in.
    */
   async rotateIntermediate(options: { lifetime?: number } = {}): Promise<void> {
+    checkCALifetime('lifetime', options.lifetime, true);
     const rootKeys = this.#s.rootKeys;
     if (rootKeys === null) throw new CAError(`the root key of ${this.#s.dir} is not loaded: load the CA with its passphrase (PrivateCA.load({ passphrase }); CLI: --passphrase-file or $TULIPWIRE_CA_PASSPHRASE), or bring the key back online`);
     const keys = await generateKeyPair(this.#s.keyAlgorithm);
