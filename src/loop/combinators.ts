@@ -22,6 +22,13 @@ function setResultUnlessCancelled<T>(fut: Future<T>, value: T): void {
   if (fut._state === PENDING) fut.setResult(value);
 }
 
+/** A timeout is seconds or null (no limit): refused before a combinator starts anything (a Task for a function). */
+function checkTimeout(value: unknown, what: string): void {
+  if (value !== null && (typeof value !== 'number' || Number.isNaN(value))) {
+    throw new TypeError(`${what} must be a number of seconds or null, got ${String(value)}`);
+  }
+}
+
 /**
  * A Future that resolves to `value` after `delay` seconds. `delay <= 0` yields exactly one loop iteration
  * (asyncio's bare `sleep(0)`). Awaiting it in a Task is a cancellation point: `task.cancel()` makes the await throw
@@ -239,20 +246,22 @@ export interface WaitOptions {
 /**
  * Waits for the given Futures/Tasks (asyncio `wait`) and resolves to `[done, pending]` Sets of them. Never cancels
  * anything; cancelling the caller leaves them running.
- * @throws InvalidStateError when the collection is empty; TypeError for a bad `returnWhen`.
+ * @throws InvalidStateError when the collection is empty; TypeError for a bad `returnWhen` or a `timeout` that is
+ *   neither a number of seconds nor null (NaN).
  */
 export async function wait<T>(aws: Iterable<Future<T> | PromiseLike<T>>, options: WaitOptions = {}): Promise<[Set<Future<T>>, Set<Future<T>>]> {
   const returnWhen = options.returnWhen ?? ALL_COMPLETED;
   if (returnWhen !== FIRST_COMPLETED && returnWhen !== FIRST_EXCEPTION && returnWhen !== ALL_COMPLETED) {
     throw new TypeError(`Invalid returnWhen value: ${String(returnWhen)}`);
   }
+  const timeoutDelay = options.timeout ?? null;
+  checkTimeout(timeoutDelay, 'timeout');
   const loop = getRunningLoop();
   const fs = new Set<Future<T>>();
   // Futures as they are (asyncio's wait takes them from any loop); a Promise is wrapped.
   for (const a of aws) fs.add(a instanceof Future ? a : ensureFuture(a as Awaitable<T>, loop));
   if (fs.size === 0) throw new InvalidStateError('Set of Tasks/Futures is empty.');
   const waiter = loop.createFuture<null>();
-  const timeoutDelay = options.timeout ?? null;
   let timeoutHandle: TimerHandle | null = null;
   if (timeoutDelay !== null) timeoutHandle = loop.callLater(timeoutDelay, releaseWaiter, waiter);
   let counter = fs.size;
@@ -297,8 +306,11 @@ export async function cancelAndWait(fut: Future<any>): Promise<void> {
  * Waits for `aw` for at most `timeoutSeconds` (asyncio 3.12 `wait_for`, built on {@link timeout}): on timeout the
  * inner Task is cancelled, waited for, and `TimeoutError` (cause: the CancelledError) is thrown. `null` waits
  * without limit; `<= 0` times out at once unless `aw` is already done.
+ * @throws TypeError when `timeoutSeconds` is neither a number of seconds nor null (NaN, a missing argument), before
+ *   anything starts.
  */
 export async function waitFor<T>(aw: Awaitable<T>, timeoutSeconds: number | null): Promise<T> {
+  checkTimeout(timeoutSeconds, 'timeoutSeconds');
   if (typeof aw === 'function' && (timeoutSeconds === null || timeoutSeconds > 0)) {
     // asyncio 3.12 awaits a coroutine inline, in the calling task; so does this with a function.
     return timeout(timeoutSeconds, aw as () => PromiseLike<T> | T);
@@ -330,6 +342,7 @@ export interface AsCompletedOptions {
  * yields the original Futures/Tasks as they finish (await or `.result()` each); a plain `for ... of` yields
  * awaitables of the next result (the first one awaited gets the first result). Throws TimeoutError once `timeout`
  * passes.
+ * @throws TypeError when `timeout` is neither a number of seconds nor null (NaN), before anything starts.
  */
 export function asCompleted<T>(aws: Iterable<Awaitable<T>>, options: AsCompletedOptions = {}): AsCompletedIterator<T> {
   return new AsCompletedIterator<T>(aws, options.timeout ?? null);
@@ -352,6 +365,7 @@ export class AsCompletedIterator<T> implements AsyncIterableIterator<Future<T>> 
 
   /** @internal Use {@link asCompleted}. */
   constructor(aws: Iterable<Awaitable<T>>, timeoutSeconds: number | null) {
+    checkTimeout(timeoutSeconds, 'timeout');
     const loop = getRunningLoop();
     for (const a of new Set(aws)) this.#todo.add(ensureFuture(a, loop));
     for (const f of this.#todo) f.addDoneCallback(this.#onCompletion);
