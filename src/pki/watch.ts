@@ -14,7 +14,11 @@ import { validateTlsMaterial } from './tls-options.js';
 
 /** Options of {@link watchCertDir}. */
 export interface WatchCertDirOptions {
-  /** Called with a reload that failed for a reason other than a half-written set (which is skipped quietly). */
+  /**
+   * Called, once per set, with a reload that failed for a reason other than a half-written set (the new key beside
+   * the certificate delivered before, which is skipped quietly); a new certificate beside a key that does not match
+   * it is reported.
+   */
   onError?: (error: CAError) => void;
   /**
    * Where to run the callbacks: with a tulipwire loop, pass it, so `onChange` runs inside a loop iteration
@@ -47,6 +51,8 @@ function digest(m: TlsMaterial): string {
  */
 export function watchCertDir(dir: string, onChange: (material: TlsMaterial) => void, options: WatchCertDirOptions = {}): CertDirWatcher {
   let last: string | null = null;
+  // The digest of the last set refused (and reported), so an unchanged broken set is reported once.
+  let lastFailed: string | null = null;
   let current: TlsMaterial | null = null;
   let closed = false;
   let started = false;
@@ -61,15 +67,21 @@ export function watchCertDir(dir: string, onChange: (material: TlsMaterial) => v
       return false; // a file is missing for a moment (or for good): wait for the next event
     }
     const d = digest(material);
-    if (d === last) return false;
+    if (d === last || d === lastFailed) return false; // delivered, or refused (and reported) already
     try {
       validateTlsMaterial(material);
     } catch (e) {
       const code = ((e as CAError).cause as { code?: string } | undefined)?.code;
-      // The key of one update next to the cert of the previous one: the next rename completes the set.
-      if (code !== 'ERR_OSSL_X509_KEY_VALUES_MISMATCH' && options.onError !== undefined) {
-        const err = e as CAError;
-        run(() => options.onError?.(err));
+      // The key of one update next to the certificate delivered before: writeCertDir renames the certificate last,
+      // so its next rename completes the set. A changed certificate beside a key that does not match is no such
+      // moment (an update that forgot the key) and is reported like any other unusable set.
+      const midUpdate = code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH' && current !== null && material.cert === current.cert;
+      if (!midUpdate) {
+        lastFailed = d;
+        if (options.onError !== undefined) {
+          const err = e as CAError;
+          run(() => options.onError?.(err));
+        }
       }
       return false;
     }
