@@ -36,7 +36,11 @@ export interface NonceStore {
 
 /** Options of {@link MemoryNonceStore}. */
 export interface MemoryNonceStoreOptions {
-  /** Where time comes from (its monotonic `time()`). Default the system clock. */
+  /**
+   * Where time comes from: its wall-clock `epoch()`, the clock a receiver checks message expiry on, so a nonce is
+   * kept exactly as long as its message can be accepted, also across a step of the wall clock (Redis, too, expires
+   * keys on its wall clock). Default the system clock.
+   */
   clock?: Clock;
   /** Most nonces held at once; when full (after evicting everything expired) `reserve` rejects. Default {@link NONCE_CACHE_MAX_ENTRIES}. */
   maxEntries?: number;
@@ -70,7 +74,7 @@ export function checkTtl(ttl: number): void {
 export class MemoryNonceStore implements NonceStore {
   readonly #clock: Clock;
   readonly #maxEntries: number;
-  // nonce key → monotonic expiry (seconds). The source of truth: an entry is live iff its expiry > now.
+  // nonce key → expiry, epoch seconds. The source of truth: an entry is live iff its expiry > now.
   readonly #entries = new Map<string, number>();
   // bucket index (floor(expiry / width)) → keys that expire in it. A key whose entry was replaced after expiring
   // may sit in an old bucket too; eviction only deletes an entry whose own expiry has passed.
@@ -115,7 +119,9 @@ export class MemoryNonceStore implements NonceStore {
     if (this.#closed) throw new StoreUnavailable('the nonce store is closed');
     checkTtl(ttl);
     const key = nonceKey(nonce);
-    const now = this.#clock.time();
+    // Wall time, not monotonic: the message this nonce protects is accepted while the wall clock says so, and a
+    // nonce measured on the monotonic clock was forgotten early after the wall clock stepped back.
+    const now = this.#clock.epoch();
     this.#evict(now, NONCE_EVICT_BUDGET);
     const expiry = this.#entries.get(key);
     if (expiry !== undefined && expiry > now) return false;
@@ -149,7 +155,8 @@ export class MemoryNonceStore implements NonceStore {
       bucket.push(key);
       return;
     }
-    // A bucket under eviction lies wholly in the past, so a new expiry (> now) never lands in it.
+    // A bucket under eviction was taken out of #buckets: an expiry that lands in its slot (the wall clock stepped
+    // back meanwhile) starts a bucket of its own, which the heap holds until it is due.
     this.#buckets.set(index, [key]);
     heapPush(this.#heap, index);
   }
@@ -171,7 +178,12 @@ export class MemoryNonceStore implements NonceStore {
       while (d.pos < d.keys.length && done < budget) {
         const key = d.keys[d.pos++]!;
         const expiry = this.#entries.get(key);
-        if (expiry !== undefined && expiry <= now) this.#entries.delete(key);
+        if (expiry !== undefined) {
+          if (expiry <= now) this.#entries.delete(key);
+          // Live again (the wall clock stepped back since this bucket was due) and filed here only: file it again, or
+          // no bucket would hold it any more and it would never be evicted.
+          else if (Math.floor(expiry / NONCE_BUCKET_WIDTH) === d.index) this.#file(key, expiry);
+        }
         done++;
       }
       if (d.pos >= d.keys.length) this.#draining = null;
