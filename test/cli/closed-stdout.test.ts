@@ -7,7 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_NODE_ARGS, runCli } from '../support/cli.js';
@@ -19,8 +21,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** Runs the CLI with a stdout pipe whose reading end is closed at once; resolves with the exit code and stderr. */
-function runWithClosedStdout(args: string[]): Promise<{ code: number | null; stderr: string }> {
+/**
+ * Runs the CLI with a stdout pipe whose reading end is closed at once; resolves with the exit code and stderr.
+ * `whileRunning` (for a command that keeps running) is awaited, then the child gets SIGTERM.
+ */
+function runWithClosedStdout(args: string[], whileRunning?: () => Promise<void>): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...CLI_NODE_ARGS, ...args], {
       cwd: work, env: { ...process.env, TULIPWIRE_CA_PASSPHRASE: '' }, stdio: ['ignore', 'pipe', 'pipe'],
@@ -33,8 +38,11 @@ function runWithClosedStdout(args: string[]): Promise<{ code: number | null; std
       clearTimeout(timer);
       resolve({ code, stderr });
     });
+    if (whileRunning !== undefined) void whileRunning().finally(() => child.kill('SIGTERM'));
   });
 }
+
+const serialIn = (dir: string) => new X509Certificate(readFileSync(join(work, dir, 'cert.pem'))).serialNumber;
 
 describe('stdout closed by its reader', () => {
   it('issue server: the certificate is written, exit 0, no stack trace', async () => {
@@ -46,6 +54,18 @@ describe('stdout closed by its reader', () => {
 
   it('inspect: exit 0, no stack trace', async () => {
     const r = await runWithClosedStdout(['ca', 'inspect', '--dir', 'ca', join('ca', 'root.pem')]);
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled|at /);
+    expect(r.code).toBe(0);
+  });
+
+  it('renew --watch keeps renewing after its stdout closed, and stops with exit 0', async () => {
+    expect(runCli(['ca', 'issue', 'client', '--dir', 'ca', '--id', 'watched', '--lifetime', '3', '--out', 'w'], work).code).toBe(0);
+    const first = serialIn('w');
+    const r = await runWithClosedStdout(['ca', 'renew', '--dir', 'ca', '--out', 'w', '--watch', '--fraction', '0.3'], async () => {
+      // Renewed at 0.3 of 3 s (bounded wait: 15 s).
+      for (let i = 0; i < 150 && serialIn('w') === first; i++) await sleep(100);
+    });
+    expect(serialIn('w')).not.toBe(first);
     expect(r.stderr).not.toMatch(/EPIPE|Unhandled|at /);
     expect(r.code).toBe(0);
   });
