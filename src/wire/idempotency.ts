@@ -67,7 +67,11 @@ export type IdempotencyBegin<V> =
 
 /** Options of {@link IdempotencyCache}. */
 export interface IdempotencyCacheOptions {
-  /** Where time comes from (its monotonic `time()`). Default the system clock. */
+  /**
+   * Where time comes from: its wall-clock `epoch()`. An outcome is kept until its request's `expiresAt` + skew, a
+   * wall-clock instant (the one its retries are accepted by), so it is measured on that clock, also across a step
+   * of the wall clock. Default the system clock.
+   */
   clock?: Clock;
   /**
    * Most finished outcomes kept; beyond it the oldest is forgotten. Default {@link IDEMPOTENCY_CACHE_MAX_ENTRIES}.
@@ -133,7 +137,7 @@ export class IdempotencyCache<V = unknown> {
   begin(key: string, ttl: number): IdempotencyBegin<V> {
     const found = this.lookup(key);
     if (found !== null) return found;
-    const entry: Pending<V> = { until: this.#clock.time() + ttl, waiters: [] };
+    const entry: Pending<V> = { until: this.#clock.epoch() + ttl, waiters: [] };
     this.#abandoned.delete(key);
     this.#pending.set(key, entry);
     let settled = false;
@@ -141,7 +145,7 @@ export class IdempotencyCache<V = unknown> {
       if (settled) return;
       settled = true;
       if (this.#pending.get(key) === entry) this.#pending.delete(key);
-      if (entry.until > this.#clock.time()) {
+      if (entry.until > this.#clock.epoch()) {
         if (keep) this.#store(key, entry.until, value as V);
         else this.#remember(this.#abandoned, key, entry.until);
       }
@@ -171,7 +175,7 @@ export class IdempotencyCache<V = unknown> {
     }
     const done = this.#done.get(key);
     if (done !== undefined) {
-      if (done.until > this.#clock.time()) return { status: 'done', value: done.value };
+      if (done.until > this.#clock.epoch()) return { status: 'done', value: done.value };
       this.#done.delete(key);
     }
     return null;
@@ -185,7 +189,7 @@ export class IdempotencyCache<V = unknown> {
   wasAbandoned(key: string): boolean {
     const until = this.#abandoned.get(key);
     if (until === undefined) return false;
-    if (until > this.#clock.time()) return true;
+    if (until > this.#clock.epoch()) return true;
     this.#abandoned.delete(key);
     return false;
   }
@@ -203,7 +207,7 @@ export class IdempotencyCache<V = unknown> {
   #remember<E extends number | { until: number }>(map: Map<string, E>, key: string, entry: E): void {
     map.delete(key);
     map.set(key, entry);
-    const now = this.#clock.time();
+    const now = this.#clock.epoch();
     // Drop expired entries at the head (O(1) amortised: each entry is dropped once), then enforce the bound.
     for (const [k, e] of map) {
       if (map.size > this.#maxEntries || (typeof e === 'number' ? e : e.until) <= now) map.delete(k);
