@@ -205,7 +205,7 @@ export class TokenService {
    * stays ambiguous: a claim that reached the store but whose reply was lost spent the token, and the retry is
    * refused as a reuse.
    * @throws BadSignature / BadTimeSignature (tampered, wrong key); TokenExpired; TokenRevoked (generation bumped, or
-   * the token was already used: then every token of the account is revoked; or it was signed before the store's
+   * the token was already used: then, with reuse detection, every token of the account is revoked; or it was signed before the store's
    * state begins, `TokenStore.stateSince`); UnknownToken (the account is gone);
    * BadPayload (validly signed but not a refresh token); StoreUnavailable
    */
@@ -255,7 +255,9 @@ export class TokenService {
     if (!claimed) {
       await this.store.deleteAccess(key).catch(() => false); // the bump below revokes it too, should this fail
       if (this.#reuseDetection) await this.store.bumpGeneration(accountId);
-      throw new TokenRevoked('refresh token already used: every token of the account is revoked');
+      throw new TokenRevoked(this.#reuseDetection
+        ? 'refresh token already used: every token of the account is revoked'
+        : 'refresh token already used (reuse detection is off: the account\'s other tokens stay valid)');
     }
     return pair;
   }
