@@ -426,7 +426,9 @@ export class Server implements TransportOwner {
 
   /**
    * Serves until cancelled: starts serving if needed and returns a Task that only ends by cancellation (or
-   * `close()`); cancelling it closes the server and waits for its connections (asyncio `serve_forever`).
+   * `close()`); cancelling it (also while its listen is still in flight) closes the server and waits for its
+   * connections (asyncio `serve_forever`). When the start fails (a closed server: "server is closed", a failed
+   * listen) the Task fails with that error and the server is as it was.
    * @throws TransportError when `serveForever()` is already running.
    */
   serveForever(): Task<void> {
@@ -436,12 +438,27 @@ export class Server implements TransportOwner {
     const forever = this.#loop.createFuture<void>();
     this.#serveForever = forever;
     return this.#loop.createTask(async () => {
-      await this.startServing();
       try {
-        await forever;
+        try {
+          await this.startServing();
+        } catch (err) {
+          // A failed start (a closed server, a failed listen) leaves the server as it was; a cancel made while the
+          // listen was in flight closes it, as any cancel of serveForever does.
+          if (!isCancelledError(err)) throw err;
+          this.close();
+          await this.waitClosed();
+          throw err;
+        }
+        try {
+          await forever;
+        } finally {
+          this.close();
+          await this.waitClosed();
+        }
       } finally {
-        this.close();
-        await this.waitClosed();
+        // No serveForever() runs any more: the next call fails (or serves) for what it is, not "already running".
+        if (!forever.done()) forever.cancel();
+        if (this.#serveForever === forever) this.#serveForever = null;
       }
     }, { name: 'Server.serveForever' });
   }
