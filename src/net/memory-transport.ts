@@ -66,7 +66,7 @@ export class MemoryTransport extends StreamTransportBase {
 
   /** @internal */
   protected _backendBufferSize(): number {
-    return this.#inFlight;
+    return this.#gone ? 0 : this.#inFlight;
   }
 
   /** @internal */
@@ -147,7 +147,8 @@ export class MemoryTransport extends StreamTransportBase {
         continue;
       }
       const peer = this._peer;
-      if (peer !== null) {
+      // A peer that is gone already forgot what it sent (its #finish zeroed the count): nothing to take off.
+      if (peer !== null && !peer.#gone) {
         peer.#inFlight -= item.length;
         peer._maybeResumeProtocol();
       }
