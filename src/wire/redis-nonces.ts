@@ -1,11 +1,18 @@
 /**
  * The Redis nonce store: replay protection shared by several server processes or machines.
  *
- * One `SET <prefix><nonce> 1 PX <ttl ms> NX` per nonce: Redis answers `OK` to the first caller and nil to every
+ * One `SET <prefix><nonce> <token> PX <ttl ms> NX` per nonce: Redis answers `OK` to the first caller and nil to every
  * later one while the key lives, atomically, so two servers sharing one Redis cannot both accept a replayed
  * message. Never GET-then-SET. Reserves made in the same tick go out as one pipeline (one write, one round trip),
  * so the store keeps up under load without a Redis round trip per message.
+ *
+ * `<token>` is unique to each reserve call. ioredis sends a command again after a reconnect when its reply was lost
+ * (the connection dropped after Redis ran it): that second SET then finds the key the first one wrote and answers
+ * nil, which read as a replay and refused a message seen for the first time (an idempotent request then could never
+ * run: every retry was a "replay" of an attempt that never ran). So a nil is confirmed with a `GET`: the key holding
+ * this call's own token means the call won.
  */
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { StoreUnavailable } from '../errors.js';
 import { REDIS_COMMAND_TIMEOUT } from '../constants.js';
@@ -28,6 +35,8 @@ export interface RedisNonceStoreOptions {
 interface Pending {
   key: string;
   px: number;
+  // This call's own value for the key (see the module comment).
+  token: string;
   resolve: (won: boolean) => void;
   reject: (err: unknown) => void;
 }
@@ -51,7 +60,8 @@ export function openFailClosedRedis(url: string): Redis {
 }
 
 /**
- * A {@link NonceStore} in Redis (`SET key 1 PX ttl NX`), shared by every store that uses the same Redis and prefix.
+ * A {@link NonceStore} in Redis (`SET key <token> PX ttl NX`, a nil confirmed by `GET key`), shared by every store
+ * that uses the same Redis and prefix.
  *
  * Fails closed: when Redis cannot be reached, `reserve` rejects with `StoreUnavailable` (cause: the ioredis error),
  * so a message is refused rather than accepted without a replay check.
@@ -62,6 +72,9 @@ export class RedisNonceStore implements NonceStore {
   readonly #prefix: string;
   #batch: Pending[] = [];
   #closed = false;
+  // Tokens: this store's random id and a counter, unique per reserve call across stores and processes.
+  readonly #id = randomBytes(9).toString('base64url');
+  #count = 0;
 
   constructor(options: RedisNonceStoreOptions) {
     if (typeof options.redis === 'string') {
@@ -90,8 +103,9 @@ export class RedisNonceStore implements NonceStore {
     }
     const key = this.#prefix + Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('base64url');
     const px = Math.max(1, Math.ceil(ttl * 1000));
+    const token = `${this.#id}.${(++this.#count).toString(36)}`;
     return new Promise<boolean>((resolve, reject) => {
-      this.#batch.push({ key, px, resolve, reject });
+      this.#batch.push({ key, px, token, resolve, reject });
       // The first reserve of a tick schedules the flush; the rest of the tick joins its pipeline.
       if (this.#batch.length === 1) queueMicrotask(() => this.#flush());
     });
@@ -112,26 +126,61 @@ export class RedisNonceStore implements NonceStore {
   #send(batch: Pending[]): void {
     if (batch.length === 1) {
       const p = batch[0]!;
-      this.#client.set(p.key, '1', 'PX', p.px, 'NX').then(
-        (reply) => p.resolve(reply === 'OK'),
+      this.#client.set(p.key, p.token, 'PX', p.px, 'NX').then(
+        (reply) => {
+          if (reply === 'OK') p.resolve(true);
+          else this.#confirm([p]);
+        },
         (err: unknown) => p.reject(unavailable(err)),
       );
       return;
     }
     const pipeline = this.#client.pipeline();
-    for (const p of batch) pipeline.set(p.key, '1', 'PX', p.px, 'NX');
+    for (const p of batch) pipeline.set(p.key, p.token, 'PX', p.px, 'NX');
     pipeline.exec().then(
       (results) => {
+        const taken: Pending[] = [];
         batch.forEach((p, i) => {
           const [err, reply] = results?.[i] ?? [new Error('no reply in the pipeline'), null];
           if (err) p.reject(unavailable(err));
-          else p.resolve(reply === 'OK');
+          else if (reply === 'OK') p.resolve(true);
+          else taken.push(p);
         });
+        if (taken.length > 0) this.#confirm(taken);
       },
       (err: unknown) => {
         for (const p of batch) p.reject(unavailable(err));
       },
     );
+  }
+
+  // The SET found the key: a replay, unless the value is this call's own token (its SET ran once already, and the
+  // reply was lost and the command sent again). One GET each, pipelined when several; a failure fails closed.
+  #confirm(taken: Pending[]): void {
+    const settle = (p: Pending, value: unknown): void => p.resolve(value === p.token);
+    try {
+      if (taken.length === 1) {
+        const p = taken[0]!;
+        this.#client.get(p.key).then((v) => settle(p, v), (err: unknown) => p.reject(unavailable(err)));
+        return;
+      }
+      const pipeline = this.#client.pipeline();
+      for (const p of taken) pipeline.get(p.key);
+      pipeline.exec().then(
+        (results) => {
+          taken.forEach((p, i) => {
+            const [err, v] = results?.[i] ?? [new Error('no reply in the pipeline'), null];
+            if (err) p.reject(unavailable(err));
+            else settle(p, v);
+          });
+        },
+        (err: unknown) => {
+          for (const p of taken) p.reject(unavailable(err));
+        },
+      );
+    } catch (err) {
+      for (const p of taken) p.reject(unavailable(err));
+    }
   }
 
   /** Quits the client if the store opened it (a client it was given stays open). Later reserves reject. */
