@@ -13,7 +13,7 @@ import type { LoopLogger } from './events.js';
 import { gather, sleep } from './combinators.js';
 import { reportUnretrieved } from './futures.js';
 import { runningLoopOrNull } from './state.js';
-import type { TaskFunction } from './tasks.js';
+import type { Task, TaskFunction } from './tasks.js';
 
 /** Options of {@link run}. */
 export interface RunOptions {
@@ -43,20 +43,33 @@ const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
  * Runs `main` on a new {@link EventLoop} and returns its result.
  * @throws whatever `main` throws; CancelledError (message "SIGINT"/"SIGTERM") when a signal cancelled it (and no
  *   other cancel of `main` was pending: then main's own CancelledError, as asyncio's Runner);
- *   InvalidStateError when called from inside a running loop (a task or a callback), as asyncio.run().
+ *   InvalidStateError when called from inside a running loop (a task or a callback), as asyncio.run(); TypeError
+ *   when `main` is not a function (before any loop is made); whatever `setup` throws (the loop is closed first).
  */
 export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): Promise<T> {
   // asyncio.run() refuses too (test_asyncio_run_from_running_loop): run() is the program's entry point, not a way to
   // start a second loop from a task or a callback of the first. Checked before anything is created.
   if (runningLoopOrNull() !== null) throw new InvalidStateError('run() cannot be called from a running event loop');
+  // Before the loop exists (asyncio's Runner.run checks the coroutine first too): `run(main())` hands over a Promise.
+  if (typeof main !== 'function') {
+    throw new TypeError(`run() takes a function (async or generator), not ${notAFunction(main)}`);
+  }
   const loop = new EventLoop({
     debug: options.debug ?? false,
     ...(options.clock !== undefined ? { clock: options.clock } : {}),
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
     trackForeignAwaits: options.trackForeignAwaits ?? true,
   });
-  options.setup?.(loop);
-  const task = loop.createTask(main, { name: 'main' });
+  let task: Task<T>;
+  try {
+    options.setup?.(loop);
+    task = loop.createTask(main, { name: 'main' });
+  } catch (e) {
+    // As asyncio's `with Runner()`: the loop is closed whatever fails, with the signal handlers setup installed
+    // (left behind, their process listeners keep Node's default action for the signal off).
+    loop.close();
+    throw e;
+  }
   let interrupted: string | null = null;
   // True once the signal's cancel reached the still-pending main task (and so counts in its cancelling()).
   let signalCancelled = false;
@@ -106,6 +119,13 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
       loop.close();
     }
   }
+}
+
+/** What `run()`'s TypeError calls a `main` that is no function. */
+function notAFunction(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function') return 'a Promise (pass main, not main())';
+  return typeof v === 'object' ? 'an object' : typeof v;
 }
 
 /**
