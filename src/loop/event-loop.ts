@@ -725,6 +725,11 @@ export class EventLoop {
   #tTraceStart = 0;
   #tIterTime = 0;
   #tWait: number | null = 0;
+  /**
+   * The wait computed when the loop last went idle (undefined while it has not since the last iteration): the
+   * iteration that runs once it is woken reports it as its `wait`, since its own step 2 finds work ready and 0.
+   */
+  #tIdleWait: number | null | undefined = undefined;
   #tJumped = false;
   #tTimersDue = 0;
   /** The heap was compacted since the last trace record (set only while a tracer is on). */ #tCompacted = false;
@@ -816,6 +821,7 @@ export class EventLoop {
             // Idle only if still idle after libuv's next turn: promise work still in the microtask queue (an
             // async store, a foreign promise resolved by a callback) may be about to callSoon.
             this._idleTurn = true;
+            if (this.#tIdleWait === undefined) this.#tIdleWait = wait;
             this._armImmediate();
             return false;
           }
@@ -823,11 +829,17 @@ export class EventLoop {
           clock.jumpTo(top!._when);
           jumped = true;
         } else {
+          if (this.#tIdleWait === undefined) this.#tIdleWait = wait;
           this.#idle(wait);
           return false;
         }
       }
     }
+    // Woken from a wait (a timer's Node timeout, a callSoon from I/O, a clock change): the record gives the wait
+    // the loop went idle with, as asyncio's record of this iteration would give the timeout its select() had.
+    const idleWait = this.#tIdleWait;
+    this.#tIdleWait = undefined;
+    if (idleWait !== undefined && !jumped) wait = idleWait;
     const tracer = this._tracer;
     if (tracer !== null) {
       this.#tTraceStart = systemClock.time();
