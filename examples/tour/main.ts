@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
+import { exampleFlags } from '../shared/args.js';
 import {
   EventLoop, Keyring, PrivateCA, ProtocolBase, RpcProtocol, RpcRouter, TaskGroup, URLSafeTimedSerializer, VirtualClock,
   clientTlsOptions, getRunningLoop, isCancelledError, peerIdentity, run, serverTlsOptions, sleep, timeout,
@@ -143,6 +144,7 @@ function tokens(print: (line: string) => void): void {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  exampleFlags('usage: npx tsx examples/tour/main.ts', {});
   main().catch((err) => {
     console.error(err);
     process.exitCode = 1;
