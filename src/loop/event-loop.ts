@@ -110,7 +110,12 @@ function signalName(sig: unknown): NodeJS.Signals {
 function contextValue(v: unknown): string {
   try {
     if (v === null || typeof v !== 'object') return typeof v === 'string' ? v : String(v);
-    const text = String(v);
+    let text = '[object ';
+    try {
+      text = String(v);
+    } catch {
+      // No usable toString (a null-prototype object, a toString that throws): inspect shows it below.
+    }
     if (!text.startsWith('[object ')) return text;
     const sock = v as { remoteAddress?: unknown; remotePort?: unknown; localAddress?: unknown; localPort?: unknown };
     if ('remoteAddress' in sock && 'localPort' in sock) {
@@ -121,6 +126,22 @@ function contextValue(v: unknown): string {
   } catch {
     return '<unprintable>';
   }
+}
+
+/**
+ * An exception as the default exception handler prints it: an Error's stack, anything else as {@link contextValue};
+ * never a throw (a thrown null-prototype object or a throwing `toString`/`stack` getter must not lose the report).
+ */
+function exceptionText(exc: unknown): string {
+  try {
+    if (exc instanceof Error) {
+      const stack = exc.stack;
+      if (typeof stack === 'string') return stack;
+    }
+  } catch {
+    // A throwing stack getter: fall back to the value itself.
+  }
+  return contextValue(exc);
 }
 
 /** Awaited by the turn to let microtasks run (one resolved Promise, not a new one per hop). */
@@ -492,7 +513,7 @@ export class EventLoop {
     }
     if (context.sourceTraceback !== undefined) lines.push(`created at:\n${context.sourceTraceback}`);
     const exc = context.exception;
-    if (exc !== undefined) lines.push(exc instanceof Error && exc.stack !== undefined ? exc.stack : String(exc));
+    if (exc !== undefined) lines.push(exceptionText(exc));
     this._logger.error(lines.join('\n'));
   }
 
@@ -529,7 +550,7 @@ export class EventLoop {
   // asyncio's logger.error(msg, exc_info=True) for a throwing default handler: the message, then the error's stack.
   #logLastResort(message: string, exc: unknown): void {
     try {
-      this._logger.error(`${message}\n${exc instanceof Error && exc.stack !== undefined ? exc.stack : String(exc)}`);
+      this._logger.error(`${message}\n${exceptionText(exc)}`);
     } catch {
       // A throwing logger: nothing left to report to.
     }
