@@ -9,7 +9,7 @@
 import { InvalidStateError, TimeoutError, isCancelledError } from '../errors.js';
 import type { EventLoop } from './event-loop.js';
 import type { TimerHandle } from './events.js';
-import { CANCELLED, FINISHED, Future, PENDING, wrapPromise } from './futures.js';
+import { CANCELLED, ERRORED, FINISHED, Future, PENDING, wrapPromise } from './futures.js';
 import { getRunningLoop } from './state.js';
 import type { Task, TaskFunction } from './tasks.js';
 import { Queue } from './queues.js';
@@ -155,8 +155,9 @@ export function gather<A extends Awaitable<unknown>[]>(...args: [...A] | [...A, 
         outer.setException(fut._makeCancelledError());
         return;
       }
+      // The state, not `exception() !== null`: JavaScript can throw null or undefined, and that is a failure too.
       const exc = fut.exception();
-      if (exc !== null) {
+      if (fut._state === ERRORED) {
         outer.setException(exc);
         return;
       }
@@ -167,7 +168,7 @@ export function gather<A extends Awaitable<unknown>[]>(...args: [...A] | [...A, 
         if (f._state === CANCELLED) results.push(f._makeCancelledError());
         else {
           const e = f.exception();
-          results.push(e !== null ? e : f.result());
+          results.push(f._state === ERRORED ? e : f.result());
         }
       }
       if (outer._cancelRequested) outer.setException(fut._makeCancelledError());
@@ -214,7 +215,7 @@ export function shield<T>(aw: Awaitable<T>): Future<T> {
     if (f._state === CANCELLED) outer.cancel();
     else {
       const e = f.exception();
-      if (e !== null) outer.setException(e);
+      if (f._state === ERRORED) outer.setException(e);
       else outer.setResult(f.result());
     }
   };
@@ -267,7 +268,7 @@ export async function wait<T>(aws: Iterable<Future<T> | PromiseLike<T>>, options
   let counter = fs.size;
   const onCompletion = (f: Future<T>): void => {
     counter--;
-    if (counter <= 0 || returnWhen === FIRST_COMPLETED || (returnWhen === FIRST_EXCEPTION && f._state !== CANCELLED && f.exception() !== null)) {
+    if (counter <= 0 || returnWhen === FIRST_COMPLETED || (returnWhen === FIRST_EXCEPTION && f._state === ERRORED)) {
       timeoutHandle?.cancel();
       if (waiter._state === PENDING) waiter.setResult(null);
     }

@@ -6,7 +6,7 @@
  */
 import { ErrorGroup, InvalidStateError, isCancelledError } from '../errors.js';
 import type { EventLoop } from './event-loop.js';
-import type { Future } from './futures.js';
+import { ERRORED, type Future } from './futures.js';
 import { getRunningLoop } from './state.js';
 import { currentTask, type Task, type TaskFunction, type TaskOptions } from './tasks.js';
 
@@ -153,7 +153,8 @@ export class TaskGroup {
     if (oc !== null && this.#tasks.size === 0 && !oc.done()) oc.setResult(true);
     if (task.cancelled()) return;
     const exc = task.exception();
-    if (exc === null) return;
+    // The state, not `exc === null`: a child that throws null or undefined has failed too.
+    if (task._state !== ERRORED) return;
     this.#errors.push(exc);
     const parent = this.#parent!;
     if (parent.done()) {
