@@ -327,7 +327,8 @@ export class Server implements TransportOwner {
           });
         });
         await listening;
-        // Several hosts share the port the first one got (asyncio binds them all to one port too).
+        // Several hosts share the port the first one got. asyncio differs here: with port 0 each of its sockets gets
+        // its own ephemeral port (3.13: 127.0.0.1 and ::1 on two ports), so one port number does not reach them all.
         const a = srv.address();
         if (spec.kind === 'tcp' && port === 0 && a !== null && typeof a === 'object') port = a.port;
       }
