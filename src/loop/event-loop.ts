@@ -612,6 +612,19 @@ export class EventLoop {
     this.#startTurn();
   }
 
+  /**
+   * @internal A Future done after `ms` real milliseconds, whatever the loop's clock: `run()`'s shutdown waits for the
+   * kernel to close aborted sockets, which no VirtualClock speeds up (and one moved only by `advance()` would never
+   * end a `sleep()`).
+   */
+  _realDelay(ms: number): Future<void> {
+    const fut = new Future<void>(this);
+    setTimeout(() => {
+      if (!fut.done() && !this._closed) fut.setResult(undefined);
+    }, ms);
+    return fut;
+  }
+
   /** @internal */
   _armImmediate(): void {
     if (this._immediate === null) this._immediate = setImmediate(this.#turnFromImmediate);

@@ -7,10 +7,10 @@
  */
 import { MessageChannel } from 'node:worker_threads';
 import { CancelledError, InvalidStateError } from '../errors.js';
-import type { Clock } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 import { EventLoop } from './event-loop.js';
 import type { LoopLogger } from './events.js';
-import { gather, sleep } from './combinators.js';
+import { gather } from './combinators.js';
 import { reportUnretrieved } from './futures.js';
 import { runningLoopOrNull } from './state.js';
 import type { Task, TaskFunction } from './tasks.js';
@@ -144,8 +144,10 @@ function keepProcessAlive(): () => void {
   };
 }
 
-/** How long `run()` lets aborted transports report `connectionLost` before it closes the loop, seconds. */
+/** How long `run()` lets aborted transports report `connectionLost` before it closes the loop, real seconds. */
 const LEFT_OPEN_GRACE = 1;
+/** How often it looks whether they all have, real milliseconds. */
+const LEFT_OPEN_POLL_MS = 5;
 
 /**
  * Closes the servers and transports `main` left open, with a warning: in Node an open socket keeps the process
@@ -167,9 +169,13 @@ async function closeLeftOpen(loop: EventLoop): Promise<void> {
       loop.callExceptionHandler({ message: 'closing a resource left open failed', exception: e });
     }
   }
+  // Real time, whatever the loop's clock: the kernel closes sockets in real time, and a VirtualClock moved only by
+  // advance() would never end a sleep() here (run() hung), an autojump one would end the grace at once.
   await loop.runUntilComplete(async () => {
-    const end = loop.time() + LEFT_OPEN_GRACE;
-    while (loop._open.size > 0 && loop.time() < end) await sleep(0.005);
+    const end = systemClock.time() + LEFT_OPEN_GRACE;
+    while (loop._open.size > 0 && systemClock.time() < end) {
+      await loop._realDelay(LEFT_OPEN_POLL_MS);
+    }
   });
 }
 
