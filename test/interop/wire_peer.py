@@ -476,7 +476,7 @@ class Receiver:
             raise WireError("TW_REPLAYED_MESSAGE", "seq %d already seen or too old" % meta.seq)
         self.window.record(meta.seq)
         if self.nonce_store is not None:                                                       # 7
-            if not self.nonce_store.reserve(bytes(meta.nonce), meta.expires_at + self.skew_ms - now):
+            if not self.nonce_store.reserve(bytes(meta.nonce), max(0, meta.expires_at + self.skew_ms - now) + 1):
                 raise WireError("TW_REPLAYED_MESSAGE", "nonce already reserved")
         value = decode_payload(body[pay_start:tag_at])                                         # 8
         return meta, value
@@ -827,6 +827,17 @@ def self_tests(r):
     r.eq("self: a reused nonce with a fresh seq (nonce store)",
          codes([env(seq=1, nonce=n), env(seq=2, nonce=n), env(seq=3)], rx(nonce_store=store)),
          ["accepted", "TW_REPLAYED_MESSAGE", "accepted"])
+    # a replay on another connection sharing the store, at the last instant step 5 accepts (now = expiresAt + skew)
+    clock = [now]
+    edge_store = MemoryNonceStore(clock=lambda: clock[0])
+    first = Receiver(ring, "server", clock=lambda: clock[0], nonce_store=edge_store)
+    second = Receiver(ring, "server", clock=lambda: clock[0], nonce_store=edge_store)
+    edge = env(seq=1, nonce=b"\x43" * 16)
+    got = codes([edge], first)
+    clock[0] = t0 + 30000 + first.skew_ms
+    got += codes([edge], second)
+    r.eq("self: a replay on another connection at exactly expiresAt + skew (nonce store)", got,
+         ["accepted", "TW_REPLAYED_MESSAGE"])
     # frame size
     try:
         rx(max_frame_size=100).feed(struct.pack(">I", 101))
