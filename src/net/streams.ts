@@ -14,7 +14,7 @@
 import './connect.js'; // installs loop.createConnection & co. (streams call them)
 import { STREAM_LIMIT } from '../constants.js';
 import { IncompleteReadError, InvalidStateError, LimitOverrunError, TransportClosed } from '../errors.js';
-import { getRunningLoop, sleep } from '../loop/index.js';
+import { getRunningLoop, shield, sleep } from '../loop/index.js';
 import type { EventLoop, Future, Task } from '../loop/index.js';
 import type { CreateConnectionOptions, StartTlsOptions } from './connect.js';
 import type { Protocol } from './protocols.js';
@@ -564,9 +564,14 @@ export class StreamWriter {
     return this.#transport.isClosing();
   }
 
-  /** Resolves when the connection is gone (rejects with the error it ended with). Cancellable. */
+  /**
+   * Resolves when the connection is gone (rejects with the error it ended with). Cancellable, each call on its own:
+   * cancelling one wait leaves the others (and later calls) waiting. asyncio's wait_closed awaits the protocol's
+   * shared future, so a cancelled wait_closed cancels it and every later one raises CancelledError at once; here the
+   * shared Future is shielded.
+   */
   async waitClosed(): Promise<void> {
-    await this.#protocol._closed();
+    await shield(this.#protocol._closed());
   }
 
   /** See `Transport.getExtraInfo`. */
