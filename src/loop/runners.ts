@@ -44,14 +44,14 @@ const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
  * @throws whatever `main` throws; CancelledError (message "SIGINT"/"SIGTERM") when a signal cancelled it (and no
  *   other cancel of `main` was pending: then main's own CancelledError, as asyncio's Runner);
  *   InvalidStateError when called from inside a running loop (a task or a callback), as asyncio.run(); TypeError
- *   when `main` is not a function (before any loop is made); whatever `setup` throws (the loop is closed first).
+ *   when `main` is not a function, or is an async generator function (before any loop is made); whatever `setup` throws (the loop is closed first).
  */
 export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): Promise<T> {
   // asyncio.run() refuses too (test_asyncio_run_from_running_loop): run() is the program's entry point, not a way to
   // start a second loop from a task or a callback of the first. Checked before anything is created.
   if (runningLoopOrNull() !== null) throw new InvalidStateError('run() cannot be called from a running event loop');
   // Before the loop exists (asyncio's Runner.run checks the coroutine first too): `run(main())` hands over a Promise.
-  if (typeof main !== 'function') {
+  if (typeof main !== 'function' || main.constructor?.name === 'AsyncGeneratorFunction') {
     throw new TypeError(`run() takes a function (async or generator), not ${notAFunction(main)}`);
   }
   const loop = new EventLoop({
@@ -121,9 +121,13 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
   }
 }
 
-/** What `run()`'s TypeError calls a `main` that is no function. */
+/**
+ * What `run()`'s TypeError calls a `main` it cannot run: no function, or an async generator function (asyncio.run
+ * refuses an async generator too; a Task would drive its object as a generator whose every next() is a bare yield).
+ */
 function notAFunction(v: unknown): string {
   if (v === null) return 'null';
+  if (typeof v === 'function') return 'an async generator function';
   if (typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function') return 'a Promise (pass main, not main())';
   return typeof v === 'object' ? 'an object' : typeof v;
 }
