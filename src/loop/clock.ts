@@ -58,10 +58,14 @@ export class VirtualClock implements Clock {
   readonly #epochOffset: number;
   readonly #listeners = new Set<() => void>();
 
+  /**
+   * @throws TypeError when `start` or `epochStart` is given but is not a number; RangeError when it is not finite
+   *   (NaN would make every timer never due, a string would make `time()` a string).
+   */
   constructor(options: VirtualClockOptions = {}) {
     this.autojump = options.autojump ?? false;
-    this.#now = options.start ?? 0;
-    this.#epochOffset = (options.epochStart ?? Date.now() / 1000) - this.#now;
+    this.#now = finiteSeconds(options.start ?? 0, 'start');
+    this.#epochOffset = finiteSeconds(options.epochStart ?? Date.now() / 1000, 'epochStart') - this.#now;
   }
 
   /** Virtual monotonic seconds. */
@@ -76,17 +80,20 @@ export class VirtualClock implements Clock {
 
   /**
    * Moves time forward by `seconds`.
-   * @throws RangeError when `seconds` is negative: time can't go backwards (trio's `MockClock.jump`).
+   * @throws TypeError when `seconds` is not a number (from JavaScript: `advance('5')` made `time()` the string
+   *   `'05'`); RangeError when it is negative (time can't go backwards, trio's `MockClock.jump`) or NaN.
    */
   advance(seconds: number): void {
+    if (typeof seconds !== 'number') throw new TypeError(`advance() takes a number of seconds, got ${typeof seconds}`);
+    if (Number.isNaN(seconds)) throw new RangeError('advance() takes a number of seconds, got NaN');
     if (!(seconds >= 0)) throw new RangeError("time can't go backwards");
     this.#now += seconds;
     if (seconds > 0) this.#notify();
   }
 
-  /** Moves time forward to `when`; does nothing when `when` is not later than now. */
+  /** Moves time forward to `when`; does nothing when `when` is not later than now (or is not a number). */
   jumpTo(when: number): void {
-    if (when > this.#now) {
+    if (typeof when === 'number' && when > this.#now) {
       this.#now = when;
       this.#notify();
     }
@@ -106,4 +113,11 @@ export class VirtualClock implements Clock {
   #notify(): void {
     for (const l of this.#listeners) l();
   }
+}
+
+/** A VirtualClock option checked: a finite number of seconds. */
+function finiteSeconds(v: unknown, name: string): number {
+  if (typeof v !== 'number') throw new TypeError(`VirtualClock ${name} must be a number of seconds, got ${typeof v}`);
+  if (!Number.isFinite(v)) throw new RangeError(`VirtualClock ${name} must be a finite number of seconds, got ${v}`);
+  return v;
 }
