@@ -50,11 +50,16 @@ export interface DemoSummary {
   notificationsReceived: number;
   /** Signed one-way messages per second in the burst (received and verified by the server). */
   throughput: number;
-  /** The attacks and the code each was refused with (null: it was not refused, which is a failure). */
-  attacks: { name: string; code: string | null }[];
+  /**
+   * The attacks, the code each was refused with (null: it was not refused) and the code it must be refused with;
+   * any other outcome is a failure.
+   */
+  attacks: { name: string; code: string | null; expected: string }[];
 }
 
 const SERVER_HOST = '127.0.0.1';
+/** The code of the one attack refused at the TLS handshake (a certificate from another CA), not as a message. */
+const HANDSHAKE_REFUSAL = 'TW_UNKNOWN_ISSUER';
 
 /** The server's protocol: counts what it verifies and what it rejects, by code. */
 class DemoServerProtocol extends RpcProtocol {
@@ -218,8 +223,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     step(`${burst.toLocaleString('en-US')} signed messages verified by the server in ${elapsed.toFixed(2)} s: ${Math.round(throughput).toLocaleString('en-US')} msg/s (client and server share this one process; npm run bench measures them apart)`);
 
     // 6. Attacks, each refused with its typed error while the server keeps serving everyone else.
-    const attacks: { name: string; code: string | null }[] = [];
-    const expectRejection = async (name: string, act: () => void | Promise<void>): Promise<void> => {
+    const attacks: DemoSummary['attacks'] = [];
+    const expectRejection = async (name: string, expected: string, act: () => void | Promise<void>): Promise<void> => {
       DemoServerProtocol.lastRejection = null;
       DemoServerProtocol.rejectedEvent = new Event();
       await act();
@@ -227,30 +232,30 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         await waitFor(DemoServerProtocol.rejectedEvent.wait(), 5);
       } catch { /* reported as not refused below */ }
       const err = DemoServerProtocol.lastRejection as RejectionError | null;
-      attacks.push({ name, code: err?.code ?? null });
+      attacks.push({ name, code: err?.code ?? null, expected });
       step(`${name}: ${err ? `refused with ${err.code} (${err.message})` : 'NOT refused'}`);
     };
 
     const mallory = await connect(clientCerts[nClients]!);
-    await expectRejection('tampered message (one bit flipped in flight)', () => {
+    await expectRejection('tampered message (one bit flipped in flight)', 'TW_BAD_SIGNATURE', () => {
       mallory.tamperNext = true;
       mallory.notify('move', { t: 'move', id: 666, x: 0, y: 0, seq: 1, ts: 0 });
     });
 
     // A client whose clock says it is an hour ago: its messages expired long before they arrive.
     const stale = await connect(clientCerts[nClients + 1]!, new VirtualClock({ epochStart: loop.clock.epoch() - 3600 }));
-    await expectRejection('expired message (issued an hour ago, 30 s lifetime)', () => {
+    await expectRejection('expired message (issued an hour ago, 30 s lifetime)', 'TW_SIGNATURE_EXPIRED', () => {
       stale.notify('move', { t: 'move', id: 7, x: 0, y: 0, seq: 1, ts: 0 });
     });
 
-    await expectRejection('replayed nonce (a new message reusing a nonce)', async () => {
+    await expectRejection('replayed nonce (a new message reusing a nonce)', 'TW_REPLAYED_MESSAGE', async () => {
       const nonce = randomNonce();
       mallory.sendMessage(['move', { seq: 2 }], { kind: 4, nonce });
       await sleep(0.01);
       mallory.sendMessage(['move', { seq: 3 }], { kind: 4, nonce });
     });
 
-    await expectRejection('replayed frame (the same signed bytes sent again)', async () => {
+    await expectRejection('replayed frame (the same signed bytes sent again)', 'TW_REPLAYED_MESSAGE', async () => {
       const captured: Buffer[] = [];
       mallory.captureNext = captured;
       mallory.notify('move', { t: 'move', id: 9, x: 0, y: 0, seq: 4, ts: 0 });
@@ -275,7 +280,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     }
     await sleep(0.05);
     const serverSaw = Object.keys(refusedConnections).find((c) => c !== 'TW_PEER_REJECTED') ?? null;
-    attacks.push({ name: 'client certificate from another CA', code: serverSaw ?? foreignCode });
+    attacks.push({ name: 'client certificate from another CA', code: serverSaw ?? foreignCode, expected: HANDSHAKE_REFUSAL });
     step(`client certificate from another CA: refused; server saw ${serverSaw ?? 'nothing'}, client got ${foreignCode ?? 'nothing'}`);
 
     // Everyone else was still served.
@@ -326,9 +331,18 @@ export function formatSummary(s: DemoSummary): string {
   return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n');
 }
 
-/** True when every attack was refused and every honest call answered. */
+/**
+ * True when every attack was refused with its own code, the server rejected no message but the attacks' (one each,
+ * the foreign-CA client being refused at the handshake), and every honest call was answered.
+ */
 export function demoSucceeded(s: DemoSummary, options: { clients: number; calls: number }): boolean {
-  return s.attacks.every((a) => a.code !== null) && s.rpcOk === options.clients * (options.calls + 1);
+  const expectedRejections: Record<string, number> = {};
+  for (const a of s.attacks) {
+    if (a.expected !== HANDSHAKE_REFUSAL) expectedRejections[a.expected] = (expectedRejections[a.expected] ?? 0) + 1;
+  }
+  const sameRejections = Object.keys({ ...expectedRejections, ...s.rejected })
+    .every((code) => (s.rejected[code] ?? 0) === (expectedRejections[code] ?? 0));
+  return s.attacks.every((a) => a.code === a.expected) && sameRejections && s.rpcOk === options.clients * (options.calls + 1);
 }
 
 async function main(): Promise<void> {
