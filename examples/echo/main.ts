@@ -4,8 +4,9 @@
  *     npx tsx examples/echo/main.ts                 # serves on 127.0.0.1 (a free port), sends three lines, prints the echoes
  *
  * The server's protocol writes back whatever it receives; the client's sends its lines when the connection is made
- * and closes once every byte came back. TLS options are injectable (`serverSsl`/`clientSsl`); by default they come
- * from throwaway openssl certificates (test/support/tls-fixture.ts), the client verifying the server against that CA.
+ * and closes once every byte came back. TLS options are injectable (`serverSsl`/`clientSsl`); by default they are
+ * mutual TLS from a private CA made in a temp directory (examples/shared/temp-ca.ts): the server requires a client
+ * certificate from that CA, and both ends trust only its pinned root.
  */
 import type { AddressInfo } from 'node:net';
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
