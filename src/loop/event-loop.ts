@@ -519,7 +519,7 @@ export class EventLoop {
 
   /**
    * Reports `context` to the exception handler (or the default one). Never throws: an error in the handler is
-   * reported through the default handler.
+   * reported through the default handler, and so is the rejection of an async handler (it is not awaited).
    */
   callExceptionHandler(context: ExceptionContext): void {
     if (this._debug && context.sourceTraceback === undefined) {
@@ -536,14 +536,23 @@ export class EventLoop {
       }
       return;
     }
+    let r: unknown;
     try {
-      h(this, context);
+      r = h(this, context);
     } catch (e) {
-      try {
-        this.defaultExceptionHandler({ message: 'Unhandled error in exception handler', exception: e, context });
-      } catch (e2) {
-        this.#logLastResort('Exception in default exception handler while handling an unexpected error in custom exception handler', e2);
-      }
+      this.#handlerFailed(e, context);
+      return;
+    }
+    // An async handler: its rejection would be an unhandled rejection, which ends a Node process.
+    if (r instanceof Promise) r.then(undefined, (e: unknown) => this.#handlerFailed(e, context));
+  }
+
+  /** The custom exception handler threw (or its Promise rejected): report that through the default handler. */
+  #handlerFailed(e: unknown, context: ExceptionContext): void {
+    try {
+      this.defaultExceptionHandler({ message: 'Unhandled error in exception handler', exception: e, context });
+    } catch (e2) {
+      this.#logLastResort('Exception in default exception handler while handling an unexpected error in custom exception handler', e2);
     }
   }
 
