@@ -575,7 +575,10 @@ export class EventLoop {
     return this._debug;
   }
 
-  /** Sets a function that receives one {@link TraceRecord} per iteration (`null` removes it). */
+  /**
+   * Sets a function that receives one {@link TraceRecord} per iteration (`null` removes it). One that throws (or,
+   * async, rejects; it is not awaited) is reported as "Exception in tracer" and the loop goes on.
+   */
   setTracer(tracer: Tracer | null): void {
     this._tracer = tracer;
   }
@@ -1079,8 +1082,9 @@ export class EventLoop {
         const h = ready[i]!;
         if (h !== null && !h._cancelled) nextReady.push(safeName(h));
       }
+      let r: unknown;
       try {
-        tracer({
+        r = tracer({
           iteration: this._iteration,
           time: this.#tIterTime,
           wait: this.#tWait,
@@ -1098,6 +1102,8 @@ export class EventLoop {
       } catch (e) {
         this.callExceptionHandler({ message: 'Exception in tracer', exception: e });
       }
+      // An async tracer: its rejection would be an unhandled rejection, which ends a Node process.
+      if (r instanceof Promise) r.then(undefined, (e: unknown) => this.callExceptionHandler({ message: 'Exception in tracer', exception: e }));
       this.#tNames = null;
     }
     if (this._stopping) {
