@@ -12,7 +12,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT } from '../constants.js';
-import { CancelledError, HandshakeTimeout, PeerRejected, TransportError } from '../errors.js';
+import { CancelledError, HandshakeTimeout, PeerRejected, TransportClosed, TransportError } from '../errors.js';
 import { EventLoop } from '../loop/index.js';
 import type { Future, TimerHandle } from '../loop/index.js';
 import type { AnyProtocol, ProtocolFactory } from './protocols.js';
@@ -105,7 +105,8 @@ declare module '../loop/event-loop.js' {
      * Upgrades a plain connection to TLS in place and returns the new transport; the protocol keeps its state
      * (no second `connectionMade`) and must use the returned transport from now on. Bytes the old transport had
      * read but not delivered go to the TLS layer. On failure the connection is closed, the protocol gets
-     * `connectionLost(err)` and the promise rejects with `err`.
+     * `connectionLost(err)` and the promise rejects with `err`. While the handshake runs, `close()` or `abort()` of
+     * `transport` (a server's `closeClients()`/`abortClients()` among them) ends it at once: TransportClosed.
      * @throws TypeError when `sslOptions` is not an object or `transport` is not a socket transport (asyncio's
      *   start_tls raises TypeError for both, in that order).
      * @throws TransportError when `transport` belongs to another loop or is closing. A TLS transport gets a second
@@ -378,6 +379,7 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
   let timer: TimerHandle | null = null;
   let tlsSocket: tls.TLSSocket | null = null;
   const lost = (err: Error): void => {
+    transport._setHandover(null);
     timer?.cancel();
     if (bottom !== raw) raw.destroy();
     killRaw(bottom);
@@ -409,6 +411,7 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
       lost(e instanceof Error ? e : new PeerRejected(String(e)));
       return;
     }
+    transport._setHandover(null);
     enableHalfOpen(s);
     const t = new SocketTransport(loop, s, protocol, {
       owner,
@@ -422,6 +425,14 @@ async function startTls(this: EventLoop, transport: Transport, protocol: AnyProt
     owner?._replaceTransport(transport, t);
     fut.setResult(t);
   };
+  // close()/abort() of the transport being upgraded (a server's closeClients()/abortClients()) end the handshake:
+  // the sockets go now, startTls rejects and the protocol hears connectionLost in a callback of its own.
+  transport._setHandover(() => {
+    if (bottom !== raw) raw.destroy();
+    killRaw(bottom);
+    tlsSocket?.destroy();
+    loop.callSoon(() => lost(new TransportClosed('the connection was closed during the TLS handshake')));
+  });
   const hs = options.sslHandshakeTimeout ?? SSL_HANDSHAKE_TIMEOUT;
   timer = loop.callLater(hs, () => {
     timer = null;

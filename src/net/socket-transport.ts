@@ -95,6 +95,8 @@ export class SocketTransport extends StreamTransportBase {
   // The socket closed cleanly while bytes or the EOF still waited for a paused protocol: connectionLost comes after
   // them (or once close()/abort() drops them), as in asyncio, where the loss is only seen after reading the EOF.
   #closeHeld = false;
+  // Set by startTls while its handshake runs on the socket this transport handed over: close()/abort() end it.
+  #handover: (() => void) | null = null;
 
   readonly #drainCb = (): void => this.#drainInbox();
   readonly #resumeCb = (): void => {
@@ -164,6 +166,36 @@ export class SocketTransport extends StreamTransportBase {
     if (socket.readableEnded) this.#inbox.push(END);
     if (this.#inbox.length > 0) this.#schedule();
     if (socket.destroyed) this.#push(CLOSE);
+  }
+
+  /**
+   * Flushes what is buffered, shuts the connection down, then `connectionLost(null)`. Idempotent. On a transport
+   * handed to `startTls` whose handshake still runs, it ends that handshake now (startTls rejects with
+   * TransportClosed), as asyncio's start_tls fails when its transport is closed: this transport is the only handle
+   * on the connection until the handshake is done (a server's `closeClients()` reaches it this way).
+   */
+  override close(): void {
+    if (this.#endHandover()) return;
+    super.close();
+  }
+
+  /** Drops the buffer and closes now; `connectionLost(null)` follows. Idempotent. Ends a running startTls handshake as {@link close} does. */
+  override abort(): void {
+    if (this.#endHandover()) return;
+    super.abort();
+  }
+
+  /** @internal startTls: what close()/abort() of this (handed over) transport do while its handshake runs; null once it ended. */
+  _setHandover(fn: (() => void) | null): void {
+    this.#handover = fn;
+  }
+
+  #endHandover(): boolean {
+    const h = this.#handover;
+    if (h === null) return false;
+    this.#handover = null;
+    h();
+    return true;
   }
 
   /** @internal The socket (for startTls and the server). */
