@@ -946,13 +946,21 @@ export class EventLoop {
       }
     } else {
       const cb = h._callback!;
+      let r: unknown;
       try {
         const k = h._nargs;
-        if (k === 1) cb(h._arg);
-        else if (k === 0) cb();
-        else cb(...h._args!);
+        if (k === 1) r = cb(h._arg);
+        else if (k === 0) r = cb();
+        else r = cb(...h._args!);
       } catch (e) {
         this.#callbackFailed(h, e);
+        return;
+      }
+      // An async callback (`callSoon(async () => …)`): its rejection is reported as a throw is, not left to be an
+      // unhandled rejection, which ends a Node process.
+      if (r instanceof Promise) {
+        const message = `Exception in callback ${safeName(h)}`;
+        r.then(undefined, (e: unknown) => this.callExceptionHandler({ message, exception: e, handle: h }));
       }
     }
   }
