@@ -83,10 +83,8 @@ describe('README.md: the CLI walk-through', () => {
         });
         child.on('exit', (code) => reject(new Error(`renew --watch exited early with ${code}: ${stdout}${stderr}`)));
       });
-      // The CLI prints its "watching" line a few statements before it installs its SIGINT/SIGTERM handlers, so a
-      // signal sent the moment the line arrives can still find Node's default action (killed by SIGTERM, no exit
-      // 0): give it a moment. (A race in src/cli/main.ts, reported; this test is about the README's lines.)
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The "watching" line is the watcher's ready signal: its SIGINT/SIGTERM handlers are installed before it
+      // (test/cli/watch-signal-at-ready-line.test.ts), so the signal goes at once.
       child.kill('SIGTERM');
       expect(await exited, `${stdout}${stderr}`).toBe('0 null');
     } finally {

@@ -414,14 +414,16 @@ async function watchRenewals(o: CommonOpts, current: IssuedCertificate, dir: str
     await c.writeTo(dir, issued);
     return issued;
   }
-  out(`watching ${dir}: ${current.identity}, next renewal at ${new Date(rotator.renewAt * 1000).toISOString()}`);
-  rotator.start();
   const stop = () => {
     rotator.stop();
     void pending.then(() => loop.stop());
   };
+  // The handlers before the "watching" line: that line says the watcher is ready, and a supervisor that stops it
+  // the moment it reads it must find them installed (else the signal kills the process, no clean exit 0).
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  out(`watching ${dir}: ${current.identity}, next renewal at ${new Date(rotator.renewAt * 1000).toISOString()}`);
+  rotator.start();
   await loop.runForever();
   loop.close();
 }
