@@ -25,7 +25,11 @@ export interface RunOptions {
   logger?: LoopLogger;
   /** Turn SIGINT/SIGTERM into a cancel of `main` (default true); a signal the loop has a handler for (`loop.addSignalHandler`) is left to it. */
   handleSignals?: boolean;
-  /** Called with the loop before `main` starts (to set an exception handler or a tracer). */
+  /**
+   * Called with the loop before `main` starts (to set an exception handler or a tracer). One that throws ends
+   * run() with its error, the loop closed; an async one is not awaited, and its rejection goes to the loop's
+   * exception handler ("run() setup failed").
+   */
   setup?: (loop: EventLoop) => void;
   /**
    * Foreign-await tracking (default true): tasks that await promises not made by tulipwire (`fs/promises`,
@@ -62,7 +66,10 @@ export async function run<T>(main: TaskFunction<T>, options: RunOptions = {}): P
   });
   let task: Task<T>;
   try {
-    options.setup?.(loop);
+    const r: unknown = options.setup?.(loop);
+    // An async setup is not awaited (main starts now); its rejection would be an unhandled rejection, which ends
+    // a Node process: the loop's exception handler gets it instead.
+    if (r instanceof Promise) r.then(undefined, (e: unknown) => loop.callExceptionHandler({ message: 'run() setup failed', exception: e }));
     task = loop.createTask(main, { name: 'main' });
   } catch (e) {
     // As asyncio's `with Runner()`: the loop is closed whatever fails, with the signal handlers setup installed
