@@ -718,8 +718,8 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
    * at most `timeout` seconds (default `RPC_TIMEOUT`; null waits as long as the session lives), then fails with
    * TimeoutError. A notification that could not be written is sent on the next connection; once written it is not
    * repeated. `ttl` is the message's lifetime, as for {@link RpcLink.notify}, counted from this call: one that waited
-   * for a connection is sent with the rest of it, and one whose ttl ran out first fails with TimeoutError, unsent (a
-   * stale game input is never applied late). With `latest` (a key, or true: the
+   * for a connection is sent with the rest of it, and one whose ttl runs out first fails with TimeoutError then,
+   * unsent, and leaves the queue (a stale game input is never applied late, nor holds a place in the queue). With `latest` (a key, or true: the
    * method name) it is held latest-wins while the connection's writing is paused (docs/sessions.md, "Backpressure").
    * @throws TypeError (synchronously) when `timeout` is neither null nor a number of seconds (NaN included), or
    *   `ttl` is not a number; RangeError when `ttl` is negative or infinite
@@ -734,13 +734,18 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     // of it (a game input queued for 2 s during a reconnect must not arrive as a fresh one), or not at all.
     const ttl = options.ttl;
     const expires = ttl === undefined ? null : this.loop.time() + ttl;
+    const expired = (): TimeoutError => new TimeoutError(`notify ${method} expired (ttl ${ttl} s) while waiting for a connection: not sent`);
     return this.loop.createTask(async () => {
       const deadline = timeout === null ? null : this.loop.time() + timeout;
+      // The wait ends at the timeout or when the ttl runs out, whichever comes first: an expired notification can
+      // never be sent, so it gives its place in the queue back at once, failing with the ttl's error.
+      const byTtl = expires !== null && (deadline === null || expires < deadline);
       for (;;) {
-        const link = await this.#acquire(deadline, () => this.#noConnection(`notify ${method} found no connection within ${timeout} s`));
+        const link = await this.#acquire(byTtl ? expires : deadline,
+          () => (byTtl ? expired() : this.#noConnection(`notify ${method} found no connection within ${timeout} s`)));
         if (expires !== null) {
           const left = expires - this.loop.time();
-          if (left <= 0) throw new TimeoutError(`notify ${method} expired (ttl ${ttl} s) while waiting for a connection: not sent`);
+          if (left <= 0) throw expired();
           sendOptions.ttl = left;
         }
         try {
