@@ -68,6 +68,11 @@ export class Task<T = unknown> extends Future<T> {
   /** @internal Use `loop.createTask(fn, opts)`. */
   constructor(fn: TaskFunction<T>, loop: EventLoop, options?: TaskOptions) {
     super(loop);
+    // asyncio's create_task refuses an async generator at once ("a coroutine was expected"): driven as a task body,
+    // its object would pass for a generator whose every next() is a bare yield, and the task would spin forever.
+    if (Object.prototype.toString.call(fn) === '[object AsyncGeneratorFunction]') {
+      throw new TypeError(`a Task cannot run an async generator function (${fn.name || 'anonymous'}): iterate it with for await inside an async function`);
+    }
     this._fn = fn;
     const name = options?.name;
     this._nameOrNull = name == null ? null : String(name);
@@ -217,6 +222,11 @@ export class Task<T = unknown> extends Future<T> {
     }
     if (r !== null && typeof r === 'object' && typeof (r as Generator).next === 'function' && typeof (r as Generator).throw === 'function' && typeof (r as PromiseLike<T>).then !== 'function') {
       this._endStep();
+      // An async generator object (a plain function returned one): not a body a Task can drive (see the constructor).
+      if (typeof (r as AsyncGenerator)[Symbol.asyncIterator] === 'function') {
+        this._finish(false, new TypeError('a Task body returned an async generator: iterate it with for await inside an async function'));
+        return;
+      }
       this._gen = r as Generator<unknown, T, any>;
       this._genStep(false, undefined);
       return;
