@@ -11,7 +11,7 @@ import { systemClock, type Clock } from './clock.js';
 import { EventLoop } from './event-loop.js';
 import type { LoopLogger } from './events.js';
 import { gather } from './combinators.js';
-import { reportUnretrieved } from './futures.js';
+import { ERRORED, reportUnretrieved } from './futures.js';
 import { runningLoopOrNull } from './state.js';
 import type { Task, TaskFunction } from './tasks.js';
 
@@ -199,7 +199,8 @@ async function cancelAllTasks(loop: EventLoop): Promise<void> {
   for (const t of pending) {
     if (t.cancelled()) continue;
     const exc = t.exception();
-    if (exc !== null) {
+    // The state, not `exc !== null`: a task that threw null or undefined failed too.
+    if (t._state === ERRORED) {
       loop.callExceptionHandler({ message: 'unhandled exception during run() shutdown', exception: exc, task: t });
     }
   }
