@@ -353,6 +353,27 @@ static napi_value prepare_key(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* Whether the byte ranges [a, a + an) and [b, b + bn) share memory (two views of one ArrayBuffer can). */
+static inline int overlaps(const void *a, size_t an, const void *b, size_t bn) {
+  uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+  return an != 0 && bn != 0 && x < y + bn && y < x + an;
+}
+
+/*
+ * A key state is the two SHA256_CTX after one full 64-byte pad block each, as prepare_key leaves them: no bytes
+ * pending (num == 0) and a 32-byte digest. Anything else is refused: SHA256_Update copies to data + num, so a crafted
+ * num would write outside the context.
+ */
+static int check_state(napi_env env, const uint8_t *st, size_t stlen) {
+  const SHA256_CTX *c = (const SHA256_CTX *)st;
+  if (stlen != STATE_SIZE || c[0].num != 0 || c[1].num != 0 || c[0].md_len != SHA256_DIGEST_LENGTH ||
+      c[1].md_len != SHA256_DIGEST_LENGTH) {
+    napi_throw_range_error(env, NULL, "tulipwire_mac: not a prepared key state");
+    return 0;
+  }
+  return 1;
+}
+
 /* Common argument parsing of sign/verify: (state, buf, starts, ends, first, count, ...). */
 typedef struct {
   const SHA256_CTX *st;
@@ -369,14 +390,18 @@ static int parse_batch(napi_env env, napi_value *argv, batch_args *a) {
   size_t stlen;
   size_t ns, ne;
   if (!get_bytes(env, argv[0], &st, &stlen)) return 0;
-  if (stlen != STATE_SIZE) {
-    napi_throw_range_error(env, NULL, "tulipwire_mac: not a prepared key state");
-    return 0;
-  }
+  if (!check_state(env, st, stlen)) return 0;
   a->st = (const SHA256_CTX *)st;
   if (!get_bytes(env, argv[1], &a->buf, &a->len)) return 0;
   if (!get_u32(env, argv[2], &a->starts, &ns)) return 0;
   if (!get_u32(env, argv[3], &a->ends, &ne)) return 0;
+  /* The ranges are checked once, below, and then trusted: a tag written into buf must not be able to change an
+   * offset or the key state afterwards (views of one ArrayBuffer could share memory). */
+  if (overlaps(a->buf, a->len, a->starts, ns * 4) || overlaps(a->buf, a->len, a->ends, ne * 4) ||
+      overlaps(a->buf, a->len, st, stlen)) {
+    napi_throw_range_error(env, NULL, "tulipwire_mac: the buffer shares memory with the offsets or the key state");
+    return 0;
+  }
   if (!get_index(env, argv[4], &a->first)) return 0;
   if (!get_index(env, argv[5], &a->count)) return 0;
   uint64_t last = (uint64_t)a->first + a->count;
@@ -454,6 +479,13 @@ static napi_value verify_batch(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "tulipwire_mac: results array too short");
     return NULL;
   }
+  /* results are written while the batch runs: they must not alias an offset, the key state or the frames. */
+  if (overlaps(res, rlen, a.starts, (size_t)a.first * 4 + (size_t)a.count * 4) ||
+      overlaps(res, rlen, a.ends, (size_t)a.first * 4 + (size_t)a.count * 4) ||
+      overlaps(res, rlen, a.st, STATE_SIZE) || overlaps(res, rlen, a.buf, a.len)) {
+    napi_throw_range_error(env, NULL, "tulipwire_mac: results share memory with the offsets, the key state or the buffer");
+    return NULL;
+  }
   uint32_t ok = 0;
   uint8_t tag[TAG_SIZE], tag2[TAG_SIZE];
   uint32_t i = a.first, n = a.first + a.count;
@@ -494,10 +526,7 @@ static napi_value mac_one(napi_env env, napi_callback_info info) {
   size_t stlen, len, olen;
   uint32_t start, end;
   if (!get_bytes(env, argv[0], &st, &stlen)) return NULL;
-  if (stlen != STATE_SIZE) {
-    napi_throw_range_error(env, NULL, "tulipwire_mac: not a prepared key state");
-    return NULL;
-  }
+  if (!check_state(env, st, stlen)) return NULL;
   if (!get_bytes(env, argv[1], &data, &len)) return NULL;
   if (!get_index(env, argv[2], &start) || !get_index(env, argv[3], &end)) return NULL;
   if (!get_bytes(env, argv[4], &out, &olen)) return NULL;
