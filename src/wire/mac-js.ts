@@ -12,7 +12,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { MacEngine, MacKey } from './mac.js';
-import { TAG_SIZE } from './mac.js';
+import { TAG_SIZE, checkBatchArgs, checkMacRange } from './mac.js';
 
 /** Longest message, bytes, that the JS engine MACs in JavaScript; longer ones go to `createHmac` (measured crossover ~400 B). */
 export const JS_MAC_MAX_INLINE = 384;
@@ -191,6 +191,7 @@ export const jsMac: MacEngine = {
   },
 
   mac(key: MacKey, data: Uint8Array, start = 0, end = data.length): Buffer {
+    [start, end] = checkMacRange(data, start, end);
     if (end - start > JS_MAC_MAX_INLINE) return hmacLong(key as JsMacKey, data, start, end);
     hmacInto((key as JsMacKey).pads, data, start, end);
     const out = Buffer.allocUnsafe(TAG_SIZE);
@@ -199,6 +200,7 @@ export const jsMac: MacEngine = {
   },
 
   signBatch(key: MacKey, buf: Uint8Array, starts: Uint32Array, ends: Uint32Array, first: number, count: number): void {
+    [first, count] = checkBatchArgs(buf, starts, ends, first, count);
     const pads = (key as JsMacKey).pads;
     for (let i = first, n = first + count; i < n; i++) {
       const s = starts[i]!;
@@ -214,6 +216,7 @@ export const jsMac: MacEngine = {
 
   verifyBatch(key: MacKey, buf: Uint8Array, starts: Uint32Array, ends: Uint32Array, first: number, count: number,
     results: Uint8Array): number {
+    [first, count] = checkBatchArgs(buf, starts, ends, first, count, results);
     const pads = (key as JsMacKey).pads;
     let ok = 0;
     for (let i = first, n = first + count; i < n; i++) {

@@ -51,6 +51,62 @@ export interface MacEngine {
     results: Uint8Array): number;
 }
 
+/** Whether two views share any byte of one ArrayBuffer. */
+function sharesBytes(a: ArrayBufferView, aLen: number, b: ArrayBufferView, bLen: number): boolean {
+  return a.buffer === b.buffer && aLen !== 0 && bLen !== 0 &&
+    a.byteOffset < b.byteOffset + bLen && b.byteOffset < a.byteOffset + aLen;
+}
+
+/** An index argument as the native addon reads it (`napi_get_value_uint32`: ToUint32 of a number, else TypeError). */
+function u32(v: unknown): number {
+  if (typeof v !== 'number') throw new TypeError('tulipwire_mac: expected an unsigned integer');
+  return v >>> 0;
+}
+
+/**
+ * @internal The argument checks every engine makes before it touches a byte, the same as native/src/mac.c's, so that
+ * all engines refuse (RangeError/TypeError) the same inputs: `first + count` within `starts`, `ends` (and `results`),
+ * each range with `starts[i] <= ends[i]` and its tag slot `ends[i] + 32` inside `buf`, and no written memory (`buf`
+ * when signing, `results` when verifying) shared with the offsets. Returns `[first, count]` as ToUint32 made them.
+ * One pass over the offsets per batch: two compares per message.
+ */
+export function checkBatchArgs(buf: Uint8Array, starts: Uint32Array, ends: Uint32Array, first: number, count: number,
+  results?: Uint8Array): [number, number] {
+  const f = u32(first);
+  const c = u32(count);
+  const last = f + c;
+  if (last > starts.length || last > ends.length) {
+    throw new RangeError('tulipwire_mac: first + count exceeds the offset arrays');
+  }
+  if (sharesBytes(buf, buf.byteLength, starts, starts.byteLength) || sharesBytes(buf, buf.byteLength, ends, ends.byteLength)) {
+    throw new RangeError('tulipwire_mac: the buffer shares memory with the offsets or the key state');
+  }
+  const len = buf.length;
+  for (let i = f; i < last; i++) {
+    const e = ends[i]!;
+    if (starts[i]! > e || e + TAG_SIZE > len) throw new RangeError('tulipwire_mac: range outside the buffer');
+  }
+  if (results !== undefined) {
+    if (last > results.length) throw new RangeError('tulipwire_mac: results array too short');
+    if (sharesBytes(results, results.byteLength, starts, last * 4) || sharesBytes(results, results.byteLength, ends, last * 4) ||
+      sharesBytes(results, results.byteLength, buf, buf.byteLength)) {
+      throw new RangeError('tulipwire_mac: results share memory with the offsets, the key state or the buffer');
+    }
+  }
+  return [f, c];
+}
+
+/**
+ * @internal The checks of {@link MacEngine.mac}'s range, as the native addon makes them: `0 <= start <= end <=
+ * data.length` (indexes read with ToUint32). Returns `[start, end]`.
+ */
+export function checkMacRange(data: Uint8Array, start: number, end: number): [number, number] {
+  const s = u32(start);
+  const e = u32(end);
+  if (s > e || e > data.length) throw new RangeError('tulipwire_mac: range outside the buffer');
+  return [s, e];
+}
+
 interface NodeMacKey extends MacKey {
   readonly raw: Buffer;
 }
@@ -63,15 +119,18 @@ export const nodeMac: MacEngine = {
     return k;
   },
   mac(key: MacKey, data: Uint8Array, start = 0, end = data.length): Buffer {
-    return createHmac('sha256', (key as NodeMacKey).raw).update(data.subarray(start, end)).digest();
+    const [s, e] = checkMacRange(data, start, end);
+    return createHmac('sha256', (key as NodeMacKey).raw).update(data.subarray(s, e)).digest();
   },
   signBatch(key, buf, starts, ends, first, count): void {
+    [first, count] = checkBatchArgs(buf, starts, ends, first, count);
     for (let i = first, n = first + count; i < n; i++) {
       const e = ends[i]!;
       buf.set(nodeMac.mac(key, buf, starts[i]!, e), e);
     }
   },
   verifyBatch(key, buf, starts, ends, first, count, results): number {
+    [first, count] = checkBatchArgs(buf, starts, ends, first, count, results);
     let ok = 0;
     for (let i = first, n = first + count; i < n; i++) {
       const e = ends[i]!;
