@@ -14,7 +14,7 @@ import {
 } from './support/common.js';
 import { epochNow, NoncePool, PEER_TTL, signFrame } from './support/peer-format.js';
 import { budget, throughputScenarios } from './support/scenarios.js';
-import { emitEvent, finishReceiver, listenAndAnnounce, exitWithParent, runPing, runThroughput } from './support/workers.js';
+import { emitEvent, finishReceiver, listenAndAnnounce, exitWithParent, runPing, runThroughput, tlsOf } from './support/workers.js';
 
 /** Bytes per sender write (at most 256 frames). */
 const BATCH_BYTES = 256 * 1024;
@@ -95,10 +95,12 @@ function recvRole(argv: string[]): void {
   let msgs = 0;
   let bytes = 0;
   let started = false;
+  let tls = '';
   let mark: [number, number, number, number, number] | null = null;
   const server = createServer(tlsServerOptions(argValue(argv, 'certs', '')), (sock) => {
     sock.setNoDelay(true);
     sockets.add(sock);
+    tls = tlsOf(sock);
     const counter = new FrameCounter();
     sock.on('data', (chunk: Buffer) => {
       if (!started) {
@@ -114,7 +116,7 @@ function recvRole(argv: string[]): void {
     sock.on('error', () => {});
   });
   function finish(): void {
-    finishReceiver(server, sockets, mark!, msgs, bytes);
+    finishReceiver(server, sockets, mark!, msgs, bytes, { tls });
   }
   listenAndAnnounce(server);
 }

@@ -14,7 +14,7 @@ import { systemClock } from '../src/loop/clock.js';
 import * as wire from '../src/wire/index.js';
 import { connectOne, tlsServerOptions } from './raw.js';
 import { argValue, cpuMicros, errorText, gameMessage, majorGcCount, now } from './support/common.js';
-import { emitEvent, finishReceiver, listenAndAnnounce, exitWithParent } from './support/workers.js';
+import { emitEvent, finishReceiver, listenAndAnnounce, exitWithParent, tlsOf } from './support/workers.js';
 
 const SECRET = Buffer.alloc(32, 0x5a);
 const BATCH = 256;
@@ -36,11 +36,13 @@ function recvRole(argv: string[]): void {
   let bytes = 0;
   let rejected = 0;
   let firstReject = '';
+  let tls = '';
   let started = false;
   let mark: [number, number, number, number, number] | null = null;
   const server = createServer(tlsServerOptions(argValue(argv, 'certs', '')), (sock) => {
     sock.setNoDelay(true);
     sockets.add(sock);
+    tls = tlsOf(sock);
     const decoder = new wire.FrameDecoder();
     const opener = new wire.Opener({ schedule: schedule('server', engine), engine, clock: systemClock, skew: 5, maxTtl: 300 });
     const add = (buf: Buffer, start: number, end: number): void => opener.add(buf, start, end);
@@ -66,7 +68,7 @@ function recvRole(argv: string[]): void {
     sock.on('error', () => {});
   });
   function finish(): void {
-    finishReceiver(server, sockets, mark!, msgs, bytes, { rejected, firstReject, engine: engine.name });
+    finishReceiver(server, sockets, mark!, msgs, bytes, { rejected, firstReject, engine: engine.name, tls });
   }
   listenAndAnnounce(server);
 }

@@ -59,6 +59,7 @@ async function recvRole(argv: string[]): Promise<void> {
   let bytes = 0;
   let rejected = 0;
   let firstReject = '';
+  let tls = '';
   let started = false;
   let mark: [number, number, number, number, number] | null = null;
   const protos = new Set<MessageProtocol>();
@@ -72,6 +73,8 @@ async function recvRole(argv: string[]): Promise<void> {
     override connectionMade(t: Transport): void {
       super.connectionMade(t);
       protos.add(this);
+      const c = t.getExtraInfo('cipher') as { standardName?: string; name: string } | undefined;
+      tls = `${String(t.getExtraInfo('tlsVersion') ?? '?')} ${c?.standardName ?? c?.name ?? '?'}`;
     }
     override dataReceived(d: Buffer): void {
       if (!started) {
@@ -94,7 +97,7 @@ async function recvRole(argv: string[]): Promise<void> {
   function finish(): void {
     const [t0, m0, b0, c0, g0] = mark!;
     emitEvent({ event: 'result', msgs: msgs - m0, bytes: bytes - b0, seconds: now() - t0, cpuUs: cpuMicros() - c0,
-      majorGcs: majorGcCount() - g0, rejected, firstReject,
+      majorGcs: majorGcCount() - g0, rejected, firstReject, tls,
       engine: macEngineName() });
     for (const p of protos) p.transport?.abort();
     done();

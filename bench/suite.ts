@@ -232,7 +232,8 @@ async function main(): Promise<void> {
   ];
   if (goals.length) {
     lines.push('', 'goals (ratios from this run)', renderTable(['goal', 'ratio', 'target', 'met'], goals.map((g) => [
-      g.text, g.ratio == null ? '—' : `${g.ratio.toFixed(2)}x`, `${g.op} ${g.target}x`, g.met == null ? 'n/a' : g.met ? 'yes' : 'NO',
+      g.text, g.ratio == null ? '—' : `${g.ratio.toFixed(2)}x`, `${g.op} ${g.target}x`,
+      g.met == null ? 'n/a' : g.met ? 'yes' : g.fault ? `NO (${g.fault.slice(0, 80)})` : 'NO',
     ])));
   }
   process.stdout.write(lines.join('\n') + '\n');

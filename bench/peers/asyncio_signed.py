@@ -76,9 +76,14 @@ def sign(packer, nonces, msg, exp):
 def verify(mv, start, end, now):
     """Checks and decodes the body mv[start:end]; returns the message or raises ValueError."""
     tag_at = end - TAG
+    if tag_at <= start:
+        raise ValueError("short body")
     if not hmac.compare_digest(hmac.digest(KEY, mv[start:tag_at], "sha256"), mv[tag_at:end]):
         raise ValueError("bad signature")
-    exp, _nonce, msg = msgpack.unpackb(mv[start:tag_at])
+    try:
+        exp, _nonce, msg = msgpack.unpackb(mv[start:tag_at])
+    except Exception as e:  # a body that is not [exp, nonce, msg]: malformed, as tulipwire's receiver says
+        raise ValueError("malformed: %s" % e) from None
     if exp < now:
         raise ValueError("expired")
     return msg
@@ -111,6 +116,14 @@ class Deframer:
         return count, i
 
 
+def tls_of(transport):
+    """The negotiated TLS version and cipher of a transport, e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"."""
+    so = transport.get_extra_info("ssl_object")
+    if so is None:
+        return ""
+    return "%s %s" % (so.version(), so.cipher()[0])
+
+
 def server_ctx(certs):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(os.path.join(certs, "server.pem"), os.path.join(certs, "server.key"))
@@ -136,6 +149,11 @@ class RecvState:
         self.started = False
         self.mark = None
         self.transports = []
+        # Rejected messages over the whole run (not only the window), as the Node receivers report them: any
+        # rejection marks the row as failed (bench/support/compare.ts).
+        self.rejected = 0
+        self.first_reject = ""
+        self.tls = ""
         self.done = loop.create_future()
 
     def first(self):
@@ -149,7 +167,8 @@ class RecvState:
     def finish(self):
         t0, m0, b0, c0 = self.mark
         emit({"event": "result", "msgs": self.msgs - m0, "bytes": self.bytes - b0,
-              "seconds": time.perf_counter() - t0, "cpuUs": cpu_us() - c0})
+              "seconds": time.perf_counter() - t0, "cpuUs": cpu_us() - c0,
+              "rejected": self.rejected, "firstReject": self.first_reject, "tls": self.tls})
         for t in self.transports:
             t.abort()
         if not self.done.done():
@@ -160,22 +179,32 @@ class Receiver(asyncio.Protocol):
     def __init__(self, state):
         self.state = state
         self.deframer = Deframer()
-        self.rejected = 0
 
     def connection_made(self, transport):
         self.state.transports.append(transport)
+        self.state.tls = tls_of(transport)
 
     def data_received(self, data):
         st = self.state
         if not st.started:
             st.first()
         now = time.time()
+        bad = 0
 
+        # Only messages that verified and decoded are counted; a bad one is rejected on its own (the connection
+        # keeps serving, as tulipwire's MessageProtocol does) and counted in st.rejected.
         def on_body(mv, start, end):
-            verify(mv, start, end, now)
+            nonlocal bad
+            try:
+                verify(mv, start, end, now)
+            except ValueError as e:
+                bad += 1
+                if st.rejected + bad == 1:
+                    st.first_reject = str(e)
 
         count, consumed = self.deframer.feed(data, on_body)
-        st.msgs += count
+        st.msgs += count - bad
+        st.rejected += bad
         st.bytes += consumed
 
 

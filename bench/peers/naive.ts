@@ -12,7 +12,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { connectOne, tlsServerOptions } from '../raw.js';
 import { argValue, cpuMicros, errorText, majorGcCount, now } from '../support/common.js';
 import { PEER_KEY, PEER_TTL } from '../support/peer-format.js';
-import { emitEvent, finishReceiver, listenAndAnnounce, exitWithParent } from '../support/workers.js';
+import { emitEvent, finishReceiver, listenAndAnnounce, exitWithParent, tlsOf } from '../support/workers.js';
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
@@ -24,11 +24,15 @@ function recvRole(argv: string[]): void {
   const sockets = new Set<TLSSocket>();
   let msgs = 0;
   let bytes = 0;
+  let rejected = 0;
+  let firstReject = '';
+  let tls = '';
   let started = false;
   let mark: [number, number, number, number, number] | null = null;
   const server = createServer(tlsServerOptions(argValue(argv, 'certs', '')), (sock) => {
     sock.setNoDelay(true);
     sockets.add(sock);
+    tls = tlsOf(sock);
     let buf: Buffer = Buffer.alloc(0);
     sock.on('data', (chunk: Buffer) => {
       if (!started) {
@@ -46,20 +50,27 @@ function recvRole(argv: string[]): void {
         const n = buf.readUInt32BE(i);
         if (buf.length - i - 4 < n) break;
         const body = buf.subarray(i + 4, i + 4 + n);
-        const packed = body.subarray(0, n - 32);
-        const tag = createHmac('sha256', PEER_KEY).update(packed).digest();
-        if (!timingSafeEqual(tag, body.subarray(n - 32))) throw new Error('bad signature');
-        const [exp] = unpackr.unpack(packed) as [number];
-        if (exp < t) throw new Error('expired');
-        msgs++;
         i += 4 + n;
+        // Only a message that verified and decoded is counted; a bad one is rejected on its own and counted in
+        // `rejected` (the suite fails a row with rejections), as tulipwire's MessageProtocol does.
+        try {
+          if (n < 33) throw new Error('short body');
+          const packed = body.subarray(0, n - 32);
+          const tag = createHmac('sha256', PEER_KEY).update(packed).digest();
+          if (!timingSafeEqual(tag, body.subarray(n - 32))) throw new Error('bad signature');
+          const decoded = unpackr.unpack(packed) as unknown;
+          if (!Array.isArray(decoded) || !(decoded[0] >= t)) throw new Error('expired or malformed');
+          msgs++;
+        } catch (e) {
+          if (rejected++ === 0) firstReject = errorText(e);
+        }
       }
       buf = buf.subarray(i);
     });
     sock.on('error', () => {});
   });
   function finish(): void {
-    finishReceiver(server, sockets, mark!, msgs, bytes);
+    finishReceiver(server, sockets, mark!, msgs, bytes, { rejected, firstReject, tls });
   }
   listenAndAnnounce(server);
 }

@@ -43,13 +43,13 @@ function capacity(r: ThroughputResult): number | null {
 }
 
 /** The median of `xs` (the lower middle one of an even count). */
-function medianOf(xs: number[]): number {
+export function medianOf(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[(s.length - 1) >> 1]!;
 }
 
 /** The run with the median rate (the lower middle one of an even count). */
-function median(list: ThroughputResult[]): ThroughputResult {
+export function median(list: ThroughputResult[]): ThroughputResult {
   const sorted = [...list].sort((a, b) => a.msgsPerSec - b.msgsPerSec);
   return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
@@ -58,11 +58,34 @@ function median(list: ThroughputResult[]): ThroughputResult {
 export interface CheckedGoal extends Goal {
   ratio: number | null;
   met: boolean | null;
+  /** Why the goal counts as not met whatever its ratio (see {@link runFaults}). */
+  fault?: string;
 }
 
-/** Checks `ratio` against `goal`. */
-export function checked(goal: Goal, r: number | null): CheckedGoal {
+/**
+ * Checks `ratio` against `goal`. With `fault` (why a figure behind the ratio cannot be trusted, see {@link runFaults})
+ * the goal is not met whatever the ratio, and says why in `fault`.
+ */
+export function checked(goal: Goal, r: number | null, fault: string | null = null): CheckedGoal {
+  if (fault !== null) return { ...goal, ratio: r, met: false, fault };
   return { ...goal, ratio: r, met: r == null ? null : goal.op === '>=' ? r >= goal.target : r <= goal.target };
+}
+
+/**
+ * Why the runs of one implementation cannot stand as measured, or null: a receiver that rejected messages (a
+ * message that fails to verify is not counted, so the rate is of a broken run), or a TLS version/cipher other than
+ * the raw baseline's (`rawTls`; a run that reports none, like grpc-js, is not compared).
+ */
+export function runFaults(runs: readonly { info: Record<string, unknown> }[], rawTls: string | null): string | null {
+  const why: string[] = [];
+  const rejected = runs.reduce((n, r) => n + (Number(r.info['rejected']) || 0), 0);
+  if (rejected > 0) {
+    const first = runs.find((r) => Number(r.info['rejected']) > 0)?.info['firstReject'];
+    why.push(`${rejected} message(s) rejected by the receiver${first ? ` (first: ${String(first)})` : ''}`);
+  }
+  const tls = [...new Set(runs.map((r) => r.info['tls']).filter((t): t is string => typeof t === 'string' && t !== ''))];
+  if (rawTls !== null && rawTls !== '' && tls.some((t) => t !== rawTls)) why.push(`TLS ${tls.join(' / ')} differs from raw's ${rawTls}`);
+  return why.length ? why.join('; ') : null;
 }
 
 function throughputGoal(impl: Impl, scenario: string): Goal | undefined {
@@ -103,6 +126,9 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
           }
         }
       }
+      const rawRuns = runs.get('raw') ?? [];
+      const rawTls = rawRuns.map((r) => r.info['tls']).find((t): t is string => typeof t === 'string' && t !== '') ?? null;
+      const fault = (impl: Impl | null): string | null => (impl === null ? null : runFaults(runs.get(impl) ?? [], impl === 'raw' ? null : rawTls));
       const value = (impl: Impl): number | null => {
         const r = got.get(impl);
         return r && !(r instanceof Error) ? round(r.msgsPerSec) : null;
@@ -119,15 +145,18 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
           ? { error: errorText(r) }
           : { MBps: round(r.MBps, 1), cpuSendUs: round(r.cpuSendUs, 3), cpuRecvUs: round(r.cpuRecvUs, 3), capacity: capacity(r),
               conns: sc.conns, size: sc.size,
-              ...r.info, ...(reps > 1 ? { runs: (runs.get(impl) ?? []).map((x) => round(x.msgsPerSec)), note: `median of ${reps}` } : {}),
+              ...r.info, ...(reps > 1 ? { runs: (runs.get(impl) ?? []).map((x) => round(x.msgsPerSec)), note: `median of ${(runs.get(impl) ?? []).length}${(runs.get(impl) ?? []).length < reps ? ` (of ${reps} tried)` : ''}` } : {}),
               // The receiver's major GCs in each run's window (docs/performance.md: a storm shows as dozens).
               ...(r.info['majorGcs'] !== undefined ? { majorGcsRuns: (runs.get(impl) ?? [r]).map((x) => x.info['majorGcs'] ?? null) } : {}) };
-        if (c.extra['rejected']) c.extra['note'] = `${String(c.extra['note'] ?? '')} REJECTED ${String(c.extra['rejected'])}: ${String(c.extra['firstReject'])}`.trim();
+        // A row whose runs (or whose baseline's runs) rejected messages or ran another TLS is a failed row.
+        const faults = [fault(impl), fault(baseline)].filter((f): f is string => f !== null);
+        const rowFault = faults.length ? faults.join('; ') : null;
+        if (rowFault !== null && !(r instanceof Error)) c.extra['error'] = rowFault;
         if (!(r instanceof Error) && base && !(base instanceof Error) && baseline !== 'raw') {
           // The same comparison on CPU cost, which a busy box disturbs less than wall-clock rates (see README).
           c.extra['capacityRatio'] = ratio(capacity(r), capacity(base));
         }
-        if (goals.length) c.extra['goals'] = goals.map((g) => checked(g, c.ratio ?? null));
+        if (goals.length) c.extra['goals'] = goals.map((g) => checked(g, c.ratio ?? null, rowFault));
         return c;
       };
       cases.push(row('raw', null));
@@ -145,7 +174,9 @@ export async function compareRun(name: string, impls: Impl[], flags: BenchFlags)
           if (peers.length) {
             const rs = Object.values(vs);
             const worst = rs.some((r) => r == null) ? null : Math.min(...(rs as number[]));
-            ((c.extra!['goals'] ??= []) as CheckedGoal[]).push(checked({ op: '>=', target: 1, text: `${sc.label}: beats every peer (${peers.join(', ')}), worst ratio` }, worst));
+            const peerFaults = [fault('tulipwire'), ...peers.map((p) => fault(p as Impl))].filter((f): f is string => f !== null);
+            ((c.extra!['goals'] ??= []) as CheckedGoal[]).push(checked({ op: '>=', target: 1, text: `${sc.label}: beats every peer (${peers.join(', ')}), worst ratio` }, worst,
+              peerFaults.length ? peerFaults.join('; ') : null));
           }
         }
         cases.push(c);

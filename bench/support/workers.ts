@@ -277,6 +277,15 @@ export function finishReceiver(
   setTimeout(() => process.exit(0), 50);
 }
 
+/**
+ * The negotiated TLS version and cipher of a socket, e.g. `TLSv1.3 TLS_AES_256_GCM_SHA384` (what every receiver
+ * reports as `tls`, so the suite can see that all implementations of a row ran the same TLS).
+ */
+export function tlsOf(sock: { getProtocol(): string | null; getCipher(): { standardName?: string; name: string } }): string {
+  const c = sock.getCipher();
+  return `${sock.getProtocol() ?? '?'} ${c.standardName ?? c.name}`;
+}
+
 /** Listens on 127.0.0.1, port 0, and prints the `listening` line with the port. */
 export function listenAndAnnounce(server: NetServer): void {
   server.listen(0, '127.0.0.1', () => {
