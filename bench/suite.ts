@@ -158,7 +158,7 @@ export function machineInfo(): Record<string, unknown> {
   try {
     const py = systemPython();
     python = execFileSync(py, ['-c',
-      'import sys\ntry:\n import msgpack, uvloop\n x = " msgpack %s uvloop %s" % (".".join(map(str, msgpack.version)), uvloop.__version__)\nexcept Exception as e:\n x = " (no msgpack/uvloop: %s)" % e\nprint(sys.executable + " " + sys.version.split()[0] + x)'],
+      'import sys, ssl\ntry:\n import msgpack, uvloop\n x = " msgpack %s (%s) uvloop %s" % (".".join(map(str, msgpack.version)), msgpack.Packer.__module__, uvloop.__version__)\nexcept Exception as e:\n x = " (no msgpack/uvloop: %s)" % e\nprint(sys.executable + " " + sys.version.split()[0] + x + ", " + ssl.OPENSSL_VERSION)'],
       { encoding: 'utf8', timeout: 10_000 }).trim();
   } catch {
     /* no python */
@@ -169,8 +169,16 @@ export function machineInfo(): Record<string, unknown> {
   } catch {
     /* not installed */
   }
+  let shaNi: boolean | null = null;
+  try {
+    // SHA extensions decide the HMAC cost of every signed row (PERF-NOTES: the reference machines have them).
+    shaNi = /\bsha_ni\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    /* not Linux */
+  }
   return {
     cpu: cpus()[0]?.model ?? 'unknown',
+    shaNi,
     cores: cpus().length,
     memoryGB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     platform: `${process.platform} ${process.arch}`,

@@ -359,7 +359,7 @@ async function main(): Promise<void> {
     const l50 = { raw: round(median(p50.raw), 1), tulip: round(median(p50.tulip), 1) };
     const l99 = { raw: round(median(p99.raw), 1), tulip: round(median(p99.tulip), 1) };
     const goal = (text: string, op: '>=' | '<=', target: number, r: number | null): Record<string, unknown> =>
-      ({ text, op, target, ratio: r, met: r !== null && (op === '>=' ? r >= target : r <= target) });
+      ({ text, op, target, ratio: r, met: r === null ? null : op === '>=' ? r >= target : r <= target });
     const rt = ratio(tp.tulip, tp.raw);
     cases.push({
       case: 'tulipwire Protocol TLS echo, 16 KiB writes', unit: 'MB/s', value: tp.tulip,
