@@ -57,6 +57,16 @@ function sharesBytes(a: ArrayBufferView, aLen: number, b: ArrayBufferView, bLen:
     a.byteOffset < b.byteOffset + bLen && b.byteOffset < a.byteOffset + aLen;
 }
 
+// %TypedArray%.prototype[Symbol.toStringTag]: the element type's name for any typed array (of any realm), else
+// undefined. How the native addon's napi_get_typedarray_info sees an argument.
+const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
+  .get as (this: unknown) => string | undefined;
+
+/** Throws the native addon's TypeError unless `v` is a typed array of element type `type` (a Buffer is a Uint8Array). */
+function typed(v: unknown, type: 'Uint8Array' | 'Uint32Array'): void {
+  if (typedArrayTag.call(v) !== type) throw new TypeError(`tulipwire_mac: expected a ${type}`);
+}
+
 /** An index argument as the native addon reads it (`napi_get_value_uint32`: ToUint32 of a number, else TypeError). */
 function u32(v: unknown): number {
   if (typeof v !== 'number') throw new TypeError('tulipwire_mac: expected an unsigned integer');
@@ -65,13 +75,18 @@ function u32(v: unknown): number {
 
 /**
  * @internal The argument checks every engine makes before it touches a byte, the same as native/src/mac.c's, so that
- * all engines refuse (RangeError/TypeError) the same inputs: `first + count` within `starts`, `ends` (and `results`),
+ * all engines refuse (RangeError/TypeError) the same inputs: `buf`/`results` not a Uint8Array or `starts`/`ends`
+ * not a Uint32Array (TypeError; a Buffer is a Uint8Array, a Uint8ClampedArray is not), `first + count` within `starts`, `ends` (and `results`),
  * each range with `starts[i] <= ends[i]` and its tag slot `ends[i] + 32` inside `buf`, and no written memory (`buf`
  * when signing, `results` when verifying) shared with the offsets. Returns `[first, count]` as ToUint32 made them.
  * One pass over the offsets per batch: two compares per message.
  */
 export function checkBatchArgs(buf: Uint8Array, starts: Uint32Array, ends: Uint32Array, first: number, count: number,
   results?: Uint8Array): [number, number] {
+  typed(buf, 'Uint8Array');
+  typed(starts, 'Uint32Array');
+  typed(ends, 'Uint32Array');
+  if (results !== undefined) typed(results, 'Uint8Array');
   const f = u32(first);
   const c = u32(count);
   const last = f + c;
@@ -97,10 +112,11 @@ export function checkBatchArgs(buf: Uint8Array, starts: Uint32Array, ends: Uint3
 }
 
 /**
- * @internal The checks of {@link MacEngine.mac}'s range, as the native addon makes them: `0 <= start <= end <=
- * data.length` (indexes read with ToUint32). Returns `[start, end]`.
+ * @internal The checks of {@link MacEngine.mac}'s range, as the native addon makes them: `data` a Uint8Array and
+ * `0 <= start <= end <= data.length` (indexes read with ToUint32). Returns `[start, end]`.
  */
 export function checkMacRange(data: Uint8Array, start: number, end: number): [number, number] {
+  typed(data, 'Uint8Array');
   const s = u32(start);
   const e = u32(end);
   if (s > e || e > data.length) throw new RangeError('tulipwire_mac: range outside the buffer');

@@ -58,6 +58,34 @@ const BATCHES: BatchCase[] = [
   { name: 'results too short', make: plain(100, [0, 40], [8, 60], 0, 2, 1) },
   { name: 'empty range, empty batch on an empty buffer', make: plain(0, [], [], 0, 0) },
   {
+    name: 'buf a Uint16Array', make: () => ({ buf: new Uint16Array(100) as unknown as Uint8Array, starts: Uint32Array.of(0),
+      ends: Uint32Array.of(8), first: 0, count: 1, results: new Uint8Array(1) }),
+  },
+  {
+    name: 'buf a Uint8ClampedArray', make: () => ({ buf: new Uint8ClampedArray(100) as unknown as Uint8Array, starts: Uint32Array.of(0),
+      ends: Uint32Array.of(8), first: 0, count: 1, results: new Uint8Array(1) }),
+  },
+  {
+    name: 'buf a plain array', make: () => ({ buf: new Array(100).fill(0) as unknown as Uint8Array, starts: Uint32Array.of(0),
+      ends: Uint32Array.of(8), first: 0, count: 1, results: new Uint8Array(1) }),
+  },
+  {
+    name: 'ends an Int32Array', make: () => ({ buf: new Uint8Array(100), starts: Uint32Array.of(0),
+      ends: Int32Array.of(8) as unknown as Uint32Array, first: 0, count: 1, results: new Uint8Array(1) }),
+  },
+  {
+    name: 'starts a plain array', make: () => ({ buf: new Uint8Array(100), starts: [0] as unknown as Uint32Array,
+      ends: Uint32Array.of(8), first: 0, count: 1, results: new Uint8Array(1) }),
+  },
+  {
+    name: 'results a Uint32Array', make: () => ({ buf: new Uint8Array(100), starts: Uint32Array.of(0),
+      ends: Uint32Array.of(8), first: 0, count: 1, results: new Uint32Array(1) as unknown as Uint8Array }),
+  },
+  {
+    name: 'first a string', make: () => ({ buf: new Uint8Array(100), starts: Uint32Array.of(0),
+      ends: Uint32Array.of(8), first: '0' as unknown as number, count: 1, results: new Uint8Array(1) }),
+  },
+  {
     name: 'buf shares memory with ends', make: () => {
       const ab = new ArrayBuffer(256);
       const ends = new Uint32Array(ab, 200, 1);
@@ -101,6 +129,14 @@ describe('MAC engines refuse the same hostile arguments', () => {
       expect({ js: macCase(jsMac, s, e), node: macCase(nodeMac, s, e) }).toEqual({ js: want, node: want });
     });
   }
+  it('mac of a Uint16Array / a DataView', () => {
+    for (const data of [new Uint16Array(10), new DataView(new ArrayBuffer(10))] as unknown as Uint8Array[]) {
+      const run = (e: MacEngine) => outcome(() => e.mac(e.prepareKey(Buffer.from('k')), data, 0, 4));
+      const want = run(native());
+      expect(want).toBe('throws TypeError');
+      expect({ js: run(jsMac), node: run(nodeMac) }).toEqual({ js: want, node: want });
+    }
+  });
   for (const c of BATCHES) {
     it(`signBatch: ${c.name}`, () => {
       const want = signCase(native(), c);
