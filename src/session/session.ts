@@ -209,6 +209,8 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
   serverExpiresFirst = false;
   /** Loop time before which no new connection is tried for a server-certificate notice (the last try was no better). */
   probeAfter = 0;
+  /** @internal The pending recheck for a renewal during a RECONNECT notice (Session's #recheckLater), or null. */
+  recheckTimer: { cancel(): void } | null = null;
   /** This link's place among the session's connections (opened later: higher). */
   readonly order: number;
   /**
@@ -408,6 +410,8 @@ export class SessionLink<S extends RpcSecurity = RpcSecurity> extends SessionPro
   override connectionLost(exc: Error | null): void {
     this.#capTimer?.cancel();
     this.#capTimer = null;
+    this.recheckTimer?.cancel();
+    this.recheckTimer = null;
     // Latest-wins notifications this connection held and never wrote go to the next one ("a notification that
     // could not be written is sent on the next connection"), not silently away with it.
     const held = this.takeHeld();
@@ -1014,11 +1018,16 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     link.ended.addDoneCallback(() => h.cancel());
   }
 
+  // One recheck pending per link at a time, cancelled when the link ends (SessionLink.connectionLost). It used to
+  // schedule one more timer at each wake of the task and add a done callback to `link.ended` per recheck, kept for
+  // the link's life: both grew for the whole notice window.
   #recheckLater(link: SessionLink<S>): void {
-    if (this.#options.rotator !== undefined) return;
+    if (this.#options.rotator !== undefined || link.recheckTimer !== null || link.isLost) return;
     const every = Math.min(1, link.heartbeat?.interval ?? 1);
-    const h = this.loop.callLater(every, () => this.#poke());
-    link.ended.addDoneCallback(() => h.cancel());
+    link.recheckTimer = this.loop.callLater(every, () => {
+      link.recheckTimer = null;
+      this.#poke();
+    });
   }
 
   // Why `link` ended or is ending: its loss, the server's GOAWAY, or this side's close.
