@@ -46,8 +46,14 @@ function recvRole(argv: string[]): void {
     const decoder = new wire.FrameDecoder();
     const opener = new wire.Opener({ schedule: schedule('server', engine), engine, clock: systemClock, skew: 5, maxTtl: 300 });
     const add = (buf: Buffer, start: number, end: number): void => opener.add(buf, start, end);
+    // Counted once decoded; a payload that does not decode is a rejection (as in MessageProtocol), not a crash.
     const accept = (_meta: wire.MessageMeta, buf: Buffer, ps: number, pe: number): void => {
-      wire.decode(buf, undefined, ps, pe);
+      try {
+        wire.decode(buf, undefined, ps, pe);
+      } catch (e) {
+        reject(e as Error);
+        return;
+      }
       msgs++;
     };
     const reject = (e: Error): void => {
