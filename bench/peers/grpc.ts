@@ -22,7 +22,8 @@ const SERVICE = {
     requestSerialize: ident, requestDeserialize: ident, responseSerialize: ident, responseDeserialize: ident },
 } satisfies grpc.ServiceDefinition;
 
-interface BenchClient extends grpc.Client {
+/** The generated client of {@link SERVICE}. */
+export interface BenchClient extends grpc.Client {
   stream(): grpc.ClientDuplexStream<Buffer, Buffer>;
   echo(req: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientUnaryCall;
 }
@@ -34,7 +35,8 @@ function serverCreds(certsDir: string): grpc.ServerCredentials {
   return grpc.ServerCredentials.createSsl(Buffer.from(c.ca), [{ private_key: Buffer.from(c.serverKey), cert_chain: Buffer.from(c.serverCert) }], true);
 }
 
-function newClient(certsDir: string, port: number): BenchClient {
+/** A client of the bench service with its own HTTP/2 connection to 127.0.0.1:`port` (mTLS with the bench certificates). */
+export function newClient(certsDir: string, port: number): BenchClient {
   const c = loadCerts(certsDir);
   const creds = grpc.credentials.createSsl(Buffer.from(c.ca), Buffer.from(c.clientKey), Buffer.from(c.clientCert));
   // A local subchannel pool gives every client its own HTTP/2 connection (grpc-js shares them by default).
