@@ -455,6 +455,9 @@ class MessageStream implements AsyncIterable<SessionMessage> {
     this.#items.push(m);
     this.#wakeOne();
     if (this.#items.length >= this.#max && from.transport !== null && !from.isLost && !this.#paused.has(from)) {
+      // A connection lost while paused has nothing left to resume: forgotten here, not kept (with its transport)
+      // until the consumer catches up, one more for each reconnect meanwhile.
+      for (const link of this.#paused) if (link.isLost) this.#paused.delete(link);
       // Backpressure instead of an unbounded buffer: stop reading until the consumer catches up. A hold of the
       // stream's own (not pauseReading): the link's order hold and the user's pause come and go apart from it.
       this.#paused.add(from);
