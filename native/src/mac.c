@@ -8,7 +8,9 @@
  * one JS->C crossing per batch instead of one per message.
  *
  * Every range is bounds-checked against its buffer before any byte is read or written; a bad argument throws a
- * RangeError/TypeError into JavaScript and nothing is touched.
+ * RangeError/TypeError into JavaScript and nothing is touched. The checks hold for the whole call because nothing
+ * that is checked can change during it: memory the call writes may not alias the offsets or the key state, and the
+ * offsets and the key state may not live in a SharedArrayBuffer (another thread could rewrite them).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -48,7 +50,23 @@ static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
   return 1;
 }
 
-/* Reads a Uint32Array argument (element count in *len). */
+/*
+ * Refuses a typed array `v` whose memory is a SharedArrayBuffer: another thread could change it between the checks
+ * and the reads that trust them (an offset moved past its buffer after it was checked: out-of-bounds reads and
+ * writes; a key state's `num`: a write outside the context). Used for the offsets and the key state.
+ */
+static int not_shared(napi_env env, napi_value v, const char *what) {
+  napi_value ab;
+  bool is_ab = false;
+  if (napi_get_typedarray_info(env, v, NULL, NULL, NULL, &ab, NULL) != napi_ok ||
+      napi_is_arraybuffer(env, ab, &is_ab) != napi_ok || !is_ab) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  return 1;
+}
+
+/* Reads a Uint32Array argument (element count in *len), refusing one in shared memory. */
 static int get_u32(napi_env env, napi_value v, uint32_t **data, size_t *len) {
   bool is_ta = false;
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
@@ -63,6 +81,7 @@ static int get_u32(napi_env env, napi_value v, uint32_t **data, size_t *len) {
     napi_throw_type_error(env, NULL, "tulipwire_mac: expected a Uint32Array");
     return 0;
   }
+  if (!not_shared(env, v, "tulipwire_mac: offsets in a SharedArrayBuffer")) return 0;
   *data = (uint32_t *)p;
   *len = n;
   return 1;
@@ -390,6 +409,7 @@ static int parse_batch(napi_env env, napi_value *argv, batch_args *a) {
   size_t stlen;
   size_t ns, ne;
   if (!get_bytes(env, argv[0], &st, &stlen)) return 0;
+  if (!not_shared(env, argv[0], "tulipwire_mac: a key state in a SharedArrayBuffer")) return 0;
   if (!check_state(env, st, stlen)) return 0;
   a->st = (const SHA256_CTX *)st;
   if (!get_bytes(env, argv[1], &a->buf, &a->len)) return 0;
@@ -526,6 +546,7 @@ static napi_value mac_one(napi_env env, napi_callback_info info) {
   size_t stlen, len, olen;
   uint32_t start, end;
   if (!get_bytes(env, argv[0], &st, &stlen)) return NULL;
+  if (!not_shared(env, argv[0], "tulipwire_mac: a key state in a SharedArrayBuffer")) return NULL;
   if (!check_state(env, st, stlen)) return NULL;
   if (!get_bytes(env, argv[1], &data, &len)) return NULL;
   if (!get_index(env, argv[2], &start) || !get_index(env, argv[3], &end)) return NULL;

@@ -67,6 +67,16 @@ function typed(v: unknown, type: 'Uint8Array' | 'Uint32Array'): void {
   if (typedArrayTag.call(v) !== type) throw new TypeError(`tulipwire_mac: expected a ${type}`);
 }
 
+/**
+ * Throws the native addon's TypeError when the offsets `v` live in a SharedArrayBuffer: another thread could change
+ * them after they were checked (native/src/mac.c refuses them for that reason; the JS engines refuse them alike).
+ */
+function notShared(v: ArrayBufferView): void {
+  if (Object.prototype.toString.call(v.buffer) === '[object SharedArrayBuffer]') {
+    throw new TypeError('tulipwire_mac: offsets in a SharedArrayBuffer');
+  }
+}
+
 /** An index argument as the native addon reads it (`napi_get_value_uint32`: ToUint32 of a number, else TypeError). */
 function u32(v: unknown): number {
   if (typeof v !== 'number') throw new TypeError('tulipwire_mac: expected an unsigned integer');
@@ -76,7 +86,8 @@ function u32(v: unknown): number {
 /**
  * @internal The argument checks every engine makes before it touches a byte, the same as native/src/mac.c's, so that
  * all engines refuse (RangeError/TypeError) the same inputs: `buf`/`results` not a Uint8Array or `starts`/`ends`
- * not a Uint32Array (TypeError; a Buffer is a Uint8Array, a Uint8ClampedArray is not), `first + count` within `starts`, `ends` (and `results`),
+ * not a Uint32Array (TypeError; a Buffer is a Uint8Array, a Uint8ClampedArray is not), offsets in a SharedArrayBuffer
+ * (TypeError), `first + count` within `starts`, `ends` (and `results`),
  * each range with `starts[i] <= ends[i]` and its tag slot `ends[i] + 32` inside `buf`, and no written memory (`buf`
  * when signing, `results` when verifying) shared with the offsets. Returns `[first, count]` as ToUint32 made them.
  * One pass over the offsets per batch: two compares per message.
@@ -86,6 +97,8 @@ export function checkBatchArgs(buf: Uint8Array, starts: Uint32Array, ends: Uint3
   typed(buf, 'Uint8Array');
   typed(starts, 'Uint32Array');
   typed(ends, 'Uint32Array');
+  notShared(starts);
+  notShared(ends);
   if (results !== undefined) typed(results, 'Uint8Array');
   const f = u32(first);
   const c = u32(count);

@@ -82,6 +82,21 @@ const BATCHES: BatchCase[] = [
       ends: Uint32Array.of(8), first: 0, count: 1, results: new Uint32Array(1) as unknown as Uint8Array }),
   },
   {
+    name: 'offsets in a SharedArrayBuffer', make: () => {
+      const sab = new SharedArrayBuffer(16);
+      const starts = new Uint32Array(sab, 0, 2);
+      const ends = new Uint32Array(sab, 8, 2);
+      ends.set([8, 8]);
+      return { buf: new Uint8Array(100), starts, ends, first: 0, count: 2, results: new Uint8Array(2) };
+    },
+  },
+  {
+    name: 'buf in a SharedArrayBuffer (allowed: it holds no offsets)', make: () => ({
+      buf: new Uint8Array(new SharedArrayBuffer(100)), starts: Uint32Array.of(0), ends: Uint32Array.of(8), first: 0, count: 1,
+      results: new Uint8Array(1),
+    }),
+  },
+  {
     name: 'first a string', make: () => ({ buf: new Uint8Array(100), starts: Uint32Array.of(0),
       ends: Uint32Array.of(8), first: '0' as unknown as number, count: 1, results: new Uint8Array(1) }),
   },

@@ -2,7 +2,8 @@
  * The native MAC addon trusts its offsets once they are checked, so memory it writes while a batch runs (tags into
  * `buf`, `results`) must not be able to change what was checked: views of one ArrayBuffer can share memory, and a
  * key state is a plain Buffer a caller can hand in crafted. Each case runs in a child process, because the old code
- * read and wrote out of bounds (a segfault) instead of throwing; every case must end in a RangeError, on the OpenSSL
+ * read and wrote out of bounds (a segfault) instead of throwing; every case must end in a RangeError (a TypeError for offsets or a key state in a
+ * SharedArrayBuffer, which another thread could rewrite after the checks), on the OpenSSL
  * path and the SHA-extension path alike, and the JS engine must refuse the same inputs (throw or 0 matches).
  */
 import { describe, expect, it } from 'vitest';
@@ -43,6 +44,15 @@ const CASES: Record<string, string> = {
   signBufOverState: `
     const buf = new Uint8Array(key.buffer, key.byteOffset, key.length);
     a.signBatch(key, buf, Uint32Array.of(0), Uint32Array.of(10), 0, 1);`,
+  // offsets another thread can rewrite after they were checked (a worker flipping ends[] crashed the old code)
+  sharedOffsets: `
+    const sab = new SharedArrayBuffer(8), starts = new Uint32Array(sab, 0, 1), ends = new Uint32Array(sab, 4, 1);
+    ends[0] = 8;
+    a.signBatch(key, Buffer.alloc(100), starts, ends, 0, 1);`,
+  sharedState: `
+    const st = new Uint8Array(new SharedArrayBuffer(key.length));
+    st.set(key);
+    a.mac(st, Buffer.alloc(100), 0, 10, Buffer.alloc(32));`,
   // a state whose SHA256_CTX 'num' is huge: SHA256_Update would copy to data + num
   craftedStateMac: `a.mac(Buffer.alloc(key.length, 0x7f), Buffer.alloc(200), 0, 100, Buffer.alloc(32));`,
   craftedStateSign: `a.signBatch(Buffer.alloc(key.length, 0x7f), Buffer.alloc(200), Uint32Array.of(0), Uint32Array.of(100), 0, 1);`,
@@ -63,10 +73,10 @@ describe('native MAC addon: arguments that share memory, crafted key states', ()
   ensureAddon();
   for (const accel of [false, true]) {
     for (const [name, body] of Object.entries(CASES)) {
-      it(`${name} (${accel ? 'SHA extensions when present' : 'OpenSSL path'}) throws a RangeError`, () => {
+      it(`${name} (${accel ? 'SHA extensions when present' : 'OpenSSL path'}) throws a RangeError or TypeError`, () => {
         const r = runCase(body, accel);
         expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
-        expect(r.out).toMatch(/^RangeError: tulipwire_mac: /);
+        expect(r.out).toMatch(name.startsWith('shared') ? /^TypeError: tulipwire_mac: .*SharedArrayBuffer/ : /^RangeError: tulipwire_mac: /);
       });
     }
   }
