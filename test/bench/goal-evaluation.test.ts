@@ -1,12 +1,13 @@
 /**
  * The arithmetic behind the bench's table, without timing anything: the median run of the interleaved reps, the
  * goal check, and the faults that make a row fail whatever its ratio (a receiver that rejected messages, a TLS
- * version or cipher other than the raw baseline's).
+ * version or cipher other than the raw baseline's), and the suite's goals table listing every goal of PERF-NOTES.
  */
 import { describe, expect, it } from 'vitest';
 import { ratio } from '../../bench/support/common.js';
 import { checked, median, medianOf, runFaults } from '../../bench/support/compare.js';
 import type { ThroughputResult } from '../../bench/support/workers.js';
+import { collectGoals, type SuiteEntry } from '../../bench/suite.js';
 
 const run = (msgsPerSec: number, info: Record<string, unknown> = {}): ThroughputResult =>
   ({ msgsPerSec, MBps: 0, cpuSendUs: 1, cpuRecvUs: 1, msgs: msgsPerSec, seconds: 1, info });
@@ -57,5 +58,27 @@ describe('run faults', () => {
   it('a TLS version or cipher other than raw\'s fails the runs', () => {
     expect(runFaults([run(1, { tls: 'TLSv1.3 TLS_AES_128_GCM_SHA256' })], TLS)).toMatch(/differs from raw/);
     expect(runFaults([run(1, { tls: 'TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384' })], TLS)).toMatch(/TLSv1\.2/);
+  });
+});
+
+describe('the suite goals table', () => {
+  const entry = (name: string): SuiteEntry => ({ name, file: `bench/${name}.ts`, budget: 1 });
+
+  it('a bench that failed still shows its PERF-NOTES goals, as not measured with the reason', () => {
+    const goals = collectGoals([
+      { entry: entry('loop'), report: null, error: 'exited 1 without a report: boom', seconds: 1 },
+      { entry: entry('signed'), report: { name: 'signed', cases: [] }, error: null, seconds: 1 },
+    ]);
+    expect(goals.map((g) => [g.bench, g.target, g.met])).toEqual([['signed', 5, null], ['loop', 8, null], ['loop', 5, null]]);
+    expect(goals.find((g) => g.bench === 'loop')!.fault).toMatch(/boom/);
+    expect(goals.find((g) => g.bench === 'signed')!.fault).toMatch(/no such row/);
+  });
+
+  it('a goal a bench reported is not listed twice, and a bench that did not run adds none', () => {
+    const headline = checked({ op: '>=', target: 5, text: 'signed 100 B x1: ≥ 5x Python asyncio' }, 5.5);
+    const goals = collectGoals([{ entry: entry('signed'), error: null, seconds: 1, report: { name: 'signed', cases: [
+      { case: 'tulipwire signed 100 B x1 vs asyncio', unit: 'msg/s', value: 1, extra: { goals: [headline] } },
+    ] } }]);
+    expect(goals.map((g) => [g.text, g.met])).toEqual([['signed 100 B x1: ≥ 5x Python asyncio', true]]);
   });
 });
