@@ -1105,7 +1105,11 @@ const shapeCache = new Map<string, MapShape>();
 const SHAPE_CACHE_MAX = 256;
 
 function shapeFor(keys: string[], kbytes: number[], ko: number[]): MapShape | null {
-  const id = keys.join('\u0000');
+  // The id is the keys' encoded bytes, fixstr headers included: each header gives its key's length, so two different
+  // key lists never share an id. (Keys joined with NUL did: a key may hold NUL, so the 1-key list ["a\0b"] got the
+  // 2-key shape of ["a", "b"] and a 1-entry map was decoded with two entries: a peer could make the process-wide
+  // shapes misread other peers' valid payloads.) Only learning a shape pays for this, not a map decoded by one.
+  const id = String.fromCharCode.apply(null, kbytes);
   const s = shapeCache.get(id);
   if (s !== undefined) return s;
   if (shapeCache.size >= SHAPE_CACHE_MAX) return null;
