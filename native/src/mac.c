@@ -326,11 +326,13 @@ TW_TARGET static void hmac_shani(const SHA256_CTX *st, const uint8_t *ma, size_t
     b0 = o0;
     b1 = o1;
     compress2w(&a0, &a1, wa, &b0, &b1, wb);
+    /* a's tag first, then b's: where the two tag slots overlap, b's bytes win, as when signing one by one */
+    put_tag(ta, a0, a1);
     put_tag(tb, b0, b1);
   } else {
     compress1w(&a0, &a1, wa);
+    put_tag(ta, a0, a1);
   }
-  put_tag(ta, a0, a1);
 }
 #endif
 
