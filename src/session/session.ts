@@ -799,9 +799,15 @@ export class Session<S extends RpcSecurity = RpcSecurity> {
     }
   }
 
-  /** Resolves once a connection is up (waiting in the bounded queue). @throws SessionClosed when the session ends first. */
-  async whenConnected(): Promise<void> {
-    await this.#acquire();
+  /**
+   * A Task that resolves once a connection is up (waiting in the bounded queue). Cancelling it, or a `waitFor` with
+   * a timeout, ends the wait and frees its place in the queue. (It was a plain Promise, which `waitFor` cannot
+   * cancel: each timed-out wait kept its place until the next connection, and once `queueSize` of them had piled up
+   * during an outage every call failed with "queue is full".)
+   * @throws SessionClosed when the session ends first.
+   */
+  whenConnected(): Task<void> {
+    return this.loop.createTask(async () => { await this.#acquire(); }, { name: `${this.name}: whenConnected` });
   }
 
   /** Cancels the task and waits until the session has closed (close_notify, abort after `shutdownTimeout`). */
