@@ -59,9 +59,11 @@ export type IdempotencyBegin<V> =
   | { readonly status: 'new'; complete(value: V): void; abandon(): void }
   /**
    * It is running: `wait(cb)` calls `cb` with its outcome, or with `undefined` if it was abandoned, synchronously
-   * from `complete`/`abandon` (a callback, not a promise, so a loop on a virtual clock sees it at once).
+   * from `complete`/`abandon` (a callback, not a promise, so a loop on a virtual clock sees it at once). It returns a
+   * function that takes `cb` back (it is then never called, and nothing holds it): a waiter whose connection closed
+   * drops its wait instead of keeping that connection reachable until the first run ends.
    */
-  | { readonly status: 'pending'; wait(callback: (value: V | undefined) => void): void }
+  | { readonly status: 'pending'; wait(callback: (value: V | undefined) => void): () => void }
   /** It ran: this is its outcome. */
   | { readonly status: 'done'; readonly value: V };
 
@@ -151,7 +153,8 @@ export class IdempotencyCache<V = unknown> {
       }
       // A waiter that throws must not keep the others from hearing the outcome: report it after all ran.
       let failure: unknown = null;
-      for (const w of entry.waiters) {
+      // A snapshot: a waiter may take another one back (its connection closing) while these run.
+      for (const w of entry.waiters.splice(0)) {
         try {
           w(value);
         } catch (err) {
@@ -171,7 +174,16 @@ export class IdempotencyCache<V = unknown> {
   lookup(key: string): Exclude<IdempotencyBegin<V>, { status: 'new' }> | null {
     const running = this.#pending.get(key);
     if (running !== undefined) {
-      return { status: 'pending', wait: (callback) => { running.waiters.push(callback); } };
+      return {
+        status: 'pending',
+        wait: (callback) => {
+          running.waiters.push(callback);
+          return () => {
+            const i = running.waiters.indexOf(callback);
+            if (i >= 0) running.waiters.splice(i, 1);
+          };
+        },
+      };
     }
     const done = this.#done.get(key);
     if (done !== undefined) {

@@ -382,6 +382,9 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
   // Requests answered later without a Task of their own: an idempotent retry waiting for its first attempt's outcome
   // (here, or in another process's outcome store).
   #waiting = 0;
+  // Takes back each wait of an idempotent copy for its first attempt's outcome (IdempotencyCache's `wait`): dropped
+  // at close, so the cache, shared by the server's connections, does not keep this closed endpoint reachable.
+  readonly #waits = new Set<() => void>();
   #nextId = 1;
   #closed: Error | null = null;
 
@@ -606,6 +609,12 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     for (const c of calls) {
       if (!c.future.done()) c.future.setException(closedError(reason));
     }
+    // Copies waiting for their first attempt's outcome: nobody can be answered here any more.
+    for (const drop of this.#waits) {
+      drop();
+      this.#waiting--;
+    }
+    this.#waits.clear();
     for (const f of this.#running) {
       if (f.idempotent || f.aborted) continue;
       abortFlight(f, closedError(reason));
@@ -691,13 +700,17 @@ export class RpcEndpoint<S extends RpcSecurity = RpcSecurity> {
     } else if (begun.status === 'pending') {
       if (this.#overBudget(id)) return;
       this.#waiting++;
-      begun.wait((outcome) => {
+      let drop: (() => void) | null = null;
+      drop = begun.wait((outcome) => {
+        // Dropped at close (this endpoint's connection is gone): nothing to answer, #waiting counted it down already.
+        if (drop === null || !this.#waits.delete(drop)) return;
         this.#waiting--;
         // Abandoned (nothing ran, e.g. cancelled or refused before running): this attempt runs it.
         if (outcome === undefined) this.#serveIdempotent(id, method, params, meta, token, key);
         else this.#sendOutcome(id, outcome);
         this.#link.settled?.();
       });
+      this.#waits.add(drop);
     } else if (this.#outcomes === null) {
       this.#run(id, method, params, meta, token, begun);
     } else {
