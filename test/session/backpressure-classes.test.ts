@@ -73,10 +73,14 @@ describe('backpressure: SlowConsumer covers every class of traffic', () => {
         expect(reasons[0]).toMatchObject({ code: 'TW_SLOW_CONSUMER', limit: max });
         // Cut within one batch of replies past the bound (32 × ~2 KiB).
         expect(peak).toBeLessThan(max + 128 * 1024);
-        // The aborted link learns of it once it reads again; its calls then fail with TransportClosed.
+        // The aborted link learns of it once it reads again. Every call settles: answered (before the cut, or sent
+        // again on the next connection when it had not been written yet), or failed with TransportClosed (written to
+        // the cut connection, not idempotent). Which calls were written before the cut is a race, so no count of
+        // either is asserted; nothing times out or fails otherwise.
         s.link?.transport?.resumeReading();
         const settled = await Promise.allSettled(calls);
-        expect(settled.some((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'TW_TRANSPORT_CLOSED')).toBe(true);
+        const outcomes = new Set(settled.map((r) => (r.status === 'fulfilled' ? 'answered' : (r.reason as { code?: string }).code)));
+        for (const o of outcomes) expect(['answered', 'TW_TRANSPORT_CLOSED']).toContain(o);
       } finally {
         await server.close();
       }
